@@ -1,0 +1,83 @@
+"""Start real servers as subprocesses on free loopback ports, for tests and benchmarks."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+REPO = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """Return a TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 15.0) -> None:
+    """Poll until something accepts on the port; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with status {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on {LOOPBACK}:{port} within {timeout} s")
+
+
+class RunningServer:
+    """A server subprocess listening on a loopback port."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://{LOOPBACK}:{port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Send the signal, wait for the exit and return the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        return self.process.returncode
+
+
+@contextmanager
+def running_server(
+    args: Sequence[str],
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    stderr: int | None = subprocess.DEVNULL,
+    timeout: float = 15.0,
+) -> Iterator[RunningServer]:
+    """Run `python ARGS --host 127.0.0.1 --port PORT`, yield it once it listens, stop it afterwards."""
+    port = port if port is not None else free_port()
+    command = [sys.executable, *args, "--host", LOOPBACK, "--port", str(port)]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+    server = RunningServer(process, port)
+    try:
+        wait_for_port(port, process, timeout)
+        yield server
+    finally:
+        server.stop()
