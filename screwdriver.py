@@ -1,0 +1,533 @@
+"""screwdriver: the command-line client of the audio library server.
+
+Uploads, lists, downloads and deletes audio files over the server's HTTP API. Data (file names,
+JSON, downloaded bytes) goes to stdout; progress, notes and errors go to stderr, one line each.
+"""
+
+import argparse
+import json
+import os
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO, TypedDict
+from urllib.parse import quote, urlsplit
+
+import requests
+import urllib3.exceptions
+
+
+DEFAULT_SERVER = "http://127.0.0.1:8888"
+SERVER_ENV = "SCREWDRIVER_SERVER"
+DEFAULT_TIMEOUT = 60.0
+CHUNK_SIZE = 1024 * 1024
+PROGRESS_INTERVAL = 0.1  # seconds between redraws of the progress bar
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+EPILOG = f"""\
+output:
+  stdout carries data only: the library name of each uploaded file, one name per line
+  for `list`, JSON for `list --json`, the bytes for `download -o -`. Progress bars, notes
+  and errors go to stderr; the progress bar only when stderr is a terminal.
+
+environment:
+  {SERVER_ENV}  server URL used when --server is not given (default {DEFAULT_SERVER})
+
+exit status:
+  0    success; for upload, every file is in the library afterwards
+  1    an operation failed: a file not uploaded, no such file, server unreachable or in error
+  2    usage error (bad command line)
+  130  interrupted (Ctrl-C)
+"""
+
+
+class FileEntry(TypedDict):
+    """One file in the library, as `GET /api/files` describes it."""
+
+    name: str
+    size: int
+    type: str
+    duration: float | None
+    modified: str
+
+
+class ClientError(Exception):
+    """A failure to report to the person as one line; the message says what failed."""
+
+
+class UnreachableError(ClientError):
+    """The server could not be connected to: nothing further can succeed."""
+
+
+class Progress:
+    """A one-line progress bar on stderr showing bytes, rate and ETA, redrawn at most 10 times a second."""
+
+    def __init__(self, label: str, total: int, stream: TextIO) -> None:
+        self.label = label
+        self.total = total
+        self.stream = stream
+        self.done = 0
+        self.started = time.monotonic()
+        self.drawn_at = 0.0
+        self._draw()
+
+    def advance(self, count: int) -> None:
+        """Count bytes transferred; redraw if the last redraw is old enough or the transfer is complete."""
+        self.done += count
+        now = time.monotonic()
+        if now - self.drawn_at >= PROGRESS_INTERVAL or self.done >= self.total:
+            self._draw()
+
+    def finish(self) -> None:
+        """Erase the bar, leaving the line to the result that follows."""
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+    def _draw(self) -> None:
+        self.drawn_at = time.monotonic()
+        elapsed = self.drawn_at - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        percent = 100 * self.done // self.total if self.total else 100
+        eta = format_duration((self.total - self.done) / rate) if rate > 0 else "-:--"
+        figures = f" {percent:3d}% {format_size(self.done)} / {format_size(self.total)}"
+        figures += f"  {format_size(int(rate))}/s  ETA {eta}"
+        width = terminal_width(self.stream)
+        label = self.label[: max(width - len(figures) - 1, 0)]
+        self.stream.write(f"\r{label}{figures}"[: width + 1] + "\x1b[K")
+        self.stream.flush()
+
+
+class MultipartUpload:
+    """A multipart/form-data body with one `file` part, read from disk chunk by chunk as it is sent.
+
+    Its length is known in advance, so the request carries a Content-Length and the server can refuse
+    a file that is too large before any of it is sent; memory use stays at one chunk.
+    """
+
+    def __init__(self, file: BinaryIO, filename: str, size: int, progress: Progress | None) -> None:
+        self.file = file
+        self.size = size
+        self.progress = progress
+        boundary = "screwdriver-" + secrets.token_hex(16)
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        self.head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{quote_filename(filename)}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        self.tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def __len__(self) -> int:
+        return len(self.head) + self.size + len(self.tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        remaining = self.size
+        while remaining > 0:
+            try:
+                chunk = self.file.read(min(CHUNK_SIZE, remaining))
+            except OSError as error:
+                # Not an OSError any more: requests would report it as a network failure.
+                raise ClientError(f"cannot read the file: {error.strerror}") from error
+            if not chunk:
+                raise ClientError("the file shrank while it was being uploaded")
+            remaining -= len(chunk)
+            yield chunk
+            if self.progress is not None:
+                self.progress.advance(len(chunk))
+        yield self.tail
+
+
+class LibraryClient:
+    """The audio library's HTTP API, seen from the command line."""
+
+    def __init__(self, server: str, timeout: float, show_progress: bool) -> None:
+        self.server = server
+        self.timeout = timeout
+        self.show_progress = show_progress
+        self.session = requests.Session()
+
+    def list_files(self) -> list[FileEntry]:
+        """Return the entries of every file in the library, sorted by name."""
+        response = self._request("GET", "/api/files")
+        entries = parse_json(response)
+        if not isinstance(entries, list):
+            raise ClientError(f"unexpected answer from {self.server}: not a list of files")
+        return entries
+
+    def upload(self, path: Path) -> dict[str, Any]:
+        """Send one file; return the server's entry for it (with `name` and `status`)."""
+        try:
+            mode = path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise ClientError("is a directory, not a file")
+            if not stat.S_ISREG(mode):
+                raise ClientError("not a regular file")
+            file = path.open("rb")
+        except OSError as error:
+            raise ClientError(error.strerror or str(error)) from error
+        with file:
+            size = os.fstat(file.fileno()).st_size
+            progress = Progress(path.name, size, sys.stderr) if self.show_progress else None
+            body = MultipartUpload(file, path.name, size, progress)
+            try:
+                response = self._request(
+                    "POST", "/api/files", data=body, headers={"Content-Type": body.content_type}, stream=False
+                )
+            finally:
+                if progress is not None:
+                    progress.finish()
+        answer = parse_json(response)
+        files = answer.get("files") if isinstance(answer, dict) else None
+        if not isinstance(files, list) or len(files) != 1 or not isinstance(files[0], dict):
+            raise ClientError(f"unexpected answer from {self.server}: no entry for the file")
+        entry: dict[str, Any] = files[0]
+        return entry
+
+    def download(self, name: str, write: Callable[[bytes], object]) -> None:
+        """Fetch a file's bytes and pass them to `write` chunk by chunk."""
+        response = self._request("GET", "/files/" + quote(name, safe=""), stream=True)
+        with response:
+            total = int(response.headers.get("Content-Length", 0))
+            progress = Progress(name, total, sys.stderr) if self.show_progress and total else None
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    write(chunk)
+                    if progress is not None:
+                        progress.advance(len(chunk))
+            except requests.RequestException as error:
+                raise ClientError(f"the download from {self.server} broke off: {describe(error)}") from error
+            finally:
+                if progress is not None:
+                    progress.finish()
+
+    def delete(self, name: str) -> None:
+        """Remove a file from the library."""
+        self._request("DELETE", "/api/files/" + quote(name, safe=""))
+
+    def _request(self, method: str, path: str, **options: Any) -> requests.Response:
+        """Send a request; turn every failure, and every status but 2xx, into a one-line ClientError."""
+        url = self.server + path
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **options)
+        except requests.ConnectionError as error:
+            if is_connect_failure(error):
+                raise UnreachableError(
+                    f"cannot reach the server at {self.server}: {describe(error)}; is it running, and is --server right?"
+                ) from error
+            raise ClientError(f"the server at {self.server} dropped the connection: {describe(error)}") from error
+        except requests.Timeout as error:
+            raise ClientError(f"the server at {self.server} did not answer within {self.timeout:g} s") from error
+        except requests.RequestException as error:
+            raise ClientError(f"request to {url} failed: {describe(error)}") from error
+        if not response.ok:
+            with response:
+                raise ClientError(server_error(response))
+        return response
+
+
+def quote_filename(name: str) -> str:
+    """Escape a file name for a multipart header the way browsers do: raw UTF-8, with `"` and CR/LF escaped."""
+    return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def parse_json(response: requests.Response) -> Any:
+    """The response's JSON body, or a ClientError saying the server did not send JSON."""
+    try:
+        return response.json()
+    except ValueError as error:
+        raise ClientError(f"unexpected answer from {response.url}: not JSON") from error
+
+
+def server_error(response: requests.Response) -> str:
+    """One line saying what the server answered: its own message and the status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        message: str = body["error"]
+    else:
+        lines = [line.strip() for line in response.text.splitlines() if line.strip()]
+        message = lines[0][:200] if lines else response.reason or "no message"
+    return f"{message} (HTTP {response.status_code})"
+
+
+def is_connect_failure(error: requests.ConnectionError) -> bool:
+    """Whether the connection was never established (as opposed to broken during the exchange)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    if isinstance(reason, urllib3.exceptions.MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def describe(error: BaseException) -> str:
+    """The innermost useful words of a requests/urllib3 exception chain, without object reprs."""
+    inner: BaseException = error
+    while True:
+        reason = getattr(inner, "reason", None)
+        if isinstance(reason, BaseException):
+            inner = reason
+        elif inner.args and isinstance(inner.args[0], BaseException):
+            inner = inner.args[0]
+        else:
+            break
+    cause = inner.__cause__ or inner.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror.lower()
+    text = str(inner)
+    # urllib3 prefixes messages with the repr of the connection object; keep the part after it.
+    return text.rsplit(">: ", 1)[-1] or type(inner).__name__
+
+
+def format_size(size: int) -> str:
+    """Bytes in binary units with one decimal: 512 B, 1.5 KiB, 400.0 MiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float) -> str:
+    """m:ss, or h:mm:ss from an hour up."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def terminal_width(stream: TextIO) -> int:
+    """Columns of the terminal behind the stream, 80 when it does not say."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        columns = 0
+    return columns or 80
+
+
+def note(args: argparse.Namespace, message: str) -> None:
+    """A line for the person on stderr, unless --quiet."""
+    if not args.quiet:
+        print(f"screwdriver: {message}", file=sys.stderr)
+
+
+def fail(message: str) -> None:
+    """An error line on stderr; --quiet does not hide it."""
+    print(f"screwdriver: {message}", file=sys.stderr)
+
+
+def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
+    """Upload each file in turn; print its library name on stdout, or its failure on stderr."""
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            entry = client.upload(path)
+        except UnreachableError:
+            raise
+        except ClientError as error:
+            fail(f"{path}: {error}")
+            status = EXIT_FAILURE
+            continue
+        name = entry.get("name")
+        if not isinstance(name, str):
+            fail(f"{path}: unexpected answer from {client.server}: no stored name")
+            status = EXIT_FAILURE
+            continue
+        print(name, flush=True)
+        if entry.get("status") == "duplicate":
+            note(args, f"{path}: already in the library as {name}")
+        elif entry.get("status") == "renamed":
+            note(args, f"{path}: stored as {name}, as a different file already had that name")
+    return status
+
+
+def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
+    """Print the library: names, a long table, or the JSON."""
+    entries = client.list_files()
+    if args.json:
+        print(json.dumps(entries, indent=2, ensure_ascii=False))
+    elif args.long:
+        rows = [
+            (
+                entry["name"],
+                format_size(entry["size"]),
+                entry["type"],
+                "-" if entry["duration"] is None else format_duration(entry["duration"]),
+            )
+            for entry in entries
+        ]
+        widths = [max((len(row[column]) for row in rows), default=0) for column in range(4)]
+        for name, size, kind, duration in rows:
+            print(f"{name:<{widths[0]}}  {size:>{widths[1]}}  {kind:<{widths[2]}}  {duration:>{widths[3]}}")
+    else:
+        for entry in entries:
+            print(entry["name"])
+    return EXIT_OK
+
+
+def run_download(client: LibraryClient, args: argparse.Namespace) -> int:
+    """Save a file from the library: into a temp file next to the target, renamed into place once complete."""
+    name: str = args.name
+    if args.output == "-":
+        client.download(name, sys.stdout.buffer.write)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    target = Path(args.output) if args.output else Path(Path(name).name)
+    if target.is_dir():
+        target /= Path(name).name
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise ClientError(f"cannot write {target}: {error.strerror}") from error
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            client.download(name, file.write)
+        os.replace(temporary, target)
+    except OSError as error:
+        raise ClientError(f"cannot write {target}: {error.strerror}") from error
+    finally:
+        temporary.unlink(missing_ok=True)
+    note(args, f"saved {name} to {target}")
+    return EXIT_OK
+
+
+def run_delete(client: LibraryClient, args: argparse.Namespace) -> int:
+    """Remove a file from the library."""
+    client.delete(args.name)
+    note(args, f"deleted {args.name}")
+    return EXIT_OK
+
+
+def server_url(text: str) -> str:
+    """An argparse type: an http(s) URL with a host, without a trailing slash."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
+    return text.rstrip("/")
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds greater than zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: global options, then one of upload, list, download, delete."""
+    parser = argparse.ArgumentParser(
+        prog="screwdriver",
+        description="Command-line client of the audio library server.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        type=server_url,
+        default=os.environ.get(SERVER_ENV) or DEFAULT_SERVER,
+        help=f"the library server (default: ${SERVER_ENV}, else {DEFAULT_SERVER})",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"give up when connecting, or waiting for the server, takes longer (default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes; errors still show")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    upload = commands.add_parser(
+        "upload",
+        help="upload audio files to the library",
+        description="Upload audio files, one request each. Prints the library name of each file on stdout "
+        "(the server may rename a file whose name is taken); a file already in the library counts as uploaded. "
+        "Files the server refuses, such as non-audio, are reported on stderr, and the exit status is 1.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    upload.add_argument("files", metavar="FILE", nargs="+", type=Path, help="an audio file to upload")
+    upload.set_defaults(run=run_upload)
+
+    listing = commands.add_parser(
+        "list",
+        help="print the names of the files in the library",
+        description="Print the name of every file in the library, one per line, sorted by name.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    form = listing.add_mutually_exclusive_group()
+    form.add_argument("-l", "--long", action="store_true", help="aligned columns: name, size, type, duration")
+    form.add_argument("--json", action="store_true", help="the server's JSON: name, size, type, duration, modified")
+    listing.set_defaults(run=run_list)
+
+    download = commands.add_parser(
+        "download",
+        help="save a file from the library",
+        description="Save a file from the library. The file appears complete or not at all: it is written "
+        "to a temporary file next to the target and renamed into place.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    download.add_argument("name", metavar="NAME", help="the file's name in the library")
+    download.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="where to save it: a file, a directory, or - for stdout (default: NAME in the current directory)",
+    )
+    download.set_defaults(run=run_download)
+
+    delete = commands.add_parser(
+        "delete",
+        help="remove a file from the library",
+        description="Remove a file from the library.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    delete.add_argument("name", metavar="NAME", help="the file's name in the library")
+    delete.set_defaults(run=run_delete)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status."""
+    args = build_parser().parse_args(argv)
+    show_progress = not args.quiet and sys.stderr.isatty()
+    client = LibraryClient(args.server, args.timeout, show_progress)
+    run: Callable[[LibraryClient, argparse.Namespace], int] = args.run
+    try:
+        return run(client, args)
+    except ClientError as error:
+        fail(str(error))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`); silence the flush at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
