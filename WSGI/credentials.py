@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""The credentials service: ``GET /?species=NAME`` answers the credentials that species presents.
+
+One file, standard library only: the species table, the WSGI application (PEP 3333) that answers from it,
+and an HTTP/1.1 server for it. The server is a single-threaded event loop (``selectors``) that reads and
+parses requests itself, with size limits and a timeout, and runs each complete request through wsgiref's
+handler into a buffer it then sends as the client can take it. A slow or stalled client therefore holds
+nothing but its own connection. Run it with
+
+    python WSGI/credentials.py [--host 127.0.0.1] [--port 8888] [--timeout 30]
+
+or serve ``credentials:application`` with any WSGI server (waitress, gunicorn, uWSGI). Importing the module
+starts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
+from wsgiref.handlers import SimpleHandler, format_date_time
+from wsgiref.headers import Headers
+
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+
+CREDENTIALS = {
+    "Cyberman": "John Lumic",
+    "Dalek": "Davros",
+    "Judoon": "Shadow Proclamation Convention 15 Enforcer",
+    "Human": "Leonardo da Vinci",
+    "Ood": "Klineman Halpen",
+    "Silence": "Tasha Lem",
+    "Slitheen": "Coca-Cola salesman",
+    "Sontaran": "General Staal",
+    "Time Lord": "Rassilon",
+    "Weeping Angel": "The Division Representative",
+    "Zygon": "Broton",
+}
+UNKNOWN = "Unknown"
+ALLOWED_METHODS = ("GET", "HEAD")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8888
+DEFAULT_TIMEOUT = 30.0  # seconds a connection may sit idle, or take to send one request
+LINGER = 2.0  # seconds to drain what a client still sends after its last answer, so it is not reset
+SERVER_SOFTWARE = "credentials/1.0"
+MAX_REQUEST_LINE = 8 * 1024
+MAX_HEAD = 64 * 1024  # request line and headers together
+MAX_HEADERS = 100
+MAX_BODY = 64 * 1024  # the service reads no body; a small one is skipped to keep the connection in step
+RECV_SIZE = 64 * 1024
+HIGH_WATER = 256 * 1024  # stop answering pipelined requests while this much output waits for the client
+
+MALFORMED_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+REQUEST_LINE = re.compile(rf"({TCHARS}) (\S+) HTTP/(\d)\.(\d)")
+HEADER_NAME = re.compile(TCHARS)
+HEAD_END = re.compile(rb"\r?\n\r?\n")
+# Control characters in a logged request line would otherwise reach the operator's terminal.
+LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
+# The application
+
+
+def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Answer ``/?species=NAME``: 200 and the credentials of a known species, else 404 and "Unknown"."""
+    method = environ["REQUEST_METHOD"]
+    if environ.get("PATH_INFO", "") not in ("", "/"):
+        return json_response(start_response, method, HTTPStatus.NOT_FOUND, {"error": "Not Found"})
+    if method not in ALLOWED_METHODS:
+        status = HTTPStatus.METHOD_NOT_ALLOWED
+        allow = [("Allow", ", ".join(ALLOWED_METHODS))]
+        return json_response(start_response, method, status, {"error": status.phrase}, allow)
+    credentials = CREDENTIALS.get(requested_species(environ.get("QUERY_STRING", "")) or "")
+    if credentials is None:
+        return json_response(start_response, method, HTTPStatus.NOT_FOUND, {"credentials": UNKNOWN})
+    return json_response(start_response, method, HTTPStatus.OK, {"credentials": credentials})
+
+
+def requested_species(query_string: str) -> str | None:
+    """The one species the query names; None when it names none, several, or cannot be decoded."""
+    try:
+        query = query_string.encode("latin-1")  # PEP 3333: environ strings carry the raw bytes as latin-1
+    except UnicodeEncodeError:
+        return None
+    values = [value for name, _, value in (field.partition(b"=") for field in query.split(b"&")) if name == b"species"]
+    return decode_query_component(values[0]) if len(values) == 1 else None
+
+
+def decode_query_component(component: bytes) -> str | None:
+    """Decode ``+`` and ``%XX`` escapes as UTF-8; None for a malformed escape or invalid UTF-8."""
+    if MALFORMED_ESCAPE.search(component):
+        return None
+    try:
+        return unquote_to_bytes(component.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def json_response(
+    start_response: StartResponse,
+    method: str,
+    status: HTTPStatus,
+    document: dict[str, str],
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> list[bytes]:
+    """Start a JSON response; its body, unless the request is HEAD."""
+    body = json.dumps(document).encode("ascii")
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *extra_headers]
+    start_response(f"{status.value} {status.phrase}", headers)
+    return [] if method == "HEAD" else [body]
+
+
+# The server
+
+
+class HTTPError(Exception):
+    """A request the server refuses itself, answering with this status and closing the connection."""
+
+    def __init__(self, status: HTTPStatus) -> None:
+        super().__init__(status.phrase)
+        self.status = status
+
+
+class Request(NamedTuple):
+    """A parsed request head."""
+
+    line: str
+    method: str
+    path: str
+    query: str
+    version: str
+    headers: list[tuple[str, str]]
+    content_length: int | None
+    keep_alive: bool
+
+
+def parse_head(head: bytes) -> Request:
+    """Parse a request line and its headers, without the blank line that ends them."""
+    lines = head.decode("latin-1").split("\n")
+    line = lines[0].rstrip("\r")
+    if len(line) > MAX_REQUEST_LINE:
+        raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG)
+    if len(head) > MAX_HEAD or len(lines) - 1 > MAX_HEADERS:
+        raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+    match = REQUEST_LINE.fullmatch(line)
+    if match is None:
+        raise HTTPError(HTTPStatus.BAD_REQUEST)
+    method, target, major, minor = match.groups()
+    if major != "1":
+        raise HTTPError(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+    elif target.startswith(("http://", "https://")):  # absolute form, as sent to proxies
+        parts = urlsplit(target)
+        path, query = parts.path or "/", parts.query
+    else:
+        raise HTTPError(HTTPStatus.BAD_REQUEST)
+    headers = []
+    for header in lines[1:]:
+        name, colon, value = header.rstrip("\r").partition(":")
+        if not colon or HEADER_NAME.fullmatch(name) is None:  # also refuses obsolete folded lines
+            raise HTTPError(HTTPStatus.BAD_REQUEST)
+        headers.append((name.lower(), value.strip(" \t")))
+    lengths = {value for name, value in headers if name == "content-length"}
+    if any(name == "transfer-encoding" for name, _ in headers):
+        raise HTTPError(HTTPStatus.NOT_IMPLEMENTED)  # no chunked bodies: nothing here reads a body
+    if len(lengths) > 1 or not all(length.isdigit() for length in lengths):
+        raise HTTPError(HTTPStatus.BAD_REQUEST)
+    content_length = int(lengths.pop()) if lengths else None
+    if content_length is not None and content_length > MAX_BODY:
+        raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+    tokens = {token.strip().lower() for name, value in headers if name == "connection" for token in value.split(",")}
+    keep_alive = "close" not in tokens if minor != "0" else "keep-alive" in tokens
+    return Request(line, method, path, query, f"HTTP/1.{minor}", headers, content_length, keep_alive)
+
+
+def error_response(status: HTTPStatus) -> tuple[bytes, int]:
+    """A complete response, closing the connection, for a request the server refuses; and its body size."""
+    body = json.dumps({"error": status.phrase}).encode("ascii")
+    head = (
+        f"HTTP/1.1 {status.value} {status.phrase}\r\n"
+        f"Date: {format_date_time(time.time())}\r\n"
+        f"Server: {SERVER_SOFTWARE}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body, len(body)
+
+
+class BufferedHandler(SimpleHandler):
+    """wsgiref's handler for one request, collecting the whole response in memory.
+
+    The connection sends the bytes when the client can take them, so no client can block the event loop.
+    """
+
+    http_version = "1.1"
+    server_software = SERVER_SOFTWARE
+    os_environ: dict[str, str] = {}  # noqa: RUF012 -- wsgiref's hook; a request carries no process environment
+    # wsgiref's per-request state, which its type stubs leave out
+    headers: Headers | None
+    status: str | None
+    bytes_sent: int
+
+    def __init__(self, environ: dict[str, Any], body: bytes, keep_alive: bool) -> None:
+        self.output = io.BytesIO()
+        super().__init__(io.BytesIO(body), self.output, sys.stderr, environ, multithread=False, multiprocess=False)
+        self.keep_alive = keep_alive
+        self.outcome = ("500", 0)
+
+    def cleanup_headers(self) -> None:
+        """Add the Connection header: only a response with a length can be followed by another."""
+        super().cleanup_headers()
+        assert self.headers is not None
+        if "Content-Length" not in self.headers:
+            self.keep_alive = False
+        self.headers["Connection"] = "keep-alive" if self.keep_alive else "close"
+
+    def handle_error(self) -> None:
+        """Close the connection after an application error: the response may be cut short."""
+        self.keep_alive = False
+        super().handle_error()
+
+    def close(self) -> None:
+        """Remember the status and body size for the access log; wsgiref's close() forgets them."""
+        self.outcome = ((self.status or "500").split(" ", 1)[0], self.bytes_sent)
+        super().close()
+
+
+class HTTPConnection:
+    """One client's connection: reads its requests, answers them in order, then keeps it open or closes it."""
+
+    def __init__(self, server: CredentialsServer, sock: socket.socket, client_address: tuple[str, int]) -> None:
+        self.server = server
+        self.sock = sock
+        self.client_address = client_address
+        self.received = bytearray()
+        self.pending = bytearray()  # answers not yet sent
+        self.head: Request | None = None  # a parsed head whose body is still arriving
+        self.closing = False  # answer nothing more; close once the pending answers are sent
+        self.peer_closed = False
+        self.lingering = False
+        self.deadline = time.monotonic() + server.timeout
+        self.events = selectors.EVENT_READ
+        server.selector.register(sock, self.events, self)
+
+    def handle_event(self, mask: int) -> None:
+        """Read what the client sent, answer what is complete, send what the client can take."""
+        if mask & selectors.EVENT_READ:
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.close()
+                return
+            if not data:
+                self.peer_closed = True
+            elif self.lingering:
+                return
+            self.received += data
+        self.advance()
+
+    def advance(self) -> None:
+        """Answer complete requests, send what can be sent, then wait for the event that matters next."""
+        if not self.closing:
+            self.answer_requests()
+        if self.peer_closed:
+            self.closing = True
+        if self.pending:
+            try:
+                sent = self.sock.send(self.pending)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.close()
+                return
+            if sent:
+                del self.pending[:sent]
+                self.deadline = time.monotonic() + self.server.timeout
+        if self.pending:
+            self.watch(selectors.EVENT_WRITE)
+        elif not self.closing:
+            self.watch(selectors.EVENT_READ)
+        elif self.peer_closed or self.lingering:
+            self.close()
+        else:
+            self.linger()
+
+    def answer_requests(self) -> None:
+        """Answer each complete request received, in order, while the client keeps up with the answers."""
+        while len(self.pending) < HIGH_WATER:
+            try:
+                request, body = self.next_request()
+            except HTTPError as error:
+                first_line = bytes(self.received.split(b"\n", 1)[0][:200]).decode("latin-1").rstrip("\r")
+                response, size = error_response(error.status)
+                self.pending += response
+                self.server.log_request(self.client_address[0], first_line, str(error.status.value), size)
+                self.received.clear()
+                self.closing = True
+                return
+            if request is None:
+                return
+            self.pending += self.respond(request, body)
+            self.deadline = time.monotonic() + self.server.timeout
+            if not request.keep_alive:
+                self.closing = True
+                return
+
+    def next_request(self) -> tuple[Request | None, bytes]:
+        """The next complete request and its body, or None until one has arrived."""
+        if self.head is None:
+            if self.received.startswith((b"\r", b"\n")):  # blank lines before a request line are to be ignored
+                del self.received[: len(self.received) - len(self.received.lstrip(b"\r\n"))]
+            end = HEAD_END.search(self.received)
+            if end is None:
+                line_end = self.received.find(b"\n")
+                if (line_end if line_end >= 0 else len(self.received)) > MAX_REQUEST_LINE + 1:
+                    raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG)
+                if len(self.received) > MAX_HEAD:
+                    raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+                return None, b""
+            self.head = parse_head(bytes(self.received[: end.start()]))
+            del self.received[: end.end()]
+        length = self.head.content_length or 0
+        if len(self.received) < length:
+            return None, b""
+        request, body = self.head, bytes(self.received[:length])
+        del self.received[:length]
+        self.head = None
+        return request, body
+
+    def respond(self, request: Request, body: bytes) -> bytes:
+        """Run the application for one request through wsgiref's handler; the bytes of its answer."""
+        handler = BufferedHandler(self.environ(request), body, request.keep_alive)
+        try:
+            handler.run(self.server.app)
+        except Exception:  # wsgiref re-raises only when even its error page failed
+            response, size = error_response(HTTPStatus.INTERNAL_SERVER_ERROR)
+            handler.keep_alive = False
+            handler.outcome = ("500", size)
+            handler.output = io.BytesIO(response)
+        if not handler.keep_alive:
+            self.closing = True
+        self.server.log_request(self.client_address[0], request.line, *handler.outcome)
+        return handler.output.getvalue()
+
+    def environ(self, request: Request) -> dict[str, Any]:
+        """The CGI part of the WSGI environ for a request; wsgiref's handler adds the ``wsgi.*`` keys."""
+        environ = self.server.base_environ.copy()
+        environ["REQUEST_METHOD"] = request.method
+        environ["PATH_INFO"] = unquote(request.path, "latin-1")
+        environ["QUERY_STRING"] = request.query
+        environ["SERVER_PROTOCOL"] = request.version
+        environ["REMOTE_ADDR"] = self.client_address[0]
+        if request.content_length is not None:
+            environ["CONTENT_LENGTH"] = str(request.content_length)
+        for name, value in request.headers:
+            if "_" in name or name == "content-length":  # as in wsgiref: "_" could pose as "-" in a trusted name
+                continue
+            key = name.upper().replace("-", "_")
+            key = key if key == "CONTENT_TYPE" else f"HTTP_{key}"
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        return environ
+
+    def watch(self, events: int) -> None:
+        """Wait for these selector events on the socket."""
+        if events != self.events:
+            self.events = events
+            self.server.selector.modify(self.sock, events, self)
+
+    def linger(self) -> None:
+        """Stop sending, then read and drop what the client still sends, so it reads our last answer unreset."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close()
+            return
+        self.lingering = True
+        self.deadline = time.monotonic() + min(LINGER, self.server.timeout)
+        self.watch(selectors.EVENT_READ)
+
+    def close(self) -> None:
+        """Close the socket and forget the connection."""
+        self.server.forget(self)
+        self.sock.close()
+
+
+class CredentialsServer:
+    """Listens on a TCP address and drives every client connection from one selector loop."""
+
+    def __init__(self, address: tuple[str, int], app: WSGIApplication, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.app = app
+        self.timeout = timeout
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.socket = socket.create_server(address, family=family, backlog=socket.SOMAXCONN)
+        self.socket.setblocking(False)
+        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.socket, selectors.EVENT_READ, None)
+        self.connections: set[HTTPConnection] = set()
+        self.base_environ = {
+            "SERVER_NAME": self.server_address[0],
+            "SERVER_PORT": str(self.server_address[1]),
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SCRIPT_NAME": "",
+        }
+        self.log_lines: list[str] = []
+        self.log_time = (0, "")
+
+    def serve_forever(self) -> None:
+        """Answer clients until interrupted; main() turns SIGTERM into the same KeyboardInterrupt as Ctrl-C."""
+        tick = min(1.0, self.timeout / 4)
+        next_sweep = time.monotonic() + tick
+        while True:
+            for key, mask in self.selector.select(tick):
+                if key.data is None:
+                    self.accept()
+                else:
+                    key.data.handle_event(mask)
+            if self.log_lines:
+                sys.stderr.write("".join(self.log_lines))
+                self.log_lines.clear()
+            now = time.monotonic()
+            if now >= next_sweep:
+                for connection in [c for c in self.connections if c.deadline <= now]:
+                    connection.close()
+                next_sweep = now + tick
+
+    def accept(self) -> None:
+        """Accept every waiting client."""
+        while True:
+            try:
+                sock, client_address = self.socket.accept()
+            except BlockingIOError:
+                return
+            except OSError as error:  # out of file descriptors, say: the clients wait in the backlog
+                print(f"credentials: cannot accept a connection: {error}", file=sys.stderr)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.connections.add(HTTPConnection(self, sock, client_address))
+
+    def forget(self, connection: HTTPConnection) -> None:
+        """Stop watching a connection that is closing."""
+        self.connections.discard(connection)
+        self.selector.unregister(connection.sock)
+
+    def log_request(self, client: str, line: str, status: str, size: int) -> None:
+        """Queue one access-log line, in the Common Log Format, for stderr."""
+        now = int(time.time())
+        if now != self.log_time[0]:
+            self.log_time = (now, time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)))
+        self.log_lines.append(f'{client} - - [{self.log_time[1]}] "{line.translate(LOG_ESCAPES)}" {status} {size}\n')
+
+    def server_close(self) -> None:
+        """Close every connection and the listening socket."""
+        for connection in list(self.connections):
+            connection.close()
+        self.selector.close()
+        self.socket.close()
+
+
+# The command line
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port number."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds."""
+    seconds = float(text)
+    if not seconds > 0:
+        raise ValueError(text)
+    return seconds
+
+
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so both take the same clean way out."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the credentials service until Ctrl-C or SIGTERM; exit status 0, or 1 if it cannot listen."""
+    parser = argparse.ArgumentParser(description="Serve the credentials service: GET /?species=NAME.")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"(default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds a connection may stay idle or take to send a request (default {DEFAULT_TIMEOUT:g})",
+    )
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        server = CredentialsServer((args.host, args.port), application, args.timeout)
+    except OSError as error:
+        print(f"credentials: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    host, port = server.server_address
+    print(f"Serving credentials on http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("credentials: shutting down", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
