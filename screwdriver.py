@@ -220,7 +220,7 @@ class LibraryClient:
         except requests.ConnectionError as error:
             if is_connect_failure(error):
                 raise UnreachableError(
-                    f"cannot reach the server at {self.server}: {describe(error)}; is it running, and is --server right?"
+                    f"cannot reach the server at {self.server}: {describe(error)}; is it running? (see --server)"
                 ) from error
             raise ClientError(f"the server at {self.server} dropped the connection: {describe(error)}") from error
         except requests.Timeout as error:
