@@ -1,0 +1,67 @@
+"""The audio library: a Flask application that keeps uploaded audio files in a plain folder."""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+
+from audio_library import api, files, page
+from audio_library.errors import json_error, register_error_handlers, too_large_message
+from audio_library.origin import refuse_cross_origin
+from audio_library.storage import EXTENSION_KEY, Library
+
+
+DEFAULT_LIBRARY_DIR = "var/library"
+DEFAULT_MAX_UPLOAD_SIZE = 1024**3  # 1 GiB per request
+MAX_FORM_FIELD_SIZE = 64 * 1024  # plain (non-file) form fields and part headers
+MAX_FORM_PARTS = 1000
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application on the library folder config["LIBRARY_DIR"].
+
+    Config keys: LIBRARY_DIR (default $AUDIO_LIBRARY_DIR or var/library), MAX_UPLOAD_SIZE or its Flask
+    name MAX_CONTENT_LENGTH (bytes per request, default 1 GiB), MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE.
+    Raises storage.LibraryError if the folder cannot be created or written.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(
+        LIBRARY_DIR=os.environ.get("AUDIO_LIBRARY_DIR", DEFAULT_LIBRARY_DIR),
+        MAX_CONTENT_LENGTH=DEFAULT_MAX_UPLOAD_SIZE,
+        MAX_FORM_MEMORY_SIZE=MAX_FORM_FIELD_SIZE,
+        MAX_FORM_PARTS=MAX_FORM_PARTS,
+    )
+    if config is not None:
+        app.config.update(config)
+        if "MAX_UPLOAD_SIZE" in config:
+            app.config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_SIZE"]
+    app.config["MAX_UPLOAD_SIZE"] = app.config["MAX_CONTENT_LENGTH"]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    app.extensions[EXTENSION_KEY] = Library(Path(app.config["LIBRARY_DIR"]))
+
+    register_error_handlers(app)
+    app.before_request(refuse_cross_origin)
+    app.before_request(refuse_oversized_body)
+    app.after_request(forbid_sniffing)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(page.bp)
+    return app
+
+
+def refuse_oversized_body() -> Response | None:
+    """Answer 413 from the Content-Length alone, before a byte of an oversized body is stored."""
+    limit: int = request.max_content_length or 0
+    if limit and request.content_length is not None and request.content_length > limit:
+        return json_error(413, too_large_message(limit))
+    return None
+
+
+def forbid_sniffing(response: Response) -> Response:
+    """Browsers must take the Content-Type we send, never guess HTML or script from the bytes."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,32 @@
+"""The JSON API: list, upload and delete the library's files."""
+
+from flask import Blueprint, Response, jsonify, request
+
+from audio_library.errors import json_error
+from audio_library.storage import current_library
+from audio_library.uploads import store_upload
+
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.get("/files")
+def list_files() -> Response:
+    """Every audio file in the library, sorted by name."""
+    return jsonify([entry.to_json() for entry in current_library().entries()])
+
+
+@bp.post("/files")
+def upload_files() -> tuple[Response, int]:
+    """Store every part named "file": 201, or 200 if every part was already in the library."""
+    stored = store_upload(current_library(), request)
+    status = 200 if all(item.status == "duplicate" for item in stored) else 201
+    return jsonify({"files": [item.to_json() for item in stored]}), status
+
+
+@bp.delete("/files/<name>")
+def delete_file(name: str) -> Response:
+    """Delete one file: 204, or 404 if there is no such audio file."""
+    if not current_library().delete(name):
+        return json_error(404, f'There is no audio file named "{name}" in the library.')
+    return Response(status=204)

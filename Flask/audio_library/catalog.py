@@ -1,0 +1,202 @@
+"""What is known about each file in the library, cached so a listing does not re-read 10,000 files.
+
+A file's type, duration and digest depend only on its bytes, so they are cached under the key (name, size,
+mtime_ns): a file replaced or edited in place gets a new key and is examined again. The cache is kept in
+memory and persisted to a hidden JSON file in the library, so a restarted server lists a large library at
+once instead of running libmagic over every file.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+CACHE_FILE = ".metadata.json"
+CACHE_VERSION = 1
+HASH_CHUNK = 1024 * 1024
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audio file in the library as the API lists it."""
+
+    name: str
+    size: int
+    type: str
+    duration: float | None
+    modified: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of the API's listing."""
+        return {
+            "name": self.name,
+            "size": self.size,
+            "type": self.type,
+            "duration": self.duration,
+            "modified": self.modified,
+        }
+
+
+@dataclass
+class Facts:
+    """What the bytes of one file say: its audio type (None: not audio), duration and, once needed, digest."""
+
+    type: str | None
+    duration: float | None
+    sha256: str | None = None
+
+
+def iso_utc(mtime_ns: int) -> str:
+    """Format a modification time as ISO 8601 UTC with a Z, to the second."""
+    moment = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def file_sha256(path: Path) -> str:
+    """Hash a file in chunks, never holding it whole in memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Catalog:
+    """The cache of Facts for the files of one library folder, safe to share between threads."""
+
+    def __init__(
+        self,
+        root: Path,
+        detect: Callable[[Path], str | None],
+        probe: Callable[[Path, str], float | None],
+        temp_name: Callable[[str], str],
+    ) -> None:
+        self.root = root
+        self._detect = detect
+        self._probe = probe
+        self._temp_name = temp_name
+        self._facts: dict[Key, Facts] = {}
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._load()
+
+    def entries(self) -> list[Entry]:
+        """Every audio file directly in the folder, sorted by name; hidden files and non-audio are left out."""
+        found: list[Entry] = []
+        seen: set[Key] = set()
+        with os.scandir(self.root) as scan:
+            for item in scan:
+                if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    info = item.stat(follow_symlinks=False)
+                except FileNotFoundError:  # deleted while we looked
+                    continue
+                key = (item.name, info.st_size, info.st_mtime_ns)
+                seen.add(key)
+                facts = self.facts(key)
+                if facts is not None and facts.type is not None:
+                    found.append(Entry(item.name, info.st_size, facts.type, facts.duration, iso_utc(info.st_mtime_ns)))
+        self._forget_except(seen)
+        self.save()
+        found.sort(key=lambda entry: entry.name)
+        return found
+
+    def entry(self, name: str) -> Entry | None:
+        """The entry for one name, or None if there is no such audio file."""
+        try:
+            info = (self.root / name).lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        facts = self.facts((name, info.st_size, info.st_mtime_ns))
+        if facts is None or facts.type is None:
+            return None
+        return Entry(name, info.st_size, facts.type, facts.duration, iso_utc(info.st_mtime_ns))
+
+    def facts(self, key: Key) -> Facts | None:
+        """Cached facts for a file, examining it if it is new or changed; None if it vanished meanwhile."""
+        with self._lock:
+            known = self._facts.get(key)
+        if known is not None:
+            return known
+        path = self.root / key[0]
+        try:
+            mime = self._detect(path)
+            duration = self._probe(path, mime) if mime is not None else None
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        facts = Facts(mime, duration)
+        self.remember(key, facts)
+        return facts
+
+    def sha256(self, key: Key) -> str | None:
+        """The digest of a file, computed once per (name, size, mtime_ns); None if it vanished."""
+        facts = self.facts(key)
+        if facts is None:
+            return None
+        if facts.sha256 is None:
+            try:
+                facts.sha256 = file_sha256(self.root / key[0])
+            except FileNotFoundError:
+                return None
+            self._dirty = True
+        return facts.sha256
+
+    def remember(self, key: Key, facts: Facts) -> None:
+        """Record facts learnt elsewhere, e.g. while validating an upload."""
+        with self._lock:
+            self._facts[key] = facts
+            self._dirty = True
+
+    def _forget_except(self, keys: set[Key]) -> None:
+        with self._lock:
+            stale = self._facts.keys() - keys
+            for key in stale:
+                del self._facts[key]
+            if stale:
+                self._dirty = True
+
+    def save(self) -> None:
+        """Persist the cache if it changed: written to a temporary file, then renamed over the old one."""
+        with self._lock:
+            if not self._dirty:
+                return
+            rows = [[*key, facts.type, facts.duration, facts.sha256] for key, facts in self._facts.items()]
+            self._dirty = False
+        temp = self.root / self._temp_name("metadata")
+        try:
+            temp.write_text(json.dumps({"version": CACHE_VERSION, "files": rows}), encoding="utf-8")
+            os.replace(temp, self.root / CACHE_FILE)
+        except OSError as error:
+            # The cache only saves time; a full disk must not turn a listing into an error.
+            logger.warning("could not save the metadata cache: %s", error)
+            temp.unlink(missing_ok=True)
+            with self._lock:
+                self._dirty = True
+
+    def _load(self) -> None:
+        try:
+            document = json.loads((self.root / CACHE_FILE).read_text(encoding="utf-8"))
+            if document.get("version") != CACHE_VERSION:
+                return
+            for name, size, mtime_ns, mime, duration, sha256 in document["files"]:
+                self._facts[(str(name), int(size), int(mtime_ns))] = Facts(mime, duration, sha256)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+            logger.warning("ignoring an unreadable metadata cache: %s", error)
+            self._facts.clear()

@@ -1,0 +1,32 @@
+"""Serving the library's files for playback and download."""
+
+from flask import Blueprint, Response, request, send_file
+
+from audio_library.errors import json_error
+from audio_library.storage import current_library
+
+
+bp = Blueprint("files", __name__)
+
+
+@bp.get("/files/<name>")
+def serve_file(name: str) -> Response:
+    """The bytes of one audio file, with its detected type; Range, ETag and Last-Modified are honoured.
+
+    Only files detected as audio are served, so nothing here is ever text/html or image/svg+xml.
+    """
+    library = current_library()
+    entry = library.entry(name)
+    if entry is None:
+        return json_error(404, f'There is no audio file named "{name}" in the library.')
+    response = send_file(
+        library.path(entry),
+        mimetype=entry.type,
+        as_attachment=request.args.get("download") == "1",
+        download_name=entry.name,
+        conditional=True,
+        etag=True,
+        max_age=None,
+    )
+    response.headers["Accept-Ranges"] = "bytes"
+    return response

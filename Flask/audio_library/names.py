@@ -1,0 +1,58 @@
+"""File names in the library: what a sent name becomes on disk, and the names tried when it is taken."""
+
+import re
+import unicodedata
+
+
+MAX_NAME_BYTES = 255  # NAME_MAX of ext4, XFS, btrfs, APFS: the longest name the folder can hold
+MAX_EXTENSION_BYTES = 16  # a longer "extension" is part of the name, not a type hint worth keeping
+FALLBACK_NAME = "unnamed"
+
+# Control, format (bidi overrides such as U+202E can disguise an extension), surrogate and line/paragraph
+# separator characters: none belongs in a name shown in a list.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_SEPARATORS = frozenset({"/", "\\"})
+_LEADING_JUNK = re.compile(r"^[\s.]+")
+
+
+def sanitize_filename(sent: str) -> str:
+    """Return the name to store a file sent as `sent` under: safe in one folder, as close to `sent` as possible.
+
+    Unicode letters are kept; path separators, control and format characters become "_"; leading dots and
+    surrounding white space are dropped, so the result is never hidden, "." or ".."; names longer than
+    MAX_NAME_BYTES in UTF-8 are shortened keeping the extension. Pure: the same input gives the same output,
+    and sanitizing a sanitized name changes nothing.
+    """
+    name = unicodedata.normalize("NFC", sent)
+    name = "".join(
+        "_" if char in _SEPARATORS or unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in name
+    )
+    name = _LEADING_JUNK.sub("", name).rstrip()
+    name = fit_name(name, "")
+    return name or FALLBACK_NAME
+
+
+def numbered_name(name: str, number: int) -> str:
+    """Return the `number`th candidate for `name` when it is taken: "song.mp3" → "song (2).mp3"."""
+    if number == 1:
+        return name
+    return fit_name(name, f" ({number})")
+
+
+def split_extension(name: str) -> tuple[str, str]:
+    """Split "song.mp3" into ("song", ".mp3"); a name without a short extension has ext "" ."""
+    dot = name.rfind(".")
+    if dot <= 0 or len(name[dot:].encode()) > MAX_EXTENSION_BYTES or name[dot + 1 :].strip() != name[dot + 1 :]:
+        return name, ""
+    return name[:dot], name[dot:]
+
+
+def fit_name(name: str, suffix: str) -> str:
+    """Insert `suffix` before the extension of `name`, cutting the stem so the whole fits in MAX_NAME_BYTES."""
+    stem, extension = split_extension(name)
+    budget = MAX_NAME_BYTES - len(suffix.encode()) - len(extension.encode())
+    encoded = stem.encode()
+    if len(encoded) > budget:
+        # Cutting bytes may split a character: drop the partial one rather than write invalid UTF-8.
+        stem = encoded[:budget].decode(errors="ignore").rstrip()
+    return f"{stem}{suffix}{extension}"

@@ -1,0 +1,130 @@
+"""Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N] [--debug]`.
+
+Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
+file) before a worker thread runs the application, so a slow or stalled client never holds a worker and the
+application never sees half a body. Its body limit is the application's, and its own error responses (413,
+400) are JSON like every other error. `--debug` runs Flask's development server instead.
+
+Exit statuses: 0 stopped normally; 2 could not start: bad arguments, an unusable library folder, or the
+address is taken.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import cast
+
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import create_server
+from waitress.task import ErrorTask
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
+from audio_library.errors import too_large_message
+from audio_library.storage import LibraryError
+
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8888
+THREADS = 8
+
+
+class JSONErrorTask(ErrorTask):
+    """Waitress's own error responses (body over the limit, malformed request) as JSON, not text/plain."""
+
+    def execute(self) -> None:
+        """Write the error as `{"error": "..."}` and close the connection, as waitress does."""
+        error = cast(HTTPRequestParser, self.request).error
+        assert error is not None  # an ErrorTask exists only for a request that failed to parse
+        if error.code == 413:
+            message = too_large_message(self.channel.server.adj.max_request_body_size - 1)
+        else:
+            message = f"{error.reason}: {error.body}."
+        body = json.dumps({"error": message}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers = [
+            ("Content-Type", "application/json"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JSONErrorChannel(HTTPChannel):
+    """A waitress connection whose protocol errors are answered by JSONErrorTask."""
+
+    error_task_class = JSONErrorTask
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """Flags, with defaults from the AUDIO_LIBRARY_* environment variables."""
+    env = os.environ
+    parser = argparse.ArgumentParser(description="Serve the audio library over HTTP.")
+    parser.add_argument("--host", default=env.get("AUDIO_LIBRARY_HOST", DEFAULT_HOST), help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=int(env.get("AUDIO_LIBRARY_PORT", DEFAULT_PORT)), help="TCP port (8888)"
+    )
+    parser.add_argument(
+        "--library",
+        default=env.get("AUDIO_LIBRARY_DIR", DEFAULT_LIBRARY_DIR),
+        help="the folder the audio files live in (created if missing)",
+    )
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=int(env.get("AUDIO_LIBRARY_MAX_SIZE", DEFAULT_MAX_UPLOAD_SIZE)),
+        help="largest upload request body in bytes (1 GiB)",
+    )
+    parser.add_argument("--debug", action="store_true", help="run Flask's development server with the debugger")
+    arguments = parser.parse_args(argv)
+    if arguments.max_size <= 0:
+        parser.error("--max-size must be a positive number of bytes")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check the library folder, then serve until interrupted."""
+    arguments = parse_arguments(argv)
+    library = Path(arguments.library)
+    try:
+        app = create_app({"LIBRARY_DIR": library, "MAX_UPLOAD_SIZE": arguments.max_size})
+    except LibraryError as error:
+        print(f"server.py: {error}", file=sys.stderr)
+        return 2
+    if arguments.debug:
+        print(f"Serving {library} (debug) on http://{arguments.host}:{arguments.port}/", flush=True)
+        app.run(host=arguments.host, port=arguments.port, debug=True, use_reloader=False)
+        return 0
+    # Waitress spools request bodies with `tempfile`: keep them on the library's disk, not in a /tmp that may
+    # be a small RAM-backed tmpfs. They are anonymous files, never visible in the folder.
+    tempfile.tempdir = str(app.config["LIBRARY_DIR"])
+    try:
+        server = create_server(
+            app,
+            host=arguments.host,
+            port=arguments.port,
+            threads=THREADS,
+            # waitress refuses bodies of max_request_body_size bytes or more: one past the application's limit.
+            max_request_body_size=arguments.max_size + 1,
+            ident="audio-library",
+        )
+    except OSError as error:
+        print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)
+        return 2
+    server.channel_class = JSONErrorChannel  # type: ignore[union-attr]
+    print(f"Serving {library} on http://{arguments.host}:{server.effective_port}/", flush=True)  # type: ignore[union-attr]
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
