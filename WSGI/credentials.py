@@ -16,6 +16,7 @@ starts nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import re
@@ -165,30 +166,46 @@ def parse_head(head: bytes) -> Request:
     method, target, major, minor = match.groups()
     if major != "1":
         raise HTTPError(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
+    path, query = split_target(target)
+    headers, content_length, tokens = parse_fields(lines[1:])
+    keep_alive = "close" not in tokens if minor != "0" else "keep-alive" in tokens
+    return Request(line, method, path, query, f"HTTP/1.{minor}", headers, content_length, keep_alive)
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """The path and query string of a request target."""
     if target.startswith("/"):
         path, _, query = target.partition("?")
-    elif target.startswith(("http://", "https://")):  # absolute form, as sent to proxies
+        return path, query
+    if target.startswith(("http://", "https://")):  # absolute form, as sent to proxies
         parts = urlsplit(target)
-        path, query = parts.path or "/", parts.query
-    else:
-        raise HTTPError(HTTPStatus.BAD_REQUEST)
+        return parts.path or "/", parts.query
+    raise HTTPError(HTTPStatus.BAD_REQUEST)
+
+
+def parse_fields(lines: list[str]) -> tuple[list[tuple[str, str]], int | None, set[str]]:
+    """Header fields as (lowercase name, value), the body length if any, and the Connection tokens."""
     headers = []
-    for header in lines[1:]:
-        name, colon, value = header.rstrip("\r").partition(":")
+    lengths: set[str] = set()
+    tokens: set[str] = set()
+    for line in lines:
+        name, colon, value = line.rstrip("\r").partition(":")
         if not colon or HEADER_NAME.fullmatch(name) is None:  # also refuses obsolete folded lines
             raise HTTPError(HTTPStatus.BAD_REQUEST)
-        headers.append((name.lower(), value.strip(" \t")))
-    lengths = {value for name, value in headers if name == "content-length"}
-    if any(name == "transfer-encoding" for name, _ in headers):
-        raise HTTPError(HTTPStatus.NOT_IMPLEMENTED)  # no chunked bodies: nothing here reads a body
+        name, value = name.lower(), value.strip(" \t")
+        headers.append((name, value))
+        if name == "content-length":
+            lengths.add(value)
+        elif name == "connection":
+            tokens.update(token.strip().lower() for token in value.split(","))
+        elif name == "transfer-encoding":
+            raise HTTPError(HTTPStatus.NOT_IMPLEMENTED)  # no chunked bodies: nothing here reads a body
     if len(lengths) > 1 or not all(length.isdigit() for length in lengths):
         raise HTTPError(HTTPStatus.BAD_REQUEST)
     content_length = int(lengths.pop()) if lengths else None
     if content_length is not None and content_length > MAX_BODY:
         raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    tokens = {token.strip().lower() for name, value in headers if name == "connection" for token in value.split(",")}
-    keep_alive = "close" not in tokens if minor != "0" else "keep-alive" in tokens
-    return Request(line, method, path, query, f"HTTP/1.{minor}", headers, content_length, keep_alive)
+    return headers, content_length, tokens
 
 
 def error_response(status: HTTPStatus) -> tuple[bytes, int]:
@@ -196,13 +213,25 @@ def error_response(status: HTTPStatus) -> tuple[bytes, int]:
     body = json.dumps({"error": status.phrase}).encode("ascii")
     head = (
         f"HTTP/1.1 {status.value} {status.phrase}\r\n"
-        f"Date: {format_date_time(time.time())}\r\n"
+        f"Date: {http_date(int(time.time()))}\r\n"
         f"Server: {SERVER_SOFTWARE}\r\n"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n"
     )
     return head.encode("latin-1") + body, len(body)
+
+
+@functools.lru_cache(maxsize=1)
+def http_date(second: int) -> str:
+    """The Date header value for a second; formatted once per second, not per request."""
+    return format_date_time(second)
+
+
+@functools.lru_cache(maxsize=1)
+def log_date(second: int) -> str:
+    """A second in the Common Log Format."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
 
 
 class BufferedHandler(SimpleHandler):
@@ -226,11 +255,12 @@ class BufferedHandler(SimpleHandler):
         self.outcome = ("500", 0)
 
     def cleanup_headers(self) -> None:
-        """Add the Connection header: only a response with a length can be followed by another."""
+        """Add Connection and Date: only a response with a length can be followed by another."""
         super().cleanup_headers()
         assert self.headers is not None
         if "Content-Length" not in self.headers:
             self.keep_alive = False
+        self.headers.setdefault("Date", http_date(int(time.time())))
         self.headers["Connection"] = "keep-alive" if self.keep_alive else "close"
 
     def handle_error(self) -> None:
@@ -424,7 +454,6 @@ class CredentialsServer:
             "SCRIPT_NAME": "",
         }
         self.log_lines: list[str] = []
-        self.log_time = (0, "")
 
     def serve_forever(self) -> None:
         """Answer clients until interrupted; main() turns SIGTERM into the same KeyboardInterrupt as Ctrl-C."""
@@ -466,10 +495,9 @@ class CredentialsServer:
 
     def log_request(self, client: str, line: str, status: str, size: int) -> None:
         """Queue one access-log line, in the Common Log Format, for stderr."""
-        now = int(time.time())
-        if now != self.log_time[0]:
-            self.log_time = (now, time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)))
-        self.log_lines.append(f'{client} - - [{self.log_time[1]}] "{line.translate(LOG_ESCAPES)}" {status} {size}\n')
+        self.log_lines.append(
+            f'{client} - - [{log_date(int(time.time()))}] "{line.translate(LOG_ESCAPES)}" {status} {size}\n'
+        )
 
     def server_close(self) -> None:
         """Close every connection and the listening socket."""
