@@ -1,0 +1,95 @@
+"""`screwdriver list`: names one per line, `--long` columns, `--json` the server's entries."""
+
+import json
+import re
+from pathlib import Path
+
+import requests
+
+from tests.cli.conftest import Screwdriver
+from tests.cli.wav import write_tone
+
+
+def upload(screwdriver: Screwdriver, *paths: Path) -> None:
+    result = screwdriver("upload", *map(str, paths))
+    assert result.returncode == 0, result.stderr
+
+
+def test_empty_library_prints_nothing(screwdriver: Screwdriver) -> None:
+    result = screwdriver("list")
+
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr == ""
+
+
+def test_names_one_per_line_sorted_and_nothing_else(screwdriver: Screwdriver, files: Path) -> None:
+    upload(
+        screwdriver,
+        write_tone(files / "zebra.wav", frequency=300),
+        write_tone(files / "Песня.wav", frequency=400),
+        write_tone(files / "apple.wav", frequency=500),
+    )
+
+    result = screwdriver("list")
+
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == screwdriver.names()
+    assert set(result.stdout.splitlines()) == {"zebra.wav", "Песня.wav", "apple.wav"}
+    assert result.stderr == ""
+
+
+def test_long_shows_aligned_size_type_and_duration(screwdriver: Screwdriver, files: Path) -> None:
+    upload(
+        screwdriver,
+        write_tone(files / "short.wav", seconds=2),
+        write_tone(files / "a rather longer name.wav", seconds=75, frequency=220),
+    )
+
+    result = screwdriver("list", "--long")
+
+    assert result.returncode == 0
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    rows = {line.split("  ")[0].strip(): line for line in lines}
+    assert set(rows) == {"short.wav", "a rather longer name.wav"}
+    assert re.search(r"31\.3 KiB\s+audio/\S+\s+0:02$", rows["short.wav"])
+    assert re.search(r"1\.1 MiB\s+audio/\S+\s+1:15$", rows["a rather longer name.wav"])
+    # Aligned: every column starts at the same offset in every line, and the lines are equally long.
+    assert len({len(line) for line in lines}) == 1
+    assert len({line.index("audio/") for line in lines}) == 1
+
+
+def test_long_of_an_empty_library_prints_nothing(screwdriver: Screwdriver) -> None:
+    result = screwdriver("list", "-l")
+
+    assert result.returncode == 0
+    assert result.stdout == ""
+
+
+def test_json_is_the_servers_entries(screwdriver: Screwdriver, files: Path) -> None:
+    upload(screwdriver, write_tone(files / "one.wav"), write_tone(files / "two.wav", frequency=880))
+
+    result = screwdriver("list", "--json")
+
+    assert result.returncode == 0
+    assert result.stderr == ""
+    expected = requests.get(f"{screwdriver.url}/api/files", timeout=10).json()
+    assert json.loads(result.stdout) == expected
+    assert [entry["name"] for entry in expected] == ["one.wav", "two.wav"]
+
+
+def test_json_of_an_empty_library_is_an_empty_array(screwdriver: Screwdriver) -> None:
+    result = screwdriver("list", "--json")
+
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == []
+
+
+def test_long_and_json_together_are_a_usage_error(screwdriver: Screwdriver) -> None:
+    result = screwdriver("list", "--long", "--json")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "not allowed with" in result.stderr

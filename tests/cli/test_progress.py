@@ -1,0 +1,80 @@
+"""The progress bar: on stderr when it is a terminal, never when piped or with --quiet."""
+
+import os
+import pty
+import subprocess
+from pathlib import Path
+
+from tests.cli.conftest import Screwdriver, screwdriver_command
+from tests.cli.wav import write_silence
+
+
+def run_with_terminal_stderr(*args: str) -> tuple[int, str, str]:
+    """Run the client with stderr on a pseudo-terminal and stdout on a pipe; return status, stdout, terminal."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        screwdriver_command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal
+    )
+    os.close(terminal)
+    seen = bytearray()
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: every copy of the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(controller)
+    assert process.stdout is not None
+    stdout = process.stdout.read().decode()
+    process.stdout.close()
+    return process.wait(timeout=60), stdout, seen.decode(errors="replace")
+
+
+def test_upload_on_a_terminal_shows_bytes_rate_and_eta(screwdriver: Screwdriver, files: Path) -> None:
+    song = write_silence(files / "big.wav", 8 * 1024 * 1024)
+
+    status, stdout, terminal = run_with_terminal_stderr("--server", screwdriver.url, "upload", str(song))
+
+    assert status == 0
+    assert stdout == "big.wav\n"
+    assert "big.wav" in terminal
+    assert "100% 8.0 MiB / 8.0 MiB" in terminal
+    assert "MiB/s" in terminal
+    assert "ETA" in terminal
+    assert terminal.endswith("\r\x1b[K")  # the bar is erased at the end
+
+
+def test_download_on_a_terminal_shows_progress(screwdriver: Screwdriver, files: Path, tmp_path: Path) -> None:
+    song = write_silence(files / "big.wav", 4 * 1024 * 1024)
+    assert screwdriver("upload", str(song)).returncode == 0
+
+    status, stdout, terminal = run_with_terminal_stderr(
+        "--server", screwdriver.url, "download", "big.wav", "-o", str(tmp_path / "copy.wav")
+    )
+
+    assert status == 0
+    assert stdout == ""
+    assert "100% 4.0 MiB / 4.0 MiB" in terminal
+    assert "saved big.wav" in terminal
+
+
+def test_quiet_hides_the_bar_on_a_terminal(screwdriver: Screwdriver, files: Path) -> None:
+    song = write_silence(files / "big.wav", 4 * 1024 * 1024)
+
+    status, stdout, terminal = run_with_terminal_stderr("--server", screwdriver.url, "-q", "upload", str(song))
+
+    assert status == 0
+    assert stdout == "big.wav\n"
+    assert terminal == ""
+
+
+def test_no_bar_when_stderr_is_a_pipe(screwdriver: Screwdriver, files: Path) -> None:
+    song = write_silence(files / "big.wav", 8 * 1024 * 1024)
+
+    result = screwdriver("upload", str(song))
+
+    assert result.returncode == 0
+    assert result.stdout == "big.wav\n"
+    assert result.stderr == ""
