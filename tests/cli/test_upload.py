@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.cli.conftest import SCREWDRIVER, Screwdriver, single_line, start_server
 from tests.cli.wav import write_tone
+from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
 
 
 def test_upload_prints_the_stored_name_and_stores_the_bytes(screwdriver: Screwdriver, files: Path) -> None:
@@ -51,6 +52,28 @@ def test_quote_in_file_name_arrives_intact(screwdriver: Screwdriver, files: Path
     assert screwdriver.names() == [result.stdout.strip()]
     assert screwdriver.content(result.stdout.strip()) == song.read_bytes()
     assert "best" in result.stdout
+
+
+def test_every_audio_format_of_the_corpus_is_stored(screwdriver: Screwdriver) -> None:
+    names = sorted(AUDIO)
+
+    result = screwdriver("upload", *(str(FIXTURES_DIR / name) for name in names))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == names
+    assert result.stderr == ""
+    listed = screwdriver("list", "--long").stdout.splitlines()
+    assert {line.split()[0]: line.split()[3] for line in listed} == AUDIO
+
+
+def test_program_named_like_an_mp3_is_refused(screwdriver: Screwdriver) -> None:
+    program = FIXTURES_DIR / "program-renamed.mp3"
+
+    result = screwdriver("upload", str(program))
+
+    assert result.returncode == 1
+    assert "Non-audio file detected: program-renamed.mp3" in single_line(result.stderr)
+    assert screwdriver.names() == []
 
 
 def test_same_bytes_again_is_already_in_the_library(screwdriver: Screwdriver, files: Path) -> None:
