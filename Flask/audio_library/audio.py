@@ -157,8 +157,9 @@ def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int]
     ends, and run to the end of the window (or of the file) or to a tag, so that neither a few lucky
     sync words in random bytes nor a few frames in front of a document count as audio.
     """
+    walked: set[int] = set()  # a start on an already walked chain would end where that chain ended
     for start in range(min(MAX_JUNK + 1, len(data))):
-        if data[start] != 0xFF:
+        if data[start] != 0xFF or start in walked:
             continue
         first = frame_at(data, start)
         if first is None:
@@ -168,6 +169,7 @@ def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int]
             frame = frame_at(data, pos)
             if frame is None or frame[0] != key:
                 break
+            walked.add(pos)
             count += 1
             pos += frame[1]
         if count >= MIN_FRAMES and _chain_ends_cleanly(data, pos):
@@ -320,8 +322,8 @@ def _wav_layout(stream: BinaryIO, size: int) -> tuple[int, int] | None:
             if not (channels and rate and byte_rate and block_align):
                 return None
         elif chunk_id == b"data":
-            # Streaming writers leave the size 0 or 0xFFFFFFFF; what counts is the audio actually present.
-            present = min(chunk_size if chunk_size not in (0, 0xFFFFFFFF) else size, size - offset)
+            # The declared size may overstate what is there (streaming writers put 0xFFFFFFFF).
+            present = min(chunk_size, size - offset)
             return (byte_rate, present) if byte_rate and present > 0 else None
     return None
 
@@ -620,20 +622,14 @@ def _ebml_layout(stream: BinaryIO, size: int) -> tuple[bytes, list[int], bytes] 
 
 def _check_ebml(stream: BinaryIO, size: int, head: bytes) -> str | None:
     """Matroska/WebM is audio when its Tracks (read before any cluster) are all audio tracks."""
-    try:
-        layout = _ebml_layout(stream, size)
-    except (ValueError, IndexError):
-        return None
+    layout = _ebml_layout(stream, size)
     if layout is None or not layout[1] or any(track != _AUDIO_TRACK for track in layout[1]):
         return None
     return {b"webm": "audio/webm", b"matroska": "audio/x-matroska"}.get(layout[0])
 
 
 def _ebml_duration(stream: BinaryIO, size: int) -> float | None:
-    try:
-        layout = _ebml_layout(stream, size)
-    except (ValueError, IndexError):
-        return None
+    layout = _ebml_layout(stream, size)
     if layout is None:
         return None
     info = dict(_ebml_children(layout[2]))
@@ -669,6 +665,7 @@ _CHECKS: dict[str, _Check] = {
     "audio/x-m4a": _check_bmff,
     "video/mp4": _check_bmff,
     "video/quicktime": _check_bmff,
+    "video/x-m4v": _check_bmff,
     "video/3gpp": _check_bmff,
     "video/3gpp2": _check_bmff,
     "video/webm": _check_ebml,
