@@ -107,6 +107,11 @@ def test_audio_only_mp4_is_accepted_despite_a_video_brand() -> None:
     assert detect_audio_type(path) == "audio/mp4"
 
 
+@pytest.mark.parametrize("name", sorted(set(AUDIO) - set(DURATIONS)))
+def test_duration_is_unknown_when_the_headers_do_not_say(name: str) -> None:
+    assert probe_duration(FIXTURES_DIR / name, AUDIO[name]) is None
+
+
 def test_unknown_type_has_no_duration() -> None:
     assert probe_duration(FIXTURES_DIR / "wav-pcm16.wav", "audio/x-unknown") is None
 
