@@ -16,6 +16,7 @@ starts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import io
 import json
@@ -465,9 +466,7 @@ class CredentialsServer:
                     self.accept()
                 else:
                     key.data.handle_event(mask)
-            if self.log_lines:
-                sys.stderr.write("".join(self.log_lines))
-                self.log_lines.clear()
+            self.flush_log()
             now = time.monotonic()
             if now >= next_sweep:
                 for connection in [c for c in self.connections if c.deadline <= now]:
@@ -499,8 +498,15 @@ class CredentialsServer:
             f'{client} - - [{log_date(int(time.time()))}] "{line.translate(LOG_ESCAPES)}" {status} {size}\n'
         )
 
+    def flush_log(self) -> None:
+        """Write the queued access-log lines in one go."""
+        if self.log_lines:
+            sys.stderr.write("".join(self.log_lines))
+            self.log_lines.clear()
+
     def server_close(self) -> None:
-        """Close every connection and the listening socket."""
+        """Close every connection and the listening socket, and write the last of the log."""
+        self.flush_log()
         for connection in list(self.connections):
             connection.close()
         self.selector.close()
@@ -552,11 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     host, port = server.server_address
     print(f"Serving credentials on http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("credentials: shutting down", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or SIGTERM: the way out
+            server.serve_forever()
     finally:
         server.server_close()
+    print("credentials: shut down", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,24 @@
+"""Fixtures for the credentials service: a real server subprocess on a free loopback port."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import RunningServer, running_server
+
+
+SCRIPT = "WSGI/credentials.py"
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[RunningServer]:
+    """The credentials service, shared by a module's tests."""
+    with running_server([SCRIPT]) as server:
+        yield server
+
+
+@pytest.fixture
+def impatient_service() -> Iterator[RunningServer]:
+    """A credentials service that closes idle and unfinished connections after one second."""
+    with running_server([SCRIPT, "--timeout", "1"]) as server:
+        yield server

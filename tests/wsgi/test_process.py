@@ -1,0 +1,130 @@
+"""The credentials service as a program: its command line, log, signals, and other WSGI servers."""
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server, wait_for_port
+from tests.wsgi.conftest import SCRIPT
+from tests.wsgi.rawhttp import exchange
+
+
+ACCESS_LINE = re.compile(r'127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] "(.*)" (\d{3}) (\d+)')
+
+
+@contextmanager
+def process(command: list[str], port: int, cwd: Path = REPO) -> Iterator[RunningServer]:
+    """Run a server command that listens on the port; stop it afterwards."""
+    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RunningServer(child, port)
+    try:
+        wait_for_port(port, child)
+        yield server
+    finally:
+        server.stop()
+
+
+def assert_serves_credentials(port: int) -> None:
+    """The essential answers, checked against any server of the application."""
+    assert (
+        exchange(port, b"GET /?species=Time%20Lord HTTP/1.1\r\nHost: x\r\n\r\n").body == b'{"credentials": "Rassilon"}'
+    )
+    unknown = exchange(port, b"GET /?species=%FF%FE HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (unknown.status, unknown.body) == (404, b'{"credentials": "Unknown"}')
+    head = exchange(port, b"HEAD /?species=Dalek HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert (head.status, head.headers["content-length"]) == (200, "25")
+    post = exchange(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert (post.status, post.headers["allow"]) == (405, "GET, HEAD")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_exit_cleanly(sig: signal.Signals) -> None:
+    with tempfile.TemporaryFile() as log, running_server([SCRIPT], stderr=log.fileno()) as server:
+        assert exchange(server.port, b"GET /?species=Dalek HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+        assert server.stop(sig) == 0
+        log.seek(0)
+        text = log.read().decode()
+    assert "Traceback" not in text
+    assert text.rstrip().endswith("credentials: shut down")
+
+
+def test_one_access_log_line_per_request_on_stderr() -> None:
+    requests = [
+        b"GET /?species=Dalek HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HEAD /?species=Nobody HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /?species=Dal\x00ek HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"BROKEN\r\n\r\n",
+    ]
+    with tempfile.TemporaryFile() as log:
+        with running_server([SCRIPT], stderr=log.fileno()) as server:
+            for request in requests:
+                exchange(server.port, request)
+        log.seek(0)
+        lines = log.read().decode().splitlines()
+    access = [match.groups() for line in lines if (match := ACCESS_LINE.fullmatch(line))]
+    assert access == [
+        ("GET /?species=Dalek HTTP/1.1", "200", "25"),
+        ("HEAD /?species=Nobody HTTP/1.1", "404", "0"),
+        (r"GET /?species=Dal\x00ek HTTP/1.1", "404", "26"),  # control characters never reach a terminal raw
+        ("BROKEN", "400", "24"),
+    ]
+    assert len(lines) == len(access) + 2  # plus "Serving credentials on ..." and "shut down"
+
+
+def test_runs_on_a_bare_python_without_the_venv() -> None:
+    python = shutil.which("python3", path="/usr/bin:/usr/local/bin") or sys.executable
+    port = free_port()
+    command = [python, "-I", "-S", SCRIPT, "--host", LOOPBACK, "--port", str(port)]  # no site-packages at all
+    with process(command, port) as server:
+        assert_serves_credentials(server.port)
+        assert server.stop() == 0
+
+
+def test_importing_starts_nothing() -> None:
+    probe = (
+        "import signal, sys, threading; sys.path.insert(0, 'WSGI'); import credentials; "
+        "print(threading.active_count(), signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], cwd=REPO, capture_output=True, timeout=10, check=True
+    )
+    assert result.stdout == b"1 True\n"
+    assert result.stderr == b""
+
+
+def test_a_busy_port_is_one_clear_error() -> None:
+    with running_server([SCRIPT]) as server:
+        result = subprocess.run(
+            [sys.executable, SCRIPT, "--host", LOOPBACK, "--port", str(server.port)],
+            cwd=REPO,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith(f"credentials: cannot listen on {LOOPBACK}:{server.port}: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("arguments", [["--port", "70000"], ["--port", "http"], ["--timeout", "0"]])
+def test_bad_arguments_are_refused(arguments: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, SCRIPT, *arguments], cwd=REPO, capture_output=True, timeout=10, check=False
+    )
+    assert result.returncode == 2
+    assert b"invalid" in result.stderr
+
+
+def test_served_by_waitress() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "waitress", f"--listen={LOOPBACK}:{port}", "credentials:application"]
+    with process(command, port, cwd=REPO / "WSGI") as server:
+        assert_serves_credentials(server.port)
