@@ -105,6 +105,7 @@ class Library:
         """
         base = sanitize_filename(sent_name)
         size = temporary.stat().st_size
+        _sync(temporary)  # its bytes reach the disk before its name does
         for number in range(1, MAX_NUMBERED_NAMES + 1):
             candidate = numbered_name(base, number)
             final = self.root / candidate
@@ -114,7 +115,7 @@ class Library:
                 if facts.sha256 is not None and self._holds(candidate, size, facts.sha256):
                     return Committed(candidate, "duplicate")
                 continue
-            _sync_folder(self.root)
+            _sync(self.root)
             info = final.lstat()
             self.catalog.remember((candidate, info.st_size, info.st_mtime_ns), facts)
             return Committed(candidate, "stored" if number == 1 else "renamed")
@@ -207,9 +208,9 @@ def _is_alive(lock_path: Path) -> bool:
     return False
 
 
-def _sync_folder(folder: Path) -> None:
-    """Make a new directory entry durable, so a stored file survives a power cut right after the reply."""
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+def _sync(path: Path) -> None:
+    """Flush a file's bytes, or a folder's entries, to disk: a stored file survives a power cut after the reply."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:

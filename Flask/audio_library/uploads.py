@@ -8,7 +8,6 @@ all are audio is any committed. Whatever happens, the temporary files are remove
 
 import errno
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +97,9 @@ class _Receiver:
             raise UploadError(400, "The multipart body has no boundary in its Content-Type.")
         decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=self.max_field)
         try:
-            for chunk in _chunks(self.request):
+            for piece in _pieces(_chunks(self.request), _feed_size(self.max_field)):
                 try:
-                    decoder.receive_data(chunk or None)
+                    decoder.receive_data(piece or None)
                 except RequestEntityTooLarge as error:
                     raise UploadError(413, "The headers of a part are too large.") from error
                 while not isinstance(event := decoder.next_event(), (NeedData, Epilogue)):
@@ -144,7 +143,7 @@ class _Receiver:
             self.hasher.update(event.data)
             self.current.size += len(event.data)
             if not event.more_data:
-                _finish(self.sink)
+                self.sink.close()
                 self.current.sha256 = self.hasher.hexdigest()
                 self.received.append(self.current)
                 self.sink, self.current = None, None
@@ -165,11 +164,20 @@ def _chunks(request: Request) -> Iterator[bytes]:
     yield b""
 
 
-def _finish(sink: BinaryIO) -> None:
-    """Flush a temporary file to disk before it can be linked into place, then close it."""
-    sink.flush()
-    os.fsync(sink.fileno())
-    sink.close()
+def _feed_size(max_field: int | None) -> int:
+    """How much to give the decoder at a time: it refuses to buffer more than max_field bytes, and it only
+    buffers what it cannot yet parse (part headers), so a slice well under the limit keeps it from mistaking
+    a large read for a large header."""
+    return CHUNK_SIZE if max_field is None else max(1, min(CHUNK_SIZE, max_field // 4))
+
+
+def _pieces(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """Re-slice the chunks to at most `size` bytes each, keeping the final b""."""
+    for chunk in chunks:
+        if not chunk:
+            yield chunk
+        for start in range(0, len(chunk), size):
+            yield chunk[start : start + size]
 
 
 def _validate(part: ReceivedFile) -> Facts:
