@@ -1,0 +1,94 @@
+"""Fixtures for the audio library tests: a fresh app on a temporary library folder per test, and audio to send."""
+
+import io
+import random
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audio_library import create_app
+from audio_library.storage import EXTENSION_KEY, Library
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tests.servers import REPO
+
+
+FIXTURES = REPO / "tests" / "fixtures" / "audio"
+SERVER = "Flask/server.py"
+RATE = 8000
+
+
+def wav_bytes(seed: int = 0, seconds: float = 0.25) -> bytes:
+    """A small mono 16-bit WAV of noise: different seeds give different bytes, the same seed the same."""
+    noise = random.Random(seed)
+    frames = bytes(noise.getrandbits(8) for _ in range(int(RATE * seconds) * 2))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(frames)
+    return buffer.getvalue()
+
+
+def write_big_wav(path: Path, size: int) -> Path:
+    """A silent stereo 16-bit WAV of about `size` bytes, written 1 MiB at a time (never whole in memory)."""
+    chunk = bytes(1024 * 1024)
+    frames = (size - 44) // 4
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44100)
+        out.setnframes(frames)  # declared up front, so the header is never rewritten
+        remaining = frames * 4
+        while remaining > 0:
+            out.writeframesraw(chunk[: min(len(chunk), remaining)])
+            remaining -= len(chunk)
+    return path
+
+
+def fixture_bytes(name: str) -> bytes:
+    """The bytes of one file of the shared fixture corpus."""
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def library_dir(tmp_path: Path) -> Path:
+    """Where the test's library lives (created by the app)."""
+    return tmp_path / "library"
+
+
+@pytest.fixture
+def app(library_dir: Path) -> Iterator[Flask]:
+    """A fresh application on an empty temporary library folder."""
+    application = create_app({"TESTING": True, "LIBRARY_DIR": library_dir})
+    yield application
+    application.extensions[EXTENSION_KEY].close()
+
+
+@pytest.fixture
+def library(app: Flask) -> Library:
+    """The Library object the app serves."""
+    found: Library = app.extensions[EXTENSION_KEY]
+    return found
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Flask's test client for the app."""
+    return app.test_client()
+
+
+def upload(client: FlaskClient, *files: tuple[str, bytes], **headers: str) -> TestResponse:
+    """POST the (name, bytes) pairs as parts named "file" to /api/files."""
+    data: dict[str, Any] = {"file": [(io.BytesIO(content), name) for name, content in files]}
+    return client.post("/api/files", data=data, content_type="multipart/form-data", headers=headers)
+
+
+def on_disk(folder: Path) -> list[str]:
+    """Every name in the folder, hidden ones included, except the server's own bookkeeping files."""
+    return sorted(path.name for path in folder.iterdir() if not path.name.startswith((".instance-", ".metadata.json")))

@@ -1,0 +1,219 @@
+"""The JSON API through Flask's test client: listing, uploading, deleting, and JSON errors."""
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from audio_library.storage import Library
+from flask.testing import FlaskClient
+
+from tests.audio.conftest import fixture_bytes, on_disk, upload, wav_bytes
+
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def test_an_empty_library_lists_nothing(client: FlaskClient) -> None:
+    response = client.get("/api/files")
+    assert response.status_code == 200
+    assert response.json == []
+
+
+def test_an_upload_is_stored_and_listed_with_its_detected_type(client: FlaskClient, library_dir: Path) -> None:
+    song = wav_bytes(1)
+    response = upload(client, ("song.wav", song))
+    assert response.status_code == 201
+    (stored,) = response.json["files"]  # type: ignore[index]
+    assert stored["name"] == "song.wav"
+    assert stored["sent_name"] == "song.wav"
+    assert stored["status"] == "stored"
+    assert stored["size"] == len(song)
+    assert stored["type"].startswith("audio/")
+    assert stored["duration"] == pytest.approx(0.25, abs=0.01)
+    assert ISO_UTC.match(stored["modified"])
+    assert (library_dir / "song.wav").read_bytes() == song
+    listed = client.get("/api/files").json
+    assert listed == [{key: stored[key] for key in ("name", "size", "type", "duration", "modified")}]
+
+
+def test_the_listing_is_sorted_by_name(client: FlaskClient) -> None:
+    for number, name in enumerate(["b.wav", "c.wav", "a.wav"]):
+        assert upload(client, (name, wav_bytes(number))).status_code == 201
+    assert [entry["name"] for entry in client.get("/api/files").json] == ["a.wav", "b.wav", "c.wav"]  # type: ignore[union-attr]
+
+
+def test_several_parts_are_stored_in_one_request(client: FlaskClient) -> None:
+    response = upload(
+        client, ("one.wav", wav_bytes(1)), ("two.ogg", fixture_bytes("ogg-named.mp3")), ("three.mp3", wav_bytes(3))
+    )
+    assert response.status_code == 201
+    files = response.json["files"]  # type: ignore[index]
+    assert [(item["name"], item["status"]) for item in files] == [
+        ("one.wav", "stored"),
+        ("two.ogg", "stored"),
+        ("three.mp3", "stored"),
+    ]
+    assert files[1]["type"] == "audio/ogg"
+
+
+def test_the_same_bytes_again_are_a_duplicate_and_not_copied(client: FlaskClient, library_dir: Path) -> None:
+    song = wav_bytes(7)
+    assert upload(client, ("song.wav", song)).status_code == 201
+    again = upload(client, ("song.wav", song))
+    assert again.status_code == 200
+    assert again.json["files"][0]["status"] == "duplicate"  # type: ignore[index]
+    assert again.json["files"][0]["name"] == "song.wav"  # type: ignore[index]
+    assert on_disk(library_dir) == ["song.wav"]
+
+
+def test_other_bytes_under_a_taken_name_are_stored_under_a_new_name(client: FlaskClient, library_dir: Path) -> None:
+    first, second, third = wav_bytes(1), wav_bytes(2), wav_bytes(3)
+    upload(client, ("song.wav", first))
+    response = upload(client, ("song.wav", second), ("song.wav", third), ("song.wav", second))
+    assert response.status_code == 201
+    assert [(item["name"], item["status"]) for item in response.json["files"]] == [  # type: ignore[index]
+        ("song (2).wav", "renamed"),
+        ("song (3).wav", "renamed"),
+        ("song (2).wav", "duplicate"),
+    ]
+    assert (library_dir / "song.wav").read_bytes() == first
+    assert (library_dir / "song (2).wav").read_bytes() == second
+    assert (library_dir / "song (3).wav").read_bytes() == third
+
+
+def test_a_non_audio_part_rejects_the_whole_request(client: FlaskClient, library_dir: Path) -> None:
+    response = upload(client, ("good.wav", wav_bytes(1)), ("photo.mp3", fixture_bytes("image.jpg")))
+    assert response.status_code == 415
+    assert response.json == {"error": "Non-audio file detected: photo.mp3", "name": "photo.mp3"}
+    assert on_disk(library_dir) == []
+
+
+@pytest.mark.parametrize("name", ["image.jpg", "image.svg", "page.html", "document.pdf", "notes.txt"])
+def test_non_audio_is_rejected_with_the_message_the_page_shows(
+    client: FlaskClient, library_dir: Path, name: str
+) -> None:
+    response = upload(client, (name, fixture_bytes(name)))
+    assert response.status_code == 415
+    assert response.json["error"] == f"Non-audio file detected: {name}"  # type: ignore[index]
+    assert on_disk(library_dir) == []
+
+
+def test_an_empty_file_is_not_audio(client: FlaskClient, library_dir: Path) -> None:
+    response = upload(client, ("silence.mp3", b""))
+    assert response.status_code == 415
+    assert on_disk(library_dir) == []
+
+
+def test_a_unicode_name_is_kept(client: FlaskClient, library_dir: Path) -> None:
+    response = upload(client, ("Песня про зайцев.wav", wav_bytes(1)))
+    assert response.json["files"][0]["name"] == "Песня про зайцев.wav"  # type: ignore[index]
+    assert (library_dir / "Песня про зайцев.wav").is_file()
+    assert client.get("/api/files").json[0]["name"] == "Песня про зайцев.wav"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("../../escape.wav", "_.._escape.wav"),
+        ("/etc/passwd.wav", "_etc_passwd.wav"),
+        (".hidden.wav", "hidden.wav"),
+        ("..", "unnamed"),
+        ("tab\there\x7f.wav", "tab_here_.wav"),
+    ],
+)
+def test_a_dangerous_name_is_neutralised_inside_the_library(
+    client: FlaskClient, tmp_path: Path, library_dir: Path, sent: str, stored: str
+) -> None:
+    response = upload(client, (sent, wav_bytes(1)))
+    assert response.status_code == 201
+    assert response.json["files"][0]["name"] == stored  # type: ignore[index]
+    assert response.json["files"][0]["sent_name"] == sent  # type: ignore[index]
+    assert on_disk(library_dir) == [stored]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["library"]
+
+
+def test_no_file_part_is_a_400(client: FlaskClient) -> None:
+    response = client.post("/api/files", data={"other": "value"}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "part named" in response.json["error"]  # type: ignore[index]
+
+
+def test_a_file_part_with_an_empty_name_is_a_400(client: FlaskClient, library_dir: Path) -> None:
+    response = client.post("/api/files", data={"file": (io.BytesIO(b""), "")}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "empty file name" in response.json["error"]  # type: ignore[index]
+    assert on_disk(library_dir) == []
+
+
+def test_a_body_that_is_not_multipart_is_a_400(client: FlaskClient) -> None:
+    response = client.post("/api/files", data=wav_bytes(1), content_type="audio/wav")
+    assert response.status_code == 400
+    assert "multipart/form-data" in response.json["error"]  # type: ignore[index]
+
+
+def test_a_truncated_multipart_body_is_a_400_and_leaves_nothing(client: FlaskClient, library_dir: Path) -> None:
+    body = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + wav_bytes(1)
+    response = client.post("/api/files", data=body, content_type="multipart/form-data; boundary=XyZ")
+    assert response.status_code == 400
+    assert "malformed" in response.json["error"]  # type: ignore[index]
+    assert on_disk(library_dir) == []
+
+
+def test_a_multipart_body_without_boundary_is_a_400(client: FlaskClient) -> None:
+    response = client.post("/api/files", data=b"whatever", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "boundary" in response.json["error"]  # type: ignore[index]
+
+
+def test_delete_removes_the_file(client: FlaskClient, library_dir: Path) -> None:
+    upload(client, ("Песня.wav", wav_bytes(1)))
+    response = client.delete("/api/files/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F.wav")
+    assert response.status_code == 204
+    assert response.data == b""
+    assert on_disk(library_dir) == []
+    assert client.get("/api/files").json == []
+
+
+def test_deleting_a_missing_file_is_a_json_404(client: FlaskClient) -> None:
+    response = client.delete("/api/files/nothing.wav")
+    assert response.status_code == 404
+    assert response.json == {"error": 'There is no audio file named "nothing.wav" in the library.'}
+
+
+def test_hidden_files_cannot_be_deleted(client: FlaskClient, library_dir: Path) -> None:
+    assert client.delete("/api/files/.metadata.json").status_code == 404
+    assert any(path.name.startswith(".instance-") for path in library_dir.iterdir())
+
+
+def test_unknown_routes_are_json_404s(client: FlaskClient) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.json == {"error": "There is no such file or page."}
+
+
+def test_a_wrong_method_is_a_json_405_with_allow(client: FlaskClient) -> None:
+    response = client.put("/api/files")
+    assert response.status_code == 405
+    assert response.json == {"error": "The method PUT is not allowed here."}
+    assert "POST" in response.headers["Allow"]
+
+
+def test_an_unexpected_failure_is_a_json_500_without_traceback(
+    client: FlaskClient, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> list[object]:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(library, "entries", broken)
+    response = client.get("/api/files")
+    assert response.status_code == 500
+    assert response.json == {"error": "The server failed to handle this request."}
+    assert b"secret" not in response.data
+    assert b"Traceback" not in response.data
+
+
+def test_every_response_forbids_sniffing(client: FlaskClient) -> None:
+    assert client.get("/api/files").headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/missing").headers["X-Content-Type-Options"] == "nosniff"

@@ -1,0 +1,100 @@
+"""GET /files/<name>: the bytes for the player, with the detected type, ranges and validators."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.audio.conftest import FIXTURES, fixture_bytes, upload, wav_bytes
+
+
+def test_a_file_is_served_with_its_detected_type_not_its_extension(client: FlaskClient) -> None:
+    ogg = fixture_bytes("ogg-named.mp3")
+    upload(client, ("ogg-named.mp3", ogg))
+    response = client.get("/files/ogg-named.mp3")
+    assert response.status_code == 200
+    assert response.data == ogg
+    assert response.mimetype == "audio/ogg"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert response.headers["ETag"]
+    assert response.headers["Last-Modified"]
+    assert response.headers["Content-Disposition"] == "inline; filename=ogg-named.mp3"
+
+
+def test_a_range_request_gets_206_with_just_those_bytes(client: FlaskClient) -> None:
+    song = wav_bytes(4)
+    upload(client, ("song.wav", song))
+    response = client.get("/files/song.wav", headers={"Range": "bytes=100-199"})
+    assert response.status_code == 206
+    assert response.data == song[100:200]
+    assert response.headers["Content-Range"] == f"bytes 100-199/{len(song)}"
+    tail = client.get("/files/song.wav", headers={"Range": "bytes=-10"})
+    assert tail.data == song[-10:]
+
+
+def test_an_unsatisfiable_range_is_416(client: FlaskClient) -> None:
+    upload(client, ("song.wav", wav_bytes(4)))
+    response = client.get("/files/song.wav", headers={"Range": "bytes=999999-"})
+    assert response.status_code == 416
+
+
+def test_validators_give_304_when_unchanged(client: FlaskClient) -> None:
+    upload(client, ("song.wav", wav_bytes(4)))
+    first = client.get("/files/song.wav")
+    etag = first.headers["ETag"]
+    assert client.get("/files/song.wav", headers={"If-None-Match": etag}).status_code == 304
+    since = first.headers["Last-Modified"]
+    assert client.get("/files/song.wav", headers={"If-Modified-Since": since}).status_code == 304
+
+
+def test_a_unicode_name_is_served_inline_with_an_rfc_5987_filename(client: FlaskClient) -> None:
+    upload(client, ("Песня про зайцев.wav", wav_bytes(1)))
+    response = client.get(
+        "/files/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F%20%D0%BF%D1%80%D0%BE%20%D0%B7%D0%B0%D0%B9%D1%86%D0%B5%D0%B2.wav"
+    )
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("inline;")
+    assert "filename*=UTF-8''%D0%9F%D0%B5%D1%81%D0%BD%D1%8F%20" in disposition
+
+
+def test_download_asks_for_an_attachment(client: FlaskClient) -> None:
+    upload(client, ("song.wav", wav_bytes(1)))
+    response = client.get("/files/song.wav?download=1")
+    assert response.headers["Content-Disposition"] == "attachment; filename=song.wav"
+
+
+def test_a_missing_file_is_a_json_404(client: FlaskClient) -> None:
+    response = client.get("/files/nothing.mp3")
+    assert response.status_code == 404
+    assert response.json == {"error": 'There is no audio file named "nothing.mp3" in the library.'}
+
+
+@pytest.mark.parametrize("path", ["/files/.metadata.json", "/files/..%2F..%2Fetc%2Fpasswd", "/files/../conftest.py"])
+def test_hidden_files_and_paths_outside_are_never_served(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.is_json
+
+
+def test_non_audio_copied_in_by_hand_is_neither_listed_nor_served(client: FlaskClient, library_dir: Path) -> None:
+    shutil.copy(FIXTURES / "page.html", library_dir / "page.mp3")
+    shutil.copy(FIXTURES / "image.svg", library_dir / "image.svg")
+    assert client.get("/api/files").json == []
+    for name in ("page.mp3", "image.svg"):
+        response = client.get(f"/files/{name}")
+        assert response.status_code == 404
+        assert response.mimetype == "application/json"
+
+
+def test_a_symlink_is_not_followed_out_of_the_library(client: FlaskClient, library_dir: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.wav"
+    outside.write_bytes(wav_bytes(1))
+    os.symlink(outside, library_dir / "link.wav")
+    assert client.get("/api/files").json == []
+    assert client.get("/files/link.wav").status_code == 404
+    assert client.delete("/api/files/link.wav").status_code == 404
+    assert outside.exists()

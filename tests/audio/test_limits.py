@@ -1,0 +1,137 @@
+"""Limits and failures: too large, too many parts, oversized fields, a full disk — clear 4xx/5xx JSON, nothing left."""
+
+import errno
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+from audio_library import create_app
+from audio_library.storage import EXTENSION_KEY, Library
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.audio.conftest import on_disk, upload, wav_bytes
+
+
+LIMIT = 64 * 1024
+
+
+@pytest.fixture
+def small_app(library_dir: Path) -> Iterator[Flask]:
+    """An app whose upload limit is 64 KiB."""
+    application = create_app({"LIBRARY_DIR": library_dir, "MAX_UPLOAD_SIZE": LIMIT})
+    yield application
+    application.extensions[EXTENSION_KEY].close()
+
+
+def test_the_default_limit_is_one_gib(app: Flask) -> None:
+    assert app.config["MAX_UPLOAD_SIZE"] == app.config["MAX_CONTENT_LENGTH"] == 1024**3
+
+
+def test_a_body_over_the_limit_is_refused_from_its_content_length(small_app: Flask, library_dir: Path) -> None:
+    body = io.BytesIO(b"x" * (LIMIT + 1))
+    response = small_app.test_client().post(
+        "/api/files", input_stream=body, content_type="multipart/form-data; boundary=B", content_length=LIMIT + 1
+    )
+    assert response.status_code == 413
+    assert response.json == {"error": "The upload is too large: the limit is 64 KiB (65536 bytes) per request."}
+    assert body.tell() == 0  # not a byte of the body was read, let alone stored
+    assert on_disk(library_dir) == []
+
+
+def test_a_body_that_grows_past_the_limit_without_a_length_is_refused(small_app: Flask, library_dir: Path) -> None:
+    head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
+    body = io.BytesIO(head + wav_bytes(1, seconds=8))
+    response = small_app.test_client().post(
+        "/api/files",
+        input_stream=body,
+        content_type="multipart/form-data; boundary=B",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413
+    assert "64 KiB" in response.json["error"]  # type: ignore[index]
+    assert on_disk(library_dir) == []
+
+
+def test_thousands_of_tiny_parts_are_a_clear_413(client: FlaskClient, library_dir: Path) -> None:
+    parts = [f'--B\r\nContent-Disposition: form-data; name="f{n}"\r\n\r\nx\r\n'.encode() for n in range(5000)]
+    response = client.post(
+        "/api/files",
+        data=b"".join(parts) + b"--B--\r\n",
+        content_type="multipart/form-data; boundary=B",
+    )
+    assert response.status_code == 413
+    assert response.json == {"error": "Too many parts in the form: the limit is 1000."}
+    assert on_disk(library_dir) == []
+
+
+def test_thousands_of_tiny_files_are_a_clear_413_and_leave_nothing(client: FlaskClient, library_dir: Path) -> None:
+    response = upload(client, *[(f"{n}.wav", b"RIFF") for n in range(1200)])
+    assert response.status_code == 413
+    assert "Too many parts" in response.json["error"]  # type: ignore[index]
+    assert on_disk(library_dir) == []
+
+
+def test_an_oversized_form_field_is_a_clear_413(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/files",
+        data={"comment": "x" * (200 * 1024), "file": (io.BytesIO(wav_bytes(1)), "a.wav")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 413
+    assert response.json == {"error": "A form field is too large: the limit is 64 KiB."}
+
+
+def test_oversized_part_headers_are_a_clear_413(client: FlaskClient) -> None:
+    header = b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nX-Junk: ' + b"j" * 300_000
+    response = client.post("/api/files", data=header, content_type="multipart/form-data; boundary=B")
+    assert response.status_code == 413
+    assert response.json == {"error": "The headers of a part are too large."}
+
+
+class _FullDisk(io.RawIOBase):
+    """A writable file on a disk with no space left: every write fails with ENOSPC, as the kernel reports it."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_is_a_507_and_leaves_nothing(
+    client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_create = library.create_temporary
+
+    def create_on_full_disk() -> tuple[Path, BinaryIO]:
+        path, sink = real_create()
+        sink.close()
+        return path, io.BufferedWriter(_FullDisk())
+
+    monkeypatch.setattr(library, "create_temporary", create_on_full_disk)
+    response = upload(client, ("song.wav", wav_bytes(1, seconds=2)))
+    assert response.status_code == 507
+    assert response.json == {"error": "The library's disk is full: nothing from this upload was stored."}
+    assert on_disk(library_dir) == []
+
+
+def test_a_failure_while_committing_withdraws_the_files_already_committed(
+    client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_commit = library.commit
+    calls: list[str] = []
+
+    def commit_then_fill_the_disk(temporary: Path, sent_name: str, facts: object) -> object:
+        calls.append(sent_name)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_commit(temporary, sent_name, facts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(library, "commit", commit_then_fill_the_disk)
+    response = upload(client, ("one.wav", wav_bytes(1)), ("two.wav", wav_bytes(2)))
+    assert response.status_code == 507
+    assert calls == ["one.wav", "two.wav"]
+    assert on_disk(library_dir) == []

@@ -1,0 +1,138 @@
+"""The library folder: what is listed, start-up clean-up, the metadata cache, and an unusable folder."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from audio_library import catalog, create_app
+from audio_library.storage import EXTENSION_KEY, Library, LibraryError
+from flask.testing import FlaskClient
+
+from tests.audio.conftest import FIXTURES, upload, wav_bytes
+
+
+def test_audio_copied_in_by_other_means_is_listed_with_its_detected_type(
+    client: FlaskClient, library_dir: Path
+) -> None:
+    shutil.copy(FIXTURES / "flac.flac", library_dir / "copied.flac")
+    shutil.copy(FIXTURES / "ogg-named.mp3", library_dir / "really ogg.mp3")
+    listed = {entry["name"]: entry["type"] for entry in client.get("/api/files").json}  # type: ignore[union-attr]
+    assert listed == {"copied.flac": "audio/flac", "really ogg.mp3": "audio/ogg"}
+
+
+def test_hidden_files_folders_and_temporaries_are_never_listed(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / ".secret.wav").write_bytes(wav_bytes(1))
+    (library_dir / f".upload-{'0' * 16}-{'1' * 16}.part").write_bytes(wav_bytes(2))
+    (library_dir / "folder.wav").mkdir()
+    upload(client, ("visible.wav", wav_bytes(3)))
+    assert [entry["name"] for entry in client.get("/api/files").json] == ["visible.wav"]  # type: ignore[union-attr]
+
+
+def test_a_file_deleted_by_hand_disappears_from_the_listing(client: FlaskClient, library_dir: Path) -> None:
+    upload(client, ("a.wav", wav_bytes(1)), ("b.wav", wav_bytes(2)))
+    (library_dir / "a.wav").unlink()
+    assert [entry["name"] for entry in client.get("/api/files").json] == ["b.wav"]  # type: ignore[union-attr]
+
+
+def test_stale_temporaries_of_a_dead_process_are_removed_at_start_up(library_dir: Path) -> None:
+    library_dir.mkdir()
+    stale = library_dir / f".upload-{'a' * 16}-{'b' * 16}.part"
+    stale.write_bytes(b"half an upload")
+    stale_lock = library_dir / f".instance-{'a' * 16}.lock"
+    stale_lock.touch()  # its process died: nobody holds the lock
+    library = Library(library_dir)
+    try:
+        assert not stale.exists()
+        assert not stale_lock.exists()
+        assert sorted(library.removed_stale) == sorted([stale.name, stale_lock.name])
+    finally:
+        library.close()
+
+
+def test_temporaries_of_a_live_process_sharing_the_folder_are_kept(library_dir: Path) -> None:
+    first = Library(library_dir)
+    try:
+        path, sink = first.create_temporary()
+        sink.write(b"an upload in progress")
+        sink.close()
+        second = Library(library_dir)
+        second.close()
+        assert path.exists()
+        assert second.removed_stale == []
+    finally:
+        first.close()
+    third = Library(library_dir)
+    third.close()
+    assert not path.exists()
+
+
+def test_the_listing_does_not_read_files_again(
+    client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for number in range(5):
+        (library_dir / f"{number}.wav").write_bytes(wav_bytes(number))
+    assert len(client.get("/api/files").json) == 5  # type: ignore[arg-type]
+    examined: list[Path] = []
+    library: Library = client.application.extensions[EXTENSION_KEY]
+    real_detect = library.catalog._detect
+
+    def counting_detect(path: Path) -> str | None:
+        examined.append(path)
+        return real_detect(path)
+
+    monkeypatch.setattr(library.catalog, "_detect", counting_detect)
+    assert len(client.get("/api/files").json) == 5  # type: ignore[arg-type]
+    assert examined == []
+    (library_dir / "3.wav").write_bytes(wav_bytes(33, seconds=0.5))  # changed in place: size and mtime differ
+    listed = {entry["name"]: entry["duration"] for entry in client.get("/api/files").json}  # type: ignore[union-attr]
+    assert examined == [library_dir / "3.wav"]
+    assert listed["3.wav"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = create_app({"LIBRARY_DIR": library_dir})
+    for number in range(3):
+        (library_dir / f"{number}.wav").write_bytes(wav_bytes(number))
+    before = first.test_client().get("/api/files").json
+    first.extensions[EXTENSION_KEY].close()
+    assert (library_dir / catalog.CACHE_FILE).is_file()
+
+    def no_reading(path: Path) -> str | None:
+        raise AssertionError(f"{path} was read again after a restart")
+
+    monkeypatch.setattr("audio_library.storage.detect_audio_type", no_reading)
+    second = create_app({"LIBRARY_DIR": library_dir})
+    try:
+        assert second.test_client().get("/api/files").json == before
+    finally:
+        second.extensions[EXTENSION_KEY].close()
+
+
+def test_a_corrupt_cache_is_ignored(library_dir: Path) -> None:
+    library_dir.mkdir()
+    (library_dir / "song.wav").write_bytes(wav_bytes(1))
+    (library_dir / catalog.CACHE_FILE).write_text("{not json", encoding="utf-8")
+    app = create_app({"LIBRARY_DIR": library_dir})
+    try:
+        assert [entry["name"] for entry in app.test_client().get("/api/files").json] == ["song.wav"]  # type: ignore[union-attr]
+    finally:
+        app.extensions[EXTENSION_KEY].close()
+
+
+def test_a_library_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(LibraryError, match="is not a folder"):
+        Library(not_a_folder)
+
+
+def test_an_unwritable_library_is_refused_at_once(tmp_path: Path) -> None:
+    # /proc refuses new files even to root, so this holds whoever runs the tests.
+    with pytest.raises(LibraryError, match="not writable"):
+        Library(Path("/proc"))
+
+
+def test_a_missing_library_folder_is_created(tmp_path: Path) -> None:
+    library = Library(tmp_path / "new" / "library")
+    library.close()
+    assert (tmp_path / "new" / "library").is_dir()
