@@ -1,0 +1,250 @@
+"""The real server on a real socket: start-up, limits, streaming, disconnects, slow clients and concurrency."""
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.audio.conftest import SERVER, on_disk, wav_bytes
+from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server
+
+
+BOUNDARY = "audio-library-test-boundary"
+DEADLINE = 15.0
+
+
+@pytest.fixture
+def server(library_dir: Path) -> Iterator[RunningServer]:
+    """The production server (waitress) on a free port, serving the test's library folder."""
+    with running_server([SERVER, "--library", str(library_dir)]) as running:
+        yield running
+
+
+def post_file(url: str, name: str, content: bytes) -> requests.Response:
+    """Upload one file as the part "file"."""
+    return requests.post(f"{url}/api/files", files={"file": (name, content)}, timeout=60)
+
+
+def names(url: str) -> list[str]:
+    """What the server lists."""
+    response = requests.get(f"{url}/api/files", timeout=10)
+    response.raise_for_status()
+    return [entry["name"] for entry in response.json()]
+
+
+def part_head(name: str) -> bytes:
+    """The start of a multipart body with one file part."""
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+
+
+PART_TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def request_head(port: int, content_length: int) -> bytes:
+    """The request line and headers of a multipart upload of `content_length` bytes."""
+    return (
+        f"POST /api/files HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {content_length}\r\n\r\n"
+    ).encode()
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, object]]:
+    """Read one HTTP response from a raw socket: its status and JSON body."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.status, json.loads(response.read())
+
+
+def wait_until(condition: object, what: str) -> None:
+    """Poll `condition()` until it is true or the deadline passes."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not within {DEADLINE} s: {what}")
+
+
+def test_the_server_prints_its_url_and_serves_with_waitress(library_dir: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, SERVER, "--library", str(library_dir), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        assert f"http://127.0.0.1:{port}/" in line
+        response = requests.get(f"http://127.0.0.1:{port}/api/files", timeout=10)
+        assert response.json() == []
+        assert response.headers["Server"] == "audio-library"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_debug_uses_flasks_development_server(library_dir: Path) -> None:
+    with running_server([SERVER, "--library", str(library_dir), "--debug"]) as running:
+        response = requests.get(f"{running.url}/api/files", timeout=10)
+        assert response.headers["Server"].startswith("Werkzeug/")
+
+
+@pytest.mark.parametrize(
+    ("library", "message"),
+    [("/proc", "the library folder /proc is not writable"), ("/etc/hostname", "exists but is not a folder")],
+)
+def test_an_unusable_library_stops_the_server_at_start_up(library: str, message: str) -> None:
+    finished = subprocess.run(
+        [sys.executable, SERVER, "--library", library, "--port", str(free_port())],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert finished.stderr.count("\n") == 1
+    assert message in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
+def test_a_taken_port_is_a_one_line_error(server: RunningServer, tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, SERVER, "--library", str(tmp_path / "other"), "--port", str(server.port)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert finished.stderr.startswith(f"server.py: cannot listen on 127.0.0.1:{server.port}")
+
+
+def test_stale_temporaries_are_removed_when_the_server_starts(library_dir: Path) -> None:
+    library_dir.mkdir()
+    stale = library_dir / f".upload-{'c' * 16}-{'d' * 16}.part"
+    stale.write_bytes(b"left by a crash")
+    with running_server([SERVER, "--library", str(library_dir)]) as running:
+        assert not stale.exists()
+        assert names(running.url) == []
+
+
+@pytest.mark.parametrize("flag", ["--max-size", "AUDIO_LIBRARY_MAX_SIZE"])
+def test_an_oversized_body_is_refused_before_it_is_sent(library_dir: Path, flag: str) -> None:
+    limit = 100_000
+    args, env = ([flag, str(limit)], {}) if flag.startswith("--") else ([], {flag: str(limit)})
+    with running_server([SERVER, "--library", str(library_dir), *args], env=env) as running:
+        for length in (limit + 1, 10 * 1024**3):
+            with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
+                sock.sendall(request_head(running.port, length))  # headers only: the body is never sent
+                status, body = read_response(sock)
+            assert status == 413
+            assert body == {"error": "The upload is too large: the limit is 97.7 KiB (100000 bytes) per request."}
+        assert on_disk(library_dir) == []
+
+
+def test_a_chunked_body_over_the_limit_is_refused(library_dir: Path) -> None:
+    with running_server([SERVER, "--library", str(library_dir), "--max-size", "100000"]) as running:
+        chunks = iter([part_head("big.wav"), wav_bytes(1, seconds=10), PART_TAIL])
+        response = requests.post(
+            f"{running.url}/api/files",
+            data=chunks,
+            headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            timeout=30,
+        )
+        assert response.status_code == 413
+        assert "100000 bytes" in response.json()["error"]
+        assert on_disk(library_dir) == []
+
+
+def test_a_chunked_upload_under_the_limit_is_stored(server: RunningServer, library_dir: Path) -> None:
+    song = wav_bytes(5, seconds=4)
+    pieces = [song[start : start + 4096] for start in range(0, len(song), 4096)]
+    response = requests.post(
+        f"{server.url}/api/files",
+        data=iter([part_head("chunked.wav"), *pieces, PART_TAIL]),
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+        timeout=30,
+    )
+    assert response.status_code == 201
+    assert (library_dir / "chunked.wav").read_bytes() == song
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["waitress", "debug"])
+def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debug: bool) -> None:
+    args = [SERVER, "--library", str(library_dir), *(["--debug"] if debug else [])]
+    with running_server(args) as running:
+        song = wav_bytes(9, seconds=60)
+        body = part_head("cut.wav") + song + PART_TAIL
+        with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
+            sock.sendall(request_head(running.port, len(body)) + body[: len(body) // 2])
+        wait_until(lambda: on_disk(library_dir) == [], "the half upload's temporary file is removed")
+        assert names(running.url) == []
+        assert post_file(running.url, "whole.wav", song).status_code == 201
+        assert on_disk(library_dir) == ["whole.wav"]
+
+
+def test_stalled_clients_do_not_block_others(server: RunningServer, library_dir: Path) -> None:
+    stalled = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(20)]
+    try:
+        for sock in stalled:  # more stalled uploads than the server has worker threads
+            sock.sendall(request_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
+        started = time.monotonic()
+        assert names(server.url) == []
+        assert post_file(server.url, "quick.wav", wav_bytes(1)).status_code == 201
+        assert time.monotonic() - started < DEADLINE
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert on_disk(library_dir) == ["quick.wav"]
+
+
+def test_concurrent_uploads_of_one_name_all_survive(server: RunningServer, library_dir: Path) -> None:
+    contents = [wav_bytes(seed) for seed in range(16)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(lambda content: post_file(server.url, "same.wav", content), contents))
+    assert all(response.status_code == 201 for response in responses)
+    stored = {response.json()["files"][0]["name"] for response in responses}
+    assert len(stored) == 16
+    assert sorted((library_dir / name).read_bytes() for name in stored) == sorted(contents)
+
+
+def test_concurrent_identical_uploads_keep_one_copy(server: RunningServer, library_dir: Path) -> None:
+    song = wav_bytes(3)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda _: post_file(server.url, "same.wav", song), range(8)))
+    statuses = sorted(response.json()["files"][0]["status"] for response in responses)
+    assert statuses == ["duplicate"] * 7 + ["stored"]
+    assert on_disk(library_dir) == ["same.wav"]
+
+
+def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Path) -> None:
+    with (
+        running_server([SERVER, "--library", str(library_dir)]) as first,
+        running_server([SERVER, "--library", str(library_dir)]) as second,
+    ):
+        contents = [wav_bytes(100 + seed) for seed in range(20)]
+        urls = [first.url, second.url] * 10
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            responses = list(
+                pool.map(lambda pair: post_file(pair[0], "shared.wav", pair[1]), zip(urls, contents, strict=True))
+            )
+        assert [response.status_code for response in responses] == [201] * 20
+        assert len(on_disk(library_dir)) == 20
+        assert sorted(path.read_bytes() for path in library_dir.iterdir() if not path.name.startswith(".")) == sorted(
+            contents
+        )
+        assert names(first.url) == names(second.url)
