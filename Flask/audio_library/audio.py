@@ -19,8 +19,7 @@ The MIME types returned (one canonical name per format):
     audio/x-matroska  Matroska whose tracks are all audio
 """
 
-from __future__ import annotations
-
+import functools
 import math
 import os
 import struct
@@ -31,10 +30,10 @@ from typing import BinaryIO
 import magic
 
 
-SNIFF_BYTES = 16 * 1024  # what libmagic sees: enough for every container header we accept
-AUDIO_WINDOW = 16 * 1024  # how much of an MPEG or ADTS stream must be an unbroken chain of frames
-MAX_JUNK = 4 * 1024  # padding or junk tolerated between a tag and the first frame
+SNIFF_BYTES = 16 * 1024  # what libmagic sees, and how much of an MPEG or ADTS stream must chain unbroken
+MAX_JUNK = 4 * 1024  # padding or junk tolerated before the first frame of such a stream
 MIN_FRAMES = 4  # consecutive frames that make an MPEG or ADTS stream
+LONGEST_FRAME_HEADER = 7  # ADTS; MPEG audio headers are 4 bytes
 MAX_ID3_TAGS = 4  # some taggers write several ID3v2 tags in a row
 MAX_CHUNKS = 256  # bound on chunk, box and element walks
 EBML_READ_LIMIT = 1024 * 1024  # largest Matroska Info or Tracks element read whole
@@ -137,16 +136,25 @@ class _MpegFrame:
 
 
 def _parse_mpeg(data: bytes, pos: int) -> _MpegFrame | None:
+    return _mpeg_header(data[pos : pos + 4])
+
+
+@functools.lru_cache(maxsize=4096)
+def _mpeg_header(header: bytes) -> _MpegFrame | None:
+    """A stream repeats a handful of distinct headers, so each is parsed once."""
     try:
-        return _MpegFrame(data[pos : pos + 4])
+        return _MpegFrame(header)
     except (ValueError, IndexError):
         return None
 
 
 def _chain_ends_cleanly(data: bytes, pos: int) -> bool:
-    """Whether a frame chain that stopped at ``pos`` of the window stopped somewhere a real stream may."""
+    """Whether a frame chain that stopped at ``pos`` of the window stopped somewhere a real stream may.
+
+    That is the end of the window (which may cut the next header), a tag, or zero padding.
+    """
     rest = data[pos:]
-    return len(rest) < 4 or rest.startswith(STREAM_TRAILERS) or not rest.strip(b"\0")
+    return len(rest) < LONGEST_FRAME_HEADER or rest.startswith(STREAM_TRAILERS) or not rest.strip(b"\0")
 
 
 def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int] | None]) -> int | None:
@@ -158,10 +166,9 @@ def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int]
     sync words in random bytes nor a few frames in front of a document count as audio.
     """
     walked: set[int] = set()  # a start on an already walked chain would end where that chain ended
-    for start in range(min(MAX_JUNK + 1, len(data))):
-        if data[start] != 0xFF or start in walked:
-            continue
-        first = frame_at(data, start)
+    start = -1
+    while (start := data.find(b"\xff", start + 1, MAX_JUNK + 1)) >= 0:
+        first = None if start in walked else frame_at(data, start)
         if first is None:
             continue
         key, pos, count = first[0], start, 0
@@ -220,7 +227,7 @@ def _detect_after_id3(stream: BinaryIO, size: int) -> str | None:
     if start is None:
         return None
     stream.seek(start)
-    window = stream.read(MAX_JUNK + AUDIO_WINDOW)
+    window = stream.read(SNIFF_BYTES)
     if _find_chain(window, _mpeg_frame_at) is not None:
         return "audio/mpeg"
     if _find_chain(window, _adts_frame_at) is not None:
@@ -229,11 +236,11 @@ def _detect_after_id3(stream: BinaryIO, size: int) -> str | None:
 
 
 def _check_mpeg(stream: BinaryIO, size: int, head: bytes) -> str | None:
-    return "audio/mpeg" if _find_chain(head[: MAX_JUNK + AUDIO_WINDOW], _mpeg_frame_at) is not None else None
+    return "audio/mpeg" if _find_chain(head, _mpeg_frame_at) is not None else None
 
 
 def _check_adts(stream: BinaryIO, size: int, head: bytes) -> str | None:
-    return "audio/aac" if _find_chain(head[: MAX_JUNK + AUDIO_WINDOW], _adts_frame_at) is not None else None
+    return "audio/aac" if _find_chain(head, _adts_frame_at) is not None else None
 
 
 def _check_unknown(stream: BinaryIO, size: int, head: bytes) -> str | None:
@@ -244,7 +251,7 @@ def _check_unknown(stream: BinaryIO, size: int, head: bytes) -> str | None:
 def _audio_start(stream: BinaryIO, size: int) -> tuple[int, bytes]:
     start = _skip_id3(stream, size) or 0
     stream.seek(start)
-    return start, stream.read(MAX_JUNK + AUDIO_WINDOW)
+    return start, stream.read(SNIFF_BYTES)
 
 
 def _trailing_tag_bytes(stream: BinaryIO, size: int) -> int:
@@ -350,7 +357,10 @@ def _aiff_layout(stream: BinaryIO, size: int) -> tuple[int, float] | None:
     stream.seek(0)
     if (form := stream.read(12))[:4] != b"FORM" or form[8:12] not in (b"AIFF", b"AIFC"):
         return None
-    chunks = {chunk_id: (offset, chunk_size) for chunk_id, offset, chunk_size in _walk_chunks(stream, size, 12, True)}
+    chunks = {
+        chunk_id: (offset, chunk_size)
+        for chunk_id, offset, chunk_size in _walk_chunks(stream, size, 12, big_endian=True)
+    }
     if b"COMM" not in chunks or b"SSND" not in chunks:
         return None
     stream.seek(chunks[b"COMM"][0])
@@ -479,8 +489,6 @@ def _ogg_duration(stream: BinaryIO, size: int) -> float | None:
 
 
 # --- ISO base media (MP4, M4A, MOV) --------------------------------------------------------------
-
-_BMFF_CONTAINERS = {b"moov", b"trak", b"mdia"}
 
 
 def _bmff_boxes(stream: BinaryIO, start: int, end: int) -> list[tuple[bytes, int, int]]:
@@ -643,8 +651,8 @@ def _ebml_duration(stream: BinaryIO, size: int) -> float | None:
 
 # --- dispatch ------------------------------------------------------------------------------------
 
-_Check = Callable[[BinaryIO, int, bytes], "str | None"]
-_Probe = Callable[[BinaryIO, int], "float | None"]
+_Check = Callable[[BinaryIO, int, bytes], str | None]
+_Probe = Callable[[BinaryIO, int], float | None]
 
 # libmagic's answer -> the parser that confirms it. Anything libmagic names otherwise is not audio.
 _CHECKS: dict[str, _Check] = {

@@ -112,6 +112,17 @@ def test_duration_is_unknown_when_the_headers_do_not_say(name: str) -> None:
     assert probe_duration(FIXTURES_DIR / name, AUDIO[name]) is None
 
 
+@pytest.mark.parametrize(("name", "mime"), [("mp3-plain.mp3", "audio/mpeg"), ("adts.aac", "audio/aac")])
+def test_a_stream_longer_than_the_window_is_accepted_wherever_the_window_cuts_it(
+    tmp_path: Path, name: str, mime: str
+) -> None:
+    frames = (FIXTURES_DIR / name).read_bytes() * 40  # well past the bytes the detector looks at
+    path = tmp_path / "stream"
+    for padding in range(0, 300, 1):  # zero padding shifts the frames against the window's end
+        path.write_bytes(b"\0" * padding + frames)
+        assert detect_audio_type(path) == mime, f"refused with {padding} bytes of padding"
+
+
 def test_unknown_type_has_no_duration() -> None:
     assert probe_duration(FIXTURES_DIR / "wav-pcm16.wav", "audio/x-unknown") is None
 
