@@ -1,0 +1,163 @@
+"""The library page: the track list with a player, and upload and delete forms that work without JavaScript."""
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from flask import Blueprint, current_app, render_template, request
+
+from audio_library.catalog import Entry
+from audio_library.errors import UploadError, human_size
+from audio_library.storage import current_library
+from audio_library.uploads import StoredFile, store_upload
+
+
+bp = Blueprint("page", __name__)
+bp.add_app_template_filter(human_size, "filesize")
+
+NON_AUDIO = "Non-audio file detected"
+
+# What the page calls each detected type; anything else is named after its subtype ("audio/x-foo" → "FOO").
+FORMAT_NAMES: Mapping[str, str] = {
+    "audio/mpeg": "MP3",
+    "audio/wav": "WAV",
+    "audio/x-wav": "WAV",
+    "audio/wave": "WAV",
+    "audio/vnd.wave": "WAV",
+    "audio/ogg": "Ogg",
+    "audio/opus": "Opus",
+    "audio/flac": "FLAC",
+    "audio/x-flac": "FLAC",
+    "audio/mp4": "M4A",
+    "audio/x-m4a": "M4A",
+    "audio/aac": "AAC",
+    "audio/aiff": "AIFF",
+    "audio/x-aiff": "AIFF",
+}
+
+
+@dataclass(frozen=True)
+class Track:
+    """One row of the page's table."""
+
+    name: str
+    url: str
+    delete_url: str
+    format: str
+    duration: float | None
+    size: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message shown above the list after a form post: `kind` is "success", "error" or "info"."""
+
+    kind: str
+    text: str
+    name: str = ""
+
+
+def format_name(mime_type: str) -> str:
+    """A short human name for a detected MIME type: "audio/mpeg" → "MP3"."""
+    bare = mime_type.split(";", 1)[0].strip().lower()
+    if bare in FORMAT_NAMES:
+        return FORMAT_NAMES[bare]
+    subtype = bare.partition("/")[2].removeprefix("x-")
+    return subtype.upper() or "—"
+
+
+@bp.app_template_filter("duration")
+def format_duration(seconds: float | None) -> str:
+    """Seconds as "m:ss" or "h:mm:ss"; an unknown duration as a dash."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+@bp.get("/")
+def index() -> str:
+    """The page: upload form, the library's tracks and the player."""
+    return _render_index([])
+
+
+@bp.post("/")
+def upload() -> tuple[str, int]:
+    """The plain form's upload (without JavaScript): store the files, then show the page with the outcome.
+
+    The status is the API's: 201 stored, 200 all already there, 415 for a non-audio file, 413, 400, 507.
+    """
+    try:
+        stored = store_upload(current_library(), request)
+    except UploadError as error:
+        rejected = error.status == 415
+        notice = Notice("error", NON_AUDIO, error.name or "") if rejected else Notice("error", error.message)
+        return _render_index([notice]), error.status
+    status = 200 if all(item.status == "duplicate" for item in stored) else 201
+    return _render_index([_stored_notice(item) for item in stored]), status
+
+
+@bp.post("/delete/<name>")
+def delete(name: str) -> tuple[str, int]:
+    """Delete without JavaScript: the first post asks to confirm, the confirmed one deletes."""
+    library = current_library()
+    if request.form.get("confirm") != "yes":
+        entry = library.entry(name)
+        if entry is None:
+            return _render_index([_missing_notice(name)]), 404
+        return render_template("page/confirm_delete.html", name=_display(name), delete_url=_delete_url(name)), 200
+    if not library.delete(name):
+        return _render_index([_missing_notice(name)]), 404
+    return _render_index([Notice("success", "Deleted.", _display(name))]), 200
+
+
+def _render_index(notices: Sequence[Notice]) -> str:
+    entries = current_library().entries()
+    return render_template(
+        "page/index.html",
+        tracks=[_track(entry) for entry in entries],
+        total_size=sum(entry.size for entry in entries),
+        notices=notices,
+        max_size=current_app.config["MAX_UPLOAD_SIZE"],
+        format_names=FORMAT_NAMES,
+        blank_track=Track(name="", url="", delete_url="", format="", duration=None, size=0),
+    )
+
+
+def _track(entry: Entry) -> Track:
+    quoted = quote(entry.name, safe="")
+    return Track(
+        name=_display(entry.name),
+        url=f"/files/{quoted}",
+        delete_url=f"/delete/{quoted}",
+        format=format_name(entry.type),
+        duration=entry.duration,
+        size=entry.size,
+    )
+
+
+def _delete_url(name: str) -> str:
+    return f"/delete/{quote(name, safe='')}"
+
+
+def _display(name: str) -> str:
+    """The name as text: a file copied in with a name that is not UTF-8 shows U+FFFD where the bad bytes are."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return name.encode(errors="surrogateescape").decode(errors="replace")
+    return name
+
+
+def _stored_notice(item: StoredFile) -> Notice:
+    if item.status == "duplicate":
+        return Notice("info", f"Already in the library as “{item.entry.name}”", item.sent_name)
+    if item.status == "renamed":
+        return Notice("success", f"Uploaded as “{item.entry.name}”", item.sent_name)
+    return Notice("success", "Uploaded", item.sent_name)
+
+
+def _missing_notice(name: str) -> Notice:
+    return Notice("error", "There is no such file in the library.", _display(name))

@@ -1,0 +1,406 @@
+// The library page's behaviour: one shared player with a playlist, uploads with progress, drag and drop,
+// and delete. The page works without this script (plain form posts); this makes it quicker to use.
+// Names come from users: they are only ever set with textContent and attributes, never parsed as HTML.
+"use strict";
+
+(() => {
+  const UPLOADS_AT_ONCE = 3;
+  const NON_AUDIO = "Non-audio file detected";
+
+  const form = document.getElementById("upload-form");
+  const input = document.getElementById("file-input");
+  const notices = document.getElementById("notices");
+  const uploads = document.getElementById("uploads");
+  const announcer = document.getElementById("announcer");
+  const table = document.getElementById("tracks");
+  const tbody = table.tBodies[0];
+  const empty = document.getElementById("empty");
+  const summary = document.getElementById("summary");
+  const rowTemplate = document.getElementById("row-template");
+  const player = document.getElementById("player");
+  const nowTitle = document.getElementById("now-title");
+  const overlay = document.getElementById("drop-overlay");
+  const formatNames = JSON.parse(document.getElementById("format-names").textContent);
+  const maxSize = Number(form.dataset.maxSize) || Infinity;
+
+  // ---- Formatting (the same rules as the page's Jinja filters) ----
+
+  function formatDuration(seconds) {
+    if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
+    const total = Math.round(seconds);
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = String(total % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+  }
+
+  // The server's errors.human_size: 812 → "812 bytes", 1536 → "1.5 KiB", 1073741824 → "1 GiB".
+  function formatSize(bytes) {
+    const units = ["bytes", "KiB", "MiB", "GiB"];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+  }
+
+  function formatName(type) {
+    const bare = (type || "").split(";")[0].trim().toLowerCase();
+    if (formatNames[bare]) return formatNames[bare];
+    const subtype = bare.split("/")[1] || "";
+    return subtype.replace(/^x-/, "").toUpperCase() || "—";
+  }
+
+  function fileUrl(name) {
+    return `/files/${encodeURIComponent(name)}`;
+  }
+
+  // Python sorts names by code point; JavaScript's < compares UTF-16 units. Compare code points to agree.
+  function compareNames(a, b) {
+    const x = Array.from(a);
+    const y = Array.from(b);
+    for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
+      const d = x[i].codePointAt(0) - y[i].codePointAt(0);
+      if (d) return d;
+    }
+    return x.length - y.length;
+  }
+
+  // ---- The table ----
+
+  const rowsByName = new Map();
+  for (const row of tbody.rows) rowsByName.set(row.dataset.name, row);
+
+  function setSummary(countDelta, bytesDelta) {
+    const count = Number(summary.dataset.count) + countDelta;
+    const bytes = Number(summary.dataset.bytes) + bytesDelta;
+    summary.dataset.count = String(count);
+    summary.dataset.bytes = String(bytes);
+    summary.textContent = `${count} ${count === 1 ? "track" : "tracks"} · ${formatSize(bytes)}`;
+    table.hidden = count === 0;
+    empty.hidden = count !== 0;
+  }
+
+  function fillRow(row, entry) {
+    const url = fileUrl(entry.name);
+    row.dataset.name = entry.name;
+    row.dataset.size = String(entry.size);
+    row.querySelector(".play").setAttribute("aria-label", `Play ${entry.name}`);
+    const link = row.querySelector(".track-name");
+    link.href = url;
+    link.textContent = entry.name;
+    row.querySelector(".c-format").textContent = formatName(entry.type);
+    row.querySelector(".c-duration").textContent = formatDuration(entry.duration);
+    row.querySelector(".c-size").textContent = formatSize(entry.size);
+    const download = row.querySelector(".download");
+    download.href = `${url}?download=1`;
+    download.setAttribute("aria-label", `Download ${entry.name}`);
+    const remove = row.querySelector(".delete");
+    remove.setAttribute("formaction", `/delete/${encodeURIComponent(entry.name)}`);
+    remove.setAttribute("aria-label", `Delete ${entry.name}`);
+  }
+
+  function addTrack(entry) {
+    const known = rowsByName.get(entry.name);
+    if (known) return known;
+    const row = rowTemplate.content.firstElementChild.cloneNode(true);
+    fillRow(row, entry);
+    let before = null;
+    for (const other of tbody.rows) {
+      if (compareNames(other.dataset.name, entry.name) > 0) {
+        before = other;
+        break;
+      }
+    }
+    tbody.insertBefore(row, before);
+    rowsByName.set(entry.name, row);
+    setSummary(1, entry.size);
+    return row;
+  }
+
+  function highlight(row) {
+    row.classList.remove("is-new");
+    void row.offsetWidth; // restart the animation when an existing row is highlighted again
+    row.classList.add("is-new");
+  }
+
+  function removeTrack(row) {
+    if (row === current) stop();
+    rowsByName.delete(row.dataset.name);
+    row.remove();
+    setSummary(-1, -Number(row.dataset.size || 0));
+  }
+
+  // ---- The player: the table is the playlist ----
+
+  let current = null;
+
+  function markCurrent(row) {
+    if (current) current.classList.remove("is-current", "is-playing");
+    current = row;
+    if (row) row.classList.add("is-current");
+  }
+
+  function play(row) {
+    if (row === current) {
+      if (player.paused) player.play().catch(() => {});
+      else player.pause();
+      return;
+    }
+    markCurrent(row);
+    player.src = row.querySelector(".track-name").href;
+    nowTitle.textContent = row.dataset.name;
+    player.play().catch(() => {});
+  }
+
+  function stop() {
+    player.pause();
+    player.removeAttribute("src");
+    player.load();
+    markCurrent(null);
+    nowTitle.textContent = "Pick a track to play";
+  }
+
+  function step(offset) {
+    const rows = tbody.rows;
+    if (!rows.length) return;
+    if (!current) {
+      play(rows[offset > 0 ? 0 : rows.length - 1]);
+      return;
+    }
+    const next = rows[current.sectionRowIndex + offset];
+    if (next) play(next);
+  }
+
+  player.addEventListener("play", () => current && current.classList.add("is-playing"));
+  player.addEventListener("pause", () => current && current.classList.remove("is-playing"));
+  player.addEventListener("error", () => {
+    if (current && player.getAttribute("src")) nowTitle.textContent = `Cannot play ${current.dataset.name}`;
+  });
+  player.addEventListener("ended", () => {
+    const next = current && current.nextElementSibling;
+    if (next) play(next);
+  });
+  document.getElementById("previous").addEventListener("click", () => step(-1));
+  document.getElementById("next").addEventListener("click", () => step(1));
+
+  // ---- Messages ----
+
+  function notify(kind, name, text) {
+    let list = notices.querySelector(".notice-list");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "notice-list";
+      notices.append(list);
+    }
+    const item = document.createElement("li");
+    item.className = `notice notice-${kind}`;
+    if (name) {
+      const label = document.createElement("span");
+      label.className = "notice-name";
+      label.textContent = name;
+      item.append(label);
+    }
+    const message = document.createElement("span");
+    message.className = "notice-text";
+    message.textContent = text;
+    item.append(message);
+    list.prepend(item);
+  }
+
+  // ---- Delete ----
+
+  async function deleteTrack(row) {
+    const name = row.dataset.name;
+    if (!window.confirm(`Delete “${name}” from the library? This cannot be undone.`)) return;
+    let response;
+    try {
+      response = await fetch(`/api/files/${encodeURIComponent(name)}`, { method: "DELETE" });
+    } catch {
+      notify("error", name, "Not deleted: the server is unreachable.");
+      return;
+    }
+    if (response.ok || response.status === 404) {
+      removeTrack(row);
+      notify("success", name, response.ok ? "Deleted." : "Already gone from the library.");
+    } else {
+      notify("error", name, `Not deleted: ${await errorMessage(response)}`);
+    }
+  }
+
+  async function errorMessage(response) {
+    try {
+      const body = await response.json();
+      if (body && body.error) return body.error;
+    } catch {
+      // Not JSON (a proxy's error page, say): fall back to the status line.
+    }
+    return `the server answered ${response.status} ${response.statusText}`.trim();
+  }
+
+  tbody.addEventListener("click", (event) => {
+    if (!(event.target instanceof Element)) return;
+    const row = event.target.closest("tr");
+    if (!row) return;
+    if (event.target.closest(".play")) {
+      play(row);
+    } else if (event.target.closest(".delete")) {
+      event.preventDefault();
+      deleteTrack(row);
+    } else if (event.target.closest(".track-name")) {
+      // A plain click plays in the page; modified clicks (new tab, save) keep the link's own behaviour.
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      play(row);
+    }
+  });
+
+  // ---- Upload: one request per file, each with its own progress ----
+
+  const queue = [];
+  let running = 0;
+
+  function uploadItem(file) {
+    const item = document.createElement("li");
+    item.className = "upload-item";
+    const name = document.createElement("span");
+    name.className = "upload-name";
+    name.textContent = file.name;
+    const status = document.createElement("span");
+    status.className = "upload-status";
+    status.textContent = "Waiting…";
+    const progress = document.createElement("progress");
+    progress.className = "upload-progress";
+    progress.max = 100;
+    progress.value = 0;
+    progress.setAttribute("aria-label", `Upload of ${file.name}`);
+    item.append(name, status, progress);
+    uploads.hidden = false;
+    uploads.prepend(item);
+    return {
+      progress(fraction) {
+        progress.value = Math.round(fraction * 100);
+        status.textContent = `Uploading… ${progress.value}%`;
+      },
+      done(text) {
+        item.classList.add("is-done");
+        status.textContent = text;
+        announcer.textContent = `${file.name}: ${text}`;
+      },
+      failed(text) {
+        item.classList.add("is-failed");
+        status.textContent = text;
+        announcer.textContent = `${file.name}: ${text}`;
+      },
+    };
+  }
+
+  function describeStored(sent, file) {
+    if (file.status === "duplicate") return `Already in the library as “${file.name}”`;
+    if (file.name !== sent) return `Uploaded as “${file.name}”`;
+    return "Uploaded";
+  }
+
+  function send(file, item) {
+    return new Promise((resolve) => {
+      const request = new XMLHttpRequest();
+      request.open("POST", "/api/files");
+      request.responseType = "json";
+      request.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) item.progress(event.loaded / event.total);
+      });
+      request.addEventListener("load", () => {
+        const body = request.response || {};
+        if (request.status === 200 || request.status === 201) {
+          for (const stored of body.files || []) {
+            highlight(addTrack(stored));
+            item.done(describeStored(file.name, stored));
+          }
+        } else if (request.status === 415) {
+          item.failed(NON_AUDIO);
+        } else if (request.status === 413) {
+          item.failed(body.error || `Too large: the server's limit is ${formatSize(maxSize)}.`);
+        } else {
+          item.failed(body.error || `Upload failed: the server answered ${request.status}.`);
+        }
+        resolve();
+      });
+      request.addEventListener("error", () => {
+        item.failed("Upload failed: the server is unreachable.");
+        resolve();
+      });
+      request.addEventListener("abort", () => {
+        item.failed("Upload cancelled.");
+        resolve();
+      });
+      const body = new FormData();
+      body.append("file", file, file.name);
+      item.progress(0);
+      request.send(body);
+    });
+  }
+
+  function pump() {
+    while (running < UPLOADS_AT_ONCE && queue.length) {
+      const [file, item] = queue.shift();
+      running += 1;
+      send(file, item).then(() => {
+        running -= 1;
+        pump();
+      });
+    }
+  }
+
+  function uploadFiles(files) {
+    for (const file of files) {
+      const item = uploadItem(file);
+      if (file.size > maxSize) {
+        item.failed(`Too large: ${formatSize(file.size)}; the limit is ${formatSize(maxSize)}.`);
+      } else {
+        queue.push([file, item]);
+      }
+    }
+    pump();
+  }
+
+  input.addEventListener("change", () => {
+    uploadFiles(Array.from(input.files));
+    input.value = "";
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    uploadFiles(Array.from(input.files));
+    input.value = "";
+  });
+
+  // ---- Drag and drop anywhere on the page ----
+
+  let dragDepth = 0;
+  const carriesFiles = (event) => Array.from(event.dataTransfer?.types || []).includes("Files");
+
+  document.addEventListener("dragenter", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth += 1;
+    overlay.hidden = false;
+  });
+  document.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!carriesFiles(event)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) overlay.hidden = true;
+  });
+  document.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    overlay.hidden = true;
+    uploadFiles(Array.from(event.dataTransfer.files));
+  });
+})();
