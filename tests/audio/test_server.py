@@ -14,10 +14,10 @@ import pytest
 import requests
 
 from tests.audio.conftest import SERVER, on_disk, wav_bytes
+from tests.audio.streaming import BOUNDARY, PART_TAIL, part_head, request_head
 from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server
 
 
-BOUNDARY = "audio-library-test-boundary"
 DEADLINE = 15.0
 
 
@@ -38,25 +38,6 @@ def names(url: str) -> list[str]:
     response = requests.get(f"{url}/api/files", timeout=10)
     response.raise_for_status()
     return [entry["name"] for entry in response.json()]
-
-
-def part_head(name: str) -> bytes:
-    """The start of a multipart body with one file part."""
-    return (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-
-
-PART_TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
-
-
-def request_head(port: int, content_length: int) -> bytes:
-    """The request line and headers of a multipart upload of `content_length` bytes."""
-    return (
-        f"POST /api/files HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n"
-        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {content_length}\r\n\r\n"
-    ).encode()
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict[str, object]]:
