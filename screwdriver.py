@@ -158,7 +158,7 @@ class LibraryClient:
         """Return the entries of every file in the library, sorted by name."""
         response = self._request("GET", "/api/files")
         entries = parse_json(response)
-        if not isinstance(entries, list):
+        if not isinstance(entries, list) or not all(map(is_entry, entries)):
             raise ClientError(f"unexpected answer from {self.server}: not a list of files")
         return entries
 
@@ -227,10 +227,21 @@ class LibraryClient:
             raise ClientError(f"the server at {self.server} did not answer within {self.timeout:g} s") from error
         except requests.RequestException as error:
             raise ClientError(f"request to {url} failed: {describe(error)}") from error
-        if not response.ok:
+        if not 200 <= response.status_code < 300:
             with response:
                 raise ClientError(server_error(response))
         return response
+
+
+def is_entry(value: object) -> bool:
+    """Whether a JSON value has the shape of a FileEntry."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("name"), str)
+        and isinstance(value.get("size"), int)
+        and isinstance(value.get("type"), str)
+        and isinstance(value.get("duration"), (int, float, type(None)))
+    )
 
 
 def quote_filename(name: str) -> str:

@@ -1,10 +1,25 @@
 """Run a command to completion and measure its peak resident memory."""
 
-import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+
+# Linux's ru_maxrss for a process also counts the memory of the process it was forked from, up to its
+# exec. Spawned from pytest, the figure would be pytest's own size; spawned from this fresh interpreter
+# (no site, a few MB), it is the command's own peak.
+LAUNCHER = """
+import os, sys
+report, command = sys.argv[1], sys.argv[2:]
+pid = os.posix_spawnp(command[0], command, os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
 
 
 @dataclass
@@ -17,18 +32,16 @@ class Measured:
     peak_rss: int  # bytes
 
 
-def run_with_peak_rss(command: Sequence[str]) -> Measured:
-    """Run the command and return its exit status, output and peak RSS (the kernel's ru_maxrss for that child)."""
-    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
-        # wait4 reaps the child and returns its own resource usage, so nothing else is counted.
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        stderr.seek(0)
-        return Measured(
-            process.returncode,
-            stdout.read().decode(),
-            stderr.read().decode(),
-            usage.ru_maxrss * 1024,  # Linux reports KiB
+def run_with_peak_rss(command: Sequence[str], timeout: float = 600.0) -> Measured:
+    """Run the command and return its exit status, output and peak RSS (the kernel's ru_maxrss for it)."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "maxrss"
+        result = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", LAUNCHER, str(report), *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
+        peak_kib = int(report.read_text())  # Linux reports KiB
+    return Measured(result.returncode, result.stdout, result.stderr, peak_kib * 1024)

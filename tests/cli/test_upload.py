@@ -5,8 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import SCREWDRIVER, Screwdriver, single_line, start_server
-from tests.cli.wav import write_tone
+from tests.cli.wav import write_silence, write_tone
 from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
 
 
@@ -195,8 +197,9 @@ def test_unreadable_file_is_refused(screwdriver: Screwdriver, files: Path) -> No
     assert screwdriver.names() == []
 
 
-def test_file_over_the_servers_limit_is_refused_as_too_large(library: Path, files: Path) -> None:
-    song = write_tone(files / "long.wav", seconds=10)  # 160 kB
+@pytest.mark.parametrize("size", [160_000, 32 * 1024 * 1024], ids=["small", "refused-while-sending"])
+def test_file_over_the_servers_limit_is_refused_as_too_large(library: Path, files: Path, size: int) -> None:
+    song = write_silence(files / "long.wav", size)
     with start_server(library, "--max-size", "50000") as server:
         result = Screwdriver(server)("upload", str(song))
         names = Screwdriver(server).names()
@@ -205,7 +208,8 @@ def test_file_over_the_servers_limit_is_refused_as_too_large(library: Path, file
     assert result.stdout == ""
     line = single_line(result.stderr)
     assert str(song) in line
-    assert "413" in line
+    assert "the limit is" in line
+    assert "(HTTP 413)" in line
     assert names == []
 
 
