@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
 from audio_library.catalog import Entry
 from audio_library.errors import UploadError, human_size
@@ -34,6 +34,8 @@ FORMAT_NAMES: Mapping[str, str] = {
     "audio/aac": "AAC",
     "audio/aiff": "AIFF",
     "audio/x-aiff": "AIFF",
+    "audio/webm": "WebM",
+    "audio/x-matroska": "MKA",
 }
 
 
@@ -113,6 +115,22 @@ def delete(name: str) -> tuple[str, int]:
     return _render_index([Notice("success", "Deleted.", _display(name))]), 200
 
 
+@bp.after_request
+def speak_html(response: Response) -> Response:
+    """Show the app's JSON errors for the page's forms (413 before the body, 403 cross-origin) as the page."""
+    if response.status_code < 400 or not response.is_json:
+        return response
+    body = response.get_json(silent=True)
+    message = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(message, str):
+        return response
+    page = Response(_render_index([Notice("error", message)]), status=response.status_code, mimetype="text/html")
+    for header in ("Allow", "Retry-After", "Connection"):
+        if header in response.headers:
+            page.headers[header] = response.headers[header]
+    return page
+
+
 def _render_index(notices: Sequence[Notice]) -> str:
     entries = current_library().entries()
     return render_template(
@@ -127,7 +145,7 @@ def _render_index(notices: Sequence[Notice]) -> str:
 
 
 def _track(entry: Entry) -> Track:
-    quoted = quote(entry.name, safe="")
+    quoted = quote(entry.name, safe="", errors="surrogateescape")
     return Track(
         name=_display(entry.name),
         url=f"/files/{quoted}",
@@ -139,7 +157,7 @@ def _track(entry: Entry) -> Track:
 
 
 def _delete_url(name: str) -> str:
-    return f"/delete/{quote(name, safe='')}"
+    return f"/delete/{quote(name, safe='', errors='surrogateescape')}"
 
 
 def _display(name: str) -> str:

@@ -1,0 +1,293 @@
+"""The library page through Flask's test client: listing, empty state, the plain form's messages, escaping."""
+
+import io
+import os
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audio_library import create_app
+from audio_library.page import format_duration, format_name
+from audio_library.storage import EXTENSION_KEY
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tests.audio.conftest import fixture_bytes, on_disk, upload, wav_bytes
+
+
+@dataclass
+class Page:
+    """What a person sees on the rendered page: the rows of the table, the messages, and the empty state."""
+
+    rows: list[list[str]] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)  # track name -> its href
+    notices: list[str] = field(default_factory=list)
+    empty_shown: bool = False
+    table_shown: bool = False
+
+
+class _PageParser(HTMLParser):
+    """Collects the visible text of table rows (outside <template>) and notices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page = Page()
+        self.in_template = 0
+        self.row: list[str] | None = None
+        self.cell: list[str] | None = None
+        self.notice: list[str] | None = None
+        self.href = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        classes = (attributes.get("class") or "").split()
+        if tag == "template":
+            self.in_template += 1
+        elif self.in_template:
+            return
+        elif tag == "tr" and "data-name" in attributes:
+            self.row = []
+        elif tag == "td" and self.row is not None:
+            self.cell = []
+        elif tag == "a" and "track-name" in classes:
+            self.href = attributes.get("href") or ""
+        elif tag == "li" and "notice" in classes:
+            self.notice = []
+        elif attributes.get("id") == "empty":
+            self.page.empty_shown = "hidden" not in attributes
+        elif attributes.get("id") == "tracks":
+            self.page.table_shown = "hidden" not in attributes
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "template":
+            self.in_template -= 1
+        elif tag == "td" and self.row is not None and self.cell is not None:
+            self.row.append(" ".join("".join(self.cell).split()))
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            self.page.rows.append(self.row)
+            self.page.links[self.row[1]] = self.href
+            self.row = None
+        elif tag == "li" and self.notice is not None:
+            self.page.notices.append(" ".join(" ".join(self.notice).split()))
+            self.notice = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+        if self.notice is not None:
+            self.notice.append(data)
+
+
+def read_page(response: TestResponse) -> Page:
+    assert response.mimetype == "text/html"
+    parser = _PageParser()
+    parser.feed(response.get_data(as_text=True))
+    return parser.page
+
+
+def post_form(client: FlaskClient, *files: tuple[str, bytes], **headers: str) -> TestResponse:
+    """Submit the page's plain upload form, as a browser without JavaScript does."""
+    data: dict[str, Any] = {"file": [(io.BytesIO(content), name) for name, content in files]}
+    return client.post("/", data=data, content_type="multipart/form-data", headers=headers)
+
+
+def names(page: Page) -> list[str]:
+    return [row[1] for row in page.rows]
+
+
+def test_an_empty_library_says_so(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    page = read_page(response)
+    assert page.empty_shown
+    assert not page.table_shown
+    assert page.rows == []
+    assert "The library is empty" in response.get_data(as_text=True)
+
+
+def test_the_page_lists_name_format_duration_and_size_sorted_by_name(client: FlaskClient) -> None:
+    vorbis = fixture_bytes("vorbis.ogg")
+    assert upload(client, ("b.ogg", vorbis), ("a.wav", wav_bytes(1, seconds=2.0))).status_code == 201
+    page = read_page(client.get("/"))
+    assert page.table_shown
+    assert not page.empty_shown
+    assert [row[1:5] for row in page.rows] == [
+        ["a.wav", "WAV", "0:02", "31.3 KiB"],  # 32044 bytes
+        ["b.ogg", "Ogg", "0:01", f"{len(vorbis) / 1024:.1f} KiB"],
+    ]
+    assert page.links == {"a.wav": "/files/a.wav", "b.ogg": "/files/b.ogg"}
+
+
+def test_files_copied_into_the_folder_are_listed_and_non_audio_is_not(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "copied.flac").write_bytes(fixture_bytes("flac.flac"))
+    (library_dir / "notes.txt").write_bytes(b"not audio")
+    assert names(read_page(client.get("/"))) == ["copied.flac"]
+
+
+def test_unicode_names_are_shown_as_sent_and_linked_url_encoded(client: FlaskClient) -> None:
+    assert upload(client, ("Песня про зайцев.wav", wav_bytes(2))).status_code == 201
+    page = read_page(client.get("/"))
+    assert names(page) == ["Песня про зайцев.wav"]
+    assert (
+        page.links["Песня про зайцев.wav"]
+        == "/files/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F%20%D0%BF%D1%80%D0%BE%20%D0%B7%D0%B0%D0%B9%D1%86%D0%B5%D0%B2.wav"
+    )
+    assert client.get(page.links["Песня про зайцев.wav"]).status_code == 200
+
+
+def test_names_with_markup_are_escaped_everywhere(client: FlaskClient) -> None:
+    hostile = "<img src=x onerror=alert(1)>&\"'.wav"
+    response = upload(client, (hostile, wav_bytes(3)))
+    assert response.status_code == 201
+    stored = response.json["files"][0]["name"]  # type: ignore[index]
+    html = client.get("/").get_data(as_text=True)
+    assert "<img" not in html
+    assert names(read_page(client.get("/"))) == [stored]
+    rejected = post_form(client, ("<script>alert(1)</script>.mp3", b"<script>alert(1)</script>"))
+    assert rejected.status_code == 415
+    assert "<script>alert" not in rejected.get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.mp3" in rejected.get_data(as_text=True)
+
+
+def test_a_name_that_is_not_utf8_is_shown_with_a_replacement_character(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / os.fsdecode(b"caf\xe9.wav")).write_bytes(wav_bytes(4))
+    response = client.get("/")
+    assert response.status_code == 200
+    assert names(read_page(response)) == ["caf\ufffd.wav"]
+
+
+def test_the_plain_form_stores_audio_and_says_so(client: FlaskClient, library_dir: Path) -> None:
+    response = post_form(client, ("song.wav", wav_bytes(5)), ("tune.mp3", fixture_bytes("mp3-plain.mp3")))
+    assert response.status_code == 201
+    page = read_page(response)
+    assert page.notices == ["song.wav Uploaded", "tune.mp3 Uploaded"]
+    assert names(page) == ["song.wav", "tune.mp3"]
+    assert on_disk(library_dir) == ["song.wav", "tune.mp3"]
+
+
+@pytest.mark.parametrize("fixture", ["image.png", "document.pdf", "program-renamed.mp3", "empty.mp3", "page.html"])
+def test_the_plain_form_rejects_non_audio_with_the_message(
+    client: FlaskClient, library_dir: Path, fixture: str
+) -> None:
+    response = post_form(client, (fixture, fixture_bytes(fixture)))
+    assert response.status_code == 415
+    page = read_page(response)
+    assert page.notices == [f"{fixture} Non-audio file detected"]
+    assert page.rows == []
+    assert on_disk(library_dir) == []
+
+
+def test_one_non_audio_file_among_several_stores_none_of_them(client: FlaskClient, library_dir: Path) -> None:
+    response = post_form(client, ("song.wav", wav_bytes(6)), ("photo.mp3", fixture_bytes("image.jpg")))
+    assert response.status_code == 415
+    page = read_page(response)
+    assert page.notices == ["photo.mp3 Non-audio file detected"]
+    assert page.rows == []
+    assert on_disk(library_dir) == []
+
+
+def test_the_plain_form_reports_duplicates_and_renames(client: FlaskClient) -> None:
+    song = wav_bytes(7)
+    assert post_form(client, ("song.wav", song)).status_code == 201
+    again = post_form(client, ("song.wav", song))
+    assert again.status_code == 200
+    assert read_page(again).notices == ["song.wav Already in the library as “song.wav”"]
+    other = post_form(client, ("song.wav", wav_bytes(8)))
+    assert other.status_code == 201
+    page = read_page(other)
+    assert page.notices == ["song.wav Uploaded as “song (2).wav”"]
+    assert names(page) == ["song (2).wav", "song.wav"]
+
+
+def test_submitting_the_form_without_a_file_says_what_to_do(client: FlaskClient) -> None:
+    # A browser sends an empty part with an empty file name when no file was chosen.
+    response = post_form(client, ("", b""))
+    assert response.status_code == 400
+    (notice,) = read_page(response).notices
+    assert "file" in notice.lower()
+
+
+def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Path) -> None:
+    app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "MAX_UPLOAD_SIZE": 10_000})
+    try:
+        response = post_form(app.test_client(), ("big.wav", wav_bytes(9, seconds=1.0)))
+        assert response.status_code == 413
+        (notice,) = read_page(response).notices
+        assert "10000 bytes" in notice
+        assert on_disk(tmp_path / "library") == []
+    finally:
+        app.extensions[EXTENSION_KEY].close()
+
+
+def test_a_post_from_another_site_is_refused(client: FlaskClient, library_dir: Path) -> None:
+    response = post_form(client, ("song.wav", wav_bytes(10)), Origin="https://evil.example")
+    assert response.status_code == 403
+    assert on_disk(library_dir) == []
+    deleted = client.post("/delete/x.wav", data={"confirm": "yes"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert deleted.status_code == 403
+
+
+def test_delete_without_javascript_asks_first_then_deletes(client: FlaskClient, library_dir: Path) -> None:
+    assert upload(client, ("Песня.wav", wav_bytes(11)), ("keep.wav", wav_bytes(12))).status_code == 201
+    ask = client.post("/delete/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F.wav")
+    assert ask.status_code == 200
+    text = ask.get_data(as_text=True)
+    assert "Delete this track?" in text
+    assert "Песня.wav" in text
+    assert (library_dir / "Песня.wav").exists()
+    done = client.post("/delete/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F.wav", data={"confirm": "yes"})
+    assert done.status_code == 200
+    page = read_page(done)
+    assert page.notices == ["Песня.wav Deleted."]
+    assert names(page) == ["keep.wav"]
+    assert on_disk(library_dir) == ["keep.wav"]
+
+
+def test_deleting_a_missing_file_says_so_with_404(client: FlaskClient) -> None:
+    for data in ({}, {"confirm": "yes"}):
+        response = client.post("/delete/nothing.wav", data=data)
+        assert response.status_code == 404
+        assert read_page(response).notices == ["nothing.wav There is no such file in the library."]
+
+
+def test_a_large_library_renders_every_row(client: FlaskClient, library_dir: Path) -> None:
+    song = wav_bytes(13)
+    for number in range(500):
+        (library_dir / f"track {number:03}.wav").write_bytes(song)
+    page = read_page(client.get("/"))
+    assert len(page.rows) == 500
+    assert names(page)[0] == "track 000.wav"
+    assert names(page)[-1] == "track 499.wav"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (None, "—"),
+        (0.4, "0:00"),
+        (1.5, "0:02"),
+        (59.6, "1:00"),
+        (61.0, "1:01"),
+        (3600.0, "1:00:00"),
+        (3725.2, "1:02:05"),
+    ],
+)
+def test_durations_read_as_minutes_and_seconds(seconds: float | None, shown: str) -> None:
+    assert format_duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("mime", "shown"),
+    [
+        ("audio/mpeg", "MP3"),
+        ("audio/wav", "WAV"),
+        ("audio/ogg", "Ogg"),
+        ("audio/x-matroska", "MKA"),
+        ("audio/x-foo", "FOO"),
+    ],
+)
+def test_formats_have_short_names(mime: str, shown: str) -> None:
+    assert format_name(mime) == shown
