@@ -5,6 +5,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,17 +26,20 @@ def silent_server() -> Iterator[socket.socket]:
         yield listener
 
 
-class UnavailableHandler(BaseHTTPRequestHandler):
-    """Answers everything like a proxy whose backend is down: 503 with a plain-text body."""
+class CannedHandler(BaseHTTPRequestHandler):
+    """Answers every GET and DELETE with the same status and body, like a server that is not the library."""
+
+    status = 503
+    content_type = "text/plain"
+    body = b"upstream is down\nplease retry later\n"
 
     def _answer(self) -> None:
-        body = b"upstream is down\nplease retry later\n"
-        self.send_response(503)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_response(self.status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(self.body)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(self.body)
 
     def do_GET(self) -> None:
         self._answer()
@@ -47,10 +51,10 @@ class UnavailableHandler(BaseHTTPRequestHandler):
         """Keep the test output clean."""
 
 
-@pytest.fixture
-def unavailable_server() -> Iterator[str]:
-    """The URL of an HTTP server that answers 503 to everything."""
-    server = ThreadingHTTPServer((LOOPBACK, 0), UnavailableHandler)
+@contextmanager
+def canned_server(handler: type[CannedHandler]) -> Iterator[str]:
+    """Serve the handler on a loopback port in a thread; yield its URL."""
+    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -59,6 +63,21 @@ def unavailable_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+class WebPageHandler(CannedHandler):
+    """Some other web site: 200 with HTML."""
+
+    status = 200
+    content_type = "text/html"
+    body = b"<!doctype html><title>Router login</title>"
+
+
+@pytest.fixture
+def unavailable_server() -> Iterator[str]:
+    """The URL of an HTTP server that answers 503 with plain text to everything, like a proxy whose backend is down."""
+    with canned_server(CannedHandler) as url:
+        yield url
 
 
 def arguments_for(command: str, files: Path) -> list[str]:
@@ -153,6 +172,15 @@ def test_other_server_errors_show_status_and_message(command: str, unavailable_s
     assert result.returncode == 1
     assert result.stdout == ""
     assert single_line(result.stderr).endswith("upstream is down (HTTP 503)")
+
+
+def test_a_server_that_is_not_the_library_is_reported() -> None:
+    with canned_server(WebPageHandler) as url:
+        result = run_screwdriver("--server", url, "list")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert single_line(result.stderr) == f"screwdriver: unexpected answer from {url}/api/files: not JSON"
 
 
 def test_ctrl_c_exits_130_without_a_traceback(silent_server: socket.socket, files: Path) -> None:
