@@ -222,12 +222,14 @@ def _skip_id3(stream: BinaryIO, size: int) -> int | None:
 
 
 def _detect_after_id3(stream: BinaryIO, size: int) -> str | None:
-    """An ID3v2 tag is just metadata: what follows it must be an MPEG (or ADTS) frame chain."""
+    """An ID3v2 tag is just metadata: what follows it must be an MPEG or ADTS frame chain (or FLAC)."""
     start = _skip_id3(stream, size)
     if start is None:
         return None
     stream.seek(start)
     window = stream.read(SNIFF_BYTES)
+    if window.startswith(b"fLaC"):
+        return "audio/flac" if _flac_layout(stream, size) else None
     if _find_chain(window, _mpeg_frame_at) is not None:
         return "audio/mpeg"
     if _find_chain(window, _adts_frame_at) is not None:
@@ -389,15 +391,19 @@ def _flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
 
 
 def _flac_layout(stream: BinaryIO, size: int) -> tuple[int, int] | None:
-    """(sample rate, total samples) of a native FLAC stream whose metadata is followed by a frame."""
-    stream.seek(0)
+    """(sample rate, total samples) of a native FLAC stream whose metadata is followed by a frame.
+
+    Some rippers put an ID3v2 tag in front of the stream; it is skipped as for MP3.
+    """
+    start = _skip_id3(stream, size) or 0
+    stream.seek(start)
     if stream.read(4) != b"fLaC":
         return None
     header = stream.read(4)
     if len(header) < 4 or header[0] & 0x7F != 0 or int.from_bytes(header[1:], "big") != 34:
         return None  # STREAMINFO must come first
     sample_rate, total = _flac_streaminfo(stream.read(34))
-    offset, last = 42, bool(header[0] & 0x80)
+    offset, last = start + 42, bool(header[0] & 0x80)
     for _ in range(MAX_CHUNKS):
         if last:
             break
@@ -603,6 +609,8 @@ def _ebml_layout(stream: BinaryIO, size: int) -> tuple[bytes, list[int], bytes] 
         return None
     info, tracks = b"", None
     for _ in range(MAX_CHUNKS):
+        if offset >= size:  # also keeps a lying element size from seeking past what the OS allows
+            break
         stream.seek(offset)
         header = stream.read(12)
         if len(header) < 2:
