@@ -84,15 +84,14 @@ def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
     """Answer ``/?species=NAME``: 200 and the credentials of a known species, else 404 and "Unknown"."""
     method = environ["REQUEST_METHOD"]
     if environ.get("PATH_INFO", "") not in ("", "/"):
-        return json_response(start_response, method, HTTPStatus.NOT_FOUND, {"error": "Not Found"})
+        return json_response(start_response, method, "404 Not Found", NOT_FOUND_BODY)
     if method not in ALLOWED_METHODS:
-        status = HTTPStatus.METHOD_NOT_ALLOWED
         allow = [("Allow", ", ".join(ALLOWED_METHODS))]
-        return json_response(start_response, method, status, {"error": status.phrase}, allow)
-    credentials = CREDENTIALS.get(requested_species(environ.get("QUERY_STRING", "")) or "")
-    if credentials is None:
-        return json_response(start_response, method, HTTPStatus.NOT_FOUND, {"credentials": UNKNOWN})
-    return json_response(start_response, method, HTTPStatus.OK, {"credentials": credentials})
+        return json_response(start_response, method, "405 Method Not Allowed", METHOD_NOT_ALLOWED_BODY, allow)
+    body = CREDENTIALS_BODIES.get(requested_species(environ.get("QUERY_STRING", "")) or "")
+    if body is None:
+        return json_response(start_response, method, "404 Not Found", UNKNOWN_BODY)
+    return json_response(start_response, method, "200 OK", body)
 
 
 def requested_species(query_string: str) -> str | None:
@@ -115,18 +114,29 @@ def decode_query_component(component: bytes) -> str | None:
         return None
 
 
+def json_body(document: dict[str, str]) -> bytes:
+    """A JSON document as bytes, with json.dumps' default separators."""
+    return json.dumps(document).encode("ascii")
+
+
 def json_response(
     start_response: StartResponse,
     method: str,
-    status: HTTPStatus,
-    document: dict[str, str],
+    status: str,
+    body: bytes,
     extra_headers: Iterable[tuple[str, str]] = (),
 ) -> list[bytes]:
     """Start a JSON response; its body, unless the request is HEAD."""
-    body = json.dumps(document).encode("ascii")
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *extra_headers]
-    start_response(f"{status.value} {status.phrase}", headers)
+    start_response(status, headers)
     return [] if method == "HEAD" else [body]
+
+
+# The answers never change: encode them once.
+CREDENTIALS_BODIES = {species: json_body({"credentials": name}) for species, name in CREDENTIALS.items()}
+UNKNOWN_BODY = json_body({"credentials": UNKNOWN})
+NOT_FOUND_BODY = json_body({"error": "Not Found"})
+METHOD_NOT_ALLOWED_BODY = json_body({"error": "Method Not Allowed"})
 
 
 # The server
@@ -211,7 +221,7 @@ def parse_fields(lines: list[str]) -> tuple[list[tuple[str, str]], int | None, s
 
 def error_response(status: HTTPStatus) -> tuple[bytes, int]:
     """A complete response, closing the connection, for a request the server refuses; and its body size."""
-    body = json.dumps({"error": status.phrase}).encode("ascii")
+    body = json_body({"error": status.phrase})
     head = (
         f"HTTP/1.1 {status.value} {status.phrase}\r\n"
         f"Date: {http_date(int(time.time()))}\r\n"
@@ -255,14 +265,19 @@ class BufferedHandler(SimpleHandler):
         self.keep_alive = keep_alive
         self.outcome = ("500", 0)
 
-    def cleanup_headers(self) -> None:
-        """Add Connection and Date: only a response with a length can be followed by another."""
-        super().cleanup_headers()
+    def set_content_length(self) -> None:
+        """Keep the connection only if wsgiref can find the length: no length, no end but the close."""
+        super().set_content_length()
         assert self.headers is not None
         if "Content-Length" not in self.headers:
             self.keep_alive = False
+
+    def cleanup_headers(self) -> None:
+        """Add the Date and Connection headers."""
+        super().cleanup_headers()
+        assert self.headers is not None
         self.headers.setdefault("Date", http_date(int(time.time())))
-        self.headers["Connection"] = "keep-alive" if self.keep_alive else "close"
+        self.headers.add_header("Connection", "keep-alive" if self.keep_alive else "close")
 
     def handle_error(self) -> None:
         """Close the connection after an application error: the response may be cut short."""
@@ -494,9 +509,8 @@ class CredentialsServer:
 
     def log_request(self, client: str, line: str, status: str, size: int) -> None:
         """Queue one access-log line, in the Common Log Format, for stderr."""
-        self.log_lines.append(
-            f'{client} - - [{log_date(int(time.time()))}] "{line.translate(LOG_ESCAPES)}" {status} {size}\n'
-        )
+        line = line if line.isprintable() else line.translate(LOG_ESCAPES)
+        self.log_lines.append(f'{client} - - [{log_date(int(time.time()))}] "{line}" {status} {size}\n')
 
     def flush_log(self) -> None:
         """Write the queued access-log lines in one go."""

@@ -1,0 +1,196 @@
+"""Drive the credentials service and wsgiref's single-threaded server with the same load, side by side.
+
+Targets (issue 2): at 50 concurrent keep-alive connections the service answers at least 5x the requests per
+second of the baseline, `wsgiref.simple_server.make_server(host, port, credentials.application)`, with a p99
+latency of at most 10 ms and no errors. Both are also driven with 200 connections. The load comes from wrk
+with one thread (the machine has two cores: one for the server, one for the load) or, where wrk is absent,
+from the small thread-per-connection load generator below, whose own cost makes its figures lower.
+"""
+
+import argparse
+import datetime
+import http.client
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server, wait_for_port
+
+
+TARGET = "/?species=Dalek"
+CONNECTIONS = (50, 200)
+SECONDS = 8.0
+MIN_RATIO = 5.0
+MAX_P99_MS = 10.0
+
+BASELINE = """
+import sys
+from wsgiref.simple_server import make_server
+import credentials
+make_server(sys.argv[1], int(sys.argv[2]), credentials.application).serve_forever()
+"""
+
+WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+WRK_LATENCY = r"\s+(\d+(?:\.\d+)?)(us|ms|s|m|h)"
+
+
+@dataclass
+class Measurement:
+    """What one load run saw."""
+
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+
+@contextmanager
+def baseline_server() -> Iterator[RunningServer]:
+    """wsgiref.simple_server serving the application, one request at a time."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", BASELINE, LOOPBACK, str(port)],
+        cwd=REPO / "WSGI",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = RunningServer(process, port)
+    try:
+        wait_for_port(port, process)
+        yield server
+    finally:
+        server.stop()
+
+
+def drive_with_wrk(url: str, connections: int, seconds: float) -> Measurement:
+    """Run wrk (one thread) against the URL and read its summary."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def latency_ms(percentile: str) -> float:
+        match = re.search(rf"^\s+{percentile}%{WRK_LATENCY}", output, re.MULTILINE)
+        return float(match[1]) * WRK_UNITS[match[2]] if match else float("nan")
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return Measurement(
+        requests_per_second=float(rate[1]) if rate else 0.0,
+        p50_ms=latency_ms("50"),
+        p99_ms=latency_ms("99"),
+        non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        socket_errors=sum(int(count) for count in socket_errors.groups()) if socket_errors else 0,
+    )
+
+
+def drive_with_threads(url: str, connections: int, seconds: float) -> Measurement:
+    """The fallback load: one thread per keep-alive connection, each sending a request at a time."""
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    deadline = time.monotonic() + seconds
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    non_2xx = [0] * connections
+    socket_errors = [0] * connections
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                connection.request("GET", TARGET)  # reconnects by itself after a server closes
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                socket_errors[index] += 1
+                connection.close()
+                continue
+            latencies[index].append(time.perf_counter() - started)
+            non_2xx[index] += not 200 <= response.status < 300
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    answered = sorted(latency for per_client in latencies for latency in per_client)
+    percentiles = statistics.quantiles(answered, n=100) if len(answered) > 1 else [float("nan")] * 99
+    return Measurement(
+        len(answered) / seconds, percentiles[49] * 1e3, percentiles[98] * 1e3, sum(non_2xx), sum(socket_errors)
+    )
+
+
+def row(connections: str, name: str, measured: Measurement) -> str:
+    return (
+        f"{connections:>11}  {name:<26}{measured.requests_per_second:>10,.0f}{measured.p50_ms:>9.1f}"
+        f"{measured.p99_ms:>10.1f}{measured.errors:>8}"
+    )
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=SECONDS, help=f"length of each run (default {SECONDS:g})")
+    parser.add_argument(
+        "--load",
+        choices=("wrk", "threads"),
+        default="wrk" if shutil.which("wrk") else "threads",
+        help="load generator (default: wrk when installed)",
+    )
+    args = parser.parse_args()
+    drive = drive_with_wrk if args.load == "wrk" else drive_with_threads
+
+    results: dict[int, dict[str, Measurement]] = {}
+    with running_server(["WSGI/credentials.py"]) as service, baseline_server() as baseline:
+        servers = {"wsgiref.simple_server": baseline, "credentials.py": service}
+        for connections in CONNECTIONS:
+            results[connections] = {}
+            # Alternate which server goes first, so drift in the shared machine's load hits both alike.
+            for name in sorted(servers, reverse=connections != CONNECTIONS[0]):
+                results[connections][name] = drive(f"{servers[name].url}{TARGET}", connections, args.seconds)
+
+    load = "wrk -t1 --latency" if args.load == "wrk" else "thread-per-connection load generator"
+    print(
+        f"GET {TARGET} on loopback, {args.seconds:g} s per run, keep-alive, {load}; "
+        f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    )
+    print(f"{'connections':>11}  {'server':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>10}{'errors':>8}")
+    for connections, measured in results.items():
+        baseline_result, service_result = measured["wsgiref.simple_server"], measured["credentials.py"]
+        print(row(str(connections), "wsgiref.simple_server", baseline_result))
+        print(row("", "credentials.py", service_result))
+        ratio = service_result.requests_per_second / max(baseline_result.requests_per_second, 1e-9)
+        print(f"{'':>11}  {'ratio':<26}{ratio:>9.1f}x")
+    at_50 = results[CONNECTIONS[0]]
+    ratio = at_50["credentials.py"].requests_per_second / max(at_50["wsgiref.simple_server"].requests_per_second, 1e-9)
+    p99 = at_50["credentials.py"].p99_ms
+    errors = sum(measured["credentials.py"].errors for measured in results.values())
+    print(f"req/s ratio at 50 connections: {ratio:.1f}x (target >= {MIN_RATIO:g}x: {verdict(ratio >= MIN_RATIO)})")
+    print(
+        f"credentials.py p99 at 50 connections: {p99:.1f} ms (target <= {MAX_P99_MS:g} ms: {verdict(p99 <= MAX_P99_MS)})"
+    )
+    print(f"credentials.py errors, all runs: {errors} (target 0: {verdict(errors == 0)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
