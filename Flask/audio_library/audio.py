@@ -8,10 +8,10 @@ Every check reads a bounded amount of the file (a few tens of KB), never the who
 
 The MIME types returned (one canonical name per format):
 
-    audio/mpeg        MP3 (MPEG-1/2/2.5 layer I-III), with or without ID3v1/ID3v2 tags
+    audio/mpeg        MP3 and MP2 (MPEG-1/2/2.5 layer I-III), with or without ID3v1/ID3v2 tags
     audio/wav         RIFF WAVE with a non-empty data chunk
     audio/aiff        AIFF and AIFF-C with sample frames
-    audio/flac        native FLAC
+    audio/flac        native FLAC, also behind an ID3v2 tag
     audio/ogg         Ogg with only audio streams: Vorbis, Opus, FLAC or Speex
     audio/mp4         ISO-BMFF (M4A, MP4, MOV) with a sound track and no video track
     audio/aac         raw AAC in ADTS frames
