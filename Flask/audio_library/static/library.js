@@ -240,6 +240,12 @@
     return `the server answered ${response.status} ${response.statusText}`.trim();
   }
 
+  // Long names are clamped to two lines; the whole name shows on hover, set only for rows a pointer visits.
+  tbody.addEventListener("mouseover", (event) => {
+    const link = event.target instanceof Element && event.target.closest(".track-name");
+    if (link && !link.title) link.title = link.textContent;
+  });
+
   tbody.addEventListener("click", (event) => {
     if (!(event.target instanceof Element)) return;
     const row = event.target.closest("tr");

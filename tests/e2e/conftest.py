@@ -1,0 +1,86 @@
+"""Fixtures for the browser tests: Debian's Chromium driven by Playwright against a real server subprocess."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+
+from tests.servers import REPO, RunningServer, running_server
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = REPO / "tests" / "screenshots"
+VIEWPORT: ViewportSize = {"width": 1280, "height": 860}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the session; skipped (failed under CI=true) if it is not installed."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: install the Debian package `chromium` (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    """An empty library folder for one test."""
+    folder = tmp_path / "library"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def server(library: Path) -> Iterator[RunningServer]:
+    """The audio library server on a free loopback port, serving the test's folder."""
+    with running_server(["Flask/server.py", "--library", str(library)]) as running:
+        yield running
+
+
+def _open(browser: Browser, server: RunningServer, *, javascript: bool) -> Iterator[Page]:
+    context: BrowserContext = browser.new_context(
+        base_url=server.url, viewport=VIEWPORT, java_script_enabled=javascript, color_scheme="light"
+    )
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """A fresh browser tab (own cookies and cache) on the test's server, with JavaScript."""
+    yield from _open(browser, server, javascript=True)
+
+
+@pytest.fixture
+def page_without_js(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """A fresh browser tab on the test's server with JavaScript disabled."""
+    yield from _open(browser, server, javascript=False)
+
+
+def save_screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot to tests/screenshots/NAME.png (git-ignored) for a person to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -1,0 +1,299 @@
+"""The library page in a real Chromium against a real server: upload, play, seek, drop, delete, no JavaScript."""
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Dialog, Page, expect
+
+from tests.audio.conftest import fixture_bytes, on_disk, wav_bytes
+from tests.e2e.conftest import VIEWPORT, save_screenshot
+from tests.servers import RunningServer, running_server
+
+
+pytestmark = pytest.mark.browser
+
+NON_AUDIO = "Non-audio file detected"
+CURRENT = re.compile(r"\bis-current\b")
+
+
+def write(folder: Path, name: str, content: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(content)
+    return path
+
+
+def row(page: Page, name: str) -> str:
+    """A selector for the table row of one track (names are quoted for CSS by Playwright's text engine)."""
+    return f'#tracks tbody tr:has(a.track-name:text-is("{name}"))'
+
+
+def upload_item(page: Page, name: str) -> str:
+    return f'#uploads li:has(.upload-name:text-is("{name}"))'
+
+
+def listed(server: RunningServer) -> list[str]:
+    """The names the server lists through its API."""
+    response = requests.get(f"{server.url}/api/files", timeout=10)
+    response.raise_for_status()
+    return [entry["name"] for entry in response.json()]
+
+
+def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
+    page: Page, server: RunningServer, library: Path, tmp_path: Path
+) -> None:
+    song = write(tmp_path, "Песня про зайцев.wav", wav_bytes(1, seconds=4.0))
+    page.goto("/")
+    expect(page.locator("#empty")).to_be_visible()
+    page.set_input_files("#file-input", str(song))
+
+    expect(page.locator(upload_item(page, song.name)).locator(".upload-status")).to_have_text("Uploaded")
+    track = page.locator(row(page, song.name))
+    expect(track).to_be_visible()
+    expect(track.locator(".c-format")).to_have_text("WAV")
+    expect(track.locator(".c-duration")).to_have_text("0:04")
+    expect(page.locator("#empty")).to_be_hidden()
+    expect(page.locator("#summary")).to_have_text("1 track · 62.5 KiB")
+    assert on_disk(library) == [song.name]
+
+    track.locator("button.play").click()
+    expect(page.locator("#now-title")).to_have_text(song.name)
+    page.wait_for_function("document.getElementById('player').duration > 3.9")
+    duration = page.evaluate("document.getElementById('player').duration")
+    assert duration == pytest.approx(4.0, abs=0.05)
+    position = page.evaluate(
+        """() => new Promise((resolve) => {
+            const player = document.getElementById('player');
+            player.pause();
+            player.addEventListener('seeked', () => resolve(player.currentTime), { once: true });
+            player.currentTime = 2.5;
+        })"""
+    )
+    assert position == pytest.approx(2.5, abs=0.05)
+    save_screenshot(page, "uploaded-and-playing")
+
+    page.reload()
+    expect(page.locator(row(page, song.name))).to_be_visible()
+
+
+@pytest.mark.parametrize("fixture", ["mp3-id3v2.mp3", "vorbis.ogg", "flac.flac", "ogg-named.mp3"])
+def test_the_player_loads_other_formats(page: Page, library: Path, fixture: str) -> None:
+    write(library, fixture, fixture_bytes(fixture))
+    page.goto("/")
+    page.locator(row(page, fixture)).locator("button.play").click()
+    page.wait_for_function("document.getElementById('player').duration > 0.5")
+    assert page.evaluate("document.getElementById('player').error") is None
+
+
+def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
+    page: Page, server: RunningServer, library: Path, tmp_path: Path
+) -> None:
+    fake = write(tmp_path, "holiday.mp3", fixture_bytes("image.jpg"))
+    page.goto("/")
+    page.set_input_files("#file-input", str(fake))
+    item = page.locator(upload_item(page, "holiday.mp3"))
+    expect(item.locator(".upload-status")).to_have_text(NON_AUDIO)
+    expect(page.locator("#announcer")).to_have_text(f"holiday.mp3: {NON_AUDIO}")
+    expect(page.locator("#tracks tbody tr")).to_have_count(0)
+    expect(page.locator("#empty")).to_be_visible()
+    save_screenshot(page, "non-audio-rejected")
+    assert on_disk(library) == []
+    assert listed(server) == []
+
+
+def test_several_files_at_once_with_one_non_audio(
+    page: Page, server: RunningServer, library: Path, tmp_path: Path
+) -> None:
+    files = [
+        write(tmp_path, "one.wav", wav_bytes(2, seconds=1.0)),
+        write(tmp_path, "two.mp3", fixture_bytes("mp3-plain.mp3")),
+        write(tmp_path, "report.ogg", fixture_bytes("document.pdf")),
+        write(tmp_path, "three.ogg", fixture_bytes("vorbis.ogg")),
+    ]
+    page.goto("/")
+    page.set_input_files("#file-input", [str(path) for path in files])
+    for name in ("one.wav", "two.mp3", "three.ogg"):
+        expect(page.locator(upload_item(page, name)).locator(".upload-status")).to_have_text("Uploaded")
+    expect(page.locator(upload_item(page, "report.ogg")).locator(".upload-status")).to_have_text(NON_AUDIO)
+    expect(page.locator("#uploads progress:visible")).to_have_count(0)
+    names = page.locator("#tracks tbody a.track-name").all_text_contents()
+    assert names == ["one.wav", "three.ogg", "two.mp3"]
+    save_screenshot(page, "several-files")
+    assert on_disk(library) == ["one.wav", "three.ogg", "two.mp3"]
+    assert listed(server) == ["one.wav", "three.ogg", "two.mp3"]
+
+
+DROP_FILES = """async (files) => {
+    const transfer = new DataTransfer();
+    for (const [name, type, encoded] of files) {
+        const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+        transfer.items.add(new File([bytes], name, { type }));
+    }
+    const target = document.querySelector('#tracks, #empty');
+    const fire = (type) => target.dispatchEvent(
+        new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true })
+    );
+    fire('dragenter');
+    fire('dragover');
+    const overlayShown = !document.getElementById('drop-overlay').hidden;
+    const accepted = !fire('drop');  // the page cancels the drop it handles
+    return { overlayShown, accepted, overlayAfter: !document.getElementById('drop-overlay').hidden };
+}"""
+
+
+def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServer, library: Path) -> None:
+    page.goto("/")
+    dropped = [
+        ["dropped.wav", "audio/wav", base64.b64encode(wav_bytes(3)).decode()],
+        ["dropped.txt", "text/plain", base64.b64encode(b"just some notes").decode()],
+    ]
+    outcome = page.evaluate(DROP_FILES, dropped)
+    assert outcome == {"overlayShown": True, "accepted": True, "overlayAfter": False}
+    expect(page.locator(upload_item(page, "dropped.wav")).locator(".upload-status")).to_have_text("Uploaded")
+    expect(page.locator(upload_item(page, "dropped.txt")).locator(".upload-status")).to_have_text(NON_AUDIO)
+    expect(page.locator(row(page, "dropped.wav"))).to_be_visible()
+    assert on_disk(library) == ["dropped.wav"]
+
+
+def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServer, library: Path) -> None:
+    write(library, "keep.wav", wav_bytes(4))
+    write(library, "gone.wav", wav_bytes(5))
+    page.goto("/")
+    messages: list[str] = []
+
+    def dismiss(dialog: Dialog) -> None:
+        messages.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.locator(row(page, "gone.wav")).locator("button.delete").click()
+    expect(page.locator(row(page, "gone.wav"))).to_be_visible()
+    assert messages == ["Delete “gone.wav” from the library? This cannot be undone."]
+    assert on_disk(library) == ["gone.wav", "keep.wav"]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(row(page, "gone.wav")).locator("button.delete").click()
+    expect(page.locator(row(page, "gone.wav"))).to_have_count(0)
+    expect(page.locator("#notices")).to_contain_text("gone.wav")
+    expect(page.locator("#summary")).to_contain_text("1 track ·")
+    assert on_disk(library) == ["keep.wav"]
+    assert listed(server) == ["keep.wav"]
+
+
+def test_the_next_track_plays_when_one_ends(page: Page, library: Path) -> None:
+    write(library, "a first.wav", wav_bytes(6, seconds=0.5))
+    write(library, "b second.wav", wav_bytes(7, seconds=0.5))
+    page.goto("/")
+    first, second = page.locator(row(page, "a first.wav")), page.locator(row(page, "b second.wav"))
+    first.locator("a.track-name").click()  # a plain click on the name plays it in the page
+    expect(page.locator("#now-title")).to_have_text("a first.wav")
+    expect(page.locator("#now-title")).to_have_text("b second.wav")
+    expect(second).to_have_class(CURRENT)
+    expect(first).not_to_have_class(CURRENT)
+    page.wait_for_function("document.getElementById('player').ended")
+    assert page.evaluate("new URL(document.getElementById('player').src).pathname") == "/files/b%20second.wav"
+    page.locator("#previous").click()
+    expect(page.locator("#now-title")).to_have_text("a first.wav")
+    expect(first).to_have_class(CURRENT)
+
+
+def test_keyboard_alone_can_play_a_track(page: Page, library: Path) -> None:
+    write(library, "keys.wav", wav_bytes(8, seconds=2.0))
+    page.goto("/")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('play')"):
+            break
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Play keys.wav"
+    page.keyboard.press("Enter")
+    expect(page.locator("#now-title")).to_have_text("keys.wav")
+    page.wait_for_function("!document.getElementById('player').paused")
+
+
+def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: Path, tmp_path: Path) -> None:
+    big = write(tmp_path, "big.wav", wav_bytes(9, seconds=2.0))
+    with running_server(["Flask/server.py", "--library", str(library), "--max-size", "20000"]) as server:
+        context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto("/")
+        page.set_input_files("#file-input", str(big))
+        status = page.locator(upload_item(page, "big.wav")).locator(".upload-status")
+        expect(status).to_have_text("Too large: 31.3 KiB; the limit is 19.5 KiB.")
+        # Under the limit itself, over it with the form's framing: the server's 413 says so.
+        edge = write(tmp_path, "edge.wav", wav_bytes(9, seconds=1.24))
+        assert len(edge.read_bytes()) == 19_884
+        page.set_input_files("#file-input", str(edge))
+        expect(page.locator(upload_item(page, "edge.wav")).locator(".upload-status")).to_have_text(
+            "The upload is too large: the limit is 19.5 KiB (20000 bytes) per request."
+        )
+    small = write(tmp_path, "small.wav", wav_bytes(10))
+    page.set_input_files("#file-input", str(small))  # the server has stopped
+    expect(page.locator(upload_item(page, "small.wav")).locator(".upload-status")).to_have_text(
+        "Upload failed: the server is unreachable."
+    )
+    save_screenshot(page, "errors")
+    context.close()
+    assert on_disk(library) == []
+
+
+def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
+    page_without_js: Page, library: Path, tmp_path: Path
+) -> None:
+    page = page_without_js
+    song = write(tmp_path, "plain.wav", wav_bytes(11))
+    fake = write(tmp_path, "fake.wav", fixture_bytes("document.docx"))
+    page.goto("/")
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page.locator("label.button")).to_be_hidden()
+    expect(page.locator("button.play").first).to_be_hidden()
+
+    page.set_input_files("#file-input", str(song))
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Upload").click()
+    assert navigation.value is not None
+    assert navigation.value.status == 201
+    expect(page.locator("#notices li")).to_have_text("plain.wavUploaded")
+    expect(page.locator(row(page, "plain.wav"))).to_be_visible()
+    assert on_disk(library) == ["plain.wav"]
+
+    page.set_input_files("#file-input", str(fake))
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Upload").click()
+    assert navigation.value is not None
+    assert navigation.value.status == 415
+    notice = page.locator("#notices li")
+    expect(notice.locator(".notice-name")).to_have_text("fake.wav")
+    expect(notice.locator(".notice-text")).to_have_text(NON_AUDIO)
+    save_screenshot(page, "no-javascript-rejected")
+    assert on_disk(library) == ["plain.wav"]
+
+    page.get_by_role("button", name="Delete plain.wav").click()
+    expect(page.get_by_role("heading", name="Delete this track?")).to_be_visible()
+    assert on_disk(library) == ["plain.wav"]
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator("#notices li")).to_have_text("plain.wavDeleted.")
+    expect(page.locator("#empty")).to_be_visible()
+    assert on_disk(library) == []
+
+
+def test_long_and_unicode_names_and_hundreds_of_tracks_keep_the_layout(browser: Browser, library: Path) -> None:
+    long_name = "A very long recording name that goes on " * 5 + ".wav"
+    write(library, long_name.strip(), wav_bytes(12))
+    write(library, "日本語のタイトル — Ünïcödé ☕ 🎵.wav", wav_bytes(13))
+    write(library, "<b>not bold & co.wav", wav_bytes(14))
+    song = wav_bytes(15)
+    for number in range(300):
+        write(library, f"track {number:03}.wav", song)
+    with running_server(["Flask/server.py", "--library", str(library)]) as server:
+        for width, label in ((1280, "wide"), (390, "phone")):
+            context = browser.new_context(base_url=server.url, viewport={"width": width, "height": 860})
+            page = context.new_page()
+            page.goto("/")
+            expect(page.locator("#tracks tbody tr")).to_have_count(303)
+            assert page.locator("audio").count() == 1
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            expect(page.locator("a.track-name", has_text="<b>not bold & co.wav")).to_be_visible()
+            save_screenshot(page, f"many-tracks-{label}", full_page=False)
+            context.close()
