@@ -441,6 +441,25 @@ def positive_seconds(text: str) -> float:
     return seconds
 
 
+def add_command(
+    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+    name: str,
+    run: Callable[[LibraryClient, argparse.Namespace], int],
+    summary: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """A subcommand whose help ends with the shared epilog (output, environment, exit status)."""
+    command = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.set_defaults(run=run)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: global options, then one of upload, list, download, delete."""
     parser = argparse.ArgumentParser(
@@ -466,37 +485,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes; errors still show")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    upload = commands.add_parser(
+    upload = add_command(
+        commands,
         "upload",
-        help="upload audio files to the library",
-        description="Upload audio files, one request each. Prints the library name of each file on stdout "
-        "(the server may rename a file whose name is taken); a file already in the library counts as uploaded. "
-        "Files the server refuses, such as non-audio, are reported on stderr, and the exit status is 1.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run_upload,
+        "upload audio files to the library",
+        "Upload audio files, one request each. Prints the library name of each file on stdout (the server may "
+        "rename a file whose name is taken); a file already in the library counts as uploaded. Files the server "
+        "refuses, such as non-audio, are reported on stderr, and the exit status is 1.",
     )
     upload.add_argument("files", metavar="FILE", nargs="+", type=Path, help="an audio file to upload")
-    upload.set_defaults(run=run_upload)
 
-    listing = commands.add_parser(
+    listing = add_command(
+        commands,
         "list",
-        help="print the names of the files in the library",
-        description="Print the name of every file in the library, one per line, sorted by name.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run_list,
+        "print the names of the files in the library",
+        "Print the name of every file in the library, one per line, sorted by name.",
     )
     form = listing.add_mutually_exclusive_group()
     form.add_argument("-l", "--long", action="store_true", help="aligned columns: name, size, type, duration")
     form.add_argument("--json", action="store_true", help="the server's JSON: name, size, type, duration, modified")
-    listing.set_defaults(run=run_list)
 
-    download = commands.add_parser(
+    download = add_command(
+        commands,
         "download",
-        help="save a file from the library",
-        description="Save a file from the library. The file appears complete or not at all: it is written "
-        "to a temporary file next to the target and renamed into place.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run_download,
+        "save a file from the library",
+        "Save a file from the library. The file appears complete or not at all: it is written to a temporary "
+        "file next to the target and renamed into place.",
     )
     download.add_argument("name", metavar="NAME", help="the file's name in the library")
     download.add_argument(
@@ -505,17 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="where to save it: a file, a directory, or - for stdout (default: NAME in the current directory)",
     )
-    download.set_defaults(run=run_download)
 
-    delete = commands.add_parser(
-        "delete",
-        help="remove a file from the library",
-        description="Remove a file from the library.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    delete = add_command(
+        commands, "delete", run_delete, "remove a file from the library", "Remove a file from the library."
     )
     delete.add_argument("name", metavar="NAME", help="the file's name in the library")
-    delete.set_defaults(run=run_delete)
     return parser
 
 
