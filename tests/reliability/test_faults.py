@@ -1,0 +1,285 @@
+"""Faults against the real server: clients vanishing mid-upload, a full disk, SIGKILL, an unwritable folder.
+
+Each test ends by proving nothing was lost or left half-written: the library lists exactly what it held
+before, every file is byte-identical, no temporary file or open spool remains, and the next upload works.
+"""
+
+import errno
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+import requests
+from audio_library import create_app
+from audio_library.storage import EXTENSION_KEY, Library
+
+from tests.reliability.conftest import Ledger, MountNotPermittedError, audio_server, tmpfs
+from tests.reliability.traffic import (
+    SERVER,
+    Part,
+    distinct_wav,
+    leftovers,
+    multipart,
+    open_files_under,
+    sha256,
+    stored_files,
+    upload_head,
+    wait_until,
+)
+from tests.servers import LOOPBACK, REPO, RunningServer, free_port
+from tests.wsgi.rawhttp import read_response
+
+
+SCENARIO = "faults"
+DISK_FULL = "The library's disk is full: nothing from this upload was stored."
+
+
+def seed_library(server: RunningServer, count: int = 3) -> dict[str, str]:
+    """Upload a few files through the server; return name -> SHA-256 of what it stored."""
+    stored = {}
+    for seed in range(count):
+        content = distinct_wav(1000 + seed)
+        response = requests.post(f"{server.url}/api/files", files={"file": (f"kept-{seed}.wav", content)}, timeout=30)
+        assert response.status_code == 201
+        stored[response.json()["files"][0]["name"]] = sha256(content)
+    return stored
+
+
+def listing(server: RunningServer) -> dict[str, int]:
+    """Name -> size, as the server lists its library."""
+    response = requests.get(f"{server.url}/api/files", timeout=30)
+    assert response.status_code == 200
+    return {entry["name"]: entry["size"] for entry in response.json()}
+
+
+def assert_intact(server: RunningServer, library: Path, before: dict[str, str], ledger: Ledger) -> None:
+    """The library holds exactly `before`, byte for byte, on disk and in the listing, with no temporaries."""
+    assert stored_files(library) == before
+    assert sorted(listing(server)) == sorted(before)
+    for name, digest in before.items():
+        served = requests.get(f"{server.url}/files/{name}", timeout=30)
+        assert served.status_code == 200
+        assert sha256(served.content) == digest
+    assert leftovers(library) == []
+    ledger.record(SCENARIO, requests=1 + len(before), files=len(before))
+
+
+def assert_still_accepts_uploads(server: RunningServer, library: Path, ledger: Ledger) -> None:
+    """A fresh upload after the fault is stored and listed."""
+    content = distinct_wav(4242)
+    response = requests.post(f"{server.url}/api/files", files={"file": ("after.wav", content)}, timeout=30)
+    assert response.status_code == 201
+    assert sha256((library / "after.wav").read_bytes()) == sha256(content)
+    ledger.record(SCENARIO, requests=1, files=1)
+
+
+# A client that disconnects mid-upload
+
+
+@pytest.mark.parametrize(
+    "cut",
+    ["in-headers", "in-part-headers", "early-body", "spooled-body", "before-last-boundary"],
+)
+def test_a_client_vanishing_mid_upload_leaves_nothing(tmp_path: Path, ledger: Ledger, cut: str) -> None:
+    library = tmp_path / "library"
+    with audio_server(library) as server:
+        before = seed_library(server)
+        body = multipart([Part(distinct_wav(7, seconds=120), b"vanishing.wav")])  # 1.9 MB: waitress spools it
+        head = upload_head(server.port, len(body))
+        sent = {
+            "in-headers": head[: len(head) // 2],
+            "in-part-headers": head + body[:40],
+            "early-body": head + body[:10_000],
+            "spooled-body": head + body[: len(body) // 2],
+            "before-last-boundary": head + body[:-10],
+        }[cut]
+        with socket.create_connection((LOOPBACK, server.port), timeout=30) as sock:
+            sock.sendall(sent)
+            if cut == "spooled-body":  # past 512 KiB waitress holds the body in a temporary file: see it open
+                wait_until(lambda: open_files_under(server.process.pid, library) != [], "the body is spooled")
+        wait_until(lambda: open_files_under(server.process.pid, library) == [], "the spool file is closed")
+        wait_until(lambda: leftovers(library) == [], "no temporary file is left in the library")
+        assert_intact(server, library, before, ledger)
+        assert_still_accepts_uploads(server, library, ledger)
+    ledger.record(SCENARIO, requests=len(before) + 1, faults=1)
+
+
+# The disk filling up
+
+
+def send_and_read(port: int, request: bytes) -> tuple[int, dict[str, object]]:
+    """Send a whole request on a raw socket, then read the response: status and JSON body."""
+    with socket.create_connection((LOOPBACK, port), timeout=60) as sock, sock.makefile("rb") as stream:
+        sock.sendall(request)
+        response = read_response(stream)
+    body = response.json()
+    assert isinstance(body, dict)
+    return response.status, body
+
+
+def used_bytes(folder: Path) -> int:
+    """Bytes in use on the filesystem holding `folder`."""
+    stats = os.statvfs(folder)
+    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+
+
+@pytest.mark.parametrize(
+    ("seconds", "where"),
+    [
+        pytest.param(
+            200.0,
+            "the server's spool of the body",  # 3.2 MB: more than the whole disk
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="bug: waitress's spool hits ENOSPC outside the app; the connection is reset, no 507",
+            ),
+        ),
+        pytest.param(
+            70.0,
+            "the library's temporary file",  # 1.1 MB: the spool fits, the copy beside it does not
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="bug: closing the temporary file re-raises ENOSPC in cleanup: 500, and the .part is left",
+            ),
+        ),
+    ],
+    ids=["body-larger-than-disk", "copy-larger-than-free-space"],
+)
+def test_a_full_disk_is_a_507_and_leaves_nothing(tmp_path: Path, ledger: Ledger, seconds: float, where: str) -> None:
+    try:
+        with tmpfs(tmp_path / "small-disk", "2m") as library:
+            log = tmp_path / "server.log"
+            with log.open("wb") as stderr, audio_server(library, stderr=stderr.fileno()) as server:
+                before = seed_library(server)
+                wait_until(lambda: open_files_under(server.process.pid, library) == [], "the seeding is done")
+                baseline = used_bytes(library)
+                body = multipart([Part(distinct_wav(8, seconds=seconds), b"too-big.wav")])
+                try:
+                    status, answer = send_and_read(server.port, upload_head(server.port, len(body)) + body)
+                except OSError:
+                    ledger.record(SCENARIO, requests=1, errors=1)
+                    raise
+                ledger.record(SCENARIO, requests=1, errors=int(status >= 500 and status != 507))
+                assert (status, answer) == (507, {"error": DISK_FULL}), f"disk full in {where}"
+                wait_until(lambda: open_files_under(server.process.pid, library) == [], "the spool is closed")
+                assert leftovers(library) == []
+                assert used_bytes(library) <= baseline  # every byte of the failed upload is given back
+                assert_intact(server, library, before, ledger)
+                assert_still_accepts_uploads(server, library, ledger)
+            assert b"Traceback" not in log.read_bytes()
+            assert b"uncaptured python exception" not in log.read_bytes()
+    except MountNotPermittedError:
+        disk_full_injected_at_the_storage_layer(tmp_path / "library")
+    ledger.record(SCENARIO, faults=1)
+
+
+class _FullDisk(io.RawIOBase):
+    """A file on a disk with no space left: every write fails as the kernel reports it."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def disk_full_injected_at_the_storage_layer(library_dir: Path) -> None:
+    """Where no tmpfs can be mounted: the same outcome with ENOSPC injected into the library's writes."""
+    app = create_app({"TESTING": True, "LIBRARY_DIR": library_dir})
+    library: Library = app.extensions[EXTENSION_KEY]
+    real_create = library.create_temporary
+
+    def create_on_full_disk() -> tuple[Path, BinaryIO]:
+        path, sink = real_create()
+        sink.close()
+        return path, io.BufferedWriter(_FullDisk())
+
+    library.create_temporary = create_on_full_disk  # type: ignore[method-assign]
+    try:
+        body = multipart([Part(distinct_wav(8, seconds=2), b"song.wav")])
+        response = app.test_client().post(
+            "/api/files", data=body, content_type="multipart/form-data; boundary=reliability-boundary-7d3f"
+        )
+        assert (response.status_code, response.json) == (507, {"error": DISK_FULL})
+        assert leftovers(library_dir) == []
+        assert stored_files(library_dir) == {}
+    finally:
+        library.close()
+
+
+# The server killed mid-upload
+
+
+def upload_temporaries(library: Path) -> list[str]:
+    """The hidden files the app writes uploads to, before their rename into place."""
+    return [name for name in leftovers(library) if name.startswith(".upload-")]
+
+
+@pytest.mark.parametrize("moment", ["while-receiving", "while-storing"])
+def test_a_server_killed_mid_upload_restarts_clean(tmp_path: Path, ledger: Ledger, moment: str) -> None:
+    library = tmp_path / "library"
+    with audio_server(library) as first:
+        before = seed_library(first)
+        if moment == "while-receiving":
+            body = multipart([Part(distinct_wav(9, seconds=120), b"killed.wav")])
+            head = upload_head(first.port, len(body))
+            with socket.create_connection((LOOPBACK, first.port), timeout=30) as sock:
+                sock.sendall(head + body[: len(body) // 2])
+                wait_until(lambda: open_files_under(first.process.pid, library) != [], "the body is spooled")
+                first.stop(signal.SIGKILL)
+        else:
+            # 64 MB: the server takes a moment to copy it into its own temporary file in the library, and is
+            # killed as soon as that file appears.
+            body = multipart([Part(distinct_wav(9, seconds=4000), b"killed.wav")])
+            with socket.create_connection((LOOPBACK, first.port), timeout=60) as sock:
+                sock.sendall(upload_head(first.port, len(body)) + body)
+                wait_until(lambda: upload_temporaries(library) != [], "the server writes its temporary file", 60)
+                first.stop(signal.SIGKILL)
+            assert upload_temporaries(library) != []  # left behind by the killed process
+        assert first.process.returncode == -signal.SIGKILL
+    with audio_server(library) as second:
+        assert leftovers(library) == []  # the dead process's temporaries are gone, and its lock file
+        assert len([name for name in os.listdir(library) if name.startswith(".instance-")]) == 1
+        assert_intact(second, library, before, ledger)
+        assert_still_accepts_uploads(second, library, ledger)
+    ledger.record(SCENARIO, requests=len(before), faults=1)
+
+
+# An unwritable library folder
+
+
+def start_expecting_failure(library: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, SERVER, "--library", str(library), "--port", str(free_port())],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_read_only_library_is_refused_at_start_up(tmp_path: Path, ledger: Ledger) -> None:
+    try:
+        with tmpfs(tmp_path / "read-only", "1m", read_only=True) as library:
+            finished = start_expecting_failure(library)
+    except MountNotPermittedError as refused:
+        pytest.skip(str(refused))
+    assert finished.returncode == 2
+    assert finished.stderr == f"server.py: the library folder {library} is not writable: Read-only file system\n"
+    ledger.record(SCENARIO, faults=1)
+
+
+def test_a_library_under_a_file_is_refused_at_start_up(tmp_path: Path, ledger: Ledger) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"not a folder")
+    finished = start_expecting_failure(blocker / "library")
+    assert finished.returncode == 2
+    assert finished.stderr == f"server.py: cannot create the library folder {blocker / 'library'}: Not a directory\n"
+    ledger.record(SCENARIO, faults=1)
