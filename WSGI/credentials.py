@@ -352,7 +352,7 @@ class HTTPConnection:
 
     def answer_requests(self) -> None:
         """Answer each complete request received, in order, while the client keeps up with the answers."""
-        while len(self.pending) < HIGH_WATER:
+        while self.received and len(self.pending) < HIGH_WATER:
             try:
                 request, body = self.next_request()
             except HTTPError as error:

@@ -160,6 +160,7 @@ def main() -> int:
     drive = drive_with_wrk if args.load == "wrk" else drive_with_threads
 
     results: dict[int, dict[str, Measurement]] = {}
+    load_average = os.getloadavg()[0]  # a busy machine shrinks both figures; the ratio is what compares
     with running_server(["WSGI/credentials.py"]) as service, baseline_server() as baseline:
         servers = {"wsgiref.simple_server": baseline, "credentials.py": service}
         for connections in CONNECTIONS:
@@ -171,7 +172,8 @@ def main() -> int:
     load = "wrk -t1 --latency" if args.load == "wrk" else "thread-per-connection load generator"
     print(
         f"GET {TARGET} on loopback, {args.seconds:g} s per run, keep-alive, {load}; "
-        f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+        f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"load average {load_average:.1f} at start"
     )
     print(f"{'connections':>11}  {'server':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>10}{'errors':>8}")
     for connections, measured in results.items():
@@ -185,9 +187,8 @@ def main() -> int:
     p99 = at_50["credentials.py"].p99_ms
     errors = sum(measured["credentials.py"].errors for measured in results.values())
     print(f"req/s ratio at 50 connections: {ratio:.1f}x (target >= {MIN_RATIO:g}x: {verdict(ratio >= MIN_RATIO)})")
-    print(
-        f"credentials.py p99 at 50 connections: {p99:.1f} ms (target <= {MAX_P99_MS:g} ms: {verdict(p99 <= MAX_P99_MS)})"
-    )
+    p99_met = verdict(p99 <= MAX_P99_MS)
+    print(f"credentials.py p99 at 50 connections: {p99:.1f} ms (target <= {MAX_P99_MS:g} ms: {p99_met})")
     print(f"credentials.py errors, all runs: {errors} (target 0: {verdict(errors == 0)})")
     return 0
 
