@@ -13,7 +13,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.get("/files")
 def list_files() -> Response:
     """Every audio file in the library, sorted by name."""
-    return jsonify([entry.to_json() for entry in current_library().entries()])
+    return Response(current_library().entries_json(), mimetype="application/json")
 
 
 @bp.post("/files")

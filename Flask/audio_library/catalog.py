@@ -12,6 +12,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +23,8 @@ from typing import Any
 CACHE_FILE = ".metadata.json"
 CACHE_VERSION = 1
 HASH_CHUNK = 1024 * 1024
+REVALIDATE_NS = 1_000_000_000  # how stale a file rewritten in place (folder mtime unchanged) may be listed
+SETTLE_NS = 50_000_000  # well above the granularity of the kernel's coarse clock that stamps folder mtimes
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,14 @@ class Entry:
             "duration": self.duration,
             "modified": self.modified,
         }
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The library's entries sorted by name, with the JSON array the API sends for them."""
+
+    entries: list[Entry]
+    json: bytes
 
 
 @dataclass
@@ -88,14 +99,52 @@ class Catalog:
         self._probe = probe
         self._temp_name = temp_name
         self._facts: dict[Key, Facts] = {}
+        self._rows: dict[Key, tuple[Entry, bytes]] = {}
+        self._listed_keys: list[Key] = []
+        self._listing: Listing | None = None
+        self._folder_mtime = 0
+        self._looked_at = 0
         self._lock = threading.Lock()
         self._dirty = False
         self._load()
 
-    def entries(self) -> list[Entry]:
-        """Every audio file directly in the folder, sorted by name; hidden files and non-audio are left out."""
-        found: list[Entry] = []
-        seen: set[Key] = set()
+    def listing(self) -> Listing:
+        """Every audio file directly in the folder, sorted by name; hidden files and non-audio are left out.
+
+        Files added, removed or renamed by anyone change the folder's mtime, which is checked on every call:
+        they show at once. Only a file rewritten in place leaves the folder's mtime alone, so the files
+        themselves are stat'ed again when REVALIDATE_NS has passed since the last look. When nothing changed,
+        the previous listing, JSON included, is returned as it was.
+        """
+        started = time.time_ns()
+        folder_mtime = os.stat(self.root).st_mtime_ns
+        with self._lock:
+            if (
+                self._listing is not None
+                and folder_mtime == self._folder_mtime
+                # Folder mtimes come from a coarse clock: a change in the same tick as the one we saw would
+                # keep the mtime, so only a folder that had settled before our last look can be trusted.
+                and folder_mtime < self._looked_at - SETTLE_NS
+                and started - self._looked_at < REVALIDATE_NS
+            ):
+                return self._listing
+        keys = self._scan()
+        with self._lock:
+            if self._listing is not None and keys == self._listed_keys:
+                self._folder_mtime, self._looked_at = folder_mtime, started
+                return self._listing
+        rows = [row for key in keys if (row := self._row(key)) is not None]
+        rows.sort(key=lambda row: row[0].name)
+        listing = Listing([entry for entry, _ in rows], b"[" + b",".join(fragment for _, fragment in rows) + b"]")
+        self._forget_except(set(keys))
+        self.save()
+        with self._lock:
+            self._listed_keys, self._listing = keys, listing
+            self._folder_mtime, self._looked_at = folder_mtime, started
+        return listing
+
+    def _scan(self) -> list[Key]:
+        keys: list[Key] = []
         with os.scandir(self.root) as scan:
             for item in scan:
                 if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
@@ -104,15 +153,24 @@ class Catalog:
                     info = item.stat(follow_symlinks=False)
                 except FileNotFoundError:  # deleted while we looked
                     continue
-                key = (item.name, info.st_size, info.st_mtime_ns)
-                seen.add(key)
-                facts = self.facts(key)
-                if facts is not None and facts.type is not None:
-                    found.append(Entry(item.name, info.st_size, facts.type, facts.duration, iso_utc(info.st_mtime_ns)))
-        self._forget_except(seen)
-        self.save()
-        found.sort(key=lambda entry: entry.name)
-        return found
+                keys.append((item.name, info.st_size, info.st_mtime_ns))
+        return keys
+
+    def _row(self, key: Key) -> tuple[Entry, bytes] | None:
+        """The entry of an audio file and its JSON, built once per key; None if not audio (or gone)."""
+        with self._lock:
+            row = self._rows.get(key)
+        if row is not None:
+            return row
+        facts = self.facts(key)
+        if facts is None or facts.type is None:
+            return None
+        name, size, mtime_ns = key
+        entry = Entry(name, size, facts.type, facts.duration, iso_utc(mtime_ns))
+        row = (entry, json.dumps(entry.to_json(), ensure_ascii=False, separators=(",", ":")).encode())
+        with self._lock:
+            self._rows[key] = row
+        return row
 
     def entry(self, name: str) -> Entry | None:
         """The entry for one name, or None if there is no such audio file."""
@@ -167,6 +225,7 @@ class Catalog:
             stale = self._facts.keys() - keys
             for key in stale:
                 del self._facts[key]
+                self._rows.pop(key, None)
             if stale:
                 self._dirty = True
 

@@ -63,8 +63,12 @@ class Library:
             self._lock_file.close()
 
     def entries(self) -> list[Entry]:
-        """Every audio file in the library, sorted by name."""
-        return self.catalog.entries()
+        """Every audio file in the library, sorted by name (a fresh list: the caller may change it)."""
+        return list(self.catalog.listing().entries)
+
+    def entries_json(self) -> bytes:
+        """The JSON array of `entries()`, as the API sends it; re-encoded only when the folder changed."""
+        return self.catalog.listing().json
 
     def entry(self, name: str) -> Entry | None:
         """The audio file called `name`, or None: absent, hidden, not a plain file, not audio, or not a name."""

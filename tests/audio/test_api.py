@@ -203,10 +203,10 @@ def test_a_wrong_method_is_a_json_405_with_allow(client: FlaskClient) -> None:
 def test_an_unexpected_failure_is_a_json_500_without_traceback(
     client: FlaskClient, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken() -> list[object]:
+    def broken() -> bytes:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(library, "entries", broken)
+    monkeypatch.setattr(library, "entries_json", broken)
     response = client.get("/api/files")
     assert response.status_code == 500
     assert response.json == {"error": "The server failed to handle this request."}
