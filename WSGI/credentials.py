@@ -263,6 +263,7 @@ class BufferedHandler(SimpleHandler):
         self.output = io.BytesIO()
         super().__init__(io.BytesIO(body), self.output, sys.stderr, environ, multithread=False, multiprocess=False)
         self.keep_alive = keep_alive
+        self.head_only = environ["REQUEST_METHOD"] == "HEAD"
         self.outcome = ("500", 0)
 
     def set_content_length(self) -> None:
@@ -278,6 +279,10 @@ class BufferedHandler(SimpleHandler):
         assert self.headers is not None
         self.headers.setdefault("Date", http_date(int(time.time())))
         self.headers.add_header("Connection", "keep-alive" if self.keep_alive else "close")
+
+    def write(self, data: bytes) -> None:
+        """Write headers and body; for a HEAD request, the headers only, whatever the application returns."""
+        super().write(b"" if self.head_only else data)
 
     def handle_error(self) -> None:
         """Close the connection after an application error: the response may be cut short."""

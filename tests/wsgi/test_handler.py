@@ -30,6 +30,11 @@ def streaming(environ: WSGIEnvironment, start_response: StartResponse) -> Iterat
     yield b"two"
 
 
+def ignoring_head(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+
+
 def failing(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     raise RuntimeError("the application broke")
 
@@ -68,3 +73,12 @@ def test_an_application_error_is_a_500_that_closes_the_connection() -> None:
     assert b"\r\nConnection: close" in head
     assert not handler.keep_alive
     assert handler.outcome[0] == "500"
+
+
+def test_head_gets_no_body_even_when_the_application_sends_one() -> None:
+    handler = credentials.BufferedHandler({**environ(), "REQUEST_METHOD": "HEAD"}, b"", keep_alive=True)
+    handler.run(ignoring_head)
+    head, _, body = handler.output.getvalue().partition(b"\r\n\r\n")
+    assert b"\r\nContent-Length: 5" in head
+    assert body == b""
+    assert handler.keep_alive
