@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             # waitress refuses bodies of max_request_body_size bytes or more: one past the application's limit.
             max_request_body_size=arguments.max_size + 1,
             ident="audio-library",
+            # Read big bodies in 256 KiB gulps rather than 8 KiB: fewer wake-ups of the event loop per upload.
+            recv_bytes=256 * 1024,
         )
     except OSError as error:
         print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)
