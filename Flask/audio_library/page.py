@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, render_template, request
+from markupsafe import Markup
 
-from audio_library.catalog import Entry
+from audio_library.catalog import Entry, Listing
 from audio_library.errors import UploadError, human_size
 from audio_library.storage import current_library
 from audio_library.uploads import StoredFile, store_upload
@@ -17,6 +18,7 @@ bp = Blueprint("page", __name__)
 bp.add_app_template_filter(human_size, "filesize")
 
 NON_AUDIO = "Non-audio file detected"
+TABLE_KEY = "audio_library.page.table"  # where the app keeps the last rendered table
 
 # What the page calls each detected type; anything else is named after its subtype ("audio/x-foo" → "FOO").
 FORMAT_NAMES: Mapping[str, str] = {
@@ -118,8 +120,8 @@ def delete(name: str) -> tuple[str, int]:
 @bp.after_request
 def speak_html(response: Response) -> Response:
     """Show the app's JSON errors for the page's forms (413 before the body, 403 cross-origin) as the page."""
-    if response.status_code < 400 or not response.is_json:
-        return response
+    if not 400 <= response.status_code < 500 or not response.is_json:
+        return response  # a server error is answered as it is: rendering the page may be what failed
     body = response.get_json(silent=True)
     message = body.get("error") if isinstance(body, dict) else None
     if not isinstance(message, str):
@@ -132,16 +134,44 @@ def speak_html(response: Response) -> Response:
 
 
 def _render_index(notices: Sequence[Notice]) -> str:
-    entries = current_library().entries()
+    table = _table()
     return render_template(
         "page/index.html",
-        tracks=[_track(entry) for entry in entries],
-        total_size=sum(entry.size for entry in entries),
+        rows=table.rows,
+        count=table.count,
+        total_size=table.total_size,
         notices=notices,
         max_size=current_app.config["MAX_UPLOAD_SIZE"],
         format_names=FORMAT_NAMES,
         blank_track=Track(name="", url="", delete_url="", format="", duration=None, size=0),
     )
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The rendered rows of one listing of the library, with the totals the page shows."""
+
+    listing: Listing
+    rows: Markup
+    count: int
+    total_size: int
+
+
+def _table() -> _Table:
+    """The table's rows, rendered again only when the library's listing changed.
+
+    The catalog hands out the same Listing object for as long as the folder is unchanged, so a page view of
+    a large library costs one string copy instead of rendering thousands of rows.
+    """
+    listing = current_library().catalog.listing()
+    cached: _Table | None = current_app.extensions.get(TABLE_KEY)
+    if cached is not None and cached.listing is listing:
+        return cached
+    rows = render_template("page/rows.html", tracks=[_track(entry) for entry in listing.entries])
+    safe_rows = Markup(rows)  # noqa: S704 - the output of an autoescaping template, not raw input
+    table = _Table(listing, safe_rows, len(listing.entries), sum(entry.size for entry in listing.entries))
+    current_app.extensions[TABLE_KEY] = table
+    return table
 
 
 def _track(entry: Entry) -> Track:
