@@ -8,6 +8,7 @@ from the small thread-per-connection load generator below, whose own cost makes 
 """
 
 import argparse
+import dataclasses
 import datetime
 import http.client
 import os
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ import credentials
 make_server(sys.argv[1], int(sys.argv[2]), credentials.application).serve_forever()
 """
 
+Drive = Callable[[str, int, float], "Measurement"]
 WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 WRK_LATENCY = r"\s+(\d+(?:\.\d+)?)(us|ms|s|m|h)"
 
@@ -55,6 +57,7 @@ class Measurement:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    cpu_us_per_request: float = float("nan")  # the server's own CPU time; unlike req/s, little moved by other load
 
     @property
     def errors(self) -> int:
@@ -136,10 +139,28 @@ def drive_with_threads(url: str, connections: int, seconds: float) -> Measuremen
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(server: RunningServer, drive: Drive, connections: int, seconds: float) -> Measurement:
+    """Drive one server and note how much CPU it spent per answered request."""
+    before = cpu_seconds(server.process.pid)
+    measured = drive(f"{server.url}{TARGET}", connections, seconds)
+    spent = cpu_seconds(server.process.pid) - before
+    answered = measured.requests_per_second * seconds
+    return dataclasses.replace(measured, cpu_us_per_request=spent / answered * 1e6 if answered else float("nan"))
+
+
 def row(connections: str, name: str, measured: Measurement) -> str:
     return (
         f"{connections:>11}  {name:<26}{measured.requests_per_second:>10,.0f}{measured.p50_ms:>9.1f}"
-        f"{measured.p99_ms:>10.1f}{measured.errors:>8}"
+        f"{measured.p99_ms:>10.1f}{measured.errors:>8}{measured.cpu_us_per_request:>13.0f}"
     )
 
 
@@ -167,7 +188,7 @@ def main() -> int:
             results[connections] = {}
             # Alternate which server goes first, so drift in the shared machine's load hits both alike.
             for name in sorted(servers, reverse=connections != CONNECTIONS[0]):
-                results[connections][name] = drive(f"{servers[name].url}{TARGET}", connections, args.seconds)
+                results[connections][name] = measure(servers[name], drive, connections, args.seconds)
 
     load = "wrk -t1 --latency" if args.load == "wrk" else "thread-per-connection load generator"
     print(
@@ -175,13 +196,14 @@ def main() -> int:
         f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
         f"load average {load_average:.1f} at start"
     )
-    print(f"{'connections':>11}  {'server':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>10}{'errors':>8}")
+    print(f"{'connections':>11}  {'server':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>10}{'errors':>8}{'CPU us/req':>13}")
     for connections, measured in results.items():
         baseline_result, service_result = measured["wsgiref.simple_server"], measured["credentials.py"]
         print(row(str(connections), "wsgiref.simple_server", baseline_result))
         print(row("", "credentials.py", service_result))
         ratio = service_result.requests_per_second / max(baseline_result.requests_per_second, 1e-9)
-        print(f"{'':>11}  {'ratio':<26}{ratio:>9.1f}x")
+        cpu_ratio = baseline_result.cpu_us_per_request / service_result.cpu_us_per_request
+        print(f"{'':>11}  {'ratio':<26}{ratio:>9.1f}x{'':>27}{cpu_ratio:>12.1f}x")
     at_50 = results[CONNECTIONS[0]]
     ratio = at_50["credentials.py"].requests_per_second / max(at_50["wsgiref.simple_server"].requests_per_second, 1e-9)
     p99 = at_50["credentials.py"].p99_ms
