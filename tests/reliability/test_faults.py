@@ -23,6 +23,7 @@ from tests.reliability.conftest import Ledger, MountNotPermittedError, audio_ser
 from tests.reliability.traffic import (
     SERVER,
     Part,
+    descriptors,
     distinct_wav,
     leftovers,
     multipart,
@@ -90,6 +91,7 @@ def test_a_client_vanishing_mid_upload_leaves_nothing(tmp_path: Path, ledger: Le
     library = tmp_path / "library"
     with audio_server(library) as server:
         before = seed_library(server)
+        baseline = descriptors(server.process.pid)
         body = multipart([Part(distinct_wav(7, seconds=120), b"vanishing.wav")])  # 1.9 MB: waitress spools it
         head = upload_head(server.port, len(body))
         sent = {
@@ -105,6 +107,7 @@ def test_a_client_vanishing_mid_upload_leaves_nothing(tmp_path: Path, ledger: Le
                 wait_until(lambda: open_files_under(server.process.pid, library) != [], "the body is spooled")
         wait_until(lambda: open_files_under(server.process.pid, library) == [], "the spool file is closed")
         wait_until(lambda: leftovers(library) == [], "no temporary file is left in the library")
+        wait_until(lambda: descriptors(server.process.pid) <= baseline, "the connection's descriptors are closed")
         assert_intact(server, library, before, ledger)
         assert_still_accepts_uploads(server, library, ledger)
     ledger.record(SCENARIO, requests=len(before) + 1, faults=1)

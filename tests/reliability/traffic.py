@@ -118,6 +118,11 @@ def open_files_under(pid: int, folder: Path) -> list[str]:
     return sorted(held)
 
 
+def descriptors(pid: int) -> int:
+    """How many file descriptors the process holds: files, sockets, pipes."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
     """Poll `condition()` until it is true or the deadline passes."""
     deadline = time.monotonic() + timeout
