@@ -467,6 +467,7 @@ class CredentialsServer:
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.socket, selectors.EVENT_READ, None)
+        self.accepting = True
         self.connections: set[HTTPConnection] = set()
         self.base_environ = {
             "SERVER_NAME": self.server_address[0],
@@ -491,6 +492,9 @@ class CredentialsServer:
             if now >= next_sweep:
                 for connection in [c for c in self.connections if c.deadline <= now]:
                     connection.close()
+                if not self.accepting:
+                    self.selector.register(self.socket, selectors.EVENT_READ, None)
+                    self.accepting = True
                 next_sweep = now + tick
 
     def accept(self) -> None:
@@ -500,8 +504,12 @@ class CredentialsServer:
                 sock, client_address = self.socket.accept()
             except BlockingIOError:
                 return
-            except OSError as error:  # out of file descriptors, say: the clients wait in the backlog
-                print(f"credentials: cannot accept a connection: {error}", file=sys.stderr)
+            except OSError as error:
+                # Out of file descriptors, say. Rather than spin on a listening socket that stays readable,
+                # stop watching it until the next sweep; meanwhile new clients wait in the backlog.
+                print(f"credentials: cannot accept a connection: {error.strerror or error}", file=sys.stderr)
+                self.selector.unregister(self.socket)
+                self.accepting = False
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

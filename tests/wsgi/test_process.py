@@ -1,6 +1,7 @@
 """The credentials service as a program: its command line, log, signals, and other WSGI servers."""
 
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server, wait_for_port
 from tests.wsgi.conftest import SCRIPT
-from tests.wsgi.rawhttp import exchange
+from tests.wsgi.rawhttp import connect, exchange, read_response
 
 
 ACCESS_LINE = re.compile(r'127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] "(.*)" (\d{3}) (\d+)')
@@ -128,3 +129,34 @@ def test_served_by_waitress() -> None:
     command = [sys.executable, "-m", "waitress", f"--listen={LOOPBACK}:{port}", "credentials:application"]
     with process(command, port, cwd=REPO / "WSGI") as server:
         assert_serves_credentials(server.port)
+
+
+def test_running_out_of_file_descriptors_neither_spins_nor_stops_the_server() -> None:
+    port = free_port()
+    command = [sys.executable, SCRIPT, "--host", LOOPBACK, "--port", str(port), "--timeout", "2"]
+    with tempfile.TemporaryFile() as log:
+        child = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=log.fileno(),
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24)),  # noqa: PLW1509
+        )
+        server = RunningServer(child, port)
+        try:
+            wait_for_port(port, child)
+            clients = [connect(port) for _ in range(40)]  # more than the server may hold open
+            try:
+                with clients[0].makefile("rb") as stream:  # those it holds are still answered
+                    clients[0].sendall(b"GET /?species=Dalek HTTP/1.1\r\nHost: x\r\n\r\n")
+                    assert read_response(stream).status == 200
+            finally:
+                for client in clients:
+                    client.close()
+            # Once those connections are gone, it accepts again.
+            assert exchange(port, b"GET /?species=Zygon HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+        finally:
+            assert server.stop() == 0
+        log.seek(0)
+        refusals = log.read().decode().count("cannot accept a connection")
+    assert 1 <= refusals <= 20  # one line per sweep while full, not a line per turn of a spinning loop
