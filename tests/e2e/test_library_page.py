@@ -2,13 +2,14 @@
 
 import base64
 import re
+import time
 from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.audio.conftest import fixture_bytes, on_disk, wav_bytes
+from tests.audio.conftest import fixture_bytes, on_disk, wav_bytes, write_big_wav
 from tests.e2e.conftest import VIEWPORT, save_screenshot
 from tests.servers import RunningServer, running_server
 
@@ -141,6 +142,35 @@ DROP_FILES = """async (files) => {
     const accepted = !fire('drop');  // the page cancels the drop it handles
     return { overlayShown, accepted, overlayAfter: !document.getElementById('drop-overlay').hidden };
 }"""
+
+
+def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library: Path, tmp_path: Path) -> None:
+    slow = write_big_wav(tmp_path / "slow.wav", 3_000_000)
+    quick = write(tmp_path, "quick.wav", wav_bytes(16))
+    page.goto("/")
+    throttle = page.context.new_cdp_session(page)
+    throttle.send("Network.enable")
+    throttle.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 300_000},
+    )
+    page.set_input_files("#file-input", [str(slow), str(quick)])
+    slow_item = page.locator(upload_item(page, "slow.wav"))
+    expect(page.locator(upload_item(page, "quick.wav")).locator(".upload-status")).to_have_text("Uploaded")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#uploads li')].some((item) =>
+            item.querySelector('.upload-name').textContent === 'slow.wav'
+            && item.querySelector('progress').value > 0 && item.querySelector('progress').value < 100)"""
+    )
+    expect(slow_item.locator(".upload-status")).to_contain_text("Uploading…")
+    save_screenshot(page, "upload-in-progress")
+    slow_item.get_by_role("button", name="Cancel the upload of slow.wav").click()
+    expect(slow_item.locator(".upload-status")).to_have_text("Upload cancelled: nothing was stored.")
+    expect(page.locator(row(page, "slow.wav"))).to_have_count(0)
+    deadline = time.monotonic() + 10
+    while on_disk(library) != ["quick.wav"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server removes the cut-off upload's temporary file once it sees the disconnect
+    assert on_disk(library) == ["quick.wav"]
 
 
 def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServer, library: Path) -> None:

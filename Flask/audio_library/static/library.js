@@ -107,14 +107,16 @@
     if (known) return known;
     const row = rowTemplate.content.firstElementChild.cloneNode(true);
     fillRow(row, entry);
-    let before = null;
-    for (const other of tbody.rows) {
-      if (compareNames(other.dataset.name, entry.name) > 0) {
-        before = other;
-        break;
-      }
+    // The rows are sorted by name: find the first one after the new name by bisection.
+    const rows = tbody.rows;
+    let low = 0;
+    let high = rows.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (compareNames(rows[middle].dataset.name, entry.name) > 0) high = middle;
+      else low = middle + 1;
     }
-    tbody.insertBefore(row, before);
+    tbody.insertBefore(row, rows[low] || null);
     rowsByName.set(entry.name, row);
     setSummary(1, entry.size);
     return row;
@@ -277,30 +279,37 @@
     const status = document.createElement("span");
     status.className = "upload-status";
     status.textContent = "Waiting…";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "link-button";
+    cancel.textContent = "Cancel";
+    cancel.setAttribute("aria-label", `Cancel the upload of ${file.name}`);
     const progress = document.createElement("progress");
     progress.className = "upload-progress";
     progress.max = 100;
     progress.value = 0;
     progress.setAttribute("aria-label", `Upload of ${file.name}`);
-    item.append(name, status, progress);
+    item.append(name, status, cancel, progress);
     uploads.hidden = false;
     uploads.prepend(item);
-    return {
+    const finish = (outcome, text) => {
+      item.classList.add(outcome);
+      status.textContent = text;
+      cancel.remove();
+      announcer.textContent = `${file.name}: ${text}`;
+    };
+    const upload = {
+      file,
+      onCancel: null, // set while the upload waits or runs: how to stop it
       progress(fraction) {
         progress.value = Math.round(fraction * 100);
         status.textContent = `Uploading… ${progress.value}%`;
       },
-      done(text) {
-        item.classList.add("is-done");
-        status.textContent = text;
-        announcer.textContent = `${file.name}: ${text}`;
-      },
-      failed(text) {
-        item.classList.add("is-failed");
-        status.textContent = text;
-        announcer.textContent = `${file.name}: ${text}`;
-      },
+      done: (text) => finish("is-done", text),
+      failed: (text) => finish("is-failed", text),
     };
+    cancel.addEventListener("click", () => upload.onCancel && upload.onCancel());
+    return upload;
   }
 
   function describeStored(sent, file) {
@@ -309,7 +318,7 @@
     return "Uploaded";
   }
 
-  function send(file, item) {
+  function send(item) {
     return new Promise((resolve) => {
       const request = new XMLHttpRequest();
       request.open("POST", "/api/files");
@@ -322,7 +331,7 @@
         if (request.status === 200 || request.status === 201) {
           for (const stored of body.files || []) {
             highlight(addTrack(stored));
-            item.done(describeStored(file.name, stored));
+            item.done(describeStored(item.file.name, stored));
           }
         } else if (request.status === 415) {
           item.failed(NON_AUDIO);
@@ -338,11 +347,12 @@
         resolve();
       });
       request.addEventListener("abort", () => {
-        item.failed("Upload cancelled.");
+        item.failed("Upload cancelled: nothing was stored.");
         resolve();
       });
+      item.onCancel = () => request.abort();
       const body = new FormData();
-      body.append("file", file, file.name);
+      body.append("file", item.file, item.file.name);
       item.progress(0);
       request.send(body);
     });
@@ -350,9 +360,9 @@
 
   function pump() {
     while (running < UPLOADS_AT_ONCE && queue.length) {
-      const [file, item] = queue.shift();
+      const item = queue.shift();
       running += 1;
-      send(file, item).then(() => {
+      send(item).then(() => {
         running -= 1;
         pump();
       });
@@ -365,7 +375,11 @@
       if (file.size > maxSize) {
         item.failed(`Too large: ${formatSize(file.size)}; the limit is ${formatSize(maxSize)}.`);
       } else {
-        queue.push([file, item]);
+        item.onCancel = () => {
+          queue.splice(queue.indexOf(item), 1);
+          item.failed("Upload cancelled: nothing was stored.");
+        };
+        queue.push(item);
       }
     }
     pump();
