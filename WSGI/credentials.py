@@ -566,14 +566,22 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the credentials service until Ctrl-C or SIGTERM; exit status 0, or 1 if it cannot listen."""
-    parser = argparse.ArgumentParser(description="Serve the credentials service: GET /?species=NAME.")
+    parser = argparse.ArgumentParser(
+        description="Serve the credentials service: GET /?species=NAME.",
+        epilog="Exit status: 0 after Ctrl-C or SIGTERM, 1 if it cannot listen, 2 for bad arguments.",
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"(default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"TCP port to listen on (default {DEFAULT_PORT})"
+    )
     parser.add_argument(
         "--timeout",
         type=positive_seconds,
         default=DEFAULT_TIMEOUT,
-        help=f"seconds a connection may stay idle or take to send a request (default {DEFAULT_TIMEOUT:g})",
+        help=(
+            "seconds a connection may stay idle, take to send a request or leave an answer unread "
+            f"(default {DEFAULT_TIMEOUT:g})"
+        ),
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, interrupt)
