@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import socket
 import subprocess
 from urllib.parse import quote
 
@@ -239,10 +240,13 @@ def test_200_stalled_clients_do_not_delay_another(service: RunningServer) -> Non
 
 
 def test_a_client_that_never_reads_does_not_delay_another(service: RunningServer) -> None:
-    with connect(service.port) as hog:
+    with socket.socket() as hog:
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small buffers fill sooner
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        hog.connect((LOOPBACK, service.port))
         hog.setblocking(False)
         request = b"GET /?species=Dalek HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
-        for _ in range(200):  # pipeline until the server stops reading, bounded
+        for _ in range(2000):  # pipeline until the server stops reading, bounded
             try:
                 hog.send(request)
             except BlockingIOError:
