@@ -179,6 +179,40 @@ def test_paths_cannot_reach_outside_the_library(
 # Malformed requests
 
 
+ODD_HEADERS = {
+    "empty suffix range": (b"Range: bytes=-0", 416),
+    "range past the end": (b"Range: bytes=999999999-", 416),
+    "unparsable range": (b"Range: bytes=abc", 416),
+    "2000 ranges": (b"Range: bytes=" + b"0-0," * 2000 + b"0-0", 416),
+    "backwards range": (b"Range: bytes=5-1", 416),
+    "enormous range number": (b"Range: bytes=-" + b"9" * 100, 416),
+    "3000 ETags": (b"If-None-Match: " + b'"x",' * 3000 + b'"y"', 200),
+    "garbage date": (b"If-Modified-Since: garbage", 200),
+    "garbage If-Range": (b"If-Range: garbage\r\nRange: bytes=0-1", 200),
+    "NUL in Host": (b"Host: \x00\xff", 400),
+}
+
+
+@pytest.mark.parametrize(("header", "status"), ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
+def test_odd_headers_on_a_file_get_a_deliberate_answer(
+    header: bytes, status: int, server: RunningServer, library: Path, ledger: Ledger
+) -> None:
+    content = distinct_wav(12, seconds=1.0)
+    assert requests.post(f"{server.url}/api/files", files={"file": ("odd.wav", content)}, timeout=30).ok
+    response = exchange(server.port, b"GET /files/odd.wav HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n")
+    ledger.record(SCENARIO, requests=2, errors=int(response.status >= 500))
+    assert response.status == status
+    if status == 200:
+        assert response.body == content
+    assert requests.delete(f"{server.url}/api/files/odd.wav", timeout=30).status_code == 204
+
+
+def test_a_file_name_that_is_not_utf8_is_a_clear_400(server: RunningServer, library: Path, ledger: Ledger) -> None:
+    message = refused(post_raw(server.port, [Part(distinct_wav(13), b"\xff\xfe.wav")]), ledger, 400)
+    assert message.startswith("The multipart body is malformed")
+    assert stored_files(library) == {}
+
+
 def test_huge_headers_get_a_json_431(server: RunningServer, library: Path, ledger: Ledger) -> None:
     head = f"GET /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nX-Huge: {'a' * 300_000}\r\n\r\n".encode()
     assert refused(exchange(server.port, head), ledger, 431)
