@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +35,10 @@ from audio_library.storage import LibraryError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 THREADS = 8
+# Waitress's default of 100 open connections lets 100 stalled clients lock everyone else out. Each connection
+# costs a descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
+CONNECTION_LIMIT = 1000
+DESCRIPTORS_WANTED = 2 * CONNECTION_LIMIT + 256
 
 
 class JSONErrorTask(ErrorTask):
@@ -62,6 +67,14 @@ class JSONErrorChannel(HTTPChannel):
     """A waitress connection whose protocol errors are answered by JSONErrorTask."""
 
     error_task_class = JSONErrorTask
+
+
+def raise_descriptor_limit(wanted: int) -> None:
+    """Raise the soft limit on open files towards `wanted`, as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -103,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Serving {library} (debug) on http://{arguments.host}:{arguments.port}/", flush=True)
         app.run(host=arguments.host, port=arguments.port, debug=True, use_reloader=False)
         return 0
+    raise_descriptor_limit(DESCRIPTORS_WANTED)
     # Waitress spools request bodies with `tempfile`: keep them on the library's disk, not in a /tmp that may
     # be a small RAM-backed tmpfs. They are anonymous files, never visible in the folder.
     tempfile.tempdir = str(app.config["LIBRARY_DIR"])
@@ -117,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             ident="audio-library",
             # Read big bodies in 256 KiB gulps rather than 8 KiB: fewer wake-ups of the event loop per upload.
             recv_bytes=256 * 1024,
+            connection_limit=CONNECTION_LIMIT,
+            asyncore_use_poll=True,
         )
     except OSError as error:
         print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)

@@ -179,9 +179,10 @@ def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debu
 
 
 def test_stalled_clients_do_not_block_others(server: RunningServer, library_dir: Path) -> None:
-    stalled = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(20)]
+    # More stalled uploads than the server has worker threads, and than waitress's default connection limit.
+    stalled = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(300)]
     try:
-        for sock in stalled:  # more stalled uploads than the server has worker threads
+        for sock in stalled:
             sock.sendall(request_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
         started = time.monotonic()
         assert names(server.url) == []
