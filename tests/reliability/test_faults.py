@@ -4,6 +4,7 @@ Each test ends by proving nothing was lost or left half-written: the library lis
 before, every file is byte-identical, no temporary file or open spool remains, and the next upload works.
 """
 
+import contextlib
 import errno
 import io
 import os
@@ -126,6 +127,17 @@ def send_and_read(port: int, request: bytes) -> tuple[int, dict[str, object]]:
     return response.status, body
 
 
+def upload_on_a_full_disk(server: RunningServer, body: bytes, ledger: Ledger) -> tuple[int, dict[str, object]]:
+    """Send a whole upload; its status and JSON body. A reset or a 5xx other than 507 is counted an error."""
+    try:
+        status, answer = send_and_read(server.port, upload_head(server.port, len(body)) + body)
+    except OSError:
+        ledger.record(SCENARIO, requests=1, errors=1)
+        raise
+    ledger.record(SCENARIO, requests=1, errors=int(status >= 500 and status != 507))
+    return status, answer
+
+
 def used_bytes(folder: Path) -> int:
     """Bytes in use on the filesystem holding `folder`."""
     stats = os.statvfs(folder)
@@ -163,13 +175,7 @@ def test_a_full_disk_is_a_507_and_leaves_nothing(tmp_path: Path, ledger: Ledger,
                 wait_until(lambda: open_files_under(server.process.pid, library) == [], "the seeding is done")
                 baseline = used_bytes(library)
                 body = multipart([Part(distinct_wav(8, seconds=seconds), b"too-big.wav")])
-                try:
-                    status, answer = send_and_read(server.port, upload_head(server.port, len(body)) + body)
-                except OSError:
-                    ledger.record(SCENARIO, requests=1, errors=1)
-                    raise
-                ledger.record(SCENARIO, requests=1, errors=int(status >= 500 and status != 507))
-                assert (status, answer) == (507, {"error": DISK_FULL}), f"disk full in {where}"
+                assert upload_on_a_full_disk(server, body, ledger) == (507, {"error": DISK_FULL}), where
                 wait_until(lambda: open_files_under(server.process.pid, library) == [], "the spool is closed")
                 assert leftovers(library) == []
                 assert used_bytes(library) <= baseline  # every byte of the failed upload is given back
@@ -177,6 +183,27 @@ def test_a_full_disk_is_a_507_and_leaves_nothing(tmp_path: Path, ledger: Ledger,
                 assert_still_accepts_uploads(server, library, ledger)
             assert b"Traceback" not in log.read_bytes()
             assert b"uncaptured python exception" not in log.read_bytes()
+    except MountNotPermittedError:
+        disk_full_injected_at_the_storage_layer(tmp_path / "library")
+    ledger.record(SCENARIO, faults=1)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="bug: waitress's spool hits ENOSPC outside the app; the connection is reset, no 507"
+)
+def test_a_disk_full_to_the_brim_still_serves_and_refuses_uploads_clearly(tmp_path: Path, ledger: Ledger) -> None:
+    try:
+        with tmpfs(tmp_path / "full-disk", "2m") as library, audio_server(library) as server:
+            before = seed_library(server)
+            with (library / ".filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):
+                for _ in range(64):  # 4 MiB: more than the disk; written by other means, until nothing fits
+                    filler.write(bytes(65536))
+            for size in (4_000, 100_000, 1_000_000):  # in memory, and spooled, in waitress
+                body = multipart([Part(distinct_wav(size, seconds=size / 16_000), b"no-room.wav")])
+                assert upload_on_a_full_disk(server, body, ledger) == (507, {"error": DISK_FULL}), size
+            (library / ".filler").unlink()
+            assert_intact(server, library, before, ledger)  # listing and downloads worked on the full disk too
+            assert_still_accepts_uploads(server, library, ledger)
     except MountNotPermittedError:
         disk_full_injected_at_the_storage_layer(tmp_path / "library")
     ledger.record(SCENARIO, faults=1)
