@@ -133,13 +133,22 @@ class Catalog:
             if self._listing is not None and keys == self._listed_keys:
                 self._folder_mtime, self._looked_at = folder_mtime, started
                 return self._listing
-        rows = [row for key in keys if (row := self._row(key)) is not None]
+        rows: list[tuple[Entry, bytes]] = []
+        unreadable = False
+        for key in keys:
+            facts = self.facts(key)
+            if facts is None:
+                unreadable = True
+            elif facts.type is not None:
+                rows.append(self._row(key, facts.type, facts.duration))
         rows.sort(key=lambda row: row[0].name)
         listing = Listing([entry for entry, _ in rows], b"[" + b",".join(fragment for _, fragment in rows) + b"]")
         self._forget_except(set(keys))
         self.save()
         with self._lock:
-            self._listed_keys, self._listing = keys, listing
+            # A listing that had to leave out unreadable files is not reused for the same keys: they are
+            # tried again at the next look, and show once they can be read.
+            self._listed_keys, self._listing = ([] if unreadable else keys), listing
             self._folder_mtime, self._looked_at = folder_mtime, started
         return listing
 
@@ -156,17 +165,14 @@ class Catalog:
                 keys.append((item.name, info.st_size, info.st_mtime_ns))
         return keys
 
-    def _row(self, key: Key) -> tuple[Entry, bytes] | None:
-        """The entry of an audio file and its JSON, built once per key; None if not audio (or gone)."""
+    def _row(self, key: Key, mime: str, duration: float | None) -> tuple[Entry, bytes]:
+        """The entry of an audio file and its JSON, built once per key."""
         with self._lock:
             row = self._rows.get(key)
         if row is not None:
             return row
-        facts = self.facts(key)
-        if facts is None or facts.type is None:
-            return None
         name, size, mtime_ns = key
-        entry = Entry(name, size, facts.type, facts.duration, iso_utc(mtime_ns))
+        entry = Entry(name, size, mime, duration, iso_utc(mtime_ns))
         row = (entry, json.dumps(entry.to_json(), ensure_ascii=False, separators=(",", ":")).encode())
         with self._lock:
             self._rows[key] = row
@@ -186,7 +192,11 @@ class Catalog:
         return Entry(name, info.st_size, facts.type, facts.duration, iso_utc(info.st_mtime_ns))
 
     def facts(self, key: Key) -> Facts | None:
-        """Cached facts for a file, examining it if it is new or changed; None if it vanished meanwhile."""
+        """Cached facts for a file, examining it if it is new or changed; None if it cannot be read now.
+
+        A file that vanished meanwhile, or that the server may not read (copied in with the wrong owner), is
+        left out of the listing, not cached: it shows once it becomes readable.
+        """
         with self._lock:
             known = self._facts.get(key)
         if known is not None:
@@ -195,21 +205,24 @@ class Catalog:
         try:
             mime = self._detect(path)
             duration = self._probe(path, mime) if mime is not None else None
-        except (FileNotFoundError, IsADirectoryError):
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            logger.warning("cannot read %s: %s", path, error)
             return None
         facts = Facts(mime, duration)
         self.remember(key, facts)
         return facts
 
     def sha256(self, key: Key) -> str | None:
-        """The digest of a file, computed once per (name, size, mtime_ns); None if it vanished."""
+        """The digest of a file, computed once per (name, size, mtime_ns); None if it cannot be read."""
         facts = self.facts(key)
         if facts is None:
             return None
         if facts.sha256 is None:
             try:
                 facts.sha256 = file_sha256(self.root / key[0])
-            except FileNotFoundError:
+            except OSError:
                 return None
             self._dirty = True
         return facts.sha256

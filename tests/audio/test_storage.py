@@ -36,6 +36,29 @@ def test_a_file_copied_in_right_after_a_listing_is_listed_at_once(client: FlaskC
     assert len(client.get("/api/files").json) == 5  # type: ignore[arg-type]
 
 
+def test_an_unreadable_file_is_left_out_until_it_can_be_read(
+    client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (library_dir / "locked.wav").write_bytes(wav_bytes(1))
+    (library_dir / "open.wav").write_bytes(wav_bytes(2))
+    real_detect = library.catalog._detect
+    readable = False
+
+    def detect(path: Path) -> str | None:
+        if path.name == "locked.wav" and not readable:  # as root, chmod 000 would not stop us reading
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_detect(path)
+
+    monkeypatch.setattr(library.catalog, "_detect", detect)
+    monkeypatch.setattr(catalog, "REVALIDATE_NS", 0)
+    response = client.get("/api/files")
+    assert response.status_code == 200
+    assert [entry["name"] for entry in response.json] == ["open.wav"]  # type: ignore[union-attr]
+    assert client.get("/files/locked.wav").status_code == 404
+    readable = True
+    assert [entry["name"] for entry in client.get("/api/files").json] == ["locked.wav", "open.wav"]  # type: ignore[union-attr]
+
+
 def test_a_file_deleted_by_hand_disappears_from_the_listing(client: FlaskClient, library_dir: Path) -> None:
     upload(client, ("a.wav", wav_bytes(1)), ("b.wav", wav_bytes(2)))
     (library_dir / "a.wav").unlink()
