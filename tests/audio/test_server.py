@@ -137,6 +137,14 @@ def test_an_oversized_body_is_refused_before_it_is_sent(library_dir: Path, flag:
         assert on_disk(library_dir) == []
 
 
+def test_a_malformed_request_gets_a_json_400_from_the_server_itself(server: RunningServer) -> None:
+    with socket.create_connection((LOOPBACK, server.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/files HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+        status, body = read_response(sock)
+    assert status == 400
+    assert str(body["error"]).startswith("Bad Request: ")
+
+
 def test_a_chunked_body_over_the_limit_is_refused(library_dir: Path) -> None:
     with running_server([SERVER, "--library", str(library_dir), "--max-size", "100000"]) as running:
         chunks = iter([part_head("big.wav"), wav_bytes(1, seconds=10), PART_TAIL])
