@@ -5,7 +5,7 @@ file) before a worker thread runs the application, so a slow or stalled client n
 application never sees half a body. Its body limit is the application's, and its own error responses (413,
 400) are JSON like every other error. `--debug` runs Flask's development server instead.
 
-Exit statuses: 0 stopped normally; 2 could not start: bad arguments, an unusable library folder, or the
+Exit statuses: 0 stopped by SIGTERM or Ctrl-C; 2 could not start: bad arguments, an unusable library folder, or the
 address is taken.
 """
 
@@ -14,9 +14,11 @@ import contextlib
 import json
 import os
 import resource
+import signal
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 from typing import cast
 
 from waitress.channel import HTTPChannel
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.errors import too_large_message
-from audio_library.storage import LibraryError
+from audio_library.storage import EXTENSION_KEY, LibraryError
 
 
 DEFAULT_HOST = "127.0.0.1"
@@ -67,6 +69,11 @@ class JSONErrorChannel(HTTPChannel):
     """A waitress connection whose protocol errors are answered by JSONErrorTask."""
 
     error_task_class = JSONErrorTask
+
+
+def stop_serving(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the server as Ctrl-C does, so it exits 0 after releasing its lock file."""
+    raise KeyboardInterrupt
 
 
 def raise_descriptor_limit(wanted: int) -> None:
@@ -139,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     server.channel_class = JSONErrorChannel  # type: ignore[union-attr]
     print(f"Serving {library} on http://{arguments.host}:{server.effective_port}/", flush=True)  # type: ignore[union-attr]
+    signal.signal(signal.SIGTERM, stop_serving)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
+    app.extensions[EXTENSION_KEY].close()
     return 0
 
 

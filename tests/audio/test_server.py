@@ -76,6 +76,13 @@ def test_the_server_prints_its_url_and_serves_with_waitress(library_dir: Path) -
         process.wait(timeout=10)
 
 
+def test_sigterm_stops_the_server_cleanly(library_dir: Path) -> None:
+    with running_server([SERVER, "--library", str(library_dir)]) as running:
+        assert any(path.name.startswith(".instance-") for path in library_dir.iterdir())
+        assert running.stop() == 0
+    assert sorted(path.name for path in library_dir.iterdir()) == []
+
+
 def test_debug_uses_flasks_development_server(library_dir: Path) -> None:
     with running_server([SERVER, "--library", str(library_dir), "--debug"]) as running:
         response = requests.get(f"{running.url}/api/files", timeout=10)
