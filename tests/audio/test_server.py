@@ -40,6 +40,13 @@ def names(url: str) -> list[str]:
     return [entry["name"] for entry in response.json()]
 
 
+def run_server_to_exit(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the server with these arguments, expecting it to stop by itself (it cannot start)."""
+    return subprocess.run(
+        [sys.executable, SERVER, *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
 def read_response(sock: socket.socket) -> tuple[int, dict[str, object]]:
     """Read one HTTP response from a raw socket: its status and JSON body."""
     response = http.client.HTTPResponse(sock)
@@ -94,14 +101,7 @@ def test_debug_uses_flasks_development_server(library_dir: Path) -> None:
     [("/proc", "the library folder /proc is not writable"), ("/etc/hostname", "exists but is not a folder")],
 )
 def test_an_unusable_library_stops_the_server_at_start_up(library: str, message: str) -> None:
-    finished = subprocess.run(
-        [sys.executable, SERVER, "--library", library, "--port", str(free_port())],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    finished = run_server_to_exit("--library", library, "--port", str(free_port()))
     assert finished.returncode == 2
     assert finished.stderr.count("\n") == 1
     assert message in finished.stderr
@@ -109,15 +109,9 @@ def test_an_unusable_library_stops_the_server_at_start_up(library: str, message:
 
 
 def test_a_taken_port_is_a_one_line_error(server: RunningServer, tmp_path: Path) -> None:
-    finished = subprocess.run(
-        [sys.executable, SERVER, "--library", str(tmp_path / "other"), "--port", str(server.port)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    finished = run_server_to_exit("--library", str(tmp_path / "other"), "--port", str(server.port))
     assert finished.returncode == 2
+    assert finished.stderr.count("\n") == 1
     assert finished.stderr.startswith(f"server.py: cannot listen on 127.0.0.1:{server.port}")
 
 
