@@ -45,6 +45,9 @@ MAX_READS_EACH = 2_000
 NAMES = 8  # uploads share a few names, so concurrent renaming ("take-3 (17).wav") is under load too
 
 STALLED = 200
+CHURN_SECONDS = 8.0
+CHURNERS = 4
+CHURN_READERS = 16
 
 CREDENTIALS_SECONDS = 5.0
 CONNECTIONS = 200
@@ -229,6 +232,81 @@ def test_the_library_answers_others_while_200_clients_stall(tmp_path: Path, ledg
     ledger.record(f"audio library: {STALLED} stalled clients", requests=served.requests, errors=len(served.errors))
     assert served.errors == []
     assert stored_files(library) == {"q.wav": sha256(content)}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a download whose file is deleted between lookup and open raises FileNotFoundError: a 500",
+)
+def test_downloads_racing_deletes_get_a_version_or_a_404(tmp_path: Path, ledger: Ledger) -> None:
+    library = tmp_path / "library"
+    versions: dict[str, set[str]] = {f"churn-{n}.wav": set() for n in range(CHURNERS)}  # name -> digests sent
+    churn, reads = Tally(), Tally()
+    with audio_server(library) as server:
+        window = Window(CHURN_SECONDS, CHURNERS + CHURN_READERS)
+
+        def churner(number: int) -> None:
+            """Uploads a new version of its name, then deletes it, again and again."""
+            session, name = requests.Session(), f"churn-{number}.wav"
+            window.ready.wait()
+            for count in range(MAX_UPLOADS_EACH):
+                if window.closed():
+                    return
+                content = distinct_wav(900_000 + number * MAX_UPLOADS_EACH + count, 0.5)
+                with churn.lock:
+                    versions[name].add(sha256(content))
+                try:
+                    posted = session.post(f"{server.url}/api/files", files={"file": (name, content)}, timeout=60)
+                    deleted = session.delete(f"{server.url}/api/files/{name}", timeout=60)
+                except requests.RequestException as error:
+                    churn.error(f"{name}: {error!r}")
+                    continue
+                if (posted.status_code, deleted.status_code) == (201, 204):
+                    churn.ok(number)
+                else:
+                    churn.error(f"{name}: upload {posted.status_code}, delete {deleted.status_code}")
+
+        def reader(number: int) -> None:
+            """Downloads the churned names (a version, or 404 between versions), lists, shows the page."""
+            session = requests.Session()
+            window.ready.wait()
+            for count in range(MAX_READS_EACH):
+                if window.closed():
+                    return
+                name = f"churn-{(number + count) % CHURNERS}.wav"
+                target = (f"/files/{name}", f"/files/{name}", "/api/files", "/")[count % 4]
+                try:
+                    response = session.get(f"{server.url}{target}", timeout=REQUEST_TIMEOUT)
+                except requests.RequestException as error:
+                    reads.error(f"GET {target}: {error!r}")
+                    continue
+                with churn.lock:
+                    sent = set(versions[name])
+                if target in {"/api/files", "/"}:
+                    good = response.status_code == 200
+                else:  # a download is one whole version that was uploaded, or a 404
+                    good = response.status_code == 404 or (
+                        response.status_code == 200 and sha256(response.content) in sent
+                    )
+                if good:
+                    reads.ok(number)
+                else:
+                    reads.error(f"GET {target}: {response.status_code}")
+
+        workers: list[Callable[[], None]] = [
+            *(functools.partial(churner, n) for n in range(CHURNERS)),
+            *(functools.partial(reader, n) for n in range(CHURN_READERS)),
+        ]
+        run_threads(workers, window)
+        wait_until(lambda: leftovers(library) == [], "no temporary file is left")
+        assert stored_files(library) == {}  # every version was deleted again
+    ledger.record(
+        f"audio library: {CHURNERS} upload-delete loops + {CHURN_READERS} readers, {CHURN_SECONDS:g} s",
+        requests=2 * churn.requests + reads.requests,
+        errors=len(churn.errors) + len(reads.errors),
+    )
+    assert churn.errors == []
+    assert reads.errors == []
 
 
 def verify_library(server: RunningServer, library: Path, accepted: dict[str, str]) -> int:
