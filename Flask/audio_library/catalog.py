@@ -33,13 +33,23 @@ Key = tuple[str, int, int]
 
 @dataclass(frozen=True)
 class Entry:
-    """One audio file in the library as the API lists it."""
+    """One audio file in the library as the API lists it.
+
+    `name` is always valid Unicode: a name on disk that is not UTF-8 (copied in by hand from an old system)
+    is shown with U+FFFD for its undecodable bytes, and `file_name` keeps the name on disk.
+    """
 
     name: str
     size: int
     type: str
     duration: float | None
     modified: str
+    file_name: str = ""  # the name on disk, when it differs from `name`
+
+    @property
+    def on_disk(self) -> str:
+        """The name of the file in the folder."""
+        return self.file_name or self.name
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of the API's listing."""
@@ -73,6 +83,12 @@ def iso_utc(mtime_ns: int) -> str:
     """Format a modification time as ISO 8601 UTC with a Z, to the second."""
     moment = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_entry(file_name: str, size: int, mime: str, duration: float | None, mtime_ns: int) -> Entry:
+    """The Entry of a file, with a displayable name if its name on disk is not UTF-8."""
+    shown = os.fsencode(file_name).decode("utf-8", errors="replace")
+    return Entry(shown, size, mime, duration, iso_utc(mtime_ns), "" if shown == file_name else file_name)
 
 
 def file_sha256(path: Path) -> str:
@@ -172,7 +188,7 @@ class Catalog:
         if row is not None:
             return row
         name, size, mtime_ns = key
-        entry = Entry(name, size, mime, duration, iso_utc(mtime_ns))
+        entry = make_entry(name, size, mime, duration, mtime_ns)
         row = (entry, json.dumps(entry.to_json(), ensure_ascii=False, separators=(",", ":")).encode())
         with self._lock:
             self._rows[key] = row
@@ -189,7 +205,7 @@ class Catalog:
         facts = self.facts((name, info.st_size, info.st_mtime_ns))
         if facts is None or facts.type is None:
             return None
-        return Entry(name, info.st_size, facts.type, facts.duration, iso_utc(info.st_mtime_ns))
+        return make_entry(name, info.st_size, facts.type, facts.duration, info.st_mtime_ns)
 
     def facts(self, key: Key) -> Facts | None:
         """Cached facts for a file, examining it if it is new or changed; None if it cannot be read now.

@@ -19,13 +19,19 @@ def serve_file(name: str) -> Response:
     entry = library.entry(name)
     if entry is None:
         return json_error(404, f'There is no audio file named "{name}" in the library.')
+    path = library.path(entry)
+    try:
+        info = path.stat()
+    except FileNotFoundError:  # deleted since the lookup
+        return json_error(404, f'There is no audio file named "{name}" in the library.')
     response = send_file(
-        library.path(entry),
+        path,
         mimetype=entry.type,
         as_attachment=request.args.get("download") == "1",
         download_name=entry.name,
         conditional=True,
-        etag=True,
+        # Our own tag: werkzeug's hashes the path as UTF-8, which fails for names on disk that are not.
+        etag=f"{info.st_size:x}-{info.st_mtime_ns:x}",
         max_age=None,
     )
     response.headers["Accept-Ranges"] = "bytes"

@@ -26,6 +26,7 @@ from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
 EXTENSION_KEY = "audio_library"
 MAX_NUMBERED_NAMES = 10_000  # "name (10000).mp3": past that, something other than uploads fills the folder
 FILE_MODE = 0o644
+REPLACEMENT = "\ufffd"  # what stands for bytes that are not UTF-8 in a listed name
 _TEMP_RE = re.compile(r"^\.[a-z]+-(?P<instance>[0-9a-f]{16})-[0-9a-f]{16}\.part$")
 _LOCK_RE = re.compile(r"^\.instance-(?P<instance>[0-9a-f]{16})\.lock$")
 
@@ -74,18 +75,24 @@ class Library:
         """The audio file called `name`, or None: absent, hidden, not a plain file, not audio, or not a name."""
         if not is_plain_name(name):
             return None
-        return self.catalog.entry(name)
+        entry = self.catalog.entry(name)
+        if entry is None and REPLACEMENT in name:
+            # Perhaps the name as listed of a file whose name on disk is not UTF-8: found if unambiguous.
+            matches = [listed for listed in self.catalog.listing().entries if listed.name == name]
+            entry = matches[0] if len(matches) == 1 else None
+        return entry
 
     def path(self, entry: Entry) -> Path:
         """Where the bytes of an entry are."""
-        return self.root / entry.name
+        return self.root / entry.on_disk
 
     def delete(self, name: str) -> bool:
         """Delete the audio file called `name`; False if there is none."""
-        if self.entry(name) is None:
+        entry = self.entry(name)
+        if entry is None:
             return False
         try:
-            (self.root / name).unlink()
+            self.path(entry).unlink()
         except FileNotFoundError:  # another request deleted it first
             return False
         return True

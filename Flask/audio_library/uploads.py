@@ -199,6 +199,6 @@ def _commit_all(library: Library, checked: list[tuple[ReceivedFile, Facts]]) -> 
     except BaseException:
         for done in stored:
             if done.status != "duplicate":
-                library.withdraw(done.entry.name)
+                library.withdraw(done.entry.on_disk)
         raise
     return stored

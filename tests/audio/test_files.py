@@ -98,3 +98,25 @@ def test_a_symlink_is_not_followed_out_of_the_library(client: FlaskClient, libra
     assert client.get("/files/link.wav").status_code == 404
     assert client.delete("/api/files/link.wav").status_code == 404
     assert outside.exists()
+
+
+def test_a_name_that_is_not_utf8_is_listed_served_and_deleted(client: FlaskClient, library_dir: Path) -> None:
+    song = wav_bytes(4)
+    on_disk_name = os.fsdecode(b"caf\xe9.wav")  # Latin-1, as copied from an old system
+    (library_dir / on_disk_name).write_bytes(song)
+    listed = client.get("/api/files")
+    assert listed.status_code == 200
+    assert [entry["name"] for entry in listed.json] == ["caf\ufffd.wav"]  # type: ignore[union-attr]
+    served = client.get("/files/caf%EF%BF%BD.wav")
+    assert served.status_code == 200
+    assert served.data == song
+    assert client.delete("/api/files/caf%EF%BF%BD.wav").status_code == 204
+    assert not (library_dir / on_disk_name).exists()
+
+
+def test_an_ambiguous_replaced_name_is_not_guessed(client: FlaskClient, library_dir: Path) -> None:
+    for raw in (b"caf\xe9.wav", b"caf\xe8.wav"):
+        (library_dir / os.fsdecode(raw)).write_bytes(wav_bytes(raw[3]))
+    assert len(client.get("/api/files").json) == 2  # type: ignore[arg-type]
+    assert client.get("/files/caf%EF%BF%BD.wav").status_code == 404
+    assert client.delete("/api/files/caf%EF%BF%BD.wav").status_code == 404
