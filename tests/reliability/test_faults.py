@@ -84,9 +84,20 @@ def assert_still_accepts_uploads(server: RunningServer, library: Path, ledger: L
 # A client that disconnects mid-upload
 
 
+def chunked_head(head: bytes) -> bytes:
+    """The same request head, announcing a chunked body instead of its length."""
+    length = head.index(b"Content-Length:")
+    return head[:length] + b"Transfer-Encoding: chunked\r\n\r\n"
+
+
+def chunked(data: bytes, size: int = 65_536) -> bytes:
+    """Bytes in HTTP/1.1 chunks, without the last (empty) chunk: a body still on its way."""
+    return b"".join(b"%x\r\n%b\r\n" % (len(data[i : i + size]), data[i : i + size]) for i in range(0, len(data), size))
+
+
 @pytest.mark.parametrize(
     "cut",
-    ["in-headers", "in-part-headers", "early-body", "spooled-body", "before-last-boundary"],
+    ["in-headers", "in-part-headers", "early-body", "spooled-body", "spooled-chunked-body", "before-last-boundary"],
 )
 def test_a_client_vanishing_mid_upload_leaves_nothing(tmp_path: Path, ledger: Ledger, cut: str) -> None:
     library = tmp_path / "library"
@@ -100,11 +111,12 @@ def test_a_client_vanishing_mid_upload_leaves_nothing(tmp_path: Path, ledger: Le
             "in-part-headers": head + body[:40],
             "early-body": head + body[:10_000],
             "spooled-body": head + body[: len(body) // 2],
+            "spooled-chunked-body": chunked_head(head) + chunked(body[: len(body) // 2]),
             "before-last-boundary": head + body[:-10],
         }[cut]
         with socket.create_connection((LOOPBACK, server.port), timeout=30) as sock:
             sock.sendall(sent)
-            if cut == "spooled-body":  # past 512 KiB waitress holds the body in a temporary file: see it open
+            if cut.startswith("spooled"):  # past 512 KiB waitress holds the body in a temporary file: see it open
                 wait_until(lambda: open_files_under(server.process.pid, library) != [], "the body is spooled")
         wait_until(lambda: open_files_under(server.process.pid, library) == [], "the spool file is closed")
         wait_until(lambda: leftovers(library) == [], "no temporary file is left in the library")
