@@ -263,6 +263,25 @@ def upload_temporaries(library: Path) -> list[str]:
     return [name for name in leftovers(library) if name.startswith(".upload-")]
 
 
+def kill_while_storing(server: RunningServer, library: Path) -> None:
+    """SIGKILL the server while it copies an upload into its temporary file in the library.
+
+    64 MB take the server a moment to copy; it is killed as soon as the temporary file appears.
+    """
+    already = set(upload_temporaries(library))
+    body = multipart([Part(distinct_wav(9, seconds=4000), b"killed.wav")])
+    with socket.create_connection((LOOPBACK, server.port), timeout=60) as sock:
+        sock.sendall(upload_head(server.port, len(body)) + body)
+        wait_until(lambda: set(upload_temporaries(library)) > already, "the server writes its temporary file", 60)
+        server.stop(signal.SIGKILL)
+    assert set(upload_temporaries(library)) > already  # left behind by the killed process
+
+
+def instance_locks(library: Path) -> list[str]:
+    """The lock files of the server processes using the folder."""
+    return sorted(name for name in os.listdir(library) if name.startswith(".instance-"))
+
+
 @pytest.mark.parametrize("moment", ["while-receiving", "while-storing"])
 def test_a_server_killed_mid_upload_restarts_clean(tmp_path: Path, ledger: Ledger, moment: str) -> None:
     library = tmp_path / "library"
@@ -276,21 +295,36 @@ def test_a_server_killed_mid_upload_restarts_clean(tmp_path: Path, ledger: Ledge
                 wait_until(lambda: open_files_under(first.process.pid, library) != [], "the body is spooled")
                 first.stop(signal.SIGKILL)
         else:
-            # 64 MB: the server takes a moment to copy it into its own temporary file in the library, and is
-            # killed as soon as that file appears.
-            body = multipart([Part(distinct_wav(9, seconds=4000), b"killed.wav")])
-            with socket.create_connection((LOOPBACK, first.port), timeout=60) as sock:
-                sock.sendall(upload_head(first.port, len(body)) + body)
-                wait_until(lambda: upload_temporaries(library) != [], "the server writes its temporary file", 60)
-                first.stop(signal.SIGKILL)
-            assert upload_temporaries(library) != []  # left behind by the killed process
+            kill_while_storing(first, library)
         assert first.process.returncode == -signal.SIGKILL
     with audio_server(library) as second:
         assert leftovers(library) == []  # the dead process's temporaries are gone, and its lock file
-        assert len([name for name in os.listdir(library) if name.startswith(".instance-")]) == 1
+        assert len(instance_locks(library)) == 1
         assert_intact(second, library, before, ledger)
         assert_still_accepts_uploads(second, library, ledger)
     ledger.record(SCENARIO, requests=len(before), faults=1)
+
+
+def test_a_restart_beside_a_live_server_removes_only_the_dead_ones_leftovers(tmp_path: Path, ledger: Ledger) -> None:
+    library = tmp_path / "library"
+    with audio_server(library) as survivor:
+        before = seed_library(survivor)
+        (survivor_lock,) = instance_locks(library)
+        instance = survivor_lock.removeprefix(".instance-").removesuffix(".lock")
+        in_progress = library / f".upload-{instance}-{'0' * 16}.part"  # as if the survivor were mid-upload
+        in_progress.write_bytes(b"the first half of an upload")
+        with audio_server(library) as victim:
+            kill_while_storing(victim, library)
+        assert len(upload_temporaries(library)) == 2
+        with audio_server(library) as newcomer:
+            assert upload_temporaries(library) == [in_progress.name]  # the live server's work is left alone
+            assert survivor_lock in instance_locks(library)
+            assert len(instance_locks(library)) == 2  # the survivor's and the newcomer's: the victim's is gone
+            in_progress.unlink()
+            assert_intact(newcomer, library, before, ledger)
+            assert_still_accepts_uploads(survivor, library, ledger)
+            assert listing(survivor) == listing(newcomer)
+    ledger.record(SCENARIO, requests=2, faults=1)
 
 
 # An unwritable library folder
