@@ -103,16 +103,18 @@ def upload() -> tuple[str, int]:
     return _render_index([_stored_notice(item) for item in stored]), status
 
 
+@bp.get("/delete/<name>")
+def confirm_delete(name: str) -> tuple[str, int]:
+    """Delete without JavaScript, first step: a page asking to confirm, whose button posts the deletion."""
+    if current_library().entry(name) is None:
+        return _render_index([_missing_notice(name)]), 404
+    return render_template("page/confirm_delete.html", name=_display(name), delete_url=_delete_url(name)), 200
+
+
 @bp.post("/delete/<name>")
 def delete(name: str) -> tuple[str, int]:
-    """Delete without JavaScript: the first post asks to confirm, the confirmed one deletes."""
-    library = current_library()
-    if request.form.get("confirm") != "yes":
-        entry = library.entry(name)
-        if entry is None:
-            return _render_index([_missing_notice(name)]), 404
-        return render_template("page/confirm_delete.html", name=_display(name), delete_url=_delete_url(name)), 200
-    if not library.delete(name):
+    """Delete without JavaScript, second step: delete, then show the page with the outcome."""
+    if not current_library().delete(name):
         return _render_index([_missing_notice(name)]), 404
     return _render_index([Notice("success", "Deleted.", _display(name))]), 200
 

@@ -198,13 +198,13 @@ def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServ
         dialog.dismiss()
 
     page.once("dialog", dismiss)
-    page.locator(row(page, "gone.wav")).locator("button.delete").click()
+    page.locator(row(page, "gone.wav")).locator("a.delete").click()
     expect(page.locator(row(page, "gone.wav"))).to_be_visible()
     assert messages == ["Delete “gone.wav” from the library? This cannot be undone."]
     assert on_disk(library) == ["gone.wav", "keep.wav"]
 
     page.once("dialog", lambda dialog: dialog.accept())
-    page.locator(row(page, "gone.wav")).locator("button.delete").click()
+    page.locator(row(page, "gone.wav")).locator("a.delete").click()
     expect(page.locator(row(page, "gone.wav"))).to_have_count(0)
     expect(page.locator("#notices")).to_contain_text("gone.wav")
     expect(page.locator("#summary")).to_contain_text("1 track ·")
@@ -299,7 +299,7 @@ def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
     save_screenshot(page, "no-javascript-rejected")
     assert on_disk(library) == ["plain.wav"]
 
-    page.get_by_role("button", name="Delete plain.wav").click()
+    page.get_by_role("link", name="Delete plain.wav").click()
     expect(page.get_by_role("heading", name="Delete this track?")).to_be_visible()
     assert on_disk(library) == ["plain.wav"]
     page.get_by_role("button", name="Delete").click()

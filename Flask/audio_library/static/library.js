@@ -98,7 +98,7 @@
     download.href = `${url}?download=1`;
     download.setAttribute("aria-label", `Download ${entry.name}`);
     const remove = row.querySelector(".delete");
-    remove.setAttribute("formaction", `/delete/${encodeURIComponent(entry.name)}`);
+    remove.href = `/delete/${encodeURIComponent(entry.name)}`;
     remove.setAttribute("aria-label", `Delete ${entry.name}`);
   }
 
@@ -254,12 +254,15 @@
     if (!row) return;
     if (event.target.closest(".play")) {
       play(row);
-    } else if (event.target.closest(".delete")) {
+      return;
+    }
+    // A plain click on a name plays it and on delete asks in a dialog; modified clicks (new tab, save) keep
+    // the links' own behaviour: the file, or the confirmation page.
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    if (event.target.closest(".delete")) {
       event.preventDefault();
       deleteTrack(row);
     } else if (event.target.closest(".track-name")) {
-      // A plain click plays in the page; modified clicks (new tab, save) keep the link's own behaviour.
-      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
       event.preventDefault();
       play(row);
     }
