@@ -240,6 +240,10 @@ def test_keyboard_alone_can_play_a_track(page: Page, library: Path) -> None:
     page.keyboard.press("Enter")
     expect(page.locator("#now-title")).to_have_text("keys.wav")
     page.wait_for_function("!document.getElementById('player').paused")
+    expect(page.locator(":focus")).to_have_attribute("aria-label", "Pause keys.wav")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('player').paused")
+    expect(page.locator(":focus")).to_have_attribute("aria-label", "Play keys.wav")
 
 
 def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: Path, tmp_path: Path) -> None:

@@ -139,8 +139,17 @@
 
   let current = null;
 
+  // The row's button pauses the track it is playing, and says so.
+  function showPlaying(row, playing) {
+    row.classList.toggle("is-playing", playing);
+    row.querySelector(".play").setAttribute("aria-label", `${playing ? "Pause" : "Play"} ${row.dataset.name}`);
+  }
+
   function markCurrent(row) {
-    if (current) current.classList.remove("is-current", "is-playing");
+    if (current) {
+      showPlaying(current, false);
+      current.classList.remove("is-current");
+    }
     current = row;
     if (row) row.classList.add("is-current");
   }
@@ -176,8 +185,8 @@
     if (next) play(next);
   }
 
-  player.addEventListener("play", () => current && current.classList.add("is-playing"));
-  player.addEventListener("pause", () => current && current.classList.remove("is-playing"));
+  player.addEventListener("play", () => current && showPlaying(current, true));
+  player.addEventListener("pause", () => current && showPlaying(current, false));
   player.addEventListener("error", () => {
     if (current && player.getAttribute("src")) nowTitle.textContent = `Cannot play ${current.dataset.name}`;
   });
