@@ -6,6 +6,7 @@ on one filesystem. Only when the whole body has arrived is every part validated 
 all are audio is any committed. Whatever happens, the temporary files are removed before the response.
 """
 
+import contextlib
 import errno
 import hashlib
 from collections.abc import Iterator
@@ -120,7 +121,9 @@ class _Receiver:
     def remove_temporaries(self) -> None:
         """Close and delete every temporary file of this request (committed files are hard links: they stay)."""
         if self.sink is not None:
-            self.sink.close()
+            # Closing flushes what is buffered, which fails again on a full disk: the file goes regardless.
+            with contextlib.suppress(OSError):
+                self.sink.close()
         for path in self.temporaries:
             path.unlink(missing_ok=True)
 

@@ -4,7 +4,7 @@ import errno
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 from audio_library import create_app
@@ -91,28 +91,42 @@ def test_oversized_part_headers_are_a_clear_413(client: FlaskClient) -> None:
     assert response.json == {"error": "The headers of a part are too large."}
 
 
-class _FullDisk(io.RawIOBase):
-    """A writable file on a disk with no space left: every write fails with ENOSPC, as the kernel reports it."""
+class _FillingDisk(io.RawIOBase):
+    """A file on a disk with `free` bytes left: writes past that fail with ENOSPC, as the kernel reports it."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
 
     def writable(self) -> bool:
         return True
 
-    def write(self, data: object) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data))
+        if size > self.free:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.free -= size
+        return size
 
 
-def test_a_full_disk_is_a_507_and_leaves_nothing(
-    client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("free", [0, 20_000], ids=["full", "filling-up"])
+def test_a_full_disk_is_a_507_and_leaves_nothing(library_dir: Path, monkeypatch: pytest.MonkeyPatch, free: int) -> None:
+    # A small field limit makes the parser hand over data in 1 KiB pieces, which a buffered file holds back.
+    app = create_app({"LIBRARY_DIR": library_dir, "MAX_FORM_MEMORY_SIZE": 4096})
+    client = app.test_client()
+    library: Library = app.extensions[EXTENSION_KEY]
     real_create = library.create_temporary
 
     def create_on_full_disk() -> tuple[Path, BinaryIO]:
         path, sink = real_create()
         sink.close()
-        return path, io.BufferedWriter(_FullDisk())
+        # Buffered like a real file, so bytes may still be waiting when the disk fills and close() fails too.
+        return path, io.BufferedWriter(_FillingDisk(free))
 
     monkeypatch.setattr(library, "create_temporary", create_on_full_disk)
-    response = upload(client, ("song.wav", wav_bytes(1, seconds=2)))
+    try:
+        response = upload(client, ("song.wav", wav_bytes(1, seconds=2)))
+    finally:
+        library.close()
     assert response.status_code == 507
     assert response.json == {"error": "The library's disk is full: nothing from this upload was stored."}
     assert on_disk(library_dir) == []
