@@ -17,22 +17,25 @@ def serve_file(name: str) -> Response:
     """
     library = current_library()
     entry = library.entry(name)
+    missing = json_error(404, f'There is no audio file named "{name}" in the library.')
     if entry is None:
-        return json_error(404, f'There is no audio file named "{name}" in the library.')
+        return missing
     path = library.path(entry)
     try:
         info = path.stat()
-    except FileNotFoundError:  # deleted since the lookup
-        return json_error(404, f'There is no audio file named "{name}" in the library.')
-    response = send_file(
-        path,
-        mimetype=entry.type,
-        as_attachment=request.args.get("download") == "1",
-        download_name=entry.name,
-        conditional=True,
-        # Our own tag: werkzeug's hashes the path as UTF-8, which fails for names on disk that are not.
-        etag=f"{info.st_size:x}-{info.st_mtime_ns:x}",
-        max_age=None,
-    )
+        response = send_file(
+            path,
+            mimetype=entry.type,
+            as_attachment=request.args.get("download") == "1",
+            download_name=entry.name,
+            conditional=True,
+            # Our own tag: werkzeug's hashes the path as UTF-8, which fails for names on disk that are not.
+            etag=f"{info.st_size:x}-{info.st_mtime_ns:x}",
+            max_age=None,
+        )
+    except FileNotFoundError:
+        # Deleted since the lookup. Once send_file has opened it, a delete no longer matters: the open file
+        # keeps its bytes, so the client gets the whole version it asked for, or this 404.
+        return missing
     response.headers["Accept-Ranges"] = "bytes"
     return response

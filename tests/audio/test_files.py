@@ -3,8 +3,11 @@
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from audio_library import files
+from flask import Response, send_file
 from flask.testing import FlaskClient
 
 from tests.audio.conftest import FIXTURES, fixture_bytes, upload, wav_bytes
@@ -120,3 +123,18 @@ def test_an_ambiguous_replaced_name_is_not_guessed(client: FlaskClient, library_
     assert len(client.get("/api/files").json) == 2  # type: ignore[arg-type]
     assert client.get("/files/caf%EF%BF%BD.wav").status_code == 404
     assert client.delete("/api/files/caf%EF%BF%BD.wav").status_code == 404
+
+
+def test_a_file_deleted_between_lookup_and_open_is_a_404(
+    client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(client, ("song.wav", wav_bytes(1)))
+
+    def delete_then_send(path: Path, **options: Any) -> Response:
+        path.unlink()  # another request's DELETE wins the race
+        return send_file(path, **options)
+
+    monkeypatch.setattr(files, "send_file", delete_then_send)
+    response = client.get("/files/song.wav")
+    assert response.status_code == 404
+    assert response.is_json
