@@ -25,12 +25,13 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import create_server
 from waitress.task import ErrorTask
+from waitress.utilities import Error
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
-from audio_library.errors import too_large_message
+from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
 from audio_library.storage import EXTENSION_KEY, LibraryError
 
 
@@ -52,6 +53,8 @@ class JSONErrorTask(ErrorTask):
         assert error is not None  # an ErrorTask exists only for a request that failed to parse
         if error.code == 413:
             message = too_large_message(self.channel.server.adj.max_request_body_size - 1)
+        elif isinstance(error, DiskFullError):
+            message = DISK_FULL_MESSAGE
         else:
             message = f"{error.reason}: {error.body}."
         body = json.dumps({"error": message}).encode()
@@ -65,9 +68,33 @@ class JSONErrorTask(ErrorTask):
         self.write(body)
 
 
-class JSONErrorChannel(HTTPChannel):
-    """A waitress connection whose protocol errors are answered by JSONErrorTask."""
+class DiskFullError(Error):
+    """The disk filled up while waitress spooled a request body."""
 
+    code = 507
+    reason = "Insufficient Storage"
+
+
+class SpoolingParser(HTTPRequestParser):
+    """Waitress's request parser, but a full disk while spooling the body is an error response (507), not
+    an exception that resets the connection; the partial spool is closed with the request."""
+
+    def received(self, data: bytes) -> int:
+        """Parse more of the request, as waitress does."""
+        try:
+            return super().received(data)
+        except OSError as error:
+            if error.errno not in DISK_FULL_ERRNOS:
+                raise
+            self.error = DiskFullError(error.strerror or "")
+            self.completed = True
+            return len(data)
+
+
+class JSONErrorChannel(HTTPChannel):
+    """A waitress connection whose protocol errors, a full disk included, are answered by JSONErrorTask."""
+
+    parser_class = SpoolingParser
     error_task_class = JSONErrorTask
 
 

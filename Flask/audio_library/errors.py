@@ -4,6 +4,7 @@ Werkzeug's HTML error pages and Flask's tracebacks never reach a client: HTTP er
 anything unexpected are all turned into JSON here.
 """
 
+import errno
 import logging
 from typing import Any
 
@@ -12,6 +13,9 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 
 logger = logging.getLogger(__name__)
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_MESSAGE = "The library's disk is full: nothing from this upload was stored."
 
 MESSAGES = {
     400: "The request is malformed.",

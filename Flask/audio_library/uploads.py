@@ -7,7 +7,6 @@ all are audio is any committed. Whatever happens, the temporary files are remove
 """
 
 import contextlib
-import errno
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,13 +19,12 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import Entry, Facts
-from audio_library.errors import UploadError, human_size, too_large_message
+from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, human_size, too_large_message
 from audio_library.storage import Library
 
 
 FILE_FIELD = "file"
 CHUNK_SIZE = 256 * 1024
-DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass
@@ -66,8 +64,8 @@ def store_upload(library: Library, request: Request) -> list[StoredFile]:
         checked = [(part, _validate(part)) for part in received]
         return _commit_all(library, checked)
     except OSError as error:
-        if error.errno in DISK_FULL:
-            raise UploadError(507, "The library's disk is full: nothing from this upload was stored.") from error
+        if error.errno in DISK_FULL_ERRNOS:
+            raise UploadError(507, DISK_FULL_MESSAGE) from error
         raise
     finally:
         receiver.remove_temporaries()

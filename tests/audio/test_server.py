@@ -1,6 +1,8 @@
 """The real server on a real socket: start-up, limits, streaming, disconnects, slow clients and concurrency."""
 
+import errno
 import http.client
+import io
 import json
 import socket
 import subprocess
@@ -9,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -239,3 +242,23 @@ def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Pa
             contents
         )
         assert names(first.url) == names(second.url)
+
+
+def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reliability tests fill a real tmpfs; here the spool file itself reports the full disk.
+    import server as entry_point  # noqa: PLC0415 - Flask/server.py is a script, imported only for this test
+    from waitress.adjustments import Adjustments  # noqa: PLC0415
+    from waitress.buffers import TempfileBasedBuffer  # noqa: PLC0415
+
+    class FullDiskFile(io.BytesIO):
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(TempfileBasedBuffer, "newfile", lambda self: FullDiskFile())
+    parser = entry_point.SpoolingParser(Adjustments(inbuf_overflow=1024))
+    body = part_head("big.wav") + bytes(100_000) + PART_TAIL
+    parser.received(request_head(8888, len(body)))
+    parser.received(body)
+    assert parser.completed
+    assert isinstance(parser.error, entry_point.DiskFullError)
+    assert parser.error.code == 507
