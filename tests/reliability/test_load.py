@@ -232,7 +232,7 @@ def test_the_library_answers_others_while_200_clients_stall(tmp_path: Path, ledg
 def test_downloads_racing_deletes_get_a_version_or_a_404(tmp_path: Path, ledger: Ledger) -> None:
     library = tmp_path / "library"
     versions: dict[str, set[str]] = {f"churn-{n}.wav": set() for n in range(CHURNERS)}  # name -> digests sent
-    churn, reads = Tally(), Tally()
+    churn, reads, whole_versions = Tally(), Tally(), Tally()
     with audio_server(library) as server:
         window = Window(CHURN_SECONDS, CHURNERS + CHURN_READERS)
 
@@ -276,9 +276,10 @@ def test_downloads_racing_deletes_get_a_version_or_a_404(tmp_path: Path, ledger:
                 if target in {"/api/files", "/"}:
                     good = response.status_code == 200
                 else:  # a download is one whole version that was uploaded, or a 404
-                    good = response.status_code == 404 or (
-                        response.status_code == 200 and sha256(response.content) in sent
-                    )
+                    whole = response.status_code == 200 and sha256(response.content) in sent
+                    good = whole or response.status_code == 404
+                    if whole:
+                        whole_versions.ok()
                 if good:
                     reads.ok(number)
                 else:
@@ -295,6 +296,7 @@ def test_downloads_racing_deletes_get_a_version_or_a_404(tmp_path: Path, ledger:
         f"audio library: {CHURNERS} upload-delete loops + {CHURN_READERS} readers, {CHURN_SECONDS:g} s",
         requests=2 * churn.requests + reads.requests,
         errors=len(churn.errors) + len(reads.errors),
+        files=whole_versions.requests,
     )
     assert churn.errors == []
     assert reads.errors == []
