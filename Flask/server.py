@@ -15,8 +15,10 @@ import json
 import os
 import resource
 import signal
+import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import FrameType
 from typing import cast
@@ -42,6 +44,8 @@ THREADS = 8
 # costs a descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
 CONNECTION_LIMIT = 1000
 DESCRIPTORS_WANTED = 2 * CONNECTION_LIMIT + 256
+# How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
+LINGER_SECONDS = 5.0
 
 
 class JSONErrorTask(ErrorTask):
@@ -91,7 +95,81 @@ class SpoolingParser(HTTPRequestParser):
             return len(data)
 
 
-class JSONErrorChannel(HTTPChannel):
+class LingeringChannel(HTTPChannel):
+    """A waitress connection that, closing after answering a request it stopped reading (too large, a full
+    disk, malformed), drains what the client still sends before it closes: a lingering close.
+
+    Closing a socket with unread bytes in it makes the kernel answer with a reset, and a client still sending
+    its body (curl, requests, a browser) then reports "connection reset" instead of the answer it was sent.
+    As nginx and Apache do, the connection is instead shut for writing, so the client sees the whole answer
+    and its end, and read and dropped until the client closes or LINGER_SECONDS pass. The event loop does
+    the reading, one non-blocking read at a time; nothing read is parsed, spooled or kept.
+    """
+
+    answered_before_reading_all = False
+    linger_deadline: float | None = None
+
+    def service(self) -> None:
+        """Run the next request, noting first whether its parse failed and left the rest of it unread."""
+        if self.requests[0].error is not None:
+            self.answered_before_reading_all = True
+        super().service()
+
+    def handle_close(self) -> None:
+        """Close, or, when closing after such an answer is sent, shut for writing and start draining."""
+        if (
+            self.answered_before_reading_all
+            and self.will_close
+            and not self.total_outbufs_len
+            and self.linger_deadline is None
+            and self.socket is not None
+        ):
+            self.start_lingering(self.socket)
+        else:
+            super().handle_close()
+
+    def start_lingering(self, sock: socket.socket) -> None:
+        """Send end-of-file after the answer and keep reading until the client closes or time is up."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the client is already gone: nothing to drain
+            super().handle_close()
+            return
+        if self.request is not None:  # a next request begun from the dropped body: never to be served
+            self.request.close()
+            self.request = None
+        self.will_close = False
+        self.linger_deadline = time.monotonic() + LINGER_SECONDS
+
+    def readable(self) -> bool:
+        """While lingering, always: to drain."""
+        return self.linger_deadline is not None or super().readable()
+
+    def writable(self) -> bool:
+        """While lingering, only once the time is up (a socket shut for writing polls writable at once)."""
+        if self.linger_deadline is not None:
+            return self.will_close or time.monotonic() >= self.linger_deadline
+        return bool(super().writable())
+
+    def handle_read(self) -> None:
+        """While lingering, read and drop; `recv` closes the connection at the client's end-of-file."""
+        if self.linger_deadline is None:
+            super().handle_read()
+            return
+        try:
+            self.recv(self.adj.recv_bytes)
+        except OSError:
+            self.handle_close()
+
+    def handle_write(self) -> None:
+        """While lingering, called only when the time is up: close."""
+        if self.linger_deadline is not None:
+            self.handle_close()
+        else:
+            super().handle_write()
+
+
+class JSONErrorChannel(LingeringChannel):
     """A waitress connection whose protocol errors, a full disk included, are answered by JSONErrorTask."""
 
     parser_class = SpoolingParser
