@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Flask"))
 from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import CACHE_FILE
 
-from tests.audio.conftest import FIXTURES, SERVER, write_big_wav
+from tests.audio.conftest import FIXTURES, SERVER
 from tests.audio.streaming import peak_rss, stream_upload
 from tests.servers import LOOPBACK, RunningServer, running_server
+from tests.wav import write_silence
 
 
 FIXTURE = FIXTURES / "mp3-plain.mp3"
@@ -187,7 +188,7 @@ def main() -> int:
 
         if arguments.skip_upload:
             return 0
-        big = write_big_wav(work / "upload.wav", UPLOAD_BYTES)
+        big = write_silence(work / "upload.wav", UPLOAD_BYTES)
         megabytes = UPLOAD_BYTES / 1e6
         waitress_s, waitress_rss = median_upload(work, big, debug=False)
         debug_s, debug_rss = median_upload(work, big, debug=True)

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests
 
 from tests.cli.peak_rss import run_with_peak_rss
-from tests.cli.wav import write_silence
 from tests.servers import REPO, running_server
+from tests.wav import write_silence
 
 
 FILE_SIZE = 400 * 1000 * 1000

@@ -1,8 +1,6 @@
 """Fixtures for the audio library tests: a fresh app on a temporary library folder per test, and audio to send."""
 
 import io
-import random
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,36 +17,6 @@ from tests.servers import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "audio"
 SERVER = "Flask/server.py"
-RATE = 8000
-
-
-def wav_bytes(seed: int = 0, seconds: float = 0.25) -> bytes:
-    """A small mono 16-bit WAV of noise: different seeds give different bytes, the same seed the same."""
-    noise = random.Random(seed)
-    frames = bytes(noise.getrandbits(8) for _ in range(int(RATE * seconds) * 2))
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(frames)
-    return buffer.getvalue()
-
-
-def write_big_wav(path: Path, size: int) -> Path:
-    """A silent stereo 16-bit WAV of about `size` bytes, written 1 MiB at a time (never whole in memory)."""
-    chunk = bytes(1024 * 1024)
-    frames = (size - 44) // 4
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(44100)
-        out.setnframes(frames)  # declared up front, so the header is never rewritten
-        remaining = frames * 4
-        while remaining > 0:
-            out.writeframesraw(chunk[: min(len(chunk), remaining)])
-            remaining -= len(chunk)
-    return path
 
 
 def fixture_bytes(name: str) -> bytes:

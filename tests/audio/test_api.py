@@ -8,7 +8,8 @@ import pytest
 from audio_library.storage import Library
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import fixture_bytes, on_disk, upload, wav_bytes
+from tests.audio.conftest import fixture_bytes, on_disk, upload
+from tests.wav import noise_wav
 
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -21,7 +22,7 @@ def test_an_empty_library_lists_nothing(client: FlaskClient) -> None:
 
 
 def test_an_upload_is_stored_and_listed_with_its_detected_type(client: FlaskClient, library_dir: Path) -> None:
-    song = wav_bytes(1)
+    song = noise_wav(1)
     response = upload(client, ("song.wav", song))
     assert response.status_code == 201
     (stored,) = response.json["files"]  # type: ignore[index]
@@ -39,13 +40,13 @@ def test_an_upload_is_stored_and_listed_with_its_detected_type(client: FlaskClie
 
 def test_the_listing_is_sorted_by_name(client: FlaskClient) -> None:
     for number, name in enumerate(["b.wav", "c.wav", "a.wav"]):
-        assert upload(client, (name, wav_bytes(number))).status_code == 201
+        assert upload(client, (name, noise_wav(number))).status_code == 201
     assert [entry["name"] for entry in client.get("/api/files").json] == ["a.wav", "b.wav", "c.wav"]  # type: ignore[union-attr]
 
 
 def test_several_parts_are_stored_in_one_request(client: FlaskClient) -> None:
     response = upload(
-        client, ("one.wav", wav_bytes(1)), ("two.ogg", fixture_bytes("ogg-named.mp3")), ("three.mp3", wav_bytes(3))
+        client, ("one.wav", noise_wav(1)), ("two.ogg", fixture_bytes("ogg-named.mp3")), ("three.mp3", noise_wav(3))
     )
     assert response.status_code == 201
     files = response.json["files"]  # type: ignore[index]
@@ -58,7 +59,7 @@ def test_several_parts_are_stored_in_one_request(client: FlaskClient) -> None:
 
 
 def test_the_same_bytes_again_are_a_duplicate_and_not_copied(client: FlaskClient, library_dir: Path) -> None:
-    song = wav_bytes(7)
+    song = noise_wav(7)
     assert upload(client, ("song.wav", song)).status_code == 201
     again = upload(client, ("song.wav", song))
     assert again.status_code == 200
@@ -68,7 +69,7 @@ def test_the_same_bytes_again_are_a_duplicate_and_not_copied(client: FlaskClient
 
 
 def test_other_bytes_under_a_taken_name_are_stored_under_a_new_name(client: FlaskClient, library_dir: Path) -> None:
-    first, second, third = wav_bytes(1), wav_bytes(2), wav_bytes(3)
+    first, second, third = noise_wav(1), noise_wav(2), noise_wav(3)
     upload(client, ("song.wav", first))
     response = upload(client, ("song.wav", second), ("song.wav", third), ("song.wav", second))
     assert response.status_code == 201
@@ -83,7 +84,7 @@ def test_other_bytes_under_a_taken_name_are_stored_under_a_new_name(client: Flas
 
 
 def test_a_non_audio_part_rejects_the_whole_request(client: FlaskClient, library_dir: Path) -> None:
-    response = upload(client, ("good.wav", wav_bytes(1)), ("photo.mp3", fixture_bytes("image.jpg")))
+    response = upload(client, ("good.wav", noise_wav(1)), ("photo.mp3", fixture_bytes("image.jpg")))
     assert response.status_code == 415
     assert response.json == {"error": "Non-audio file detected: photo.mp3", "name": "photo.mp3"}
     assert on_disk(library_dir) == []
@@ -106,7 +107,7 @@ def test_an_empty_file_is_not_audio(client: FlaskClient, library_dir: Path) -> N
 
 
 def test_a_unicode_name_is_kept(client: FlaskClient, library_dir: Path) -> None:
-    response = upload(client, ("Песня про зайцев.wav", wav_bytes(1)))
+    response = upload(client, ("Песня про зайцев.wav", noise_wav(1)))
     assert response.json["files"][0]["name"] == "Песня про зайцев.wav"  # type: ignore[index]
     assert (library_dir / "Песня про зайцев.wav").is_file()
     assert client.get("/api/files").json[0]["name"] == "Песня про зайцев.wav"  # type: ignore[index]
@@ -125,7 +126,7 @@ def test_a_unicode_name_is_kept(client: FlaskClient, library_dir: Path) -> None:
 def test_a_dangerous_name_is_neutralised_inside_the_library(
     client: FlaskClient, tmp_path: Path, library_dir: Path, sent: str, stored: str
 ) -> None:
-    response = upload(client, (sent, wav_bytes(1)))
+    response = upload(client, (sent, noise_wav(1)))
     assert response.status_code == 201
     assert response.json["files"][0]["name"] == stored  # type: ignore[index]
     assert response.json["files"][0]["sent_name"] == sent  # type: ignore[index]
@@ -147,13 +148,13 @@ def test_a_file_part_with_an_empty_name_is_a_400(client: FlaskClient, library_di
 
 
 def test_a_body_that_is_not_multipart_is_a_400(client: FlaskClient) -> None:
-    response = client.post("/api/files", data=wav_bytes(1), content_type="audio/wav")
+    response = client.post("/api/files", data=noise_wav(1), content_type="audio/wav")
     assert response.status_code == 400
     assert "multipart/form-data" in response.json["error"]  # type: ignore[index]
 
 
 def test_a_truncated_multipart_body_is_a_400_and_leaves_nothing(client: FlaskClient, library_dir: Path) -> None:
-    body = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + wav_bytes(1)
+    body = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + noise_wav(1)
     response = client.post("/api/files", data=body, content_type="multipart/form-data; boundary=XyZ")
     assert response.status_code == 400
     assert "malformed" in response.json["error"]  # type: ignore[index]
@@ -167,7 +168,7 @@ def test_a_multipart_body_without_boundary_is_a_400(client: FlaskClient) -> None
 
 
 def test_delete_removes_the_file(client: FlaskClient, library_dir: Path) -> None:
-    upload(client, ("Песня.wav", wav_bytes(1)))
+    upload(client, ("Песня.wav", noise_wav(1)))
     response = client.delete("/api/files/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F.wav")
     assert response.status_code == 204
     assert response.data == b""

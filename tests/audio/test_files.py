@@ -10,7 +10,8 @@ from audio_library import files
 from flask import Response, send_file
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import FIXTURES, fixture_bytes, upload, wav_bytes
+from tests.audio.conftest import FIXTURES, fixture_bytes, upload
+from tests.wav import noise_wav
 
 
 def test_a_file_is_served_with_its_detected_type_not_its_extension(client: FlaskClient) -> None:
@@ -28,7 +29,7 @@ def test_a_file_is_served_with_its_detected_type_not_its_extension(client: Flask
 
 
 def test_a_range_request_gets_206_with_just_those_bytes(client: FlaskClient) -> None:
-    song = wav_bytes(4)
+    song = noise_wav(4)
     upload(client, ("song.wav", song))
     response = client.get("/files/song.wav", headers={"Range": "bytes=100-199"})
     assert response.status_code == 206
@@ -39,13 +40,13 @@ def test_a_range_request_gets_206_with_just_those_bytes(client: FlaskClient) -> 
 
 
 def test_an_unsatisfiable_range_is_416(client: FlaskClient) -> None:
-    upload(client, ("song.wav", wav_bytes(4)))
+    upload(client, ("song.wav", noise_wav(4)))
     response = client.get("/files/song.wav", headers={"Range": "bytes=999999-"})
     assert response.status_code == 416
 
 
 def test_validators_give_304_when_unchanged(client: FlaskClient) -> None:
-    upload(client, ("song.wav", wav_bytes(4)))
+    upload(client, ("song.wav", noise_wav(4)))
     first = client.get("/files/song.wav")
     etag = first.headers["ETag"]
     assert client.get("/files/song.wav", headers={"If-None-Match": etag}).status_code == 304
@@ -54,7 +55,7 @@ def test_validators_give_304_when_unchanged(client: FlaskClient) -> None:
 
 
 def test_a_unicode_name_is_served_inline_with_an_rfc_5987_filename(client: FlaskClient) -> None:
-    upload(client, ("Песня про зайцев.wav", wav_bytes(1)))
+    upload(client, ("Песня про зайцев.wav", noise_wav(1)))
     response = client.get(
         "/files/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F%20%D0%BF%D1%80%D0%BE%20%D0%B7%D0%B0%D0%B9%D1%86%D0%B5%D0%B2.wav"
     )
@@ -65,7 +66,7 @@ def test_a_unicode_name_is_served_inline_with_an_rfc_5987_filename(client: Flask
 
 
 def test_download_asks_for_an_attachment(client: FlaskClient) -> None:
-    upload(client, ("song.wav", wav_bytes(1)))
+    upload(client, ("song.wav", noise_wav(1)))
     response = client.get("/files/song.wav?download=1")
     assert response.headers["Content-Disposition"] == "attachment; filename=song.wav"
 
@@ -95,7 +96,7 @@ def test_non_audio_copied_in_by_hand_is_neither_listed_nor_served(client: FlaskC
 
 def test_a_symlink_is_not_followed_out_of_the_library(client: FlaskClient, library_dir: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside.wav"
-    outside.write_bytes(wav_bytes(1))
+    outside.write_bytes(noise_wav(1))
     os.symlink(outside, library_dir / "link.wav")
     assert client.get("/api/files").json == []
     assert client.get("/files/link.wav").status_code == 404
@@ -104,7 +105,7 @@ def test_a_symlink_is_not_followed_out_of_the_library(client: FlaskClient, libra
 
 
 def test_a_name_that_is_not_utf8_is_listed_served_and_deleted(client: FlaskClient, library_dir: Path) -> None:
-    song = wav_bytes(4)
+    song = noise_wav(4)
     on_disk_name = os.fsdecode(b"caf\xe9.wav")  # Latin-1, as copied from an old system
     (library_dir / on_disk_name).write_bytes(song)
     listed = client.get("/api/files")
@@ -119,7 +120,7 @@ def test_a_name_that_is_not_utf8_is_listed_served_and_deleted(client: FlaskClien
 
 def test_an_ambiguous_replaced_name_is_not_guessed(client: FlaskClient, library_dir: Path) -> None:
     for raw in (b"caf\xe9.wav", b"caf\xe8.wav"):
-        (library_dir / os.fsdecode(raw)).write_bytes(wav_bytes(raw[3]))
+        (library_dir / os.fsdecode(raw)).write_bytes(noise_wav(raw[3]))
     assert len(client.get("/api/files").json) == 2  # type: ignore[arg-type]
     assert client.get("/files/caf%EF%BF%BD.wav").status_code == 404
     assert client.delete("/api/files/caf%EF%BF%BD.wav").status_code == 404
@@ -128,7 +129,7 @@ def test_an_ambiguous_replaced_name_is_not_guessed(client: FlaskClient, library_
 def test_a_file_deleted_between_lookup_and_open_is_a_404(
     client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    upload(client, ("song.wav", wav_bytes(1)))
+    upload(client, ("song.wav", noise_wav(1)))
 
     def delete_then_send(path: Path, **options: Any) -> Response:
         path.unlink()  # another request's DELETE wins the race

@@ -12,7 +12,8 @@ from audio_library.storage import EXTENSION_KEY, Library
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import on_disk, upload, wav_bytes
+from tests.audio.conftest import on_disk, upload
+from tests.wav import noise_wav
 
 
 LIMIT = 64 * 1024
@@ -43,7 +44,7 @@ def test_a_body_over_the_limit_is_refused_from_its_content_length(small_app: Fla
 
 def test_a_body_that_grows_past_the_limit_without_a_length_is_refused(small_app: Flask, library_dir: Path) -> None:
     head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
-    body = io.BytesIO(head + wav_bytes(1, seconds=8))
+    body = io.BytesIO(head + noise_wav(1, seconds=8))
     response = small_app.test_client().post(
         "/api/files",
         input_stream=body,
@@ -77,7 +78,7 @@ def test_thousands_of_tiny_files_are_a_clear_413_and_leave_nothing(client: Flask
 def test_an_oversized_form_field_is_a_clear_413(client: FlaskClient) -> None:
     response = client.post(
         "/api/files",
-        data={"comment": "x" * (200 * 1024), "file": (io.BytesIO(wav_bytes(1)), "a.wav")},
+        data={"comment": "x" * (200 * 1024), "file": (io.BytesIO(noise_wav(1)), "a.wav")},
         content_type="multipart/form-data",
     )
     assert response.status_code == 413
@@ -124,7 +125,7 @@ def test_a_full_disk_is_a_507_and_leaves_nothing(library_dir: Path, monkeypatch:
 
     monkeypatch.setattr(library, "create_temporary", create_on_full_disk)
     try:
-        response = upload(client, ("song.wav", wav_bytes(1, seconds=2)))
+        response = upload(client, ("song.wav", noise_wav(1, seconds=2)))
     finally:
         library.close()
     assert response.status_code == 507
@@ -145,7 +146,7 @@ def test_a_failure_while_committing_withdraws_the_files_already_committed(
         return real_commit(temporary, sent_name, facts)  # type: ignore[arg-type]
 
     monkeypatch.setattr(library, "commit", commit_then_fill_the_disk)
-    response = upload(client, ("one.wav", wav_bytes(1)), ("two.wav", wav_bytes(2)))
+    response = upload(client, ("one.wav", noise_wav(1)), ("two.wav", noise_wav(2)))
     assert response.status_code == 507
     assert calls == ["one.wav", "two.wav"]
     assert on_disk(library_dir) == []

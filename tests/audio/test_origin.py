@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import on_disk, upload, wav_bytes
+from tests.audio.conftest import on_disk, upload
+from tests.wav import noise_wav
 
 
 OWN_ORIGIN = "http://localhost"  # the test client's host
@@ -25,14 +26,14 @@ OWN_ORIGIN = "http://localhost"  # the test client's host
 def test_uploads_from_another_origin_are_refused(
     client: FlaskClient, library_dir: Path, headers: dict[str, str]
 ) -> None:
-    response = upload(client, ("song.wav", wav_bytes(1)), **headers)
+    response = upload(client, ("song.wav", noise_wav(1)), **headers)
     assert response.status_code == 403
     assert "may not change this library" in response.json["error"]  # type: ignore[index]
     assert on_disk(library_dir) == []
 
 
 def test_deletes_from_another_origin_are_refused(client: FlaskClient, library_dir: Path) -> None:
-    upload(client, ("song.wav", wav_bytes(1)))
+    upload(client, ("song.wav", noise_wav(1)))
     response = client.delete("/api/files/song.wav", headers={"Origin": "http://evil.example"})
     assert response.status_code == 403
     assert on_disk(library_dir) == ["song.wav"]
@@ -49,7 +50,7 @@ def test_deletes_from_another_origin_are_refused(client: FlaskClient, library_di
     ],
 )
 def test_own_origin_and_plain_clients_may_upload(client: FlaskClient, headers: dict[str, str]) -> None:
-    assert upload(client, ("song.wav", wav_bytes(1)), **headers).status_code == 201
+    assert upload(client, ("song.wav", noise_wav(1)), **headers).status_code == 201
 
 
 def test_reading_from_another_origin_is_not_blocked(client: FlaskClient) -> None:

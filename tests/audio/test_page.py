@@ -14,7 +14,8 @@ from audio_library.storage import EXTENSION_KEY
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.audio.conftest import fixture_bytes, on_disk, upload, wav_bytes
+from tests.audio.conftest import fixture_bytes, on_disk, upload
+from tests.wav import noise_wav
 
 
 @dataclass
@@ -110,7 +111,7 @@ def test_an_empty_library_says_so(client: FlaskClient) -> None:
 
 def test_the_page_lists_name_format_duration_and_size_sorted_by_name(client: FlaskClient) -> None:
     vorbis = fixture_bytes("vorbis.ogg")
-    assert upload(client, ("b.ogg", vorbis), ("a.wav", wav_bytes(1, seconds=2.0))).status_code == 201
+    assert upload(client, ("b.ogg", vorbis), ("a.wav", noise_wav(1, seconds=2.0))).status_code == 201
     page = read_page(client.get("/"))
     assert page.table_shown
     assert not page.empty_shown
@@ -128,10 +129,10 @@ def test_files_copied_into_the_folder_are_listed_and_non_audio_is_not(client: Fl
 
 
 def test_the_page_follows_changes_to_the_folder_between_views(client: FlaskClient, library_dir: Path) -> None:
-    (library_dir / "first.wav").write_bytes(wav_bytes(20))
+    (library_dir / "first.wav").write_bytes(noise_wav(20))
     assert names(read_page(client.get("/"))) == ["first.wav"]
     assert names(read_page(client.get("/"))) == ["first.wav"]
-    (library_dir / "second.wav").write_bytes(wav_bytes(21))
+    (library_dir / "second.wav").write_bytes(noise_wav(21))
     (library_dir / "first.wav").unlink()
     page = read_page(client.get("/"))
     assert names(page) == ["second.wav"]
@@ -139,7 +140,7 @@ def test_the_page_follows_changes_to_the_folder_between_views(client: FlaskClien
 
 
 def test_unicode_names_are_shown_as_sent_and_linked_url_encoded(client: FlaskClient) -> None:
-    assert upload(client, ("Песня про зайцев.wav", wav_bytes(2))).status_code == 201
+    assert upload(client, ("Песня про зайцев.wav", noise_wav(2))).status_code == 201
     page = read_page(client.get("/"))
     assert names(page) == ["Песня про зайцев.wav"]
     assert (
@@ -151,7 +152,7 @@ def test_unicode_names_are_shown_as_sent_and_linked_url_encoded(client: FlaskCli
 
 def test_names_with_markup_are_escaped_everywhere(client: FlaskClient) -> None:
     hostile = "<img src=x onerror=alert(1)>&\"'.wav"
-    response = upload(client, (hostile, wav_bytes(3)))
+    response = upload(client, (hostile, noise_wav(3)))
     assert response.status_code == 201
     stored = response.json["files"][0]["name"]  # type: ignore[index]
     html = client.get("/").get_data(as_text=True)
@@ -164,14 +165,14 @@ def test_names_with_markup_are_escaped_everywhere(client: FlaskClient) -> None:
 
 
 def test_a_name_that_is_not_utf8_is_shown_with_a_replacement_character(client: FlaskClient, library_dir: Path) -> None:
-    (library_dir / os.fsdecode(b"caf\xe9.wav")).write_bytes(wav_bytes(4))
+    (library_dir / os.fsdecode(b"caf\xe9.wav")).write_bytes(noise_wav(4))
     response = client.get("/")
     assert response.status_code == 200
     assert names(read_page(response)) == ["caf\ufffd.wav"]
 
 
 def test_the_plain_form_stores_audio_and_says_so(client: FlaskClient, library_dir: Path) -> None:
-    response = post_form(client, ("song.wav", wav_bytes(5)), ("tune.mp3", fixture_bytes("mp3-plain.mp3")))
+    response = post_form(client, ("song.wav", noise_wav(5)), ("tune.mp3", fixture_bytes("mp3-plain.mp3")))
     assert response.status_code == 201
     page = read_page(response)
     assert page.notices == ["song.wav Uploaded", "tune.mp3 Uploaded"]
@@ -192,7 +193,7 @@ def test_the_plain_form_rejects_non_audio_with_the_message(
 
 
 def test_one_non_audio_file_among_several_stores_none_of_them(client: FlaskClient, library_dir: Path) -> None:
-    response = post_form(client, ("song.wav", wav_bytes(6)), ("photo.mp3", fixture_bytes("image.jpg")))
+    response = post_form(client, ("song.wav", noise_wav(6)), ("photo.mp3", fixture_bytes("image.jpg")))
     assert response.status_code == 415
     page = read_page(response)
     assert page.notices == ["photo.mp3 Non-audio file detected"]
@@ -201,12 +202,12 @@ def test_one_non_audio_file_among_several_stores_none_of_them(client: FlaskClien
 
 
 def test_the_plain_form_reports_duplicates_and_renames(client: FlaskClient) -> None:
-    song = wav_bytes(7)
+    song = noise_wav(7)
     assert post_form(client, ("song.wav", song)).status_code == 201
     again = post_form(client, ("song.wav", song))
     assert again.status_code == 200
     assert read_page(again).notices == ["song.wav Already in the library as “song.wav”"]
-    other = post_form(client, ("song.wav", wav_bytes(8)))
+    other = post_form(client, ("song.wav", noise_wav(8)))
     assert other.status_code == 201
     page = read_page(other)
     assert page.notices == ["song.wav Uploaded as “song (2).wav”"]
@@ -224,7 +225,7 @@ def test_submitting_the_form_without_a_file_says_what_to_do(client: FlaskClient)
 def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Path) -> None:
     app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "MAX_UPLOAD_SIZE": 10_000})
     try:
-        response = post_form(app.test_client(), ("big.wav", wav_bytes(9, seconds=1.0)))
+        response = post_form(app.test_client(), ("big.wav", noise_wav(9, seconds=1.0)))
         assert response.status_code == 413
         (notice,) = read_page(response).notices
         assert "10000 bytes" in notice
@@ -234,17 +235,17 @@ def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Pat
 
 
 def test_a_post_from_another_site_is_refused(client: FlaskClient, library_dir: Path) -> None:
-    response = post_form(client, ("song.wav", wav_bytes(10)), Origin="https://evil.example")
+    response = post_form(client, ("song.wav", noise_wav(10)), Origin="https://evil.example")
     assert response.status_code == 403
     assert on_disk(library_dir) == []
-    assert upload(client, ("x.wav", wav_bytes(15))).status_code == 201
+    assert upload(client, ("x.wav", noise_wav(15))).status_code == 201
     deleted = client.post("/delete/x.wav", headers={"Sec-Fetch-Site": "cross-site"})
     assert deleted.status_code == 403
     assert on_disk(library_dir) == ["x.wav"]
 
 
 def test_delete_without_javascript_asks_first_then_deletes(client: FlaskClient, library_dir: Path) -> None:
-    assert upload(client, ("Песня.wav", wav_bytes(11)), ("keep.wav", wav_bytes(12))).status_code == 201
+    assert upload(client, ("Песня.wav", noise_wav(11)), ("keep.wav", noise_wav(12))).status_code == 201
     page = read_page(client.get("/"))
     ask = client.get("/delete/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F.wav")
     assert ask.status_code == 200
@@ -262,7 +263,7 @@ def test_delete_without_javascript_asks_first_then_deletes(client: FlaskClient, 
 
 
 def test_each_row_links_to_its_delete_confirmation(client: FlaskClient) -> None:
-    assert upload(client, ("a b.wav", wav_bytes(14))).status_code == 201
+    assert upload(client, ("a b.wav", noise_wav(14))).status_code == 201
     html = client.get("/").get_data(as_text=True)
     assert '<a class="icon-button danger delete" href="/delete/a%20b.wav" aria-label="Delete a b.wav">' in html
 
@@ -274,7 +275,7 @@ def test_deleting_a_missing_file_says_so_with_404(client: FlaskClient) -> None:
 
 
 def test_a_large_library_renders_every_row(client: FlaskClient, library_dir: Path) -> None:
-    song = wav_bytes(13)
+    song = noise_wav(13)
     for number in range(500):
         (library_dir / f"track {number:03}.wav").write_bytes(song)
     page = read_page(client.get("/"))

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.audio.conftest import SERVER, on_disk, wav_bytes
+from tests.audio.conftest import SERVER, on_disk
 from tests.audio.streaming import BOUNDARY, PART_TAIL, part_head, request_head
 from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server
+from tests.wav import noise_wav
 
 
 DEADLINE = 15.0
@@ -151,7 +152,7 @@ def test_a_malformed_request_gets_a_json_400_from_the_server_itself(server: Runn
 
 def test_a_chunked_body_over_the_limit_is_refused(library_dir: Path) -> None:
     with running_server([SERVER, "--library", str(library_dir), "--max-size", "100000"]) as running:
-        chunks = iter([part_head("big.wav"), wav_bytes(1, seconds=10), PART_TAIL])
+        chunks = iter([part_head("big.wav"), noise_wav(1, seconds=10), PART_TAIL])
         response = requests.post(
             f"{running.url}/api/files",
             data=chunks,
@@ -164,7 +165,7 @@ def test_a_chunked_body_over_the_limit_is_refused(library_dir: Path) -> None:
 
 
 def test_a_chunked_upload_under_the_limit_is_stored(server: RunningServer, library_dir: Path) -> None:
-    song = wav_bytes(5, seconds=4)
+    song = noise_wav(5, seconds=4)
     pieces = [song[start : start + 4096] for start in range(0, len(song), 4096)]
     response = requests.post(
         f"{server.url}/api/files",
@@ -180,7 +181,7 @@ def test_a_chunked_upload_under_the_limit_is_stored(server: RunningServer, libra
 def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debug: bool) -> None:
     args = [SERVER, "--library", str(library_dir), *(["--debug"] if debug else [])]
     with running_server(args) as running:
-        song = wav_bytes(9, seconds=60)
+        song = noise_wav(9, seconds=60)
         body = part_head("cut.wav") + song + PART_TAIL
         with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
             sock.sendall(request_head(running.port, len(body)) + body[: len(body) // 2])
@@ -198,7 +199,7 @@ def test_stalled_clients_do_not_block_others(server: RunningServer, library_dir:
             sock.sendall(request_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
         started = time.monotonic()
         assert names(server.url) == []
-        assert post_file(server.url, "quick.wav", wav_bytes(1)).status_code == 201
+        assert post_file(server.url, "quick.wav", noise_wav(1)).status_code == 201
         assert time.monotonic() - started < DEADLINE
     finally:
         for sock in stalled:
@@ -207,7 +208,7 @@ def test_stalled_clients_do_not_block_others(server: RunningServer, library_dir:
 
 
 def test_concurrent_uploads_of_one_name_all_survive(server: RunningServer, library_dir: Path) -> None:
-    contents = [wav_bytes(seed) for seed in range(16)]
+    contents = [noise_wav(seed) for seed in range(16)]
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(pool.map(lambda content: post_file(server.url, "same.wav", content), contents))
     assert all(response.status_code == 201 for response in responses)
@@ -217,7 +218,7 @@ def test_concurrent_uploads_of_one_name_all_survive(server: RunningServer, libra
 
 
 def test_concurrent_identical_uploads_keep_one_copy(server: RunningServer, library_dir: Path) -> None:
-    song = wav_bytes(3)
+    song = noise_wav(3)
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(lambda _: post_file(server.url, "same.wav", song), range(8)))
     statuses = sorted(response.json()["files"][0]["status"] for response in responses)
@@ -230,7 +231,7 @@ def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Pa
         running_server([SERVER, "--library", str(library_dir)]) as first,
         running_server([SERVER, "--library", str(library_dir)]) as second,
     ):
-        contents = [wav_bytes(100 + seed) for seed in range(20)]
+        contents = [noise_wav(100 + seed) for seed in range(20)]
         urls = [first.url, second.url] * 10
         with ThreadPoolExecutor(max_workers=20) as pool:
             responses = list(

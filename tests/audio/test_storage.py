@@ -8,7 +8,8 @@ from audio_library import catalog, create_app
 from audio_library.storage import EXTENSION_KEY, Library, LibraryError
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import FIXTURES, upload, wav_bytes
+from tests.audio.conftest import FIXTURES, upload
+from tests.wav import noise_wav
 
 
 def test_audio_copied_in_by_other_means_is_listed_with_its_detected_type(
@@ -21,26 +22,26 @@ def test_audio_copied_in_by_other_means_is_listed_with_its_detected_type(
 
 
 def test_hidden_files_folders_and_temporaries_are_never_listed(client: FlaskClient, library_dir: Path) -> None:
-    (library_dir / ".secret.wav").write_bytes(wav_bytes(1))
-    (library_dir / f".upload-{'0' * 16}-{'1' * 16}.part").write_bytes(wav_bytes(2))
+    (library_dir / ".secret.wav").write_bytes(noise_wav(1))
+    (library_dir / f".upload-{'0' * 16}-{'1' * 16}.part").write_bytes(noise_wav(2))
     (library_dir / "folder.wav").mkdir()
-    upload(client, ("visible.wav", wav_bytes(3)))
+    upload(client, ("visible.wav", noise_wav(3)))
     assert [entry["name"] for entry in client.get("/api/files").json] == ["visible.wav"]  # type: ignore[union-attr]
 
 
 def test_a_file_copied_in_right_after_a_listing_is_listed_at_once(client: FlaskClient, library_dir: Path) -> None:
-    upload(client, ("a.wav", wav_bytes(1)))
+    upload(client, ("a.wav", noise_wav(1)))
     for number in range(2, 6):
         assert len(client.get("/api/files").json) == number - 1  # type: ignore[arg-type]
-        (library_dir / f"{number}.wav").write_bytes(wav_bytes(number))
+        (library_dir / f"{number}.wav").write_bytes(noise_wav(number))
     assert len(client.get("/api/files").json) == 5  # type: ignore[arg-type]
 
 
 def test_an_unreadable_file_is_left_out_until_it_can_be_read(
     client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (library_dir / "locked.wav").write_bytes(wav_bytes(1))
-    (library_dir / "open.wav").write_bytes(wav_bytes(2))
+    (library_dir / "locked.wav").write_bytes(noise_wav(1))
+    (library_dir / "open.wav").write_bytes(noise_wav(2))
     real_detect = library.catalog._detect
     readable = False
 
@@ -60,7 +61,7 @@ def test_an_unreadable_file_is_left_out_until_it_can_be_read(
 
 
 def test_a_file_deleted_by_hand_disappears_from_the_listing(client: FlaskClient, library_dir: Path) -> None:
-    upload(client, ("a.wav", wav_bytes(1)), ("b.wav", wav_bytes(2)))
+    upload(client, ("a.wav", noise_wav(1)), ("b.wav", noise_wav(2)))
     (library_dir / "a.wav").unlink()
     assert [entry["name"] for entry in client.get("/api/files").json] == ["b.wav"]  # type: ignore[union-attr]
 
@@ -101,7 +102,7 @@ def test_the_listing_does_not_read_files_again(
     client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for number in range(5):
-        (library_dir / f"{number}.wav").write_bytes(wav_bytes(number))
+        (library_dir / f"{number}.wav").write_bytes(noise_wav(number))
     assert len(client.get("/api/files").json) == 5  # type: ignore[arg-type]
     examined: list[Path] = []
     library: Library = client.application.extensions[EXTENSION_KEY]
@@ -116,7 +117,7 @@ def test_the_listing_does_not_read_files_again(
     assert examined == []
     # Rewritten in place: the folder's mtime stays, so it shows once the listing revalidates its files.
     monkeypatch.setattr(catalog, "REVALIDATE_NS", 0)
-    (library_dir / "3.wav").write_bytes(wav_bytes(33, seconds=0.5))
+    (library_dir / "3.wav").write_bytes(noise_wav(33, seconds=0.5))
     listed = {entry["name"]: entry["duration"] for entry in client.get("/api/files").json}  # type: ignore[union-attr]
     assert examined == [library_dir / "3.wav"]
     assert listed["3.wav"] == pytest.approx(0.5, abs=0.01)
@@ -125,7 +126,7 @@ def test_the_listing_does_not_read_files_again(
 def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = create_app({"LIBRARY_DIR": library_dir})
     for number in range(3):
-        (library_dir / f"{number}.wav").write_bytes(wav_bytes(number))
+        (library_dir / f"{number}.wav").write_bytes(noise_wav(number))
     before = first.test_client().get("/api/files").json
     first.extensions[EXTENSION_KEY].close()
     assert (library_dir / catalog.CACHE_FILE).is_file()
@@ -143,7 +144,7 @@ def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.Mon
 
 def test_a_corrupt_cache_is_ignored(library_dir: Path) -> None:
     library_dir.mkdir()
-    (library_dir / "song.wav").write_bytes(wav_bytes(1))
+    (library_dir / "song.wav").write_bytes(noise_wav(1))
     (library_dir / catalog.CACHE_FILE).write_text("{not json", encoding="utf-8")
     app = create_app({"LIBRARY_DIR": library_dir})
     try:

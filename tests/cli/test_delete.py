@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tests.cli.conftest import Screwdriver, single_line
-from tests.cli.wav import write_tone
+from tests.wav import write_tone
 
 
 def test_delete_removes_the_file(screwdriver: Screwdriver, files: Path) -> None:

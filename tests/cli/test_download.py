@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import Screwdriver, screwdriver_command, single_line
-from tests.cli.wav import write_tone
+from tests.wav import write_tone
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import requests
 
 from tests.cli.conftest import Screwdriver
-from tests.cli.wav import write_tone
+from tests.wav import write_tone
 
 
 def upload(screwdriver: Screwdriver, *paths: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from tests.cli.conftest import Screwdriver, screwdriver_command
 from tests.cli.peak_rss import run_with_peak_rss
-from tests.cli.wav import write_silence
+from tests.wav import write_silence
 
 
 BIG_FILE = 256 * 1024 * 1024

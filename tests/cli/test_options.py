@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import Screwdriver, run_screwdriver, screwdriver_command, single_line
-from tests.cli.wav import write_tone
 from tests.servers import LOOPBACK, free_port
+from tests.wav import write_tone
 
 
 COMMANDS = ["upload", "list", "download", "delete"]

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from tests.cli.conftest import Screwdriver, screwdriver_command
-from tests.cli.wav import write_silence
+from tests.wav import write_silence
 
 
 def run_with_terminal_stderr(*args: str) -> tuple[int, str, str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import SCREWDRIVER, Screwdriver, single_line, start_server
-from tests.cli.wav import write_silence, write_tone
 from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
+from tests.wav import write_silence, write_tone
 
 
 def test_upload_prints_the_stored_name_and_stores_the_bytes(screwdriver: Screwdriver, files: Path) -> None:

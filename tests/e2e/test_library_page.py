@@ -9,9 +9,10 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.audio.conftest import fixture_bytes, on_disk, wav_bytes, write_big_wav
+from tests.audio.conftest import fixture_bytes, on_disk
 from tests.e2e.conftest import VIEWPORT, save_screenshot
 from tests.servers import RunningServer, running_server
+from tests.wav import noise_wav, write_silence
 
 
 pytestmark = pytest.mark.browser
@@ -45,7 +46,7 @@ def listed(server: RunningServer) -> list[str]:
 def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
     page: Page, server: RunningServer, library: Path, tmp_path: Path
 ) -> None:
-    song = write(tmp_path, "Песня про зайцев.wav", wav_bytes(1, seconds=4.0))
+    song = write(tmp_path, "Песня про зайцев.wav", noise_wav(1, seconds=4.0))
     page.goto("/")
     expect(page.locator("#empty")).to_be_visible()
     page.set_input_files("#file-input", str(song))
@@ -108,7 +109,7 @@ def test_several_files_at_once_with_one_non_audio(
     page: Page, server: RunningServer, library: Path, tmp_path: Path
 ) -> None:
     files = [
-        write(tmp_path, "one.wav", wav_bytes(2, seconds=1.0)),
+        write(tmp_path, "one.wav", noise_wav(2, seconds=1.0)),
         write(tmp_path, "two.mp3", fixture_bytes("mp3-plain.mp3")),
         write(tmp_path, "report.ogg", fixture_bytes("document.pdf")),
         write(tmp_path, "three.ogg", fixture_bytes("vorbis.ogg")),
@@ -145,8 +146,8 @@ DROP_FILES = """async (files) => {
 
 
 def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library: Path, tmp_path: Path) -> None:
-    slow = write_big_wav(tmp_path / "slow.wav", 3_000_000)
-    quick = write(tmp_path, "quick.wav", wav_bytes(16))
+    slow = write_silence(tmp_path / "slow.wav", 3_000_000)
+    quick = write(tmp_path, "quick.wav", noise_wav(16))
     page.goto("/")
     throttle = page.context.new_cdp_session(page)
     throttle.send("Network.enable")
@@ -176,7 +177,7 @@ def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library
 def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServer, library: Path) -> None:
     page.goto("/")
     dropped = [
-        ["dropped.wav", "audio/wav", base64.b64encode(wav_bytes(3)).decode()],
+        ["dropped.wav", "audio/wav", base64.b64encode(noise_wav(3)).decode()],
         ["dropped.txt", "text/plain", base64.b64encode(b"just some notes").decode()],
     ]
     outcome = page.evaluate(DROP_FILES, dropped)
@@ -188,8 +189,8 @@ def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServe
 
 
 def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServer, library: Path) -> None:
-    write(library, "keep.wav", wav_bytes(4))
-    write(library, "gone.wav", wav_bytes(5))
+    write(library, "keep.wav", noise_wav(4))
+    write(library, "gone.wav", noise_wav(5))
     page.goto("/")
     messages: list[str] = []
 
@@ -213,8 +214,8 @@ def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServ
 
 
 def test_the_next_track_plays_when_one_ends(page: Page, library: Path) -> None:
-    write(library, "a first.wav", wav_bytes(6, seconds=0.5))
-    write(library, "b second.wav", wav_bytes(7, seconds=0.5))
+    write(library, "a first.wav", noise_wav(6, seconds=0.5))
+    write(library, "b second.wav", noise_wav(7, seconds=0.5))
     page.goto("/")
     first, second = page.locator(row(page, "a first.wav")), page.locator(row(page, "b second.wav"))
     first.locator("a.track-name").click()  # a plain click on the name plays it in the page
@@ -230,7 +231,7 @@ def test_the_next_track_plays_when_one_ends(page: Page, library: Path) -> None:
 
 
 def test_keyboard_alone_can_play_a_track(page: Page, library: Path) -> None:
-    write(library, "keys.wav", wav_bytes(8, seconds=2.0))
+    write(library, "keys.wav", noise_wav(8, seconds=2.0))
     page.goto("/")
     for _ in range(10):
         page.keyboard.press("Tab")
@@ -247,7 +248,7 @@ def test_keyboard_alone_can_play_a_track(page: Page, library: Path) -> None:
 
 
 def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: Path, tmp_path: Path) -> None:
-    big = write(tmp_path, "big.wav", wav_bytes(9, seconds=2.0))
+    big = write(tmp_path, "big.wav", noise_wav(9, seconds=2.0))
     with running_server(["Flask/server.py", "--library", str(library), "--max-size", "20000"]) as server:
         context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
         page = context.new_page()
@@ -256,13 +257,13 @@ def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: P
         status = page.locator(upload_item(page, "big.wav")).locator(".upload-status")
         expect(status).to_have_text("Too large: 31.3 KiB; the limit is 19.5 KiB.")
         # Under the limit itself, over it with the form's framing: the server's 413 says so.
-        edge = write(tmp_path, "edge.wav", wav_bytes(9, seconds=1.24))
+        edge = write(tmp_path, "edge.wav", noise_wav(9, seconds=1.24))
         assert len(edge.read_bytes()) == 19_884
         page.set_input_files("#file-input", str(edge))
         expect(page.locator(upload_item(page, "edge.wav")).locator(".upload-status")).to_have_text(
             "The upload is too large: the limit is 19.5 KiB (20000 bytes) per request."
         )
-    small = write(tmp_path, "small.wav", wav_bytes(10))
+    small = write(tmp_path, "small.wav", noise_wav(10))
     page.set_input_files("#file-input", str(small))  # the server has stopped
     expect(page.locator(upload_item(page, "small.wav")).locator(".upload-status")).to_have_text(
         "Upload failed: the server is unreachable."
@@ -276,7 +277,7 @@ def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
     page_without_js: Page, library: Path, tmp_path: Path
 ) -> None:
     page = page_without_js
-    song = write(tmp_path, "plain.wav", wav_bytes(11))
+    song = write(tmp_path, "plain.wav", noise_wav(11))
     fake = write(tmp_path, "fake.wav", fixture_bytes("document.docx"))
     page.goto("/")
     expect(page.locator("#empty")).to_be_visible()
@@ -315,10 +316,10 @@ def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
 
 def test_long_and_unicode_names_and_hundreds_of_tracks_keep_the_layout(browser: Browser, library: Path) -> None:
     long_name = "A very long recording name that goes on " * 5 + ".wav"
-    write(library, long_name.strip(), wav_bytes(12))
-    write(library, "日本語のタイトル — Ünïcödé ☕ 🎵.wav", wav_bytes(13))
-    write(library, "<b>not bold & co.wav", wav_bytes(14))
-    song = wav_bytes(15)
+    write(library, long_name.strip(), noise_wav(12))
+    write(library, "日本語のタイトル — Ünïcödé ☕ 🎵.wav", noise_wav(13))
+    write(library, "<b>not bold & co.wav", noise_wav(14))
+    song = noise_wav(15)
     for number in range(300):
         write(library, f"track {number:03}.wav", song)
     with running_server(["Flask/server.py", "--library", str(library)]) as server:

@@ -25,7 +25,6 @@ from tests.reliability.traffic import (
     SERVER,
     Part,
     descriptors,
-    distinct_wav,
     leftovers,
     multipart,
     open_files_under,
@@ -35,6 +34,7 @@ from tests.reliability.traffic import (
     wait_until,
 )
 from tests.servers import LOOPBACK, REPO, RunningServer, free_port
+from tests.wav import noise_wav
 from tests.wsgi.rawhttp import read_response
 
 
@@ -46,7 +46,7 @@ def seed_library(server: RunningServer, count: int = 3) -> dict[str, str]:
     """Upload a few files through the server; return name -> SHA-256 of what it stored."""
     stored = {}
     for seed in range(count):
-        content = distinct_wav(1000 + seed)
+        content = noise_wav(1000 + seed)
         response = requests.post(f"{server.url}/api/files", files={"file": (f"kept-{seed}.wav", content)}, timeout=30)
         assert response.status_code == 201
         stored[response.json()["files"][0]["name"]] = sha256(content)
@@ -74,7 +74,7 @@ def assert_intact(server: RunningServer, library: Path, before: dict[str, str], 
 
 def assert_still_accepts_uploads(server: RunningServer, library: Path, ledger: Ledger) -> None:
     """A fresh upload after the fault is stored and listed."""
-    content = distinct_wav(4242)
+    content = noise_wav(4242)
     response = requests.post(f"{server.url}/api/files", files={"file": ("after.wav", content)}, timeout=30)
     assert response.status_code == 201
     assert sha256((library / "after.wav").read_bytes()) == sha256(content)
@@ -104,7 +104,7 @@ def test_a_client_vanishing_mid_upload_leaves_nothing(tmp_path: Path, ledger: Le
     with audio_server(library) as server:
         before = seed_library(server)
         baseline = descriptors(server.process.pid)
-        body = multipart([Part(distinct_wav(7, seconds=120), b"vanishing.wav")])  # 1.9 MB: waitress spools it
+        body = multipart([Part(noise_wav(7, seconds=120), b"vanishing.wav")])  # 1.9 MB: waitress spools it
         head = upload_head(server.port, len(body))
         sent = {
             "in-headers": head[: len(head) // 2],
@@ -173,7 +173,7 @@ def test_a_full_disk_is_a_507_and_leaves_nothing(tmp_path: Path, ledger: Ledger,
                 before = seed_library(server)
                 wait_until(lambda: open_files_under(server.process.pid, library) == [], "the seeding is done")
                 baseline = used_bytes(library)
-                body = multipart([Part(distinct_wav(8, seconds=seconds), b"too-big.wav")])
+                body = multipart([Part(noise_wav(8, seconds=seconds), b"too-big.wav")])
                 assert upload_on_a_full_disk(server, body, ledger) == (507, {"error": DISK_FULL}), where
                 wait_until(lambda: open_files_under(server.process.pid, library) == [], "the spool is closed")
                 assert leftovers(library) == []
@@ -195,7 +195,7 @@ def test_a_disk_full_to_the_brim_still_serves_and_refuses_uploads_clearly(tmp_pa
                 for _ in range(64):  # 4 MiB: more than the disk; written by other means, until nothing fits
                     filler.write(bytes(65536))
             for size in (4_000, 100_000, 1_000_000):  # in memory, and spooled, in waitress
-                body = multipart([Part(distinct_wav(size, seconds=size / 16_000), b"no-room.wav")])
+                body = multipart([Part(noise_wav(size, seconds=size / 16_000), b"no-room.wav")])
                 assert upload_on_a_full_disk(server, body, ledger) == (507, {"error": DISK_FULL}), size
             (library / ".filler").unlink()
             assert_intact(server, library, before, ledger)  # listing and downloads worked on the full disk too
@@ -228,7 +228,7 @@ def disk_full_injected_at_the_storage_layer(library_dir: Path) -> None:
 
     library.create_temporary = create_on_full_disk  # type: ignore[method-assign]
     try:
-        body = multipart([Part(distinct_wav(8, seconds=2), b"song.wav")])
+        body = multipart([Part(noise_wav(8, seconds=2), b"song.wav")])
         response = app.test_client().post(
             "/api/files", data=body, content_type="multipart/form-data; boundary=reliability-boundary-7d3f"
         )
@@ -253,7 +253,7 @@ def kill_while_storing(server: RunningServer, library: Path) -> None:
     64 MB take the server a moment to copy; it is killed as soon as the temporary file appears.
     """
     already = set(upload_temporaries(library))
-    body = multipart([Part(distinct_wav(9, seconds=4000), b"killed.wav")])
+    body = multipart([Part(noise_wav(9, seconds=4000), b"killed.wav")])
     with socket.create_connection((LOOPBACK, server.port), timeout=60) as sock:
         sock.sendall(upload_head(server.port, len(body)) + body)
         wait_until(lambda: set(upload_temporaries(library)) > already, "the server writes its temporary file", 60)
@@ -272,7 +272,7 @@ def test_a_server_killed_mid_upload_restarts_clean(tmp_path: Path, ledger: Ledge
     with audio_server(library) as first:
         before = seed_library(first)
         if moment == "while-receiving":
-            body = multipart([Part(distinct_wav(9, seconds=120), b"killed.wav")])
+            body = multipart([Part(noise_wav(9, seconds=120), b"killed.wav")])
             head = upload_head(first.port, len(body))
             with socket.create_connection((LOOPBACK, first.port), timeout=30) as sock:
                 sock.sendall(head + body[: len(body) // 2])

@@ -21,7 +21,6 @@ from tests.fixtures.corpus import FIXTURES_DIR
 from tests.reliability.conftest import Ledger, audio_server
 from tests.reliability.traffic import (
     Part,
-    distinct_wav,
     exchange,
     leftovers,
     multipart,
@@ -33,6 +32,7 @@ from tests.reliability.traffic import (
     wait_until,
 )
 from tests.servers import LOOPBACK, RunningServer
+from tests.wav import noise_wav
 from tests.wsgi.rawhttp import Response, read_response
 
 
@@ -45,7 +45,7 @@ OUTSIDE = "outside.wav"  # an audio file beside the library, which no request ma
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding the library and, beside it, a file no request may reach."""
     root = tmp_path_factory.mktemp("hostile")
-    (root / OUTSIDE).write_bytes(distinct_wav(1))
+    (root / OUTSIDE).write_bytes(noise_wav(1))
     return root
 
 
@@ -63,7 +63,7 @@ def library(site: Path, server: RunningServer, ledger: Ledger) -> Iterator[Path]
     beside = sorted(os.listdir(site))
     yield folder
     assert sorted(os.listdir(site)) == beside
-    assert (site / OUTSIDE).read_bytes() == distinct_wav(1)
+    assert (site / OUTSIDE).read_bytes() == noise_wav(1)
     wait_until(lambda: open_files_under(server.process.pid, folder) == [], "every spooled body is closed")
     assert leftovers(folder) == []
     assert requests.get(f"{server.url}/api/files", timeout=30).status_code == 200  # still serving
@@ -111,7 +111,7 @@ HOSTILE_NAMES = [
 def test_hostile_file_names_stay_inside_the_library(
     sent: bytes, server: RunningServer, library: Path, ledger: Ledger
 ) -> None:
-    content = distinct_wav(hash(sent) % 10_000)
+    content = noise_wav(hash(sent) % 10_000)
     response = post_raw(server.port, [Part(content, sent)])
     ledger.record(SCENARIO, requests=1, errors=int(response.status >= 500))
     if response.status == 400:  # a name that is nothing once parsed: refused as "no file name"
@@ -140,7 +140,7 @@ def test_hostile_file_names_stay_inside_the_library(
 
 
 def test_a_name_encoded_per_rfc_5987_cannot_climb_out(server: RunningServer, library: Path, ledger: Ledger) -> None:
-    part = Part(distinct_wav(2), b"plain.wav", disposition_extra=b"; filename*=UTF-8''..%2F..%2Fescape.wav")
+    part = Part(noise_wav(2), b"plain.wav", disposition_extra=b"; filename*=UTF-8''..%2F..%2Fescape.wav")
     response = post_raw(server.port, [part])
     ledger.record(SCENARIO, requests=1, errors=int(response.status >= 500))
     assert response.status == 201
@@ -197,7 +197,7 @@ ODD_HEADERS = {
 def test_odd_headers_on_a_file_get_a_deliberate_answer(
     header: bytes, status: int, server: RunningServer, library: Path, ledger: Ledger
 ) -> None:
-    content = distinct_wav(12, seconds=1.0)
+    content = noise_wav(12, seconds=1.0)
     assert requests.post(f"{server.url}/api/files", files={"file": ("odd.wav", content)}, timeout=30).ok
     response = exchange(server.port, b"GET /files/odd.wav HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n")
     ledger.record(SCENARIO, requests=2, errors=int(response.status >= 500))
@@ -208,7 +208,7 @@ def test_odd_headers_on_a_file_get_a_deliberate_answer(
 
 
 def test_a_file_name_that_is_not_utf8_is_a_clear_400(server: RunningServer, library: Path, ledger: Ledger) -> None:
-    message = refused(post_raw(server.port, [Part(distinct_wav(13), b"\xff\xfe.wav")]), ledger, 400)
+    message = refused(post_raw(server.port, [Part(noise_wav(13), b"\xff\xfe.wav")]), ledger, 400)
     assert message.startswith("The multipart body is malformed")
     assert stored_files(library) == {}
 
@@ -226,7 +226,7 @@ def test_huge_headers_get_a_json_431(server: RunningServer, library: Path, ledge
 def test_an_unreadable_content_length_is_a_400(
     length: str, server: RunningServer, library: Path, ledger: Ledger
 ) -> None:
-    body = multipart([Part(distinct_wav(3))])
+    body = multipart([Part(noise_wav(3))])
     head = upload_head(server.port, 0).replace(b"Content-Length: 0", f"Content-Length: {length}".encode())
     refused(exchange(server.port, head + body), ledger, 400)
     assert stored_files(library) == {}
@@ -235,7 +235,7 @@ def test_an_unreadable_content_length_is_a_400(
 def test_a_content_length_shorter_than_the_body_stores_nothing(
     server: RunningServer, library: Path, ledger: Ledger
 ) -> None:
-    body = multipart([Part(distinct_wav(4), b"short.wav")])
+    body = multipart([Part(noise_wav(4), b"short.wav")])
     refused(exchange(server.port, upload_head(server.port, len(body) - 100) + body), ledger, 400)
     assert stored_files(library) == {}
 
@@ -243,7 +243,7 @@ def test_a_content_length_shorter_than_the_body_stores_nothing(
 def test_a_content_length_longer_than_the_body_stores_nothing(
     server: RunningServer, library: Path, ledger: Ledger
 ) -> None:
-    body = multipart([Part(distinct_wav(5), b"long.wav")])
+    body = multipart([Part(noise_wav(5), b"long.wav")])
     with socket.create_connection((LOOPBACK, server.port), timeout=30) as sock, sock.makefile("rb") as stream:
         sock.sendall(upload_head(server.port, len(body) + 100) + body)
         sock.shutdown(socket.SHUT_WR)  # the promised last 100 bytes never come
@@ -257,12 +257,12 @@ def test_a_content_length_longer_than_the_body_stores_nothing(
     ("content_type", "body"),
     [
         ("multipart/form-data; boundary=reliability-boundary-7d3f", multipart([Part(b"hello", None, "note")])),
-        ("multipart/form-data; boundary=reliability-boundary-7d3f", multipart([Part(distinct_wav(6), field="up")])),
+        ("multipart/form-data; boundary=reliability-boundary-7d3f", multipart([Part(noise_wav(6), field="up")])),
         ("multipart/form-data; boundary=reliability-boundary-7d3f", multipart([])),
         ("multipart/form-data; boundary=reliability-boundary-7d3f", b"garbage \x00\xff" * 100),
-        ("multipart/form-data", multipart([Part(distinct_wav(6))])),
+        ("multipart/form-data", multipart([Part(noise_wav(6))])),
         ("application/json", b'{"file": "song.wav"}'),
-        ("audio/wav", distinct_wav(6)),
+        ("audio/wav", noise_wav(6)),
     ],
     ids=["text-field-only", "file-under-another-field", "no-parts", "garbage", "no-boundary", "json", "bare-wav"],
 )
@@ -295,7 +295,7 @@ def test_thousands_of_tiny_parts_are_a_413_and_leave_nothing(
 def test_an_upload_over_the_limit_is_refused_before_the_rest_is_sent(tmp_path: Path, ledger: Ledger) -> None:
     library = tmp_path / "library"
     with audio_server(library, "--max-size", str(SMALL_LIMIT)) as server:
-        body_start = multipart([Part(distinct_wav(7, seconds=10))])[:65_536]
+        body_start = multipart([Part(noise_wav(7, seconds=10))])[:65_536]
         with socket.create_connection((LOOPBACK, server.port), timeout=15) as sock, sock.makefile("rb") as stream:
             sock.sendall(upload_head(server.port, 50_000_000) + body_start)  # 64 KB of a promised 50 MB
             response = read_response(stream)  # answered now, while 49.9 MB are still unsent
@@ -320,11 +320,11 @@ EVIL = "http://evil.example"
 def test_changes_from_another_origin_are_refused(
     headers: str, server: RunningServer, library: Path, ledger: Ledger
 ) -> None:
-    content = distinct_wav(8)
+    content = noise_wav(8)
     assert requests.post(f"{server.url}/api/files", files={"file": ("kept.wav", content)}, timeout=30).ok
     before = stored_files(library)
-    refused(post_raw(server.port, [Part(distinct_wav(9), b"forged.wav")], headers), ledger, 403)
-    form = post_raw(server.port, [Part(distinct_wav(9), b"forged.wav")], headers, path="/")  # the page's form
+    refused(post_raw(server.port, [Part(noise_wav(9), b"forged.wav")], headers), ledger, 403)
+    form = post_raw(server.port, [Part(noise_wav(9), b"forged.wav")], headers, path="/")  # the page's form
     ledger.record(SCENARIO, requests=1, errors=int(form.status >= 500))
     assert form.status == 403
     for target in ("/api/files/kept.wav", "/delete/kept.wav"):
@@ -365,7 +365,7 @@ def test_markup_disguised_as_audio_is_never_stored(
     alone = Part(content, b"track.mp3", content_type="audio/mpeg")
     message = refused(post_raw(server.port, [alone]), ledger, 415)
     assert message == "Non-audio file detected: track.mp3"
-    with_real_audio = [Part(distinct_wav(10), b"real.wav"), alone]  # all-or-nothing: the real one goes too
+    with_real_audio = [Part(noise_wav(10), b"real.wav"), alone]  # all-or-nothing: the real one goes too
     refused(post_raw(server.port, with_real_audio), ledger, 415)
     form = post_raw(server.port, [alone], path="/")  # the page's form shows the message
     ledger.record(SCENARIO, requests=1, errors=int(form.status >= 500))

@@ -24,7 +24,6 @@ from tests.reliability.conftest import Ledger, audio_server, credentials_server
 from tests.reliability.traffic import (
     DEADLINE,
     Part,
-    distinct_wav,
     leftovers,
     multipart,
     sha256,
@@ -33,6 +32,7 @@ from tests.reliability.traffic import (
     wait_until,
 )
 from tests.servers import LOOPBACK, RunningServer
+from tests.wav import noise_wav
 from tests.wsgi.rawhttp import read_response
 
 
@@ -126,7 +126,7 @@ def test_the_library_under_20_uploaders_and_100_readers(tmp_path: Path, ledger: 
                 if window.closed():
                     return
                 # Mostly small files; every tenth is 640 KB, past waitress's 512 KiB in-memory limit.
-                content = distinct_wav(
+                content = noise_wav(
                     number * MAX_UPLOADS_EACH + count, 40.0 if count % 10 == 0 else 0.05 * (1 + count % 7)
                 )
                 try:
@@ -206,7 +206,7 @@ def test_the_library_answers_others_while_200_clients_stall(tmp_path: Path, ledg
                     sock.sendall(b"GET /api/files HTTP/1.1\r\nHost: x\r\nX-Slow: ")
                 else:  # an upload that stops after its first bytes
                     sock.sendall(upload_head(server.port, 10_000_000) + multipart([Part(b"RIFF")])[:120])
-            content = distinct_wav(77)
+            content = noise_wav(77)
             try:  # a stalled server would keep these waiting for its 120 s idle timeout
                 listed = requests.get(f"{server.url}/api/files", timeout=DEADLINE)
                 uploaded = requests.post(
@@ -243,7 +243,7 @@ def test_downloads_racing_deletes_get_a_version_or_a_404(tmp_path: Path, ledger:
             for count in range(MAX_UPLOADS_EACH):
                 if window.closed():
                     return
-                content = distinct_wav(900_000 + number * MAX_UPLOADS_EACH + count, 0.5)
+                content = noise_wav(900_000 + number * MAX_UPLOADS_EACH + count, 0.5)
                 with churn.lock:
                     versions[name].add(sha256(content))
                 try:

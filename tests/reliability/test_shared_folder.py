@@ -14,7 +14,8 @@ from pathlib import Path
 import requests
 
 from tests.reliability.conftest import Ledger, audio_server
-from tests.reliability.traffic import distinct_wav, leftovers, sha256, stored_files
+from tests.reliability.traffic import leftovers, sha256, stored_files
+from tests.wav import noise_wav
 
 
 NAMES = ("shared.wav", "Общий.wav", "same name.wav", "x.wav")
@@ -27,7 +28,7 @@ def test_two_servers_sharing_a_folder_lose_and_overwrite_nothing(tmp_path: Path,
     library = tmp_path / "library"
     # Every tenth file is 640 KB, so some bodies are spooled by waitress before the app sees them.
     files = [
-        (name, distinct_wav(5000 + number, 40.0 if number % 10 == 0 else 0.2))
+        (name, noise_wav(5000 + number, 40.0 if number % 10 == 0 else 0.2))
         for number, name in enumerate(name for name in NAMES for _ in range(PER_NAME))
     ]
     with audio_server(library) as first, audio_server(library) as second:

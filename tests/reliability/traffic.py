@@ -1,12 +1,9 @@
-"""What the reliability tests send: distinct audio, hand-built multipart bodies, raw requests, and checks on disk."""
+"""What the reliability tests send: hand-built multipart bodies, raw requests, and checks on disk."""
 
 import hashlib
-import io
 import os
-import random
 import socket
 import time
-import wave
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,20 +15,8 @@ from tests.wsgi.rawhttp import Response, read_response
 SERVER = "Flask/server.py"
 CREDENTIALS = "WSGI/credentials.py"
 BOUNDARY = "reliability-boundary-7d3f"
-RATE = 8000
 DEADLINE = 15.0  # seconds any polled condition may take before the test fails instead of hanging
 BOOKKEEPING = (".instance-", ".metadata.json")  # the server's own hidden files, not upload leftovers
-
-
-def distinct_wav(seed: int, seconds: float = 0.1) -> bytes:
-    """A mono 16-bit WAV of noise: each seed gives other bytes, the same seed the same bytes."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(random.Random(seed).randbytes(int(RATE * seconds) * 2))
-    return buffer.getvalue()
 
 
 def sha256(data: bytes) -> str:

@@ -1,6 +1,8 @@
-"""WAV files written at test time with the standard library: small tones, and big silent ones in chunks."""
+"""WAV audio made at test time with the standard library: distinct noise, tones, and big silent files."""
 
+import io
 import math
+import random
 import struct
 import wave
 from pathlib import Path
@@ -8,6 +10,17 @@ from pathlib import Path
 
 SAMPLE_RATE = 8000
 WRITE_CHUNK = 1024 * 1024
+
+
+def noise_wav(seed: int = 0, seconds: float = 0.25) -> bytes:
+    """A mono 16-bit WAV of noise: each seed gives other bytes, the same seed the same bytes."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(random.Random(seed).randbytes(round(SAMPLE_RATE * seconds) * 2))
+    return buffer.getvalue()
 
 
 def write_tone(path: Path, seconds: float = 1.0, frequency: float = 440.0) -> Path:
