@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +98,14 @@ class Window:
     def left(self) -> float:
         return max(0.0, self.end - time.monotonic())
 
+    def turns(self, limit: int) -> Iterator[int]:
+        """Wait until every client is ready, then count a client's turns until the window closes or `limit`."""
+        self.ready.wait()
+        for turn in range(limit):
+            if self.closed():
+                return
+            yield turn
+
 
 def run_threads(workers: list[Callable[[], None]], window: Window) -> None:
     """Run each worker in its own thread and wait for all; each stops when the window closes."""
@@ -121,10 +129,7 @@ def test_the_library_under_20_uploaders_and_100_readers(tmp_path: Path, ledger: 
 
         def uploader(number: int) -> None:
             session = requests.Session()
-            window.ready.wait()
-            for count in range(MAX_UPLOADS_EACH):
-                if window.closed():
-                    return
+            for count in window.turns(MAX_UPLOADS_EACH):
                 # Mostly small files; every tenth is 640 KB, past waitress's 512 KiB in-memory limit.
                 content = noise_wav(
                     number * MAX_UPLOADS_EACH + count, 40.0 if count % 10 == 0 else 0.05 * (1 + count % 7)
@@ -152,10 +157,7 @@ def test_the_library_under_20_uploaders_and_100_readers(tmp_path: Path, ledger: 
 
         def reader(number: int) -> None:
             session = requests.Session()
-            window.ready.wait()
-            for count in range(MAX_READS_EACH):
-                if window.closed():
-                    return
+            for count in window.turns(MAX_READS_EACH):
                 kind = (number + count) % 3
                 if kind == 2:
                     with uploads.lock:
@@ -239,10 +241,7 @@ def test_downloads_racing_deletes_get_a_version_or_a_404(tmp_path: Path, ledger:
         def churner(number: int) -> None:
             """Uploads a new version of its name, then deletes it, again and again."""
             session, name = requests.Session(), f"churn-{number}.wav"
-            window.ready.wait()
-            for count in range(MAX_UPLOADS_EACH):
-                if window.closed():
-                    return
+            for count in window.turns(MAX_UPLOADS_EACH):
                 content = noise_wav(900_000 + number * MAX_UPLOADS_EACH + count, 0.5)
                 with churn.lock:
                     versions[name].add(sha256(content))
@@ -260,10 +259,7 @@ def test_downloads_racing_deletes_get_a_version_or_a_404(tmp_path: Path, ledger:
         def reader(number: int) -> None:
             """Downloads the churned names (a version, or 404 between versions), lists, shows the page."""
             session = requests.Session()
-            window.ready.wait()
-            for count in range(MAX_READS_EACH):
-                if window.closed():
-                    return
+            for count in window.turns(MAX_READS_EACH):
                 name = f"churn-{(number + count) % CHURNERS}.wav"
                 target = (f"/files/{name}", f"/files/{name}", "/api/files", "/")[count % 4]
                 try:
@@ -341,11 +337,8 @@ def test_the_credentials_service_under_200_connections_and_slow_clients(ledger: 
         def keep_alive_client(number: int) -> None:
             connection = http.client.HTTPConnection(LOOPBACK, service.port, timeout=REQUEST_TIMEOUT)
             connection.connect()
-            window.ready.wait()
             try:
-                for count in range(MAX_REQUESTS_EACH):
-                    if window.closed():
-                        return
+                for count in window.turns(MAX_REQUESTS_EACH):
                     species = SPECIES[(number + count) % len(SPECIES)]
                     try:
                         connection.request("GET", query(species))
@@ -366,10 +359,7 @@ def test_the_credentials_service_under_200_connections_and_slow_clients(ledger: 
             """Sends each request one byte at a time."""
             species = SPECIES[number % len(SPECIES)]
             request = f"GET {query(species)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
-            window.ready.wait()
-            for _ in range(MAX_REQUESTS_EACH):
-                if window.closed():
-                    return
+            for _ in window.turns(MAX_REQUESTS_EACH):
                 bytewise = [request[i : i + 1] for i in range(len(request))]
                 slow_exchange(service.port, species, bytewise, lambda: TRICKLE_PAUSE, slow)
 
