@@ -1,0 +1,1 @@
+"""Parsers that confirm there is audio inside each container format libmagic names."""

@@ -1,0 +1,72 @@
+"""Ogg: pages of interleaved streams, audio when every stream is an audio codec (Vorbis, Opus, FLAC, Speex)."""
+
+import struct
+from typing import BinaryIO
+
+from audio_library.formats.flac import flac_streaminfo
+from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES
+
+
+_OGG_AUDIO = (b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   ")
+_OGG_METADATA = (b"fishead\0", b"fisbone\0")  # Ogg Skeleton describes the other streams
+
+
+def _ogg_pages(data: bytes) -> list[tuple[int, int, int, bytes]]:
+    """(header type, granule position, serial, first bytes of body) of the whole pages in ``data``."""
+    pages: list[tuple[int, int, int, bytes]] = []
+    pos = 0
+    while data.startswith(b"OggS", pos) and pos + 27 <= len(data) and len(pages) < MAX_CHUNKS:
+        header_type, granule, serial = struct.unpack_from("<BqI", data, pos + 5)
+        segments = data[pos + 26]
+        body = pos + 27 + segments
+        body_size = sum(data[pos + 27 : body])
+        pages.append((header_type, granule, serial, data[body : body + 64]))
+        pos = body + body_size
+    return pages
+
+
+def _ogg_streams(head: bytes) -> dict[int, bytes]:
+    """Serial -> identification packet of every stream that begins in ``head``."""
+    return {serial: body for header_type, _, serial, body in _ogg_pages(head) if header_type & 0x02}
+
+
+def check_ogg(stream: BinaryIO, size: int, head: bytes) -> str | None:
+    """Ogg is audio when every stream is an audio codec (Skeleton allowed), so Theora video is refused."""
+    streams = [body for body in _ogg_streams(head).values() if not body.startswith(_OGG_METADATA)]
+    if streams and all(body.startswith(_OGG_AUDIO) for body in streams):
+        return "audio/ogg"
+    return None
+
+
+def ogg_duration(stream: BinaryIO, size: int) -> float | None:
+    """Seconds from the granule position of the first audio stream's last page."""
+    stream.seek(0)
+    streams = _ogg_streams(stream.read(SNIFF_BYTES))
+    audio = [(serial, body) for serial, body in streams.items() if body.startswith(_OGG_AUDIO)]
+    if not audio:
+        return None
+    serial, ident = audio[0]
+    rate: int
+    pre_skip = 0
+    if ident.startswith(b"\x01vorbis"):
+        (rate,) = struct.unpack_from("<I", ident, 12)
+    elif ident.startswith(b"OpusHead"):
+        (pre_skip,) = struct.unpack_from("<H", ident, 10)
+        rate = 48000  # Opus granules always count 48 kHz samples
+    elif ident.startswith(b"\x7fFLAC"):
+        rate, _ = flac_streaminfo(ident[17:51])
+    else:
+        (rate,) = struct.unpack_from("<I", ident, 36)
+    for tail_size in (SNIFF_BYTES, 4 * SNIFF_BYTES + 27):
+        start = max(0, size - tail_size)
+        stream.seek(start)
+        tail = stream.read(tail_size)
+        pos = tail.rfind(b"OggS")
+        while pos >= 0:
+            pages = _ogg_pages(tail[pos:])
+            if pages and pages[0][2] == serial and pages[0][1] >= 0:
+                return (pages[0][1] - pre_skip) / rate
+            pos = tail.rfind(b"OggS", 0, pos)
+        if start == 0:
+            break
+    return None
