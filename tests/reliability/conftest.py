@@ -7,7 +7,6 @@ written to var/reliability-summary.md, so the figures in README come from a run,
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +39,6 @@ class Ledger:
 
     scenarios: dict[str, Figures] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
 
     def record(self, scenario: str, requests: int = 0, errors: int = 0, files: int = 0, faults: int = 0) -> None:
         """Add to a scenario's figures; errors are recorded before a test asserts there were none."""
@@ -54,7 +52,7 @@ class Ledger:
         """Count something that is not a request, e.g. the examples a property test tried."""
         self.notes[what] = self.notes.get(what, 0) + count
 
-    def table(self, passed: int, failed: int, xfailed: int = 0) -> str:
+    def table(self, passed: int, failed: int, xfailed: int = 0, seconds: float = 0.0) -> str:
         """The figures as a Markdown table, with a total row and the tests' outcome."""
         rows = [
             "| scenario | requests served | errors | files verified | faults survived |",
@@ -76,9 +74,8 @@ class Ledger:
         )
         lines = ["", *rows, ""]
         lines += [f"- {what}: {count:,}" for what, count in self.notes.items()]
-        elapsed = time.monotonic() - self.started
         known = f", {xfailed} failing on known bugs (xfail)" if xfailed else ""
-        lines.append(f"- reliability tests: {passed} passed, {failed} failed{known}, in {elapsed:.0f} s")
+        lines.append(f"- reliability tests: {passed} passed, {failed} failed{known}, in {seconds:.0f} s")
         return "\n".join(lines[1:]) + "\n"
 
 
@@ -103,7 +100,14 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int,
         outcome: sum(1 for report in terminalreporter.stats.get(outcome, []) if _in_suite(report))
         for outcome in ("passed", "failed", "error", "xfailed")
     }
-    table = ledger.table(outcomes["passed"], outcomes["failed"] + outcomes["error"], outcomes["xfailed"])
+    # The suite's own time (setup, call and teardown of its tests), not the whole run's.
+    seconds = sum(
+        getattr(report, "duration", 0.0)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if _in_suite(report)
+    )
+    table = ledger.table(outcomes["passed"], outcomes["failed"] + outcomes["error"], outcomes["xfailed"], seconds)
     terminalreporter.write_sep("=", "reliability summary")
     terminalreporter.write(table)
     SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
