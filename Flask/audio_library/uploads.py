@@ -33,7 +33,6 @@ class ReceivedFile:
 
     sent_name: str
     temporary: Path
-    size: int = 0
     sha256: str = ""
 
 
@@ -142,7 +141,6 @@ class _Receiver:
         if self.sink is not None and self.current is not None:
             self.sink.write(event.data)
             self.hasher.update(event.data)
-            self.current.size += len(event.data)
             if not event.more_data:
                 self.sink.close()
                 self.current.sha256 = self.hasher.hexdigest()
