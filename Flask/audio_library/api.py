@@ -2,9 +2,9 @@
 
 from flask import Blueprint, Response, jsonify, request
 
-from audio_library.errors import json_error
+from audio_library.errors import no_such_file
 from audio_library.storage import current_library
-from audio_library.uploads import store_upload
+from audio_library.uploads import store_upload, success_status
 
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -20,13 +20,12 @@ def list_files() -> Response:
 def upload_files() -> tuple[Response, int]:
     """Store every part named "file": 201, or 200 if every part was already in the library."""
     stored = store_upload(current_library(), request)
-    status = 200 if all(item.status == "duplicate" for item in stored) else 201
-    return jsonify({"files": [item.to_json() for item in stored]}), status
+    return jsonify({"files": [item.to_json() for item in stored]}), success_status(stored)
 
 
 @bp.delete("/files/<name>")
 def delete_file(name: str) -> Response:
     """Delete one file: 204, or 404 if there is no such audio file."""
     if not current_library().delete(name):
-        return json_error(404, f'There is no audio file named "{name}" in the library.')
+        return no_such_file(name)
     return Response(status=204)

@@ -85,9 +85,14 @@ def iso_utc(mtime_ns: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def display_name(file_name: str) -> str:
+    """A name as text: one on disk that is not UTF-8 shows U+FFFD where its undecodable bytes are."""
+    return os.fsencode(file_name).decode("utf-8", errors="replace")
+
+
 def make_entry(file_name: str, size: int, mime: str, duration: float | None, mtime_ns: int) -> Entry:
     """The Entry of a file, with a displayable name if its name on disk is not UTF-8."""
-    shown = os.fsencode(file_name).decode("utf-8", errors="replace")
+    shown = display_name(file_name)
     return Entry(shown, size, mime, duration, iso_utc(mtime_ns), "" if shown == file_name else file_name)
 
 

@@ -66,6 +66,11 @@ def json_error(status: int, message: str, **extra: Any) -> Response:
     return response
 
 
+def no_such_file(name: str) -> Response:
+    """The 404 of a route naming a file the library does not hold."""
+    return json_error(404, f'There is no audio file named "{name}" in the library.')
+
+
 def register_error_handlers(app: Flask) -> None:
     """Make every error of `app` a JSON response."""
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response, request, send_file
 
-from audio_library.errors import json_error
+from audio_library.errors import no_such_file
 from audio_library.storage import current_library
 
 
@@ -17,9 +17,8 @@ def serve_file(name: str) -> Response:
     """
     library = current_library()
     entry = library.entry(name)
-    missing = json_error(404, f'There is no audio file named "{name}" in the library.')
     if entry is None:
-        return missing
+        return no_such_file(name)
     path = library.path(entry)
     try:
         info = path.stat()
@@ -36,6 +35,6 @@ def serve_file(name: str) -> Response:
     except FileNotFoundError:
         # Deleted since the lookup. Once send_file has opened it, a delete no longer matters: the open file
         # keeps its bytes, so the client gets the whole version it asked for, or this 404.
-        return missing
+        return no_such_file(name)
     response.headers["Accept-Ranges"] = "bytes"
     return response

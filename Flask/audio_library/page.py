@@ -8,10 +8,10 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
 
-from audio_library.catalog import Entry, Listing
+from audio_library.catalog import Entry, Listing, display_name
 from audio_library.errors import UploadError, human_size
 from audio_library.storage import current_library
-from audio_library.uploads import StoredFile, store_upload
+from audio_library.uploads import StoredFile, store_upload, success_status
 
 
 bp = Blueprint("page", __name__)
@@ -99,8 +99,7 @@ def upload() -> tuple[str, int]:
         rejected = error.status == 415
         notice = Notice("error", NON_AUDIO, error.name or "") if rejected else Notice("error", error.message)
         return _render_index([notice]), error.status
-    status = 200 if all(item.status == "duplicate" for item in stored) else 201
-    return _render_index([_stored_notice(item) for item in stored]), status
+    return _render_index([_stored_notice(item) for item in stored]), success_status(stored)
 
 
 @bp.get("/delete/<name>")
@@ -108,7 +107,7 @@ def confirm_delete(name: str) -> tuple[str, int]:
     """Delete without JavaScript, first step: a page asking to confirm, whose button posts the deletion."""
     if current_library().entry(name) is None:
         return _render_index([_missing_notice(name)]), 404
-    return render_template("page/confirm_delete.html", name=_display(name), delete_url=_delete_url(name)), 200
+    return render_template("page/confirm_delete.html", name=display_name(name), delete_url=_delete_url(name)), 200
 
 
 @bp.post("/delete/<name>")
@@ -116,7 +115,7 @@ def delete(name: str) -> tuple[str, int]:
     """Delete without JavaScript, second step: delete, then show the page with the outcome."""
     if not current_library().delete(name):
         return _render_index([_missing_notice(name)]), 404
-    return _render_index([Notice("success", "Deleted.", _display(name))]), 200
+    return _render_index([Notice("success", "Deleted.", display_name(name))]), 200
 
 
 @bp.after_request
@@ -179,7 +178,7 @@ def _table() -> _Table:
 def _track(entry: Entry) -> Track:
     quoted = quote(entry.name, safe="", errors="surrogateescape")
     return Track(
-        name=_display(entry.name),
+        name=entry.name,  # already displayable: make_entry decoded it
         url=f"/files/{quoted}",
         delete_url=f"/delete/{quoted}",
         format=format_name(entry.type),
@@ -192,15 +191,6 @@ def _delete_url(name: str) -> str:
     return f"/delete/{quote(name, safe='', errors='surrogateescape')}"
 
 
-def _display(name: str) -> str:
-    """The name as text: a file copied in with a name that is not UTF-8 shows U+FFFD where the bad bytes are."""
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        return name.encode(errors="surrogateescape").decode(errors="replace")
-    return name
-
-
 def _stored_notice(item: StoredFile) -> Notice:
     if item.status == "duplicate":
         return Notice("info", f"Already in the library as “{item.entry.name}”", item.sent_name)
@@ -210,4 +200,4 @@ def _stored_notice(item: StoredFile) -> Notice:
 
 
 def _missing_notice(name: str) -> Notice:
-    return Notice("error", "There is no such file in the library.", _display(name))
+    return Notice("error", "There is no such file in the library.", display_name(name))

@@ -49,6 +49,11 @@ class StoredFile:
         return {**self.entry.to_json(), "sent_name": self.sent_name, "status": self.status}
 
 
+def success_status(stored: list[StoredFile]) -> int:
+    """The status of an upload that succeeded: 201, or 200 if every part was already in the library."""
+    return 200 if all(item.status == "duplicate" for item in stored) else 201
+
+
 def store_upload(library: Library, request: Request) -> list[StoredFile]:
     """Receive, validate and commit every part named "file" of a multipart/form-data request.
 
