@@ -183,7 +183,18 @@ def test_deleting_a_missing_file_is_a_json_404(client: FlaskClient) -> None:
 
 
 def test_hidden_files_cannot_be_deleted(client: FlaskClient, library_dir: Path) -> None:
+    assert upload(client, ("song.wav", noise_wav(1))).status_code == 201
+    assert client.get("/api/files").status_code == 200  # the listing saves the metadata cache
+    cache = library_dir / ".metadata.json"
+    assert cache.is_file()
+
+    hidden_audio = library_dir / ".hidden.wav"  # audio, so only its leading dot keeps it out
+    hidden_audio.write_bytes(noise_wav(2))
+
     assert client.delete("/api/files/.metadata.json").status_code == 404
+    assert client.delete("/api/files/.hidden.wav").status_code == 404
+    assert cache.is_file()
+    assert hidden_audio.is_file()
     assert any(path.name.startswith(".instance-") for path in library_dir.iterdir())
 
 

@@ -77,8 +77,15 @@ def test_a_missing_file_is_a_json_404(client: FlaskClient) -> None:
     assert response.json == {"error": 'There is no audio file named "nothing.mp3" in the library.'}
 
 
-@pytest.mark.parametrize("path", ["/files/.metadata.json", "/files/..%2F..%2Fetc%2Fpasswd", "/files/../conftest.py"])
-def test_hidden_files_and_paths_outside_are_never_served(client: FlaskClient, path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/files/.metadata.json", "/files/.hidden.wav", "/files/..%2F..%2Fetc%2Fpasswd", "/files/../conftest.py"]
+)
+def test_hidden_files_and_paths_outside_are_never_served(client: FlaskClient, library_dir: Path, path: str) -> None:
+    assert upload(client, ("song.wav", noise_wav(1))).status_code == 201
+    assert client.get("/api/files").status_code == 200  # the listing saves the metadata cache
+    assert (library_dir / ".metadata.json").is_file()  # so the hidden files asked for really exist
+    (library_dir / ".hidden.wav").write_bytes(noise_wav(2))  # audio, so only its leading dot keeps it out
+
     response = client.get(path)
     assert response.status_code == 404
     assert response.is_json
