@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server, wait_for_port
+from tests.servers import LOOPBACK, REPO, RunningServer, credentials_server, free_port, running_command
 
 
 TARGET = "/?species=Dalek"
@@ -70,18 +70,8 @@ class Measurement:
 def baseline_server() -> Iterator[RunningServer]:
     """wsgiref.simple_server serving the application, one request at a time."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", BASELINE, LOOPBACK, str(port)],
-        cwd=REPO / "WSGI",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = RunningServer(process, port)
-    try:
-        wait_for_port(port, process)
+    with running_command([sys.executable, "-c", BASELINE, LOOPBACK, str(port)], port, cwd=REPO / "WSGI") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def drive_with_wrk(url: str, connections: int, seconds: float) -> Measurement:
@@ -192,7 +182,7 @@ def main() -> int:
     with ExitStack() as stack:
         servers = {BASELINE_NAME: stack.enter_context(baseline_server())}
         for name, options in SERVICES.items():
-            servers[name] = stack.enter_context(running_server(["WSGI/credentials.py", *options]))
+            servers[name] = stack.enter_context(credentials_server(*options))
         for connections in CONNECTIONS:
             results[connections] = {}
             # Alternate which server goes first, so drift in the shared machine's load hits both alike.

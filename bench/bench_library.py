@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Flask"))
 from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import CACHE_FILE
 
-from tests.audio.conftest import FIXTURES, SERVER
+from tests.audio.conftest import FIXTURES
 from tests.audio.streaming import peak_rss, stream_upload
-from tests.servers import LOOPBACK, RunningServer, running_server
+from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wav import write_silence
 
 
@@ -89,7 +89,7 @@ def latency(server: RunningServer, path: str, requests: int) -> tuple[float, flo
 
 def first_listing_ms(library: Path) -> float:
     """Start a server on the library and time its very first `GET /api/files`."""
-    with running_server([SERVER, "--library", str(library)]) as server:
+    with audio_server(library) as server:
         connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=600)
         try:
             return timed_get(connection, "/api/files")
@@ -127,8 +127,7 @@ def time_ms(action: Callable[[], object], runs: int) -> float:
 def measure_upload(work: Path, big: Path, debug: bool) -> tuple[float, int]:
     """Upload the big file to a fresh server; (seconds, server peak RSS in bytes)."""
     library = work / ("upload-debug" if debug else "upload-waitress")
-    args = [SERVER, "--library", str(library), *(["--debug"] if debug else [])]
-    with running_server(args) as server:
+    with audio_server(library, *(["--debug"] if debug else [])) as server:
         started = time.perf_counter()
         status, body = stream_upload(server.port, big)
         seconds = time.perf_counter() - started
@@ -162,10 +161,10 @@ def main() -> int:
         assert (big_library / CACHE_FILE).is_file()
         restarted_ms = first_listing_ms(big_library)
 
-        with running_server([SERVER, "--library", str(big_library)]) as server:
+        with audio_server(big_library) as server:
             list_big = latency(server, "/api/files", REQUESTS)
             page_big = latency(server, "/", REQUESTS)
-        with running_server([SERVER, "--library", str(small_library)]) as server:
+        with audio_server(small_library) as server:
             list_small = latency(server, "/api/files", REQUESTS)
             page_small = latency(server, "/", REQUESTS)
         naive_ms = time_ms(lambda: naive_listing(big_library), NAIVE_RUNS)

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests
 
 from tests.cli.peak_rss import run_with_peak_rss
-from tests.servers import REPO, running_server
+from tests.servers import AUDIO_SERVER, REPO, audio_server
 from tests.wav import write_silence
 
 
@@ -80,7 +80,7 @@ def main() -> int:
         library = folder / "library"
         library.mkdir()
         wav = write_silence(folder / UPLOAD_NAME, FILE_SIZE)
-        with running_server(["Flask/server.py", "--library", str(library)]) as server:
+        with audio_server(library) as server:
             url = f"{server.url}/api/files"
             screwdriver = Tool("screwdriver", [sys.executable, str(REPO / "screwdriver.py"), "--server", server.url])
             screwdriver.command += ["--quiet", "upload", str(wav)]
@@ -91,7 +91,7 @@ def main() -> int:
                     tool.upload(server.url)
             reference.upload(server.url)
 
-    print(f"Uploading a {FILE_SIZE / 1e6:.0f} MB WAV to Flask/server.py on loopback, {ROUNDS} rounds, alternating:")
+    print(f"Uploading a {FILE_SIZE / 1e6:.0f} MB WAV to {AUDIO_SERVER} on loopback, {ROUNDS} rounds, alternating:")
     report([screwdriver, curl, reference])
     ratio = screwdriver.median / curl.median
     peak = max(screwdriver.peak_rss)

@@ -6,13 +6,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import IO
 
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
+AUDIO_SERVER = "Flask/server.py"
+CREDENTIALS_SERVER = "WSGI/credentials.py"
+
+# What subprocess accepts for stdout/stderr: a file descriptor, a file object, DEVNULL/PIPE, or None to inherit.
+Output = int | IO[bytes] | None
 
 
 def free_port() -> int:
@@ -58,22 +64,26 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(
-    args: Sequence[str],
-    port: int | None = None,
+def running_command(
+    command: Sequence[str],
+    port: int,
+    *,
+    cwd: Path = REPO,
     env: dict[str, str] | None = None,
-    stderr: int | None = subprocess.DEVNULL,
+    stdout: Output = subprocess.DEVNULL,
+    stderr: Output = subprocess.DEVNULL,
+    preexec_fn: Callable[[], object] | None = None,
     timeout: float = 15.0,
 ) -> Iterator[RunningServer]:
-    """Run `python ARGS --host 127.0.0.1 --port PORT`, yield it once it listens, stop it afterwards."""
-    port = port if port is not None else free_port()
-    command = [sys.executable, *args, "--host", LOOPBACK, "--port", str(port)]
+    """Run a command that listens on the port, yield it once it listens, stop it afterwards."""
+    # A test limits the child's file descriptors this way; a callable that only calls setrlimit is fork-safe.
     process = subprocess.Popen(
         command,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+        stdout=stdout,
         stderr=stderr,
+        preexec_fn=preexec_fn,  # noqa: PLW1509
     )
     server = RunningServer(process, port)
     try:
@@ -81,3 +91,32 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def running_server(
+    args: Sequence[str],
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    stderr: Output = subprocess.DEVNULL,
+    timeout: float = 15.0,
+) -> Iterator[RunningServer]:
+    """Run `python ARGS --host 127.0.0.1 --port PORT`, yield it once it listens, stop it afterwards."""
+    port = port if port is not None else free_port()
+    command = [sys.executable, *args, "--host", LOOPBACK, "--port", str(port)]
+    with running_command(command, port, env={**os.environ, **(env or {})}, stderr=stderr, timeout=timeout) as server:
+        yield server
+
+
+def audio_server(
+    library: Path, *flags: str, env: dict[str, str] | None = None, stderr: Output = subprocess.DEVNULL
+) -> AbstractContextManager[RunningServer]:
+    """The audio library server (Flask/server.py) on a free loopback port, keeping its files in `library`."""
+    return running_server([AUDIO_SERVER, "--library", str(library), *flags], env=env, stderr=stderr)
+
+
+def credentials_server(
+    *flags: str, env: dict[str, str] | None = None, stderr: Output = subprocess.DEVNULL
+) -> AbstractContextManager[RunningServer]:
+    """The credentials service (WSGI/credentials.py) on a free loopback port."""
+    return running_server([CREDENTIALS_SERVER, *flags], env=env, stderr=stderr)

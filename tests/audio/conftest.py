@@ -16,7 +16,6 @@ from tests.servers import REPO
 
 
 FIXTURES = REPO / "tests" / "fixtures" / "audio"
-SERVER = "Flask/server.py"
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio.conftest import SERVER, on_disk
+from tests.audio.conftest import on_disk
 from tests.audio.streaming import part_head, request_head
-from tests.servers import LOOPBACK, RunningServer, running_server
+from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wsgi.rawhttp import read_response
 
 
@@ -28,7 +28,7 @@ DEADLINE = 30.0
 @pytest.fixture
 def server(library_dir: Path) -> Iterator[RunningServer]:
     """The production server with a 100000-byte limit on request bodies."""
-    with running_server([SERVER, "--library", str(library_dir), "--max-size", str(LIMIT)]) as running:
+    with audio_server(library_dir, "--max-size", str(LIMIT)) as running:
         yield running
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from audio_library.catalog import file_sha256
 
-from tests.audio.conftest import SERVER, on_disk
+from tests.audio.conftest import on_disk
 from tests.audio.streaming import peak_rss, stream_upload
-from tests.servers import running_server
+from tests.servers import audio_server
 from tests.wav import write_silence
 
 
@@ -18,7 +18,7 @@ PEAK_RSS_LIMIT = 150 * 1024 * 1024
 @pytest.mark.slow
 def test_a_400_mb_upload_keeps_the_server_under_150_mb(tmp_path: Path, library_dir: Path) -> None:
     big = write_silence(tmp_path / "big.wav", BIG)
-    with running_server([SERVER, "--library", str(library_dir)]) as server:
+    with audio_server(library_dir) as server:
         status, body = stream_upload(server.port, big)
         peak = peak_rss(server.process.pid)
     assert status == 201, body

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.audio.conftest import SERVER, on_disk
+from tests.audio.conftest import on_disk
 from tests.audio.streaming import BOUNDARY, PART_TAIL, part_head, request_head
-from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server
+from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port, running_command
 from tests.wav import noise_wav
 
 
@@ -28,7 +28,7 @@ DEADLINE = 15.0
 @pytest.fixture
 def server(library_dir: Path) -> Iterator[RunningServer]:
     """The production server (waitress) on a free port, serving the test's library folder."""
-    with running_server([SERVER, "--library", str(library_dir)]) as running:
+    with audio_server(library_dir) as running:
         yield running
 
 
@@ -47,7 +47,7 @@ def names(url: str) -> list[str]:
 def run_server_to_exit(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the server with these arguments, expecting it to stop by itself (it cannot start)."""
     return subprocess.run(
-        [sys.executable, SERVER, *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, AUDIO_SERVER, *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
     )
 
 
@@ -70,32 +70,25 @@ def wait_until(condition: object, what: str) -> None:
 
 def test_the_server_prints_its_url_and_serves_with_waitress(library_dir: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, SERVER, "--library", str(library_dir), "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().decode()
+    command = [sys.executable, AUDIO_SERVER, "--library", str(library_dir), "--port", str(port)]
+    with running_command(command, port, stdout=subprocess.PIPE, stderr=None) as server:
+        assert server.process.stdout is not None
+        line = server.process.stdout.readline().decode()
         assert f"http://127.0.0.1:{port}/" in line
         response = requests.get(f"http://127.0.0.1:{port}/api/files", timeout=10)
         assert response.json() == []
         assert response.headers["Server"] == "audio-library"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_sigterm_stops_the_server_cleanly(library_dir: Path) -> None:
-    with running_server([SERVER, "--library", str(library_dir)]) as running:
+    with audio_server(library_dir) as running:
         assert any(path.name.startswith(".instance-") for path in library_dir.iterdir())
         assert running.stop() == 0
     assert sorted(path.name for path in library_dir.iterdir()) == []
 
 
 def test_debug_uses_flasks_development_server(library_dir: Path) -> None:
-    with running_server([SERVER, "--library", str(library_dir), "--debug"]) as running:
+    with audio_server(library_dir, "--debug") as running:
         response = requests.get(f"{running.url}/api/files", timeout=10)
         assert response.headers["Server"].startswith("Werkzeug/")
 
@@ -123,7 +116,7 @@ def test_stale_temporaries_are_removed_when_the_server_starts(library_dir: Path)
     library_dir.mkdir()
     stale = library_dir / f".upload-{'c' * 16}-{'d' * 16}.part"
     stale.write_bytes(b"left by a crash")
-    with running_server([SERVER, "--library", str(library_dir)]) as running:
+    with audio_server(library_dir) as running:
         assert not stale.exists()
         assert names(running.url) == []
 
@@ -132,7 +125,7 @@ def test_stale_temporaries_are_removed_when_the_server_starts(library_dir: Path)
 def test_an_oversized_body_is_refused_before_it_is_sent(library_dir: Path, flag: str) -> None:
     limit = 100_000
     args, env = ([flag, str(limit)], {}) if flag.startswith("--") else ([], {flag: str(limit)})
-    with running_server([SERVER, "--library", str(library_dir), *args], env=env) as running:
+    with audio_server(library_dir, *args, env=env) as running:
         for length in (limit + 1, 10 * 1024**3):
             with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
                 sock.sendall(request_head(running.port, length))  # headers only: the body is never sent
@@ -151,7 +144,7 @@ def test_a_malformed_request_gets_a_json_400_from_the_server_itself(server: Runn
 
 
 def test_a_chunked_body_over_the_limit_is_refused(library_dir: Path) -> None:
-    with running_server([SERVER, "--library", str(library_dir), "--max-size", "100000"]) as running:
+    with audio_server(library_dir, "--max-size", "100000") as running:
         chunks = iter([part_head("big.wav"), noise_wav(1, seconds=10), PART_TAIL])
         response = requests.post(
             f"{running.url}/api/files",
@@ -179,8 +172,7 @@ def test_a_chunked_upload_under_the_limit_is_stored(server: RunningServer, libra
 
 @pytest.mark.parametrize("debug", [False, True], ids=["waitress", "debug"])
 def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debug: bool) -> None:
-    args = [SERVER, "--library", str(library_dir), *(["--debug"] if debug else [])]
-    with running_server(args) as running:
+    with audio_server(library_dir, *(["--debug"] if debug else [])) as running:
         song = noise_wav(9, seconds=60)
         body = part_head("cut.wav") + song + PART_TAIL
         with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
@@ -228,8 +220,8 @@ def test_concurrent_identical_uploads_keep_one_copy(server: RunningServer, libra
 
 def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Path) -> None:
     with (
-        running_server([SERVER, "--library", str(library_dir)]) as first,
-        running_server([SERVER, "--library", str(library_dir)]) as second,
+        audio_server(library_dir) as first,
+        audio_server(library_dir) as second,
     ):
         contents = [noise_wav(100 + seed) for seed in range(20)]
         urls = [first.url, second.url] * 10

@@ -4,18 +4,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
 
-from tests.servers import REPO, RunningServer, running_server
+from tests.servers import REPO, RunningServer, audio_server
 
 
 SCREWDRIVER = REPO / "screwdriver.py"
-SERVER = "Flask/server.py"
 CLI_TIMEOUT = 120.0
 
 
@@ -64,11 +62,6 @@ class Screwdriver:
         return response.content
 
 
-def start_server(library: Path, *options: str) -> AbstractContextManager[RunningServer]:
-    """The real audio library server on a free loopback port, keeping its files in `library`."""
-    return running_server([SERVER, "--library", str(library), *options])
-
-
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
     """An empty library folder for one test."""
@@ -88,7 +81,7 @@ def files(tmp_path: Path) -> Path:
 @pytest.fixture
 def screwdriver(library: Path) -> Iterator[Screwdriver]:
     """The client against a fresh server on an empty temporary library."""
-    with start_server(library) as server:
+    with audio_server(library) as server:
         yield Screwdriver(server)
 
 

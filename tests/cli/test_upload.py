@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import SCREWDRIVER, Screwdriver, single_line, start_server
+from tests.cli.conftest import SCREWDRIVER, Screwdriver, single_line
 from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
+from tests.servers import audio_server
 from tests.wav import write_silence, write_tone
 
 
@@ -200,7 +201,7 @@ def test_unreadable_file_is_refused(screwdriver: Screwdriver, files: Path) -> No
 @pytest.mark.parametrize("size", [160_000, 32 * 1024 * 1024], ids=["small", "refused-while-sending"])
 def test_file_over_the_servers_limit_is_refused_as_too_large(library: Path, files: Path, size: int) -> None:
     song = write_silence(files / "long.wav", size)
-    with start_server(library, "--max-size", "50000") as server:
+    with audio_server(library, "--max-size", "50000") as server:
         result = Screwdriver(server)("upload", str(song))
         names = Screwdriver(server).names()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
-from tests.servers import REPO, RunningServer, running_server
+from tests.servers import REPO, RunningServer, audio_server
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,7 +51,7 @@ def library(tmp_path: Path) -> Path:
 @pytest.fixture
 def server(library: Path) -> Iterator[RunningServer]:
     """The audio library server on a free loopback port, serving the test's folder."""
-    with running_server(["Flask/server.py", "--library", str(library)]) as running:
+    with audio_server(library) as running:
         yield running
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.audio.conftest import fixture_bytes, on_disk
 from tests.e2e.conftest import VIEWPORT, save_screenshot
-from tests.servers import RunningServer, running_server
+from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav, write_silence
 
 
@@ -249,7 +249,7 @@ def test_keyboard_alone_can_play_a_track(page: Page, library: Path) -> None:
 
 def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: Path, tmp_path: Path) -> None:
     big = write(tmp_path, "big.wav", noise_wav(9, seconds=2.0))
-    with running_server(["Flask/server.py", "--library", str(library), "--max-size", "20000"]) as server:
+    with audio_server(library, "--max-size", "20000") as server:
         context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
         page = context.new_page()
         page.goto("/")
@@ -322,7 +322,7 @@ def test_long_and_unicode_names_and_hundreds_of_tracks_keep_the_layout(browser: 
     song = noise_wav(15)
     for number in range(300):
         write(library, f"track {number:03}.wav", song)
-    with running_server(["Flask/server.py", "--library", str(library)]) as server:
+    with audio_server(library) as server:
         for width, label in ((1280, "wide"), (390, "phone")):
             context = browser.new_context(base_url=server.url, viewport={"width": width, "height": 860})
             page = context.new_page()

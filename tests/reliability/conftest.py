@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from _pytest.terminal import TerminalReporter
 
-from tests.reliability.traffic import CREDENTIALS, SERVER
-from tests.servers import REPO, RunningServer, running_server
+from tests.servers import REPO
 
 
 SUMMARY_FILE = REPO / "var" / "reliability-summary.md"
@@ -118,20 +117,6 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int,
 def _in_suite(report: object) -> bool:
     nodeid = getattr(report, "nodeid", "")
     return isinstance(nodeid, str) and nodeid.startswith(SUITE) and getattr(report, "when", "call") == "call"
-
-
-@contextmanager
-def audio_server(library: Path, *flags: str, stderr: int | None = subprocess.DEVNULL) -> Iterator[RunningServer]:
-    """The production audio library server (waitress) on a free port, serving `library`."""
-    with running_server([SERVER, "--library", str(library), *flags], stderr=stderr) as server:
-        yield server
-
-
-@contextmanager
-def credentials_server(*flags: str) -> Iterator[RunningServer]:
-    """The credentials service on a free port."""
-    with running_server([CREDENTIALS, *flags]) as server:
-        yield server
 
 
 class MountNotPermittedError(Exception):

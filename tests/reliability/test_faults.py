@@ -20,9 +20,8 @@ import requests
 from audio_library import create_app
 from audio_library.storage import EXTENSION_KEY, Library
 
-from tests.reliability.conftest import Ledger, MountNotPermittedError, audio_server, tmpfs
+from tests.reliability.conftest import Ledger, MountNotPermittedError, tmpfs
 from tests.reliability.traffic import (
-    SERVER,
     Part,
     descriptors,
     leftovers,
@@ -33,7 +32,7 @@ from tests.reliability.traffic import (
     upload_head,
     wait_until,
 )
-from tests.servers import LOOPBACK, REPO, RunningServer, free_port
+from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port
 from tests.wav import noise_wav
 from tests.wsgi.rawhttp import read_response
 
@@ -316,7 +315,7 @@ def test_a_restart_beside_a_live_server_removes_only_the_dead_ones_leftovers(tmp
 
 def start_expecting_failure(library: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, SERVER, "--library", str(library), "--port", str(free_port())],
+        [sys.executable, AUDIO_SERVER, "--library", str(library), "--port", str(free_port())],
         cwd=REPO,
         capture_output=True,
         text=True,

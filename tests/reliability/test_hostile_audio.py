@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.fixtures.corpus import FIXTURES_DIR
-from tests.reliability.conftest import Ledger, audio_server
+from tests.reliability.conftest import Ledger
 from tests.reliability.traffic import (
     Part,
     exchange,
@@ -31,7 +31,7 @@ from tests.reliability.traffic import (
     upload_head,
     wait_until,
 )
-from tests.servers import LOOPBACK, RunningServer
+from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wav import noise_wav
 from tests.wsgi.rawhttp import Response, read_response
 

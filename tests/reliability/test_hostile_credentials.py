@@ -13,9 +13,9 @@ from credentials import CREDENTIALS_BODIES, json_body
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.conftest import Ledger, credentials_server
+from tests.reliability.conftest import Ledger
 from tests.reliability.strategies import Query, queries
-from tests.servers import LOOPBACK, RunningServer
+from tests.servers import LOOPBACK, RunningServer, credentials_server
 from tests.wsgi.rawhttp import connect, exchange, read_response
 
 

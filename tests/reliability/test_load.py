@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 from credentials import CREDENTIALS, json_body
 
-from tests.reliability.conftest import Ledger, audio_server, credentials_server
+from tests.reliability.conftest import Ledger
 from tests.reliability.traffic import (
     DEADLINE,
     Part,
@@ -31,7 +31,7 @@ from tests.reliability.traffic import (
     upload_head,
     wait_until,
 )
-from tests.servers import LOOPBACK, RunningServer
+from tests.servers import LOOPBACK, RunningServer, audio_server, credentials_server
 from tests.wav import noise_wav
 from tests.wsgi.rawhttp import read_response
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import requests
 
-from tests.reliability.conftest import Ledger, audio_server
+from tests.reliability.conftest import Ledger
 from tests.reliability.traffic import leftovers, sha256, stored_files
+from tests.servers import audio_server
 from tests.wav import noise_wav
 
 

@@ -12,8 +12,6 @@ from tests.servers import LOOPBACK
 from tests.wsgi.rawhttp import Response, read_response
 
 
-SERVER = "Flask/server.py"
-CREDENTIALS = "WSGI/credentials.py"
 BOUNDARY = "reliability-boundary-7d3f"
 DEADLINE = 15.0  # seconds any polled condition may take before the test fails instead of hanging
 BOOKKEEPING = (".instance-", ".metadata.json")  # the server's own hidden files, not upload leftovers

@@ -4,21 +4,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import RunningServer, running_server
-
-
-SCRIPT = "WSGI/credentials.py"
+from tests.servers import RunningServer, credentials_server
 
 
 @pytest.fixture(scope="module")
 def service() -> Iterator[RunningServer]:
     """The credentials service, shared by a module's tests."""
-    with running_server([SCRIPT]) as server:
+    with credentials_server() as server:
         yield server
 
 
 @pytest.fixture
 def impatient_service() -> Iterator[RunningServer]:
     """A credentials service that closes idle and unfinished connections after one second."""
-    with running_server([SCRIPT, "--timeout", "1"]) as server:
+    with credentials_server("--timeout", "1") as server:
         yield server

@@ -7,30 +7,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.servers import LOOPBACK, REPO, RunningServer, free_port, running_server, wait_for_port
-from tests.wsgi.conftest import SCRIPT
+from tests.servers import CREDENTIALS_SERVER, LOOPBACK, REPO, credentials_server, free_port, running_command
 from tests.wsgi.rawhttp import connect, exchange, read_response
 
 
 ACCESS_LINE = re.compile(r'127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] "(.*)" (\d{3}) (\d+)')
-
-
-@contextmanager
-def process(command: list[str], port: int, cwd: Path = REPO) -> Iterator[RunningServer]:
-    """Run a server command that listens on the port; stop it afterwards."""
-    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = RunningServer(child, port)
-    try:
-        wait_for_port(port, child)
-        yield server
-    finally:
-        server.stop()
 
 
 def assert_serves_credentials(port: int) -> None:
@@ -48,7 +32,7 @@ def assert_serves_credentials(port: int) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_exit_cleanly(sig: signal.Signals) -> None:
-    with tempfile.TemporaryFile() as log, running_server([SCRIPT], stderr=log.fileno()) as server:
+    with tempfile.TemporaryFile() as log, credentials_server(stderr=log.fileno()) as server:
         assert exchange(server.port, b"GET /?species=Dalek HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
         assert server.stop(sig) == 0
         log.seek(0)
@@ -65,7 +49,7 @@ def test_one_access_log_line_per_request_on_stderr() -> None:
         b"BROKEN\r\n\r\n",
     ]
     with tempfile.TemporaryFile() as log:
-        with running_server([SCRIPT], stderr=log.fileno()) as server:
+        with credentials_server(stderr=log.fileno()) as server:
             for request in requests:
                 exchange(server.port, request)
         log.seek(0)
@@ -83,8 +67,9 @@ def test_one_access_log_line_per_request_on_stderr() -> None:
 def test_runs_on_a_bare_python_without_the_venv() -> None:
     python = shutil.which("python3", path="/usr/bin:/usr/local/bin") or sys.executable
     port = free_port()
-    command = [python, "-I", "-S", SCRIPT, "--host", LOOPBACK, "--port", str(port)]  # no site-packages at all
-    with process(command, port) as server:
+    no_site_packages = ["-I", "-S"]
+    command = [python, *no_site_packages, CREDENTIALS_SERVER, "--host", LOOPBACK, "--port", str(port)]
+    with running_command(command, port) as server:
         assert_serves_credentials(server.port)
         assert server.stop() == 0
 
@@ -102,9 +87,9 @@ def test_importing_starts_nothing() -> None:
 
 
 def test_a_busy_port_is_one_clear_error() -> None:
-    with running_server([SCRIPT]) as server:
+    with credentials_server() as server:
         result = subprocess.run(
-            [sys.executable, SCRIPT, "--host", LOOPBACK, "--port", str(server.port)],
+            [sys.executable, CREDENTIALS_SERVER, "--host", LOOPBACK, "--port", str(server.port)],
             cwd=REPO,
             capture_output=True,
             timeout=10,
@@ -118,7 +103,7 @@ def test_a_busy_port_is_one_clear_error() -> None:
 @pytest.mark.parametrize("arguments", [["--port", "70000"], ["--port", "http"], ["--timeout", "0"]])
 def test_bad_arguments_are_refused(arguments: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, SCRIPT, *arguments], cwd=REPO, capture_output=True, timeout=10, check=False
+        [sys.executable, CREDENTIALS_SERVER, *arguments], cwd=REPO, capture_output=True, timeout=10, check=False
     )
     assert result.returncode == 2
     assert b"invalid" in result.stderr
@@ -127,24 +112,22 @@ def test_bad_arguments_are_refused(arguments: list[str]) -> None:
 def test_served_by_waitress() -> None:
     port = free_port()
     command = [sys.executable, "-m", "waitress", f"--listen={LOOPBACK}:{port}", "credentials:application"]
-    with process(command, port, cwd=REPO / "WSGI") as server:
+    with running_command(command, port, cwd=REPO / "WSGI") as server:
         assert_serves_credentials(server.port)
 
 
 def test_running_out_of_file_descriptors_neither_spins_nor_stops_the_server() -> None:
     port = free_port()
-    command = [sys.executable, SCRIPT, "--host", LOOPBACK, "--port", str(port), "--timeout", "2"]
-    with tempfile.TemporaryFile() as log:
-        child = subprocess.Popen(
-            command,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=log.fileno(),
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24)),  # noqa: PLW1509
-        )
-        server = RunningServer(child, port)
+    command = [sys.executable, CREDENTIALS_SERVER, "--host", LOOPBACK, "--port", str(port), "--timeout", "2"]
+
+    def limit_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    with (
+        tempfile.TemporaryFile() as log,
+        running_command(command, port, stderr=log.fileno(), preexec_fn=limit_descriptors) as server,
+    ):
         try:
-            wait_for_port(port, child)
             clients = [connect(port) for _ in range(40)]  # more than the server may hold open
             try:
                 with clients[0].makefile("rb") as stream:  # those it holds are still answered

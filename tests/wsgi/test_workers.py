@@ -13,9 +13,8 @@ from pathlib import Path
 import credentials
 import pytest
 
-from tests.servers import REPO, RunningServer, running_server
+from tests.servers import CREDENTIALS_SERVER, REPO, RunningServer, credentials_server
 from tests.wsgi import test_server
-from tests.wsgi.conftest import SCRIPT
 from tests.wsgi.rawhttp import exchange
 from tests.wsgi.test_process import ACCESS_LINE, assert_serves_credentials
 
@@ -65,7 +64,7 @@ def ask(port: int, species: str) -> bytes:
 @pytest.fixture(scope="module")
 def service() -> Iterator[RunningServer]:
     """The service with two workers; also the server for the load tests borrowed from test_server."""
-    with running_server([SCRIPT, "--workers", str(WORKERS)]) as server:
+    with credentials_server("--workers", str(WORKERS)) as server:
         yield server
 
 
@@ -89,7 +88,7 @@ test_a_client_that_never_reads_does_not_delay_another = (
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_stops_every_worker(sig: signal.Signals) -> None:
-    with tempfile.TemporaryFile() as log, running_server([SCRIPT, "--workers", "2"], stderr=log.fileno()) as server:
+    with tempfile.TemporaryFile() as log, credentials_server("--workers", "2", stderr=log.fileno()) as server:
         pids = workers_of(server)
         assert ask(server.port, "Dalek") == b'{"credentials": "Davros"}'
         assert server.stop(sig) == 0
@@ -111,7 +110,7 @@ def test_a_killed_worker_is_replaced(service: RunningServer) -> None:
 
 
 def test_workers_that_keep_dying_make_the_supervisor_give_up() -> None:
-    with tempfile.TemporaryFile() as log, running_server([SCRIPT, "--workers", "2"], stderr=log.fileno()) as server:
+    with tempfile.TemporaryFile() as log, credentials_server("--workers", "2", stderr=log.fileno()) as server:
         killed: set[int] = set()
         for _ in range(credentials.RAPID_DEATHS):
             victim = min(workers_of(server, other_than=frozenset(killed)))
@@ -127,7 +126,7 @@ def test_workers_that_keep_dying_make_the_supervisor_give_up() -> None:
 
 
 def test_workers_exit_when_the_supervisor_is_killed() -> None:
-    with running_server([SCRIPT, "--workers", "2"]) as server:
+    with credentials_server("--workers", "2") as server:
         pids = workers_of(server)
         server.stop(signal.SIGKILL)
         assert not wait_until_gone(pids)
@@ -135,7 +134,7 @@ def test_workers_exit_when_the_supervisor_is_killed() -> None:
 
 def test_one_access_log_line_per_request_from_every_worker() -> None:
     with tempfile.TemporaryFile() as log:
-        with running_server([SCRIPT, "--workers", "2"], stderr=log.fileno()) as server:
+        with credentials_server("--workers", "2", stderr=log.fileno()) as server:
             species = list(credentials.CREDENTIALS) * 10
             with ThreadPoolExecutor(max_workers=20) as pool:
                 list(pool.map(lambda name: ask(server.port, name.replace(" ", "%20")), species))
@@ -153,7 +152,7 @@ def test_one_access_log_line_per_request_from_every_worker() -> None:
 @pytest.mark.parametrize("value", ["0", "-1", "two", ""])
 def test_bad_worker_counts_are_refused(value: str) -> None:
     result = subprocess.run(
-        [sys.executable, SCRIPT, "--workers", value], cwd=REPO, capture_output=True, timeout=10, check=False
+        [sys.executable, CREDENTIALS_SERVER, "--workers", value], cwd=REPO, capture_output=True, timeout=10, check=False
     )
     assert result.returncode == 2
     assert f"argument --workers: invalid worker_count value: '{value}'" in result.stderr.decode()
