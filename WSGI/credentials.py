@@ -471,24 +471,23 @@ def listen(address: tuple[str, int]) -> socket.socket:
 
 
 class CredentialsServer:
-    """Listens on a TCP address and drives every client connection from one selector loop.
+    """Drives every client connection of a listening socket (see ``listen``) from one selector loop.
 
-    Given a ``listener`` it serves that socket instead, as a worker; given a ``parent`` process id it also
-    stops, within a tick, once that process is gone, so a worker never outlives its supervisor.
+    Given a ``parent`` process id it is a worker: it also stops, within a tick, once that process is gone,
+    so a worker never outlives its supervisor.
     """
 
     def __init__(
         self,
-        address: tuple[str, int],
+        listener: socket.socket,
         app: WSGIApplication,
         timeout: float = DEFAULT_TIMEOUT,
-        listener: socket.socket | None = None,
         parent: int | None = None,
     ) -> None:
         self.app = app
         self.timeout = timeout
         self.parent = parent
-        self.socket = listener if listener is not None else listen(address)
+        self.socket = listener
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.socket, selectors.EVENT_READ, None)
@@ -590,7 +589,7 @@ def write_all(fd: int, data: bytes) -> None:
 class Supervisor:
     """Pre-forks worker processes that each run a CredentialsServer on one shared listening socket.
 
-    The listening socket is made once, here, before any fork, and every worker accepts from it: one port,
+    The listening socket is made once, before any fork, and every worker accepts from it: one port,
     one "address in use" check, and a worker that dies loses no queued clients, since the others keep
     accepting from the same queue. (SO_REUSEPORT would give each worker its own queue, which the kernel fills
     by hash whether or not that worker is alive, and would let a second server bind the same port unnoticed.)
@@ -601,10 +600,8 @@ class Supervisor:
     and gives up after RAPID_DEATHS deaths within RAPID_WINDOW seconds.
     """
 
-    def __init__(self, address: tuple[str, int], app: WSGIApplication, timeout: float, workers: int) -> None:
-        self.address, self.app, self.timeout = address, app, timeout
-        self.listener = listen(self.address)
-        self.server_address: tuple[str, int] = self.listener.getsockname()[:2]
+    def __init__(self, listener: socket.socket, app: WSGIApplication, timeout: float, workers: int) -> None:
+        self.listener, self.app, self.timeout = listener, app, timeout
         self.size = workers
         self.workers: set[int] = set()
         self.stopping = False
@@ -657,7 +654,7 @@ class Supervisor:
             for signum in STOP_SIGNALS:
                 signal.signal(signum, stop_worker)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-            server = CredentialsServer(self.address, self.app, self.timeout, self.listener, os.getppid())
+            server = CredentialsServer(self.listener, self.app, self.timeout, os.getppid())
             try:
                 with contextlib.suppress(KeyboardInterrupt):
                     server.serve_forever()
@@ -748,41 +745,41 @@ def main(argv: list[str] | None = None) -> int:
         help='processes answering on the one listening socket, or "auto" for one per CPU (default 1)',
     )
     args = parser.parse_args(argv)
-    if args.workers > 1:
-        if not hasattr(os, "fork"):
-            parser.error("--workers above 1 needs os.fork, which this platform lacks")
-        return supervise(args.host, args.port, args.timeout, args.workers)
+    if args.workers > 1 and not hasattr(os, "fork"):
+        parser.error("--workers above 1 needs os.fork, which this platform lacks")
+    # Before listening: a client may send SIGTERM as soon as the port accepts. The supervisor, once it
+    # runs, forwards stop signals to its workers instead.
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        server = CredentialsServer((args.host, args.port), application, args.timeout)
+        listener = listen((args.host, args.port))
     except OSError as error:
         print(f"credentials: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
         return 1
-    host, port = server.server_address
-    print(f"Serving credentials on http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    host, port = listener.getsockname()[:2]
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
+    print(f"Serving credentials on http://{host}:{port}/{workers} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        if args.workers > 1:
+            status = Supervisor(listener, application, args.timeout, args.workers).run()
+        else:
+            status = serve(listener, application, args.timeout)
+    except KeyboardInterrupt:  # stopped before the loop or the workers had started
+        listener.close()
+        status = 0
+    if status == 0:
+        print("credentials: shut down", file=sys.stderr)
+    return status
+
+
+def serve(listener: socket.socket, app: WSGIApplication, timeout: float) -> int:
+    """Serve in this process alone until Ctrl-C or SIGTERM (main() makes it a KeyboardInterrupt); exit status 0."""
+    server = CredentialsServer(listener, app, timeout)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or SIGTERM: the way out
             server.serve_forever()
     finally:
         server.server_close()
-    print("credentials: shut down", file=sys.stderr)
     return 0
-
-
-def supervise(host: str, port: int, timeout: float, workers: int) -> int:
-    """Serve with pre-forked workers until Ctrl-C or SIGTERM; exit status as for main()."""
-    try:
-        supervisor = Supervisor((host, port), application, timeout, workers)
-    except OSError as error:
-        print(f"credentials: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
-        return 1
-    host, port = supervisor.server_address
-    print(f"Serving credentials on http://{host}:{port}/ with {workers} workers (Ctrl-C to stop)", file=sys.stderr)
-    sys.stderr.flush()
-    status = supervisor.run()
-    if status == 0:
-        print("credentials: shut down", file=sys.stderr)
-    return status
 
 
 if __name__ == "__main__":
