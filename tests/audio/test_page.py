@@ -246,7 +246,7 @@ def test_a_post_from_another_site_is_refused(client: FlaskClient, library_dir: P
 
 def test_delete_without_javascript_asks_first_then_deletes(client: FlaskClient, library_dir: Path) -> None:
     assert upload(client, ("Песня.wav", noise_wav(11)), ("keep.wav", noise_wav(12))).status_code == 201
-    page = read_page(client.get("/"))
+    assert names(read_page(client.get("/"))) == ["keep.wav", "Песня.wav"]
     ask = client.get("/delete/%D0%9F%D0%B5%D1%81%D0%BD%D1%8F.wav")
     assert ask.status_code == 200
     text = ask.get_data(as_text=True)

@@ -179,8 +179,9 @@ def test_a_full_disk_is_a_507_and_leaves_nothing(tmp_path: Path, ledger: Ledger,
                 wait_until(lambda: used_bytes(library) <= baseline, "every byte of the failed upload is given back")
                 assert_intact(server, library, before, ledger)
                 assert_still_accepts_uploads(server, library, ledger)
-            assert b"Traceback" not in log.read_bytes()
-            assert b"uncaptured python exception" not in log.read_bytes()
+            output = log.read_bytes()
+            assert b"Traceback" not in output
+            assert b"uncaptured python exception" not in output
     except MountNotPermittedError:
         disk_full_injected_at_the_storage_layer(tmp_path / "library")
     ledger.record(SCENARIO, faults=1)
