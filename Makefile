@@ -2,38 +2,58 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 8888
+CHAT_PORT ?= 8765
 LIBRARY ?= var/library
 
-.PHONY: run run-credentials test lint types pytest bench clean
+.PHONY: run run-credentials run-crawler run-chat test test-fast lint types pytest bench clean
 
-$(INSTALLED): pyproject.toml
+# One stamp per set of extras: `make run` installs only what the audio library needs.
+$(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(INSTALLED)
+	$(PIP) --upgrade pip
 
-run: $(INSTALLED)
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	$(PIP) -e '.[$*]'
+	touch $@
+
+$(VENV)/.installed-app: pyproject.toml | $(PY)
+	$(PIP) -e .
+	touch $@
+
+DEV := $(VENV)/.installed-dev,crawler,chat
+
+run: $(VENV)/.installed-app
 	$(PY) Flask/server.py --host $(HOST) --port $(PORT) --library $(LIBRARY)
 
 run-credentials:
 	$(PYTHON) WSGI/credentials.py --host $(HOST) --port $(PORT)
 
+run-crawler: $(VENV)/.installed-crawler
+	$(PY) FastAPI/server.py --host $(HOST) --port $(PORT)
+
+run-chat: $(VENV)/.installed-chat
+	$(PY) WebSocket/server.py --host $(HOST) --port $(CHAT_PORT)
+
 test: lint types pytest
 
-lint: $(INSTALLED)
+# The quick loop: no browser, no long load, no fuzzing.
+test-fast: lint types
+	$(VENV)/bin/pytest -m "not browser and not slow and not fuzz"
+
+lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-types: $(INSTALLED)
+types: $(DEV)
 	$(VENV)/bin/mypy
 
-pytest: $(INSTALLED)
+pytest: $(DEV)
 	$(VENV)/bin/pytest
 
-bench: $(INSTALLED)
+bench: $(DEV)
 	@for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
