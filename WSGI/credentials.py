@@ -544,6 +544,7 @@ class CredentialsServer:
             "SCRIPT_NAME": "",
         }
         self.log = AccessLog(sys.stderr)
+        self.log_watched: int | None = None  # stderr's descriptor while the loop waits for it to take more
 
     def serve_forever(self) -> None:
         """Answer clients until interrupted (main() turns SIGTERM into KeyboardInterrupt) or orphaned."""
@@ -553,9 +554,10 @@ class CredentialsServer:
             for key, mask in self.selector.select(tick):
                 if key.data is None:
                     self.accept()
-                else:
+                elif key.data is not self.log:
                     self.handle_event(key.data, mask)
             self.log.flush()
+            self.watch_log()
             now = time.monotonic()
             if now >= next_sweep:
                 for connection in [c for c in self.connections if c.deadline <= now]:
@@ -564,6 +566,21 @@ class CredentialsServer:
                     self.selector.register(self.socket, selectors.EVENT_READ, None)
                     self.accepting = True
                 next_sweep = now + tick
+
+    def watch_log(self) -> None:
+        """Wake when stderr can take more of a waiting log, rather than a tick later, so a backlog drains fast."""
+        fd = self.log.fd if self.log.backlog else None
+        if fd == self.log_watched:
+            return
+        try:
+            if self.log_watched is not None:
+                self.selector.unregister(self.log_watched)
+            self.log_watched = None
+            if fd is not None:
+                self.selector.register(fd, selectors.EVENT_WRITE, self.log)
+                self.log_watched = fd
+        except (OSError, KeyError, ValueError):  # a regular file cannot be watched, but it never makes us wait
+            pass
 
     def handle_event(self, connection: HTTPConnection, mask: int) -> None:
         """Let a connection handle its event; whatever goes wrong in it closes that connection alone."""
