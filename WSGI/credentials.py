@@ -337,6 +337,13 @@ class BufferedHandler(SimpleHandler):
         """Write headers and body; for a HEAD request, the headers only, whatever the application returns."""
         super().write(b"" if self.head_only else data)
 
+    def _write(self, data: bytes) -> None:
+        """Into memory, which takes every byte at once: none of wsgiref's checks for a short write."""
+        self.output.write(data)
+
+    def _flush(self) -> None:
+        """Nothing to flush in memory."""
+
     def handle_error(self) -> None:
         """Close the connection after an application error: the response may be cut short."""
         self.keep_alive = False
