@@ -275,6 +275,12 @@ class BufferedHandler(SimpleHandler):
     http_version = "1.1"
     server_software = SERVER_SOFTWARE
     os_environ: dict[str, str] = {}  # noqa: RUF012 -- wsgiref's hook; a request carries no process environment
+    # wsgiref's page for an application that fails before it has answered: JSON, like every other answer
+    error_body = json_body({"error": HTTPStatus.INTERNAL_SERVER_ERROR.phrase})
+    error_headers = [  # noqa: RUF012 -- wsgiref's hook, copied before use
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(error_body))),
+    ]
     # wsgiref's per-request state, which its type stubs leave out
     headers: Headers | None
     status: str | None
@@ -537,7 +543,9 @@ class HTTPConnection:
         self.watch(selectors.EVENT_READ)
 
     def close(self) -> None:
-        """Close the socket and forget the connection."""
+        """Close the socket and forget the connection; once, however often it is called."""
+        if self.sock.fileno() < 0:
+            return
         self.server.forget(self)
         self.sock.close()
 
@@ -597,7 +605,7 @@ class CredentialsServer:
             now = time.monotonic()
             if now >= next_sweep:
                 for connection in [c for c in self.connections if c.deadline <= now]:
-                    connection.close()
+                    self.close_quietly(connection)
                 if not self.accepting:
                     self.selector.register(self.socket, selectors.EVENT_READ, None)
                     self.accepting = True
@@ -624,9 +632,15 @@ class CredentialsServer:
             connection.handle_event(mask)
         except Exception as error:
             self.log.say(f"closing the connection from {connection.client_address[0]}: {describe(error)}")
-            with contextlib.suppress(Exception):
-                connection.close()
-            self.connections.discard(connection)
+            self.close_quietly(connection)
+
+    def close_quietly(self, connection: HTTPConnection) -> None:
+        """Close a connection whatever state it is in; it is forgotten even if closing fails."""
+        self.connections.discard(connection)
+        with contextlib.suppress(Exception):  # first, while its descriptor still names it
+            self.selector.unregister(connection.sock)
+        with contextlib.suppress(Exception):
+            connection.sock.close()
 
     def accept(self) -> None:
         """Accept every waiting client; as a worker, one."""
@@ -642,9 +656,13 @@ class CredentialsServer:
                 self.selector.unregister(self.socket)
                 self.accepting = False
                 return
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.connections.add(HTTPConnection(self, sock, client_address))
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.connections.add(HTTPConnection(self, sock, client_address))
+            except OSError as error:  # a client already gone (reset before its setup), say: lose only it
+                self.log.say(f"cannot set up a connection from {client_address[0]}: {error.strerror or error}")
+                sock.close()
             if self.parent is not None:
                 return  # a worker takes one client per wake-up and leaves the next to the others woken with it
 
