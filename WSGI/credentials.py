@@ -21,17 +21,20 @@ import contextlib
 import functools
 import io
 import json
+import math
 import os
 import re
+import select
 import selectors
 import signal
 import socket
+import stat
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from wsgiref.handlers import SimpleHandler, format_date_time
 from wsgiref.headers import Headers
@@ -70,7 +73,9 @@ MAX_HEADERS = 100
 MAX_BODY = 64 * 1024  # the service reads no body; a small one is skipped to keep the connection in step
 RECV_SIZE = 64 * 1024
 HIGH_WATER = 256 * 1024  # stop answering pipelined requests while this much output waits for the client
+MAX_LENGTH_DIGITS = 18  # a longer Content-Length is refused before int() sees it: it could never fit MAX_BODY
 LOG_WRITE = 4096  # most bytes per write of the access log: PIPE_BUF, so workers sharing a pipe never mix lines
+LOG_BACKLOG = 1024 * 1024  # access-log bytes waiting for a slow stderr; lines past this are counted and dropped
 RAPID_DEATHS = 5  # workers dying unexpectedly within RAPID_WINDOW seconds make the supervisor give up
 RAPID_WINDOW = 10.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -80,8 +85,11 @@ TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 REQUEST_LINE = re.compile(rf"({TCHARS}) (\S+) HTTP/(\d)\.(\d)")
 HEADER_NAME = re.compile(TCHARS)
 HEAD_END = re.compile(rb"\r?\n\r?\n")
-# Control characters in a logged request line would otherwise reach the operator's terminal.
-LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+DIGITS = re.compile(r"[0-9]+")  # ASCII only, unlike str.isdigit(), which also takes "²" that int() refuses
+# Control characters in a logged request line would otherwise reach the operator's terminal (0x9B is a CSI),
+# and a raw quote or backslash would make the quoted request line ambiguous: all become \xNN, as in http.server.
+LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0), ord('"'), ord("\\"))}
+NEEDS_ESCAPE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
 
 
 # The application
@@ -101,6 +109,7 @@ def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
     return json_response(start_response, method, "200 OK", body)
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of a string: the common queries are decoded once
 def requested_species(query_string: str) -> str | None:
     """The one species the query names; None when it names none, several, or cannot be decoded."""
     try:
@@ -196,7 +205,10 @@ def split_target(target: str) -> tuple[str, str]:
         path, _, query = target.partition("?")
         return path, query
     if target.startswith(("http://", "https://")):  # absolute form, as sent to proxies
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # an authority it cannot split, such as an unclosed IPv6 literal
+            raise HTTPError(HTTPStatus.BAD_REQUEST) from None
         return parts.path or "/", parts.query
     raise HTTPError(HTTPStatus.BAD_REQUEST)
 
@@ -218,12 +230,14 @@ def parse_fields(lines: list[str]) -> tuple[list[tuple[str, str]], int | None, s
             tokens.update(token.strip().lower() for token in value.split(","))
         elif name == "transfer-encoding":
             raise HTTPError(HTTPStatus.NOT_IMPLEMENTED)  # no chunked bodies: nothing here reads a body
-    if len(lengths) > 1 or not all(length.isdigit() for length in lengths):
+    if not lengths:
+        return headers, None, tokens
+    length = lengths.pop()
+    if lengths or DIGITS.fullmatch(length) is None:
         raise HTTPError(HTTPStatus.BAD_REQUEST)
-    content_length = int(lengths.pop()) if lengths else None
-    if content_length is not None and content_length > MAX_BODY:
+    if len(length) > MAX_LENGTH_DIGITS or int(length) > MAX_BODY:
         raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    return headers, content_length, tokens
+    return headers, int(length), tokens
 
 
 def error_response(status: HTTPStatus) -> tuple[bytes, int]:
@@ -261,10 +275,28 @@ class BufferedHandler(SimpleHandler):
     http_version = "1.1"
     server_software = SERVER_SOFTWARE
     os_environ: dict[str, str] = {}  # noqa: RUF012 -- wsgiref's hook; a request carries no process environment
+    # wsgiref's page for an application that fails before it has answered: JSON, like every other answer
+    error_body = json_body({"error": HTTPStatus.INTERNAL_SERVER_ERROR.phrase})
+    error_headers = [  # noqa: RUF012 -- wsgiref's hook, copied before use
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(error_body))),
+    ]
     # wsgiref's per-request state, which its type stubs leave out
     headers: Headers | None
     status: str | None
     bytes_sent: int
+    stdin: io.BytesIO
+    stderr: Any
+    base_env: dict[str, Any]
+    wsgi_environ: ClassVar[dict[str, Any]] = {
+        "wsgi.version": SimpleHandler.wsgi_version,
+        "wsgi.run_once": False,
+        "wsgi.url_scheme": "http",
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.file_wrapper": SimpleHandler.wsgi_file_wrapper,
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+    }
 
     def __init__(self, environ: dict[str, Any], body: bytes, keep_alive: bool) -> None:
         self.output = io.BytesIO()
@@ -272,6 +304,11 @@ class BufferedHandler(SimpleHandler):
         self.keep_alive = keep_alive
         self.head_only = environ["REQUEST_METHOD"] == "HEAD"
         self.outcome = ("500", 0)
+        self.error = ""  # what went wrong in the application, for one line of the log
+
+    def log_exception(self, exc_info: Any) -> None:
+        """Remember the application's exception; the server logs one line, never a blocking traceback."""
+        self.error = describe(exc_info[1])
 
     def set_content_length(self) -> None:
         """Keep the connection only if wsgiref can find the length: no length, no end but the close."""
@@ -280,16 +317,38 @@ class BufferedHandler(SimpleHandler):
         if "Content-Length" not in self.headers:
             self.keep_alive = False
 
-    def cleanup_headers(self) -> None:
-        """Add the Date and Connection headers."""
-        super().cleanup_headers()
+    def setup_environ(self) -> None:
+        """wsgiref's environ, from a template of the ``wsgi.*`` keys rather than key by key."""
+        self.environ = {**self.wsgi_environ, **self.base_env, "wsgi.input": self.stdin, "wsgi.errors": self.stderr}
+
+    def send_headers(self) -> None:
+        """wsgiref's cleanup_headers, send_preamble and send_headers in one write, adding Date and Connection.
+
+        The same bytes in the same order as wsgiref's three steps (status, Server, the application's headers,
+        Date, Connection), at a fraction of the cost: its Headers object looks a name up by a scan each time.
+        """
         assert self.headers is not None
-        self.headers.setdefault("Date", http_date(int(time.time())))
-        self.headers.add_header("Connection", "keep-alive" if self.keep_alive else "close")
+        names = {name.lower() for name, _ in self.headers.items()}
+        if "content-length" not in names:
+            self.set_content_length()
+        self.headers_sent = True
+        server = "" if "server" in names else f"Server: {self.server_software}\r\n"
+        fields = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+        date = "" if "date" in names else f"Date: {http_date(int(time.time()))}\r\n"
+        connection = "keep-alive" if self.keep_alive else "close"
+        head = f"HTTP/{self.http_version} {self.status}\r\n{server}{fields}{date}Connection: {connection}\r\n\r\n"
+        self._write(head.encode("iso-8859-1"))
 
     def write(self, data: bytes) -> None:
         """Write headers and body; for a HEAD request, the headers only, whatever the application returns."""
         super().write(b"" if self.head_only else data)
+
+    def _write(self, data: bytes) -> None:
+        """Into memory, which takes every byte at once: none of wsgiref's checks for a short write."""
+        self.output.write(data)
+
+    def _flush(self) -> None:
+        """Nothing to flush in memory."""
 
     def handle_error(self) -> None:
         """Close the connection after an application error: the response may be cut short."""
@@ -337,22 +396,29 @@ class HTTPConnection:
         self.advance()
 
     def advance(self) -> None:
-        """Answer complete requests, send what can be sent, then wait for the event that matters next."""
-        if not self.closing:
-            self.answer_requests()
-        if self.peer_closed:
-            self.closing = True
-        if self.pending:
-            try:
-                sent = self.sock.send(self.pending)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                self.close()
-                return
-            if sent:
+        """Answer complete requests, send what can be sent, then wait for the event that matters next.
+
+        Requests already received are answered as long as the client takes the answers: a send that leaves
+        less than HIGH_WATER waiting lets the next ones be answered at once, not after more input arrives.
+        """
+        more = True
+        while more:
+            more = not self.closing and self.answer_requests()
+            if self.peer_closed:
+                self.closing = True
+            if self.pending:
+                try:
+                    sent = self.sock.send(self.pending)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    self.close()
+                    return
+                if not sent:
+                    break
                 del self.pending[:sent]
                 self.deadline = time.monotonic() + self.server.timeout
+                more = more and len(self.pending) < HIGH_WATER
         if self.pending:
             self.watch(selectors.EVENT_WRITE)
         elif not self.closing:
@@ -362,26 +428,42 @@ class HTTPConnection:
         else:
             self.linger()
 
-    def answer_requests(self) -> None:
-        """Answer each complete request received, in order, while the client keeps up with the answers."""
-        while self.received and len(self.pending) < HIGH_WATER:
+    def answer_requests(self) -> bool:
+        """Answer each complete request received, in order, until HIGH_WATER of output waits.
+
+        True when it stopped at HIGH_WATER with requests perhaps still to answer.
+        """
+        while self.received:
+            if len(self.pending) >= HIGH_WATER:
+                return True
             try:
                 request, body = self.next_request()
             except HTTPError as error:
-                first_line = bytes(self.received.split(b"\n", 1)[0][:200]).decode("latin-1").rstrip("\r")
-                response, size = error_response(error.status)
-                self.pending += response
-                self.server.log_request(self.client_address[0], first_line, str(error.status.value), size)
-                self.received.clear()
-                self.closing = True
-                return
+                self.refuse(error.status)
+                return False
+            except Exception as error:  # a parser bug must cost this request, not the process
+                self.server.log.say(f"cannot parse a request from {self.client_address[0]}: {describe(error)}")
+                self.refuse(HTTPStatus.BAD_REQUEST)
+                return False
             if request is None:
-                return
+                return False
             self.pending += self.respond(request, body)
             self.deadline = time.monotonic() + self.server.timeout
             if not request.keep_alive:
                 self.closing = True
-                return
+                return False
+        return False
+
+    def refuse(self, status: HTTPStatus) -> None:
+        """Answer a request the server refuses, and answer nothing more on this connection."""
+        # A refused head is still at the start of what was received: its first line is the one to log.
+        first_line = bytes(self.received[:200].split(b"\n", 1)[0]).decode("latin-1").rstrip("\r")
+        response, size = error_response(status)
+        self.pending += response
+        self.server.log_request(self.client_address[0], first_line, str(status.value), size)
+        self.received.clear()
+        self.head = None
+        self.closing = True
 
     def next_request(self) -> tuple[Request | None, bytes]:
         """The next complete request and its body, or None until one has arrived."""
@@ -408,10 +490,14 @@ class HTTPConnection:
 
     def respond(self, request: Request, body: bytes) -> bytes:
         """Run the application for one request through wsgiref's handler; the bytes of its answer."""
-        handler = BufferedHandler(self.environ(request), body, request.keep_alive)
         try:
+            handler = BufferedHandler(self.environ(request), body, request.keep_alive)
             handler.run(self.server.app)
-        except Exception:  # wsgiref re-raises only when even its error page failed
+            if handler.error:
+                self.server.log.say(f"application error for {escape_log(request.line)!r}: {handler.error}")
+        except Exception as error:  # wsgiref re-raises only when even its error page failed
+            self.server.log.say(f"cannot answer {escape_log(request.line)!r}: {describe(error)}")
+            handler = BufferedHandler({"REQUEST_METHOD": request.method}, b"", False)
             response, size = error_response(HTTPStatus.INTERNAL_SERVER_ERROR)
             handler.keep_alive = False
             handler.outcome = ("500", size)
@@ -457,7 +543,9 @@ class HTTPConnection:
         self.watch(selectors.EVENT_READ)
 
     def close(self) -> None:
-        """Close the socket and forget the connection."""
+        """Close the socket and forget the connection; once, however often it is called."""
+        if self.sock.fileno() < 0:
+            return
         self.server.forget(self)
         self.sock.close()
 
@@ -499,7 +587,8 @@ class CredentialsServer:
             "GATEWAY_INTERFACE": "CGI/1.1",
             "SCRIPT_NAME": "",
         }
-        self.log_lines: list[str] = []
+        self.log = AccessLog(sys.stderr)
+        self.log_watched: int | None = None  # stderr's descriptor while the loop waits for it to take more
 
     def serve_forever(self) -> None:
         """Answer clients until interrupted (main() turns SIGTERM into KeyboardInterrupt) or orphaned."""
@@ -509,17 +598,49 @@ class CredentialsServer:
             for key, mask in self.selector.select(tick):
                 if key.data is None:
                     self.accept()
-                else:
-                    key.data.handle_event(mask)
-            self.flush_log()
+                elif key.data is not self.log:
+                    self.handle_event(key.data, mask)
+            self.log.flush()
+            self.watch_log()
             now = time.monotonic()
             if now >= next_sweep:
                 for connection in [c for c in self.connections if c.deadline <= now]:
-                    connection.close()
+                    self.close_quietly(connection)
                 if not self.accepting:
                     self.selector.register(self.socket, selectors.EVENT_READ, None)
                     self.accepting = True
                 next_sweep = now + tick
+
+    def watch_log(self) -> None:
+        """Wake when stderr can take more of a waiting log, rather than a tick later, so a backlog drains fast."""
+        fd = self.log.fd if self.log.backlog else None
+        if fd == self.log_watched:
+            return
+        try:
+            if self.log_watched is not None:
+                self.selector.unregister(self.log_watched)
+            self.log_watched = None
+            if fd is not None:
+                self.selector.register(fd, selectors.EVENT_WRITE, self.log)
+                self.log_watched = fd
+        except (OSError, KeyError, ValueError):  # a regular file cannot be watched, but it never makes us wait
+            pass
+
+    def handle_event(self, connection: HTTPConnection, mask: int) -> None:
+        """Let a connection handle its event; whatever goes wrong in it closes that connection alone."""
+        try:
+            connection.handle_event(mask)
+        except Exception as error:
+            self.log.say(f"closing the connection from {connection.client_address[0]}: {describe(error)}")
+            self.close_quietly(connection)
+
+    def close_quietly(self, connection: HTTPConnection) -> None:
+        """Close a connection whatever state it is in; it is forgotten even if closing fails."""
+        self.connections.discard(connection)
+        with contextlib.suppress(Exception):  # first, while its descriptor still names it
+            self.selector.unregister(connection.sock)
+        with contextlib.suppress(Exception):
+            connection.sock.close()
 
     def accept(self) -> None:
         """Accept every waiting client; as a worker, one."""
@@ -531,13 +652,17 @@ class CredentialsServer:
             except OSError as error:
                 # Out of file descriptors, say. Rather than spin on a listening socket that stays readable,
                 # stop watching it until the next sweep; meanwhile new clients wait in the backlog.
-                print(f"credentials: cannot accept a connection: {error.strerror or error}", file=sys.stderr)
+                self.log.say(f"cannot accept a connection: {error.strerror or error}")
                 self.selector.unregister(self.socket)
                 self.accepting = False
                 return
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.connections.add(HTTPConnection(self, sock, client_address))
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.connections.add(HTTPConnection(self, sock, client_address))
+            except OSError as error:  # a client already gone (reset before its setup), say: lose only it
+                self.log.say(f"cannot set up a connection from {client_address[0]}: {error.strerror or error}")
+                sock.close()
             if self.parent is not None:
                 return  # a worker takes one client per wake-up and leaves the next to the others woken with it
 
@@ -548,39 +673,84 @@ class CredentialsServer:
 
     def log_request(self, client: str, line: str, status: str, size: int) -> None:
         """Queue one access-log line, in the Common Log Format, for stderr."""
-        line = line if line.isprintable() else line.translate(LOG_ESCAPES)
-        self.log_lines.append(f'{client} - - [{log_date(int(time.time()))}] "{line}" {status} {size}\n')
-
-    def flush_log(self) -> None:
-        """Write the queued access-log lines in one go: whole lines, at most LOG_WRITE bytes per write."""
-        if not self.log_lines:
-            return
-        sys.stderr.flush()
-        encoding = sys.stderr.encoding or "utf-8"
-        chunk = b""
-        for line in self.log_lines:
-            data = line.encode(encoding, "backslashreplace")
-            if chunk and len(chunk) + len(data) > LOG_WRITE:
-                write_all(sys.stderr.fileno(), chunk)
-                chunk = b""
-            chunk += data
-        write_all(sys.stderr.fileno(), chunk)
-        self.log_lines.clear()
+        self.log.write(f'{client} - - [{log_date(int(time.time()))}] "{escape_log(line)}" {status} {size}\n')
 
     def server_close(self) -> None:
-        """Close every connection and the listening socket, and write the last of the log."""
-        self.flush_log()
+        """Close every connection and the listening socket, and write what stderr takes of the log."""
         for connection in list(self.connections):
             connection.close()
         self.selector.close()
         self.socket.close()
+        self.log.flush()
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """Write all the bytes to a file descriptor; one write, unless the descriptor takes less."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def escape_log(text: str) -> str:
+    """Text for a log line: every C0 and C1 control, DEL, quote and backslash as \\xNN."""
+    return text.translate(LOG_ESCAPES) if NEEDS_ESCAPE.search(text) else text
+
+
+def describe(error: BaseException) -> str:
+    """An exception in a few words, for one log line."""
+    return escape_log(f"{type(error).__name__}: {error}"[:300])
+
+
+class AccessLog:
+    """Log lines for stderr, written only as fast as stderr takes them, so it never blocks the event loop.
+
+    Up to LOG_BACKLOG bytes wait for a slow reader; past that, lines are counted and dropped, and one line says
+    how many once the log flows again. A closed stderr (EPIPE, say) ends the logging, not the serving.
+    """
+
+    def __init__(self, stream: io.TextIOBase | Any) -> None:
+        self.encoding: str = getattr(stream, "encoding", None) or "utf-8"
+        self.backlog = bytearray()
+        self.dropped = 0
+        self.poll = select.poll()
+        try:
+            stream.flush()
+            self.fd: int | None = stream.fileno()
+            mode = os.fstat(self.fd).st_mode
+        except (AttributeError, OSError, ValueError):  # no stderr at all
+            self.fd = None
+            return
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            # A write of at most PIPE_BUF to a non-blocking pipe is all or nothing. A terminal or a file stays
+            # blocking (its other users would see EAGAIN), but is written only when poll() says it is ready.
+            os.set_blocking(self.fd, False)
+        self.poll.register(self.fd, select.POLLOUT)
+
+    def write(self, line: str) -> None:
+        """Queue one line, or count it as dropped if the backlog is full."""
+        if self.fd is None:
+            return
+        data = line.encode(self.encoding, "backslashreplace")
+        if self.dropped or len(self.backlog) + len(data) > LOG_BACKLOG:
+            self.dropped += 1
+        else:
+            self.backlog += data
+
+    def say(self, message: str) -> None:
+        """Queue one line about the server itself."""
+        self.write(f"credentials: {message}\n")
+
+    def flush(self) -> None:
+        """Write what stderr takes now, whole lines where they fit in LOG_WRITE bytes; never wait."""
+        while self.fd is not None and self.backlog:
+            if not self.poll.poll(0):
+                return
+            end = self.backlog.rfind(b"\n", 0, LOG_WRITE) + 1 or LOG_WRITE
+            try:
+                written = os.write(self.fd, self.backlog[:end])
+            except BlockingIOError:
+                return
+            except OSError:  # the reader has gone: stop logging, and keep serving
+                self.fd = None
+                self.backlog.clear()
+                return
+            del self.backlog[:written]
+            if not self.backlog and self.dropped:
+                self.backlog += f"credentials: {self.dropped} log lines dropped: stderr was not read\n".encode()
+                self.dropped = 0
 
 
 # The workers
@@ -620,11 +790,7 @@ class Supervisor:
                     continue
                 self.deaths.append(time.monotonic())
                 if len(self.deaths) == RAPID_DEATHS and self.deaths[-1] - self.deaths[0] <= RAPID_WINDOW:
-                    print(
-                        f"credentials: {RAPID_DEATHS} workers died within {RAPID_WINDOW:g} s; giving up",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    say(f"{RAPID_DEATHS} workers died within {RAPID_WINDOW:g} s; giving up")
                     self.forward(signal.SIGTERM, None)
                     while self.workers:
                         self.workers.discard(os.wait()[0])
@@ -686,7 +852,7 @@ def stop_worker(signum: int, frame: FrameType | None) -> None:
 
 
 def port_number(text: str) -> int:
-    """An argparse type: a TCP port number."""
+    """A TCP port number; ValueError for anything else."""
     port = int(text)
     if not 0 <= port <= 65535:
         raise ValueError(text)
@@ -694,21 +860,47 @@ def port_number(text: str) -> int:
 
 
 def positive_seconds(text: str) -> float:
-    """An argparse type: a positive number of seconds."""
+    """A positive, finite number of seconds; ValueError for anything else."""
     seconds = float(text)
-    if not seconds > 0:
+    if not 0 < seconds < math.inf:
         raise ValueError(text)
     return seconds
 
 
 def worker_count(text: str) -> int:
-    """An argparse type: a number of worker processes, at least 1; "auto" for one per CPU."""
+    """A number of worker processes, at least 1; "auto" for one per CPU; ValueError for anything else."""
     if text == "auto":
         return os.cpu_count() or 1
     count = int(text)
     if count < 1:
         raise ValueError(text)
     return count
+
+
+# What each checked flag must be, in words for the person who typed it.
+ARGUMENT_RULES: dict[str, tuple[Callable[[str], Any], str]] = {
+    "port": (port_number, "a TCP port number from 0 to 65535"),
+    "timeout": (positive_seconds, "a positive number of seconds"),
+    "workers": (worker_count, 'a whole number of processes, at least 1, or "auto"'),
+}
+
+
+def checked_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; a bad value is one line saying what the flag must be."""
+    args = parser.parse_args(argv)
+    for name, (convert, words) in ARGUMENT_RULES.items():
+        text = getattr(args, name)
+        try:
+            setattr(args, name, convert(text))
+        except ValueError:
+            parser.error(f"--{name} must be {words}; {text!r} is invalid")
+    return args
+
+
+def say(message: str) -> None:
+    """One line about the service on stderr, unless stderr is gone or full."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"credentials: {message}", file=sys.stderr, flush=True)
 
 
 def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -726,13 +918,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument(
-        "--port", type=port_number, default=DEFAULT_PORT, help=f"TCP port to listen on (default {DEFAULT_PORT})"
-    )
+    parser.add_argument("--port", default=str(DEFAULT_PORT), help=f"TCP port to listen on (default {DEFAULT_PORT})")
     parser.add_argument(
         "--timeout",
-        type=positive_seconds,
-        default=DEFAULT_TIMEOUT,
+        default=f"{DEFAULT_TIMEOUT:g}",
         help=(
             "seconds a connection may stay idle, take to send a request or leave an answer unread "
             f"(default {DEFAULT_TIMEOUT:g})"
@@ -740,11 +929,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--workers",
-        type=worker_count,
-        default=1,
+        default="1",
         help='processes answering on the one listening socket, or "auto" for one per CPU (default 1)',
     )
-    args = parser.parse_args(argv)
+    args = checked_arguments(parser, argv)
     if args.workers > 1 and not hasattr(os, "fork"):
         parser.error("--workers above 1 needs os.fork, which this platform lacks")
     # Before listening: a client may send SIGTERM as soon as the port accepts. The supervisor, once it
@@ -753,11 +941,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         listener = listen((args.host, args.port))
     except OSError as error:
-        print(f"credentials: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        say(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
         return 1
     host, port = listener.getsockname()[:2]
     workers = f" with {args.workers} workers" if args.workers > 1 else ""
-    print(f"Serving credentials on http://{host}:{port}/{workers} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):
+        print(f"Serving credentials on http://{host}:{port}/{workers} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         if args.workers > 1:
             status = Supervisor(listener, application, args.timeout, args.workers).run()
@@ -767,7 +956,7 @@ def main(argv: list[str] | None = None) -> int:
         listener.close()
         status = 0
     if status == 0:
-        print("credentials: shut down", file=sys.stderr)
+        say("shut down")
     return status
 
 

@@ -1,10 +1,11 @@
 """Drive the credentials service and wsgiref's single-threaded server with the same load, side by side.
 
-Targets (issue 2): at 50 concurrent keep-alive connections the service answers at least 5x the requests per
+Targets (issue 9): at 50 concurrent keep-alive connections one process answers at least 5x the requests per
 second of the baseline, `wsgiref.simple_server.make_server(host, port, credentials.application)`, with a p99
-latency of at most 10 ms and no errors. The service runs twice, as one process and with `--workers 2`; all
-three are also driven with 200 connections. The load comes from wrk with one thread or, where wrk is absent,
-from the small thread-per-connection load generator below, whose own cost makes its figures lower.
+latency of at most 5 ms, and `--workers auto` at least 10x; no errors. All three are also driven with 200
+connections. The load comes from wrk with one thread or, where wrk is absent, from the small
+thread-per-connection load generator below, whose own cost makes its figures lower. Each run's table is
+printed and, all runs together, written into docs/credentials.md between its bench markers.
 """
 
 import argparse
@@ -33,10 +34,14 @@ from tests.servers import LOOPBACK, REPO, RunningServer, credentials_server, fre
 TARGET = "/?species=Dalek"
 CONNECTIONS = (50, 200)
 SECONDS = 8.0
-MIN_RATIO = 5.0
-MAX_P99_MS = 10.0
+RUNS = 3
+MAX_P99_MS = 5.0
 BASELINE_NAME = "wsgiref.simple_server"
-SERVICES = {"credentials.py": (), "credentials.py --workers 2": ("--workers", "2")}
+SERVICES = {"credentials.py": (), "credentials.py --workers auto": ("--workers", "auto")}
+MIN_RATIOS = {"credentials.py": 5.0, "credentials.py --workers auto": 10.0}
+P99_TARGETS = {"credentials.py"}  # the issue sets the p99 target for one process
+DOC = REPO / "docs" / "credentials.md"
+MARKERS = ("<!-- bench:credentials -->", "<!-- /bench:credentials -->")
 
 BASELINE = """
 import sys
@@ -156,7 +161,7 @@ def measure(server: RunningServer, drive: Drive, connections: int, seconds: floa
 
 def row(connections: str, name: str, measured: Measurement) -> str:
     return (
-        f"{connections:>11}  {name:<26}{measured.requests_per_second:>10,.0f}{measured.p50_ms:>9.1f}"
+        f"{connections:>11}  {name:<30}{measured.requests_per_second:>10,.0f}{measured.p50_ms:>9.1f}"
         f"{measured.p99_ms:>10.1f}{measured.errors:>8}{measured.cpu_us_per_request:>13.0f}"
     )
 
@@ -165,20 +170,9 @@ def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=SECONDS, help=f"length of each run (default {SECONDS:g})")
-    parser.add_argument(
-        "--load",
-        choices=("wrk", "threads"),
-        default="wrk" if shutil.which("wrk") else "threads",
-        help="load generator (default: wrk when installed)",
-    )
-    args = parser.parse_args()
-    drive = drive_with_wrk if args.load == "wrk" else drive_with_threads
-
+def run_once(drive: Drive, seconds: float) -> dict[int, dict[str, Measurement]]:
+    """Start the three servers and drive each at every connection count."""
     results: dict[int, dict[str, Measurement]] = {}
-    load_average = os.getloadavg()[0]  # a busy machine shrinks both figures; the ratio is what compares
     with ExitStack() as stack:
         servers = {BASELINE_NAME: stack.enter_context(baseline_server())}
         for name, options in SERVICES.items():
@@ -187,34 +181,80 @@ def main() -> int:
             results[connections] = {}
             # Alternate which server goes first, so drift in the shared machine's load hits both alike.
             for name in sorted(servers, reverse=connections != CONNECTIONS[0]):
-                results[connections][name] = measure(servers[name], drive, connections, args.seconds)
+                results[connections][name] = measure(servers[name], drive, connections, seconds)
+    return results
 
-    load = "wrk -t1 --latency" if args.load == "wrk" else "thread-per-connection load generator"
-    print(
-        f"GET {TARGET} on loopback, {args.seconds:g} s per run, keep-alive, {load}; "
-        f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"load average {load_average:.1f} at start"
+
+def table(results: dict[int, dict[str, Measurement]], heading: str) -> list[str]:
+    """One run's figures side by side, with ratios and the verdict on each target."""
+    lines = [heading]
+    lines.append(
+        f"{'connections':>11}  {'server':<30}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>10}{'errors':>8}{'CPU us/req':>13}"
     )
-    print(f"{'connections':>11}  {'server':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>10}{'errors':>8}{'CPU us/req':>13}")
     for connections, measured in results.items():
         baseline_result = measured[BASELINE_NAME]
-        print(row(str(connections), BASELINE_NAME, baseline_result))
+        lines.append(row(str(connections), BASELINE_NAME, baseline_result))
         for name in SERVICES:
             service_result = measured[name]
-            print(row("", name, service_result))
+            lines.append(row("", name, service_result))
             ratio = service_result.requests_per_second / max(baseline_result.requests_per_second, 1e-9)
             cpu_ratio = baseline_result.cpu_us_per_request / service_result.cpu_us_per_request
-            print(f"{'':>11}  {'  ratio':<26}{ratio:>9.1f}x{'':>27}{cpu_ratio:>12.1f}x")
+            lines.append(f"{'':>11}  {'  ratio':<30}{ratio:>9.1f}x{'':>27}{cpu_ratio:>12.1f}x")
     at_50 = results[CONNECTIONS[0]]
     for name in SERVICES:
         ratio = at_50[name].requests_per_second / max(at_50[BASELINE_NAME].requests_per_second, 1e-9)
         p99 = at_50[name].p99_ms
         errors = sum(measured[name].errors for measured in results.values())
-        print(
-            f"{name}: req/s ratio at 50 connections {ratio:.1f}x (target >= {MIN_RATIO:g}x: "
-            f"{verdict(ratio >= MIN_RATIO)}); p99 at 50 connections {p99:.1f} ms (target <= {MAX_P99_MS:g} ms: "
-            f"{verdict(p99 <= MAX_P99_MS)}); errors, all runs {errors} (target 0: {verdict(errors == 0)})"
+        p99_verdict = (
+            f"p99 at 50 connections {p99:.1f} ms (target <= {MAX_P99_MS:g} ms: {verdict(p99 <= MAX_P99_MS)}); "
+            if name in P99_TARGETS
+            else f"p99 at 50 connections {p99:.1f} ms; "
         )
+        lines.append(
+            f"{name}: req/s ratio at 50 connections {ratio:.1f}x (target >= {MIN_RATIOS[name]:g}x: "
+            f"{verdict(ratio >= MIN_RATIOS[name])}); {p99_verdict}"
+            f"errors, all runs {errors} (target 0: {verdict(errors == 0)})"
+        )
+    return lines
+
+
+def write_into_doc(text: str) -> None:
+    """Replace what stands between the bench markers in docs/credentials.md."""
+    doc = DOC.read_text(encoding="utf-8")
+    start, end = doc.index(MARKERS[0]) + len(MARKERS[0]), doc.index(MARKERS[1])
+    DOC.write_text(f"{doc[:start]}\n```\n{text}```\n{doc[end:]}", encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=SECONDS, help=f"length of each run (default {SECONDS:g})")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"runs, one after another (default {RUNS})")
+    parser.add_argument(
+        "--load",
+        choices=("wrk", "threads"),
+        default="wrk" if shutil.which("wrk") else "threads",
+        help="load generator (default: wrk when installed)",
+    )
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/credentials.md alone")
+    args = parser.parse_args()
+    drive = drive_with_wrk if args.load == "wrk" else drive_with_threads
+    load = "wrk -t1 --latency" if args.load == "wrk" else "thread-per-connection load generator"
+
+    written: list[str] = []
+    for run in range(1, args.runs + 1):
+        load_average = os.getloadavg()[0]  # a busy machine shrinks both figures; the ratio is what compares
+        results = run_once(drive, args.seconds)
+        heading = (
+            f"run {run} of {args.runs}: GET {TARGET} on loopback, {args.seconds:g} s per run, keep-alive, {load}; "
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+            f"Python {sys.version.split()[0]}, load average {load_average:.1f} at start"
+        )
+        lines = table(results, heading)
+        print("\n".join(lines), flush=True)
+        written += [*lines, ""]
+    if not args.no_doc:
+        write_into_doc("\n".join(written).rstrip("\n") + "\n")
+        print(f"(written to {DOC.relative_to(REPO)})")
     return 0
 
 

@@ -43,6 +43,11 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, tim
     raise TimeoutError(f"nothing listened on {LOOPBACK}:{port} within {timeout} s")
 
 
+def children(pid: int) -> set[int]:
+    """The process ids of a process's children (Linux /proc)."""
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
 class RunningServer:
     """A server subprocess listening on a loopback port."""
 

@@ -5,18 +5,24 @@ answering everyone else. Hypothesis then throws arbitrary bytes, and queries who
 at the live server.
 """
 
+import re
 import socket
+import tempfile
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
 
 import pytest
 from credentials import CREDENTIALS_BODIES, json_body
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.reliability.conftest import Ledger
 from tests.reliability.strategies import Query, queries
-from tests.servers import LOOPBACK, RunningServer, credentials_server
+from tests.servers import LOOPBACK, RunningServer, children, credentials_server
 from tests.wsgi.rawhttp import connect, exchange, read_response
+from tests.wsgi.request_heads import WELL_FORMED, mutated_heads, request_heads
 
 
 SCENARIO = "hostile input: credentials"
@@ -58,6 +64,18 @@ HOSTILE = [
     ("negative Content-Length", get(b"/?species=Dalek", b"Content-Length: -5\r\n"), 400, None),
     ("two Content-Lengths", get(b"/?species=Dalek", b"Content-Length: 1\r\nContent-Length: 2\r\n"), 400, None),
     ("huge Content-Length", get(b"/?species=Dalek", b"Content-Length: 99999999999\r\n"), 413, None),
+    ("superscript Content-Length", get(b"/?species=Dalek", b"Content-Length: \xb2\r\n"), 400, None),
+    (
+        "Content-Length past int's digit limit",
+        get(b"/?species=Dalek", b"Content-Length: " + b"9" * 5000 + b"\r\n"),
+        413,
+        None,
+    ),
+    ("Content-Length with a sign", get(b"/?species=Dalek", b"Content-Length: +5\r\n"), 400, None),
+    ("Content-Length with an underscore", get(b"/?species=Dalek", b"Content-Length: 1_0\r\n"), 400, None),
+    ("unclosed IPv6 literal", get(b"http://[::1/?species=Dalek"), 400, None),
+    ("IPv6 literal with stray bracket", get(b"http://::1]/?species=Dalek"), 400, None),
+    ("IPv6 literal target", get(b"http://[::1]:8888/?species=Dalek"), 200, DALEK),
     ("chunked body", get(b"/?species=Dalek", b"Transfer-Encoding: chunked\r\n"), 501, None),
     ("bare LF line ends", b"GET /?species=Dalek HTTP/1.1\nHost: x\n\n", 200, DALEK),
     ("blank lines first", b"\r\n\r\n\r\n" + get(b"/?species=Dalek"), 200, DALEK),
@@ -93,14 +111,21 @@ def test_garbage_after_a_good_request_is_refused_on_the_same_connection(service:
     assert second.status == 400
 
 
-def answer_to(port: int, data: bytes) -> bytes:
-    """Send raw bytes, close our side, and read everything the server says until it hangs up."""
+def answer_to(port: int, data: bytes, tolerate_reset: bool = False) -> bytes:
+    """Send raw bytes, close our side, and read everything the server says until it hangs up.
+
+    With tolerate_reset, a reset (the server refused a head before all of it was sent) ends the answer.
+    """
+    chunks = []
     with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (ConnectionResetError, BrokenPipeError):
+            if not tolerate_reset:
+                raise
     return b"".join(chunks)
 
 
@@ -129,3 +154,79 @@ def test_a_query_on_the_wire_gets_exactly_its_species(query: Query, service: Run
         assert (answer[:12], body) == (b"HTTP/1.1 404", UNKNOWN)
     else:
         assert (answer[:12], body) == (b"HTTP/1.1 200", CREDENTIALS_BODIES[query.species])
+
+
+# Fuzzing: tens of thousands of request heads against a live single process, then against two workers.
+
+FUZZ_SEED = 9
+MUTATED_HEADS = 30_000  # per server: byte-level mutations of valid heads
+BUILT_HEADS = 2_000  # per server: heads hypothesis builds from parts
+BATCH = 500
+SERVER_FAULTS = re.compile(rb"credentials: (cannot parse|cannot answer|closing the connection|application error)")
+EXACT_ANSWER = re.compile(
+    rb"HTTP/1\.1 200 OK\r\nServer: credentials/1\.0\r\nContent-Type: application/json\r\nContent-Length: 25\r\n"
+    rb"Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\nConnection: close\r\n\r\n" + re.escape(DALEK)
+)
+ANSWERED_STATUSES = {200, 400, 404, 405, 413, 414, 431, 501, 505}
+
+
+@dataclass
+class Fuzzed:
+    """A live server under fuzzing, with what must not change while it is fuzzed."""
+
+    server: RunningServer
+    workers: set[int]
+    log: BinaryIO
+    sent: int = 0
+
+    def check(self) -> None:
+        """Alive, the same workers, the exact bytes for a well-formed request, and no fault in the log."""
+        assert self.server.process.poll() is None, "the server died"
+        assert children(self.server.process.pid) == self.workers, "a worker died"
+        assert EXACT_ANSWER.fullmatch(answer_to(self.server.port, WELL_FORMED))
+        self.log.seek(0)
+        faults = SERVER_FAULTS.findall(self.log.read())
+        assert not faults, f"the server logged its own faults: {faults[:5]}"
+
+    def send(self, head: bytes) -> None:
+        """Send one head; its answer, if any, is one deliberate answer, never a 500."""
+        answer = answer_to(self.server.port, head, tolerate_reset=True)
+        self.sent += 1
+        if answer:
+            assert answer.startswith(b"HTTP/1.1 "), answer[:100]
+            assert int(answer[9:12]) in ANSWERED_STATUSES, answer[:100]
+            assert b"HTTP/1.1 500" not in answer
+
+
+@pytest.fixture(scope="module", params=[(), ("--workers", "2")], ids=["one process", "two workers"])
+def fuzzed(request: pytest.FixtureRequest) -> Iterator[Fuzzed]:
+    flags: tuple[str, ...] = request.param
+    with tempfile.TemporaryFile() as log, credentials_server("--timeout", "5", *flags, stderr=log.fileno()) as server:
+        workers = children(server.process.pid)
+        assert len(workers) == (2 if flags else 0)
+        yield Fuzzed(server, workers, log)
+
+
+@pytest.mark.fuzz
+def test_mutated_request_heads_never_harm_the_service(fuzzed: Fuzzed, ledger: Ledger) -> None:
+    started = time.monotonic()
+    for number, head in enumerate(mutated_heads(MUTATED_HEADS, FUZZ_SEED), start=1):
+        fuzzed.send(head)
+        if number % BATCH == 0:
+            fuzzed.check()
+    fuzzed.check()
+    seconds = time.monotonic() - started
+    ledger.record(SCENARIO, requests=MUTATED_HEADS)
+    ledger.note("credentials: mutated request heads fuzzed against the live server", MUTATED_HEADS)
+    print(f"{MUTATED_HEADS:,} mutated request heads (seed {FUZZ_SEED}) in {seconds:.1f} s")
+
+
+@pytest.mark.fuzz
+@settings(max_examples=BUILT_HEADS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(head=request_heads())
+def test_built_request_heads_never_harm_the_service(head: bytes, fuzzed: Fuzzed, ledger: Ledger) -> None:
+    fuzzed.send(head)
+    ledger.record(SCENARIO, requests=1)
+    ledger.note("credentials: hypothesis-built request heads fuzzed against the live server", 1)
+    if fuzzed.sent % BATCH == 0:
+        fuzzed.check()

@@ -2,6 +2,7 @@
 
 import json
 import socket
+import threading
 from typing import BinaryIO, NamedTuple
 
 from tests.servers import LOOPBACK
@@ -54,3 +55,14 @@ def closed_by_server(sock: socket.socket) -> bool:
         return sock.recv(1) == b""
     except ConnectionResetError:
         return True
+
+
+def pipeline(port: int, requests: list[bytes]) -> list[bytes]:
+    """Send the requests pipelined in one write on one connection, and read the body of each answer."""
+    with connect(port, timeout=30) as sock, sock.makefile("rb") as stream:
+        # Sent from a thread: the server stops reading while its answers wait, so one thread could not do both.
+        sender = threading.Thread(target=sock.sendall, args=(b"".join(requests),), daemon=True)
+        sender.start()
+        bodies = [read_response(stream).body for _ in requests]
+        sender.join(timeout=30)
+    return bodies

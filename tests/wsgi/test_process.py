@@ -100,13 +100,28 @@ def test_a_busy_port_is_one_clear_error() -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
-@pytest.mark.parametrize("arguments", [["--port", "70000"], ["--port", "http"], ["--timeout", "0"]])
-def test_bad_arguments_are_refused(arguments: list[str]) -> None:
+BAD_ARGUMENTS = [
+    (["--port", "70000"], "--port must be a TCP port number from 0 to 65535"),
+    (["--port", "http"], "--port must be a TCP port number from 0 to 65535"),
+    (["--timeout", "0"], "--timeout must be a positive number of seconds"),
+    (["--timeout", "-1"], "--timeout must be a positive number of seconds"),
+    (["--timeout", "soon"], "--timeout must be a positive number of seconds"),
+    (["--timeout", "nan"], "--timeout must be a positive number of seconds"),
+    (["--timeout", "inf"], "--timeout must be a positive number of seconds"),
+    (["--workers", "1.5"], '--workers must be a whole number of processes, at least 1, or "auto"'),
+]
+
+
+@pytest.mark.parametrize(("arguments", "words"), BAD_ARGUMENTS, ids=[" ".join(a) for a, _ in BAD_ARGUMENTS])
+def test_bad_arguments_are_refused_in_words(arguments: list[str], words: str) -> None:
     result = subprocess.run(
         [sys.executable, CREDENTIALS_SERVER, *arguments], cwd=REPO, capture_output=True, timeout=10, check=False
     )
     assert result.returncode == 2
-    assert b"invalid" in result.stderr
+    message = result.stderr.decode().splitlines()[-1]
+    assert message == f"credentials.py: error: {words}; {arguments[1]!r} is invalid"
+    for internal in ("port_number", "positive_seconds", "worker_count", "value:"):
+        assert internal not in result.stderr.decode()
 
 
 def test_served_by_waitress() -> None:

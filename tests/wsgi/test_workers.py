@@ -13,7 +13,7 @@ from pathlib import Path
 import credentials
 import pytest
 
-from tests.servers import CREDENTIALS_SERVER, REPO, RunningServer, credentials_server
+from tests.servers import CREDENTIALS_SERVER, REPO, RunningServer, children, credentials_server
 from tests.wsgi import test_server
 from tests.wsgi.rawhttp import exchange
 from tests.wsgi.test_process import ACCESS_LINE, assert_serves_credentials
@@ -21,11 +21,6 @@ from tests.wsgi.test_process import ACCESS_LINE, assert_serves_credentials
 
 WORKERS = 2
 DEADLINE = 10.0  # seconds to wait for processes to appear or go; workers look for their supervisor every second
-
-
-def children(pid: int) -> set[int]:
-    """The process ids of a process's children (Linux /proc)."""
-    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
 def workers_of(server: RunningServer, count: int = WORKERS, other_than: frozenset[int] = frozenset()) -> set[int]:
@@ -155,7 +150,10 @@ def test_bad_worker_counts_are_refused(value: str) -> None:
         [sys.executable, CREDENTIALS_SERVER, "--workers", value], cwd=REPO, capture_output=True, timeout=10, check=False
     )
     assert result.returncode == 2
-    assert f"argument --workers: invalid worker_count value: '{value}'" in result.stderr.decode()
+    message = result.stderr.decode().splitlines()[-1]
+    assert message.endswith(
+        f"""error: --workers must be a whole number of processes, at least 1, or "auto"; '{value}' is invalid"""
+    )
 
 
 def test_workers_need_fork() -> None:
