@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from audio_library.catalog import Listing
 from audio_library.storage import Library
 from flask.testing import FlaskClient
 
@@ -215,10 +216,10 @@ def test_a_wrong_method_is_a_json_405_with_allow(client: FlaskClient) -> None:
 def test_an_unexpected_failure_is_a_json_500_without_traceback(
     client: FlaskClient, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken() -> bytes:
+    def broken() -> Listing:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(library, "entries_json", broken)
+    monkeypatch.setattr(library, "listing", broken)
     response = client.get("/api/files")
     assert response.status_code == 500
     assert response.json == {"error": "The server failed to handle this request."}
