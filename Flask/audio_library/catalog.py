@@ -150,7 +150,8 @@ class Catalog:
         self._built_for = (-1, -1)
         self._queue: deque[Key] = deque()
         self._queued: set[Key] = set()
-        self._examiner: threading.Thread | None = None
+        self._examiner: threading.Thread | None = None  # the running examiner, None once it has emptied the queue
+        self._last_examiner: threading.Thread | None = None  # the latest one, joined at close: it saves last
         self._closed = False
         self._dirty = False
         self._saved_at = 0
@@ -165,21 +166,22 @@ class Catalog:
         """Stop examining (the file being examined is finished) and save what was learnt."""
         with self._lock:
             self._closed = True
-            examiner = self._examiner
+            examiner = self._last_examiner
             self._examined.notify_all()
         if examiner is not None:
             examiner.join(timeout=10)
         self.save()
 
-    def listing(self, wait: float = LISTING_WAIT_S) -> Listing:
+    def listing(self, wait: float | None = None) -> Listing:
         """Every audio file directly in the folder, sorted by name; hidden files and non-audio are left out.
 
         Files added, removed or renamed by anyone change the folder's mtime, which is checked on every call:
         they show at once. Only a file rewritten in place leaves the folder's mtime alone, so the files
         themselves are stat'ed again when REVALIDATE_NS has passed since the last look. When nothing changed,
         the previous listing, JSON included, is returned as it was. Files not examined yet are waited for
-        at most `wait` seconds; those still unexamined then are counted in `unexamined`, not listed.
+        at most `wait` seconds (LISTING_WAIT_S); those still unexamined then are counted in `unexamined`.
         """
+        wait = LISTING_WAIT_S if wait is None else wait
         started = time.time_ns()
         listing = self._current(started)
         if listing.pending:
@@ -271,6 +273,7 @@ class Catalog:
             self._queued.update(keys)
             if self._examiner is None and not self._closed:
                 self._examiner = threading.Thread(target=self._examine_queue, name="library-examiner", daemon=True)
+                self._last_examiner = self._examiner
                 self._examiner.start()
 
     def _examine_queue(self) -> None:
