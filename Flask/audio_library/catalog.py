@@ -145,6 +145,7 @@ class Catalog:
         self._keys_version = 0
         self._facts_version = 0
         self._scanned_at = -1  # when the last scan started (time_ns), -1 before the first
+        self._stated_at = -REVALIDATE_NS  # when the last scan that stat'ed every file started
         self._folder_mtime = 0
         self._listing: Listing | None = None
         self._built_for = (-1, -1)
@@ -201,7 +202,7 @@ class Catalog:
                 stale = listing is None or self._built_for != (self._keys_version, self._facts_version)
             if stale:
                 listing = self._build()
-            self._save_if_due()
+        self._save_if_due()
         assert listing is not None
         return listing
 
@@ -219,10 +220,15 @@ class Catalog:
 
     def _rescan(self, folder_mtime: int) -> None:
         scanned_at = time.time_ns()
-        keys = self._scan()
+        # Names come and go with the folder's mtime; only a file rewritten in place needs every file stat'ed,
+        # and that may show REVALIDATE_NS late: in between, known names keep the size and mtime last seen.
+        full = scanned_at - self._stated_at >= REVALIDATE_NS
+        keys = self._scan({} if full else {key[0]: key for key in self._keys})
         present = set(keys)
         with self._lock:
             self._scanned_at, self._folder_mtime = scanned_at, folder_mtime
+            if full:
+                self._stated_at = scanned_at
             if keys != self._keys:
                 self._keys = keys
                 self._keys_version += 1
@@ -296,11 +302,15 @@ class Catalog:
                     self._examined.notify_all()
         self.save()
 
-    def _scan(self) -> list[Key]:
+    def _scan(self, known: dict[str, Key]) -> list[Key]:
+        """The keys of the plain, visible files in the folder; those of `known` names are taken as they are."""
         keys: list[Key] = []
         with os.scandir(self.root) as scan:
             for item in scan:
                 if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
+                    continue
+                if (key := known.get(item.name)) is not None:
+                    keys.append(key)
                     continue
                 try:
                     info = item.stat(follow_symlinks=False)

@@ -166,7 +166,7 @@
   function describeShown() {
     shownLine.hidden = !model || !model.length;
     if (!shownList.length) shownLine.textContent = `No track matches “${filterInput.value}”.`;
-    else if (rendered === model.length) shownLine.textContent = "";
+    else if (rendered === shownList.length) shownLine.textContent = needle ? `${rendered} matching tracks.` : "";
     else {
       const of = needle ? `${shownList.length} matching` : `${shownList.length}`;
       shownLine.textContent = `Showing 1–${rendered} of ${of} tracks.`;
