@@ -2,11 +2,12 @@
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import save_screenshot
 from tests.reliability.traffic import wait_until
@@ -44,15 +45,26 @@ def large_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
         yield server
 
 
+@contextmanager
+def large_page(browser: Browser, server: RunningServer, viewport: str, *, javascript: bool = True) -> Iterator[Page]:
+    """A tab on the large library at one of VIEWPORTS, with a timeout that allows for 20,000 rows."""
+    width, height = VIEWPORTS[viewport]
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": width, "height": height}, java_script_enabled=javascript
+    )
+    context.set_default_timeout(20_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_twenty_thousand_tracks_filter_as_you_type(
     browser: Browser, large_server: RunningServer, viewport: str
 ) -> None:
-    width, height = VIEWPORTS[viewport]
-    context = browser.new_context(base_url=large_server.url, viewport={"width": width, "height": height})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    try:
+    width = VIEWPORTS[viewport][0]
+    with large_page(browser, large_server, viewport) as page:
         page.goto("/")
         rows = page.locator("#tracks tbody tr")
         expect(rows).to_have_count(PAGE_SIZE)
@@ -79,17 +91,10 @@ def test_twenty_thousand_tracks_filter_as_you_type(
 
         rows.first.locator(".play").click()
         expect(page.locator("#now-title")).to_have_text("track 00000.wav")
-    finally:
-        context.close()
 
 
 def test_twenty_thousand_tracks_without_javascript(browser: Browser, large_server: RunningServer) -> None:
-    context = browser.new_context(
-        base_url=large_server.url, viewport={"width": 1280, "height": 800}, java_script_enabled=False
-    )
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    try:
+    with large_page(browser, large_server, "desktop", javascript=False) as page:
         page.goto("/")
         rows = page.locator("#tracks tbody tr")
         expect(rows).to_have_count(PAGE_SIZE)
@@ -100,5 +105,3 @@ def test_twenty_thousand_tracks_without_javascript(browser: Browser, large_serve
         page.get_by_role("button", name="Filter").click()
         expect(rows).to_have_count(10)
         save_screenshot(page, "large-library-no-javascript", full_page=False)
-    finally:
-        context.close()
