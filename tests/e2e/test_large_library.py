@@ -61,7 +61,7 @@ def large_page(browser: Browser, server: RunningServer, viewport: str, *, javasc
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_twenty_thousand_tracks_filter_as_you_type(
-    browser: Browser, large_server: RunningServer, viewport: str
+    browser: Browser, large_server: RunningServer, viewport: str, tmp_path: Path
 ) -> None:
     width = VIEWPORTS[viewport][0]
     with large_page(browser, large_server, viewport) as page:
@@ -91,6 +91,18 @@ def test_twenty_thousand_tracks_filter_as_you_type(
 
         rows.first.locator(".play").click()
         expect(page.locator("#now-title")).to_have_text("track 00000.wav")
+
+        # An upload joins the loaded list in its place, and a delete leaves it, without a reload.
+        song = tmp_path / f"a first {viewport}.wav"
+        song.write_bytes(noise_wav(len(viewport), seconds=0.5))
+        page.set_input_files("#file-input", str(song))
+        expect(rows.first.locator(".track-name")).to_have_text(song.name)
+        expect(rows).to_have_count(PAGE_SIZE + 1)
+        expect(page.locator("#summary")).to_contain_text(f"{TRACKS + 1} tracks")
+        page.once("dialog", lambda dialog: dialog.accept())
+        rows.first.locator(".delete").click()
+        expect(rows.first.locator(".track-name")).to_have_text("track 00000.wav")
+        expect(page.locator("#summary")).to_contain_text(f"{TRACKS} tracks")
 
 
 def test_twenty_thousand_tracks_without_javascript(browser: Browser, large_server: RunningServer) -> None:
