@@ -69,10 +69,6 @@ class Library:
         """The current listing: entries, their JSON, and how many files are still being examined."""
         return self.catalog.listing()
 
-    def entries(self) -> list[Entry]:
-        """Every audio file in the library, sorted by name (a fresh list: the caller may change it)."""
-        return list(self.catalog.listing().entries)
-
     def entry(self, name: str) -> Entry | None:
         """The audio file called `name`, or None: absent, hidden, not a plain file, not audio, or not a name."""
         if not is_plain_name(name):
