@@ -9,11 +9,17 @@ from audio_library.uploads import store_upload, success_status
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
+# How many files in the folder are still being examined, so not in this listing yet (0 when it is complete).
+UNEXAMINED_HEADER = "X-Library-Unexamined"
+
 
 @bp.get("/files")
 def list_files() -> Response:
-    """Every audio file in the library, sorted by name."""
-    return Response(current_library().entries_json(), mimetype="application/json")
+    """Every audio file in the library, sorted by name; the header says how many are not examined yet."""
+    listing = current_library().listing()
+    response = Response(listing.json, mimetype="application/json")
+    response.headers[UNEXAMINED_HEADER] = str(listing.unexamined)
+    return response
 
 
 @bp.post("/files")

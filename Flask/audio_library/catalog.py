@@ -1,9 +1,15 @@
-"""What is known about each file in the library, cached so a listing does not re-read 10,000 files.
+"""What is known about each file in the library, cached so a listing does not re-read 20,000 files.
 
 A file's type, duration and digest depend only on its bytes, so they are cached under the key (name, size,
 mtime_ns): a file replaced or edited in place gets a new key and is examined again. The cache is kept in
 memory and persisted to a hidden JSON file in the library, so a restarted server lists a large library at
 once instead of running libmagic over every file.
+
+Examining is done by one background thread per library, never by a listing: a listing scans the folder (one
+scan shared by every listing that arrives meanwhile), hands the files it has not seen to that thread, waits
+for it at most LISTING_WAIT_S and then answers with what is known, saying how many files are not examined
+yet. So a library of 20,000 new files is answered within a second, and uploads, downloads and other requests
+never wait for it.
 """
 
 import hashlib
@@ -13,6 +19,7 @@ import os
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +32,9 @@ CACHE_VERSION = 1
 HASH_CHUNK = 1024 * 1024
 REVALIDATE_NS = 1_000_000_000  # how stale a file rewritten in place (folder mtime unchanged) may be listed
 SETTLE_NS = 50_000_000  # well above the granularity of the kernel's coarse clock that stamps folder mtimes
+LISTING_WAIT_S = 1.0  # how long a listing waits for files being examined before answering without them
+SAVE_INTERVAL_NS = 2_000_000_000  # the cache is saved at most this often while listings change it
+NOTIFY_EVERY = 100  # files examined between two wake-ups of the listings waiting for them
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +74,17 @@ class Entry:
 
 @dataclass(frozen=True)
 class Listing:
-    """The library's entries sorted by name, with the JSON array the API sends for them."""
+    """The library's entries sorted by name, with the JSON array the API sends for them.
+
+    `unexamined` counts the files found in the folder whose examination is still under way: they are not in
+    `entries` yet. `generation` grows whenever the listing changes, so callers can cache what they derive.
+    """
 
     entries: list[Entry]
     json: bytes
+    unexamined: int = 0
+    generation: int = 0
+    pending: frozenset[Key] = frozenset()
 
 
 @dataclass
@@ -121,63 +138,179 @@ class Catalog:
         self._temp_name = temp_name
         self._facts: dict[Key, Facts] = {}
         self._rows: dict[Key, tuple[Entry, bytes]] = {}
-        self._listed_keys: list[Key] = []
-        self._listing: Listing | None = None
+        self._lock = threading.Lock()  # guards everything below; never held while a file is read
+        self._examined = threading.Condition(self._lock)
+        self._scan_lock = threading.Lock()  # one scan and one build at a time, shared by the listings waiting
+        self._keys: list[Key] = []
+        self._keys_version = 0
+        self._facts_version = 0
+        self._scanned_at = -1  # when the last scan started (time_ns), -1 before the first
+        self._stated_at = -REVALIDATE_NS  # when the last scan that stat'ed every file started
         self._folder_mtime = 0
-        self._looked_at = 0
-        self._lock = threading.Lock()
+        self._listing: Listing | None = None
+        self._built_for = (-1, -1)
+        self._queue: deque[Key] = deque()
+        self._queued: set[Key] = set()
+        self._examiner: threading.Thread | None = None  # the running examiner, None once it has emptied the queue
+        self._last_examiner: threading.Thread | None = None  # the latest one, joined at close: it saves last
+        self._closed = False
         self._dirty = False
+        self._saved_at = 0
         self._load()
 
-    def listing(self) -> Listing:
+    def start(self) -> None:
+        """Scan the folder and hand what the cache does not know to the examiner: start-up waits for the scan
+        (a fraction of a second for 20,000 files), never for the examination."""
+        self._current(time.time_ns())
+
+    def close(self) -> None:
+        """Stop examining (the file being examined is finished) and save what was learnt."""
+        with self._lock:
+            self._closed = True
+            examiner = self._last_examiner
+            self._examined.notify_all()
+        if examiner is not None:
+            examiner.join(timeout=10)
+        self.save()
+
+    def listing(self, wait: float | None = None) -> Listing:
         """Every audio file directly in the folder, sorted by name; hidden files and non-audio are left out.
 
         Files added, removed or renamed by anyone change the folder's mtime, which is checked on every call:
         they show at once. Only a file rewritten in place leaves the folder's mtime alone, so the files
         themselves are stat'ed again when REVALIDATE_NS has passed since the last look. When nothing changed,
-        the previous listing, JSON included, is returned as it was.
+        the previous listing, JSON included, is returned as it was. Files not examined yet are waited for
+        at most `wait` seconds (LISTING_WAIT_S); those still unexamined then are counted in `unexamined`.
         """
+        wait = LISTING_WAIT_S if wait is None else wait
         started = time.time_ns()
+        listing = self._current(started)
+        if listing.pending:
+            with self._lock:
+                self._examined.wait_for(lambda: self._closed or self._queued.isdisjoint(listing.pending), wait)
+            listing = self._current(started)
+        return listing
+
+    def _current(self, started: int) -> Listing:
+        """The listing as of a scan that began after `started` (or a settled, unchanged folder)."""
         folder_mtime = os.stat(self.root).st_mtime_ns
+        with self._scan_lock:
+            if not self._fresh(started, folder_mtime):
+                self._rescan(folder_mtime)
+            with self._lock:
+                listing = self._listing
+                stale = listing is None or self._built_for != (self._keys_version, self._facts_version)
+            if stale:
+                listing = self._build()
+        self._save_if_due()
+        assert listing is not None
+        return listing
+
+    def _fresh(self, started: int, folder_mtime: int) -> bool:
+        if self._scanned_at >= started:  # another request's scan began after ours arrived: it saw our changes
+            return True
+        return (
+            self._scanned_at >= 0
+            and folder_mtime == self._folder_mtime
+            # Folder mtimes come from a coarse clock: a change in the same tick as the one we saw would keep the
+            # mtime, so only a folder that had settled before our last look can be trusted.
+            and folder_mtime < self._scanned_at - SETTLE_NS
+            and started - self._scanned_at < REVALIDATE_NS
+        )
+
+    def _rescan(self, folder_mtime: int) -> None:
+        scanned_at = time.time_ns()
+        # Names come and go with the folder's mtime; only a file rewritten in place needs every file stat'ed,
+        # and that may show REVALIDATE_NS late: in between, known names keep the size and mtime last seen.
+        full = scanned_at - self._stated_at >= REVALIDATE_NS
+        keys = self._scan({} if full else {key[0]: key for key in self._keys})
+        present = set(keys)
         with self._lock:
-            if (
-                self._listing is not None
-                and folder_mtime == self._folder_mtime
-                # Folder mtimes come from a coarse clock: a change in the same tick as the one we saw would
-                # keep the mtime, so only a folder that had settled before our last look can be trusted.
-                and folder_mtime < self._looked_at - SETTLE_NS
-                and started - self._looked_at < REVALIDATE_NS
-            ):
-                return self._listing
-        keys = self._scan()
-        with self._lock:
-            if self._listing is not None and keys == self._listed_keys:
-                self._folder_mtime, self._looked_at = folder_mtime, started
-                return self._listing
+            self._scanned_at, self._folder_mtime = scanned_at, folder_mtime
+            if full:
+                self._stated_at = scanned_at
+            if keys != self._keys:
+                self._keys = keys
+                self._keys_version += 1
+            stale = self._facts.keys() - present
+            for key in stale:
+                del self._facts[key]
+                self._rows.pop(key, None)
+            if stale:
+                self._dirty = True
+                self._facts_version += 1
+            # Unknown files are (re)queued at every scan: one that could not be read is tried again.
+            unknown = sorted(key for key in keys if key not in self._facts and key not in self._queued)
+            if unknown:
+                self._facts_version += 1  # the listing gains pending files: built again
+        self._enqueue(unknown)
+
+    def _build(self) -> Listing:
         rows: list[tuple[Entry, bytes]] = []
-        unreadable = False
-        for key in keys:
-            facts = self.facts(key)
+        pending: list[Key] = []
+        with self._lock:
+            keys, built_for = self._keys, (self._keys_version, self._facts_version)
+            known = [(key, self._facts.get(key)) for key in keys]
+            queued = {key for key, facts in known if facts is None and key in self._queued}
+            generation = (self._listing.generation + 1) if self._listing is not None else 1
+        for key, facts in known:
             if facts is None:
-                unreadable = True
+                if key in queued:
+                    pending.append(key)
             elif facts.type is not None:
                 rows.append(self._row(key, facts.type, facts.duration))
         rows.sort(key=lambda row: row[0].name)
-        listing = Listing([entry for entry, _ in rows], b"[" + b",".join(fragment for _, fragment in rows) + b"]")
-        self._forget_except(set(keys))
-        self.save()
+        listing = Listing(
+            [entry for entry, _ in rows],
+            b"[" + b",".join(fragment for _, fragment in rows) + b"]",
+            unexamined=len(pending),
+            generation=generation,
+            pending=frozenset(pending),
+        )
         with self._lock:
-            # A listing that had to leave out unreadable files is not reused for the same keys: they are
-            # tried again at the next look, and show once they can be read.
-            self._listed_keys, self._listing = ([] if unreadable else keys), listing
-            self._folder_mtime, self._looked_at = folder_mtime, started
+            self._listing, self._built_for = listing, built_for
         return listing
 
-    def _scan(self) -> list[Key]:
+    def _enqueue(self, keys: list[Key]) -> None:
+        if not keys:
+            return
+        with self._lock:
+            self._queue.extend(keys)
+            self._queued.update(keys)
+            if self._examiner is None and not self._closed:
+                self._examiner = threading.Thread(target=self._examine_queue, name="library-examiner", daemon=True)
+                self._last_examiner = self._examiner
+                self._examiner.start()
+
+    def _examine_queue(self) -> None:
+        """The examiner thread: examine queued files in name order until the queue is empty, then save."""
+        done = 0
+        while True:
+            with self._lock:
+                if self._closed or not self._queue:
+                    self._queue.clear()
+                    self._queued.clear()
+                    self._examiner = None
+                    self._examined.notify_all()
+                    break
+                key = self._queue.popleft()
+            self.facts(key)
+            done += 1
+            with self._lock:
+                self._queued.discard(key)
+                if done % NOTIFY_EVERY == 0 or not self._queue:
+                    self._examined.notify_all()
+        self.save()
+
+    def _scan(self, known: dict[str, Key]) -> list[Key]:
+        """The keys of the plain, visible files in the folder; those of `known` names are taken as they are."""
         keys: list[Key] = []
         with os.scandir(self.root) as scan:
             for item in scan:
                 if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
+                    continue
+                if (key := known.get(item.name)) is not None:
+                    keys.append(key)
                     continue
                 try:
                     info = item.stat(follow_symlinks=False)
@@ -200,7 +333,7 @@ class Catalog:
         return row
 
     def entry(self, name: str) -> Entry | None:
-        """The entry for one name, or None if there is no such audio file."""
+        """The entry for one name, or None if there is no such audio file; never waits for a scan."""
         try:
             info = (self.root / name).lstat()
         except (FileNotFoundError, NotADirectoryError):
@@ -252,16 +385,12 @@ class Catalog:
         """Record facts learnt elsewhere, e.g. while validating an upload."""
         with self._lock:
             self._facts[key] = facts
+            self._facts_version += 1
             self._dirty = True
 
-    def _forget_except(self, keys: set[Key]) -> None:
-        with self._lock:
-            stale = self._facts.keys() - keys
-            for key in stale:
-                del self._facts[key]
-                self._rows.pop(key, None)
-            if stale:
-                self._dirty = True
+    def _save_if_due(self) -> None:
+        if self._dirty and time.monotonic_ns() - self._saved_at >= SAVE_INTERVAL_NS:
+            self.save()
 
     def save(self) -> None:
         """Persist the cache if it changed: written to a temporary file, then renamed over the old one."""
@@ -270,6 +399,7 @@ class Catalog:
                 return
             rows = [[*key, facts.type, facts.duration, facts.sha256] for key, facts in self._facts.items()]
             self._dirty = False
+            self._saved_at = time.monotonic_ns()
         temp = self.root / self._temp_name("metadata")
         try:
             temp.write_text(json.dumps({"version": CACHE_VERSION, "files": rows}), encoding="utf-8")

@@ -1,6 +1,7 @@
 """The library page: the track list with a player, and upload and delete forms that work without JavaScript."""
 
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -18,7 +19,11 @@ bp = Blueprint("page", __name__)
 bp.add_app_template_filter(human_size, "filesize")
 
 NON_AUDIO = "Non-audio file detected"
-TABLE_KEY = "audio_library.page.table"  # where the app keeps the last rendered table
+PAGE_SIZE = 500  # rows per page: the script shows more as you scroll, the plain page has page links
+MAX_QUERY_CHARS = 200
+MAX_CACHED_ROWS = 4 * PAGE_SIZE
+ROWS_KEY = "audio_library.page.rows"  # where the app keeps rendered rows, by entry
+TOTAL_KEY = "audio_library.page.total"  # (listing generation, total size)
 
 # What the page calls each detected type; anything else is named after its subtype ("audio/x-foo" → "FOO").
 FORMAT_NAMES: Mapping[str, str] = {
@@ -134,13 +139,41 @@ def speak_html(response: Response) -> Response:
     return page
 
 
+def search_text(entry: Entry) -> str:
+    """What the filter box matches an entry against: its name. The hook for matching title or artist later."""
+    return entry.name
+
+
+def normalized(text: str) -> str:
+    """Text as the filter compares it: case and Unicode form do not matter (the script does the same)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+@dataclass(frozen=True)
+class _View:
+    """The rows of the page for one filter and page number, with what the page says about them."""
+
+    rows: Markup
+    shown_from: int  # 1-based, 0 when nothing matches
+    shown_to: int
+    matching: int
+    page: int
+    pages: int
+
+
 def _render_index(notices: Sequence[Notice]) -> str:
-    table = _table()
+    listing = current_library().listing()
+    query = request.args.get("q", "")[:MAX_QUERY_CHARS]
+    view = _view(listing, query, _page_number())
+    count = len(listing.entries)
     return render_template(
         "page/index.html",
-        rows=table.rows,
-        count=table.count,
-        total_size=table.total_size,
+        view=view,
+        query=query,
+        count=count,
+        total_size=_total_size(listing),
+        unexamined=listing.unexamined,
+        page_size=PAGE_SIZE,
         notices=notices,
         max_size=current_app.config["MAX_UPLOAD_SIZE"],
         format_names=FORMAT_NAMES,
@@ -148,31 +181,43 @@ def _render_index(notices: Sequence[Notice]) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _Table:
-    """The rendered rows of one listing of the library, with the totals the page shows."""
-
-    listing: Listing
-    rows: Markup
-    count: int
-    total_size: int
+def _page_number() -> int:
+    text = request.args.get("page", "1")
+    return int(text) if text.isdecimal() and len(text) < 7 else 1
 
 
-def _table() -> _Table:
-    """The table's rows, rendered again only when the library's listing changed.
+def _view(listing: Listing, query: str, page: int) -> _View:
+    """One page of the matching rows: at most PAGE_SIZE, each rendered once per entry and then reused."""
+    needle = normalized(query)
+    matching = listing.entries if not needle else [e for e in listing.entries if needle in normalized(search_text(e))]
+    pages = max(1, math.ceil(len(matching) / PAGE_SIZE))
+    page = min(page, pages)
+    first = (page - 1) * PAGE_SIZE
+    chosen = matching[first : first + PAGE_SIZE]
+    rows = Markup("").join(_row_html(entry) for entry in chosen)
+    return _View(rows, first + 1 if chosen else 0, first + len(chosen), len(matching), page, pages)
 
-    The catalog hands out the same Listing object for as long as the folder is unchanged, so a page view of
-    a large library costs one string copy instead of rendering thousands of rows.
-    """
-    listing = current_library().catalog.listing()
-    cached: _Table | None = current_app.extensions.get(TABLE_KEY)
-    if cached is not None and cached.listing is listing:
-        return cached
-    rows = render_template("page/rows.html", tracks=[_track(entry) for entry in listing.entries])
-    safe_rows = Markup(rows)  # noqa: S704 - the output of an autoescaping template, not raw input
-    table = _Table(listing, safe_rows, len(listing.entries), sum(entry.size for entry in listing.entries))
-    current_app.extensions[TABLE_KEY] = table
-    return table
+
+def _row_html(entry: Entry) -> Markup:
+    """The rendered row of an entry, kept while the entry is unchanged: a change re-renders only its own row."""
+    cache: dict[Entry, Markup] = current_app.extensions.setdefault(ROWS_KEY, {})
+    row = cache.get(entry)
+    if row is None:
+        if len(cache) >= MAX_CACHED_ROWS:
+            cache.clear()  # a bound, reached only by browsing many pages: the rows on view come back at once
+        macros = current_app.jinja_env.get_template("page/macros.html").module
+        row = cache[entry] = Markup(macros.track_row(_track(entry)))  # type: ignore[attr-defined]  # noqa: S704
+    return row
+
+
+def _total_size(listing: Listing) -> int:
+    """The size of the whole library, added up once per listing."""
+    cached: tuple[int, int] | None = current_app.extensions.get(TOTAL_KEY)
+    if cached is not None and cached[0] == listing.generation:
+        return cached[1]
+    total = sum(entry.size for entry in listing.entries)
+    current_app.extensions[TOTAL_KEY] = (listing.generation, total)
+    return total
 
 
 def _track(entry: Entry) -> Track:

@@ -19,7 +19,7 @@ from typing import BinaryIO
 from flask import current_app
 
 from audio_library.audio import detect_audio_type, probe_duration
-from audio_library.catalog import Catalog, Entry, Facts
+from audio_library.catalog import Catalog, Entry, Facts, Listing
 from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
 
 
@@ -56,20 +56,18 @@ class Library:
         self._lock_file = self._claim_folder()
         self.removed_stale = self._remove_stale_temporaries()
         self.catalog = Catalog(self.root, detect_audio_type, probe_duration, self.temp_name)
+        self.catalog.start()
 
     def close(self) -> None:
         """Release this process's claim on its temporary files (they become stale for the next start-up)."""
         if not self._lock_file.closed:
+            self.catalog.close()
             (self.root / _lock_name(self.instance)).unlink(missing_ok=True)
             self._lock_file.close()
 
-    def entries(self) -> list[Entry]:
-        """Every audio file in the library, sorted by name (a fresh list: the caller may change it)."""
-        return list(self.catalog.listing().entries)
-
-    def entries_json(self) -> bytes:
-        """The JSON array of `entries()`, as the API sends it; re-encoded only when the folder changed."""
-        return self.catalog.listing().json
+    def listing(self) -> Listing:
+        """The current listing: entries, their JSON, and how many files are still being examined."""
+        return self.catalog.listing()
 
     def entry(self, name: str) -> Entry | None:
         """The audio file called `name`, or None: absent, hidden, not a plain file, not audio, or not a name."""

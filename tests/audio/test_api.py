@@ -1,14 +1,22 @@
 """The JSON API through Flask's test client: listing, uploading, deleting, and JSON errors."""
 
 import io
+import json
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audio_library.storage import Library
+from audio_library import catalog, create_app
+from audio_library.api import UNEXAMINED_HEADER
+from audio_library.catalog import Listing
+from audio_library.storage import EXTENSION_KEY, Library
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.audio.conftest import fixture_bytes, on_disk, upload
+from tests.reliability.traffic import wait_until
 from tests.wav import noise_wav
 
 
@@ -215,10 +223,10 @@ def test_a_wrong_method_is_a_json_405_with_allow(client: FlaskClient) -> None:
 def test_an_unexpected_failure_is_a_json_500_without_traceback(
     client: FlaskClient, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken() -> bytes:
+    def broken() -> Listing:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(library, "entries_json", broken)
+    monkeypatch.setattr(library, "listing", broken)
     response = client.get("/api/files")
     assert response.status_code == 500
     assert response.json == {"error": "The server failed to handle this request."}
@@ -229,3 +237,95 @@ def test_an_unexpected_failure_is_a_json_500_without_traceback(
 def test_every_response_forbids_sniffing(client: FlaskClient) -> None:
     assert client.get("/api/files").headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/missing").headers["X-Content-Type-Options"] == "nosniff"
+
+
+class GatedDetect:
+    """A detector that holds the files named `held` until `release` is set, and counts what it examines."""
+
+    def __init__(self, real: Callable[[Path], str | None], *held: str) -> None:
+        self.real = real
+        self.held = set(held)
+        self.release = threading.Event()
+        self.examined: list[str] = []
+
+    def __call__(self, path: Path) -> str | None:
+        if path.name in self.held:
+            self.release.wait(timeout=30)
+        self.examined.append(path.name)
+        return self.real(path)
+
+
+def test_the_listing_says_how_many_files_are_not_examined_yet(
+    client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.wav", "held.wav", "z.wav"):
+        (library_dir / name).write_bytes(noise_wav(len(name) + ord(name[0])))
+    detect = GatedDetect(library.catalog._detect, "held.wav")
+    monkeypatch.setattr(library.catalog, "_detect", detect)
+    monkeypatch.setattr(catalog, "LISTING_WAIT_S", 0.2)
+    try:
+        response = client.get("/api/files")
+        assert response.headers[UNEXAMINED_HEADER] == "2"  # held.wav, and z.wav queued behind it
+        assert [entry["name"] for entry in response.json] == ["a.wav"]  # type: ignore[union-attr]
+    finally:
+        detect.release.set()
+    wait_until(lambda: client.get("/api/files").headers[UNEXAMINED_HEADER] == "0", "every file examined")
+    assert [entry["name"] for entry in client.get("/api/files").json] == ["a.wav", "held.wav", "z.wav"]  # type: ignore[union-attr]
+
+
+def test_concurrent_listings_share_one_examination(
+    app: Flask, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for number in range(40):
+        (library_dir / f"{number:02}.wav").write_bytes(noise_wav(number))
+    detect = GatedDetect(library.catalog._detect, "00.wav")
+    monkeypatch.setattr(library.catalog, "_detect", detect)
+    answers: list[int] = []
+
+    def list_files() -> None:
+        answers.append(len(app.test_client().get("/api/files").json))  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=list_files) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    detect.release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert answers == [40] * 8
+    assert sorted(detect.examined) == [f"{number:02}.wav" for number in range(40)]  # each file once
+
+
+def test_downloads_and_uploads_are_answered_while_files_wait_to_be_examined(
+    client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert upload(client, ("known.wav", noise_wav(1))).status_code == 201
+    (library_dir / "held.wav").write_bytes(noise_wav(2))
+    detect = GatedDetect(library.catalog._detect, "held.wav")
+    monkeypatch.setattr(library.catalog, "_detect", detect)
+    monkeypatch.setattr(catalog, "LISTING_WAIT_S", 30.0)
+    listing = threading.Thread(target=client.application.test_client().get, args=("/api/files",))
+    listing.start()
+    try:
+        wait_until(lambda: bool(library.catalog._queued), "the listing hands held.wav to the examiner")
+        assert client.get("/files/known.wav").status_code == 200
+        assert upload(client, ("new.wav", noise_wav(3))).status_code == 201
+        assert listing.is_alive()  # still waiting for held.wav: neither request waited for it
+    finally:
+        detect.release.set()
+        listing.join(timeout=30)
+
+
+def test_start_up_examines_the_library_in_the_background(library_dir: Path) -> None:
+    library_dir.mkdir()
+    for number in range(30):
+        (library_dir / f"{number:02}.wav").write_bytes(noise_wav(number))
+    app = create_app({"LIBRARY_DIR": library_dir})
+    try:
+        cache = library_dir / catalog.CACHE_FILE
+        # No request has been made: the examiner found the files by itself and saved what it learnt.
+        wait_until(lambda: cache.is_file() and len(json.loads(cache.read_text())["files"]) == 30, "the cache saved")
+        response = app.test_client().get("/api/files")
+        assert response.headers[UNEXAMINED_HEADER] == "0"
+        assert len(response.json) == 30  # type: ignore[arg-type]
+    finally:
+        app.extensions[EXTENSION_KEY].close()

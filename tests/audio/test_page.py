@@ -2,15 +2,18 @@
 
 import io
 import os
+import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
-from audio_library import create_app
-from audio_library.page import format_duration, format_name
-from audio_library.storage import EXTENSION_KEY
+from audio_library import catalog, create_app
+from audio_library import page as page_module
+from audio_library.catalog import Entry
+from audio_library.page import PAGE_SIZE, format_duration, format_name
+from audio_library.storage import EXTENSION_KEY, Library
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -312,3 +315,75 @@ def test_durations_read_as_minutes_and_seconds(seconds: float | None, shown: str
 )
 def test_formats_have_short_names(mime: str, shown: str) -> None:
     assert format_name(mime) == shown
+
+
+def fill(folder: Path, count: int, prefix: str = "track") -> None:
+    """`count` hard links to one WAV, named "<prefix> 0000.wav" onwards."""
+    song = folder / ".source.wav"  # hidden, so not listed itself
+    song.write_bytes(noise_wav(21))
+    for number in range(count):
+        os.link(song, folder / f"{prefix} {number:04}.wav")
+
+
+def test_a_library_over_one_page_is_paged_without_javascript(client: FlaskClient, library_dir: Path) -> None:
+    fill(library_dir, PAGE_SIZE + 20)
+    first = client.get("/")
+    assert len(read_page(first).rows) == PAGE_SIZE
+    assert f"Showing 1\u2013{PAGE_SIZE} of {PAGE_SIZE + 20} tracks." in first.get_data(as_text=True)
+    assert 'rel="next" href="/?page=2"' in first.get_data(as_text=True)
+    second = client.get("/?page=2")
+    assert names(read_page(second)) == [f"track {number:04}.wav" for number in range(PAGE_SIZE, PAGE_SIZE + 20)]
+    assert 'rel="prev" href="/?page=1"' in second.get_data(as_text=True)
+    assert len(read_page(client.get("/?page=999")).rows) == 20  # past the end: the last page
+    assert len(read_page(client.get("/?page=x")).rows) == PAGE_SIZE
+
+
+def test_the_filter_narrows_the_list_by_name_ignoring_case(client: FlaskClient, library_dir: Path) -> None:
+    fill(library_dir, 30)
+    fill(library_dir, 3, prefix="Ünïcode Song")
+    assert names(read_page(client.get("/?q=ünÏCODE"))) == [f"Ünïcode Song {number:04}.wav" for number in range(3)]
+    assert names(read_page(client.get("/?q=track 002"))) == [f"track 002{number}.wav" for number in range(10)]
+    missing = client.get("/?q=nothing like it")
+    assert read_page(missing).rows == []
+    assert "No track matches “nothing like it”." in missing.get_data(as_text=True)
+    assert 'value="nothing like it"' in missing.get_data(as_text=True)  # the box keeps what was typed
+
+
+def test_a_change_renders_only_the_rows_that_changed(
+    client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(library_dir, 50)
+    assert len(read_page(client.get("/")).rows) == 50
+    rendered: list[str] = []
+    real_track = page_module._track
+
+    def counting_track(entry: Entry) -> page_module.Track:
+        rendered.append(entry.name)
+        return real_track(entry)
+
+    monkeypatch.setattr(page_module, "_track", counting_track)
+    assert upload(client, ("new.wav", noise_wav(99))).status_code == 201
+    assert len(read_page(client.get("/")).rows) == 51
+    assert rendered == ["new.wav"]
+
+
+def test_files_still_being_examined_are_announced(
+    client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library: Library = client.application.extensions[EXTENSION_KEY]
+    (library_dir / "held.wav").write_bytes(noise_wav(5))
+    release = threading.Event()
+    real_detect = library.catalog._detect
+
+    def held_detect(path: Path) -> str | None:
+        release.wait(timeout=30)
+        return real_detect(path)
+
+    monkeypatch.setattr(library.catalog, "_detect", held_detect)
+    monkeypatch.setattr(catalog, "LISTING_WAIT_S", 0.05)
+    try:
+        text = client.get("/").get_data(as_text=True)
+        assert 'data-count="1"' in text
+        assert "1 file is still being examined" in text
+    finally:
+        release.set()

@@ -1,15 +1,21 @@
 """The library folder: what is listed, start-up clean-up, the metadata cache, and an unusable folder."""
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from audio_library import catalog, create_app
 from audio_library.storage import EXTENSION_KEY, Library, LibraryError
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.audio.conftest import FIXTURES, upload
 from tests.wav import noise_wav
+
+
+Step = tuple[str, int, int]
 
 
 def test_audio_copied_in_by_other_means_is_listed_with_its_detected_type(
@@ -170,3 +176,54 @@ def test_a_missing_library_folder_is_created(tmp_path: Path) -> None:
     library = Library(tmp_path / "new" / "library")
     library.close()
     assert (tmp_path / "new" / "library").is_dir()
+
+
+# One step on the folder, done by hand as another program would: (action, file number, content seed).
+FOLDER_STEPS = st.lists(
+    st.tuples(st.sampled_from(["add", "rewrite", "delete", "junk"]), st.integers(0, 7), st.integers(0, 3)),
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None)  # no timing asserts: the machine may be busy
+@given(steps=FOLDER_STEPS)
+def test_listings_always_agree_with_the_folder(tmp_path_factory: pytest.TempPathFactory, steps: list[Step]) -> None:
+    folder = tmp_path_factory.mktemp("library")
+    library = Library(folder)
+    try:
+        expected: dict[str, float] = {}
+        for action, number, seed in steps:
+            path = folder / f"{number}.wav"
+            if action in ("add", "rewrite"):
+                seconds = 0.25 * (seed + 1)
+                path.write_bytes(noise_wav(number * 10 + seed, seconds=seconds))
+                expected[path.name] = seconds
+            elif action == "delete":
+                path.unlink(missing_ok=True)
+                expected.pop(path.name, None)
+            else:
+                path.write_bytes(b"not audio at all " * seed)
+                expected.pop(path.name, None)
+            # Several clients at once, as the server's threads would: each must see the folder as it is now.
+            seen: list[dict[str, float | None]] = []
+            threads = [threading.Thread(target=look, args=(library, seen)) for _ in range(3)]
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(catalog, "REVALIDATE_NS", 0)  # a rewrite in place shows at once
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=60)
+            for durations in seen:
+                assert durations.keys() == expected.keys()
+                for name, seconds in expected.items():
+                    assert durations[name] == pytest.approx(seconds, abs=0.01)
+            assert len(seen) == 3
+    finally:
+        library.close()
+
+
+def look(library: Library, seen: list[dict[str, float | None]]) -> None:
+    """List the library, as one client would, and note the duration of every file listed."""
+    listing = library.catalog.listing(wait=30)
+    assert listing.unexamined == 0
+    seen.append({entry.name: entry.duration for entry in listing.entries})

@@ -102,22 +102,157 @@
     remove.setAttribute("aria-label", `Delete ${entry.name}`);
   }
 
-  function addTrack(entry) {
-    const known = rowsByName.get(entry.name);
-    if (known) return known;
-    const row = rowTemplate.content.firstElementChild.cloneNode(true);
-    fillRow(row, entry);
-    // The rows are sorted by name: find the first one after the new name by bisection.
-    const rows = tbody.rows;
+  // ---- The model: every track of the library, loaded from the API once the page needs more than its rows ----
+
+  const PAGE = Number(document.getElementById("shown").dataset.pageSize) || 500;
+  const filterForm = document.getElementById("filter-form");
+  const filterInput = document.getElementById("filter");
+  const shownLine = document.getElementById("shown");
+  const more = document.getElementById("more");
+  const pager = document.getElementById("pager");
+  const unexaminedNote = document.getElementById("unexamined");
+  let model = null; // every entry, sorted by name, once loaded
+  let shownList = []; // the entries that match the filter, sorted
+  let rendered = 0; // how many of shownList are rows in the table
+  let needle = "";
+
+  // What the filter matches: the name. Add the title or the artist here once the server lists them.
+  function searchText(entry) {
+    return entry.name;
+  }
+
+  // As the server's page.normalized: neither case nor Unicode form matters.
+  function normalized(text) {
+    return text.normalize("NFKC").toLowerCase();
+  }
+
+  function matches(entry) {
+    return !needle || normalized(searchText(entry)).includes(needle);
+  }
+
+  // The index of the first entry of a sorted list whose name sorts after `name`.
+  function bisect(list, name, nameOf) {
     let low = 0;
-    let high = rows.length;
+    let high = list.length;
     while (low < high) {
       const middle = (low + high) >> 1;
-      if (compareNames(rows[middle].dataset.name, entry.name) > 0) high = middle;
+      if (compareNames(nameOf(list[middle]), name) > 0) high = middle;
       else low = middle + 1;
     }
-    tbody.insertBefore(row, rows[low] || null);
-    rowsByName.set(entry.name, row);
+    return low;
+  }
+
+  let loading = null;
+  function loadModel() {
+    loading ||= fetch("/api/files").then(async (response) => {
+      if (!response.ok) throw new Error(`the server answered ${response.status}`);
+      model = await response.json();
+      showUnexamined(Number(response.headers.get("X-Library-Unexamined")) || 0);
+      return model;
+    });
+    return loading;
+  }
+
+  function rowFor(entry) {
+    let row = rowsByName.get(entry.name);
+    if (!row) {
+      row = rowTemplate.content.firstElementChild.cloneNode(true);
+      fillRow(row, entry);
+      rowsByName.set(entry.name, row);
+    }
+    return row;
+  }
+
+  function describeShown() {
+    shownLine.hidden = !model || !model.length;
+    if (!shownList.length) shownLine.textContent = `No track matches “${filterInput.value}”.`;
+    else if (rendered === shownList.length) shownLine.textContent = needle ? `${rendered} matching tracks.` : "";
+    else {
+      const of = needle ? `${shownList.length} matching` : `${shownList.length}`;
+      shownLine.textContent = `Showing 1–${rendered} of ${of} tracks.`;
+    }
+    more.hidden = rendered >= shownList.length;
+  }
+
+  // Only the rows on view are in the document: the first PAGE matches, then PAGE more at a time.
+  function renderView() {
+    shownList = model.filter(matches);
+    rendered = Math.min(PAGE, shownList.length);
+    tbody.replaceChildren(...shownList.slice(0, rendered).map(rowFor));
+    if (pager) pager.hidden = true;
+    describeShown();
+  }
+
+  function showMore() {
+    const next = shownList.slice(rendered, rendered + PAGE);
+    tbody.append(...next.map(rowFor));
+    rendered += next.length;
+    describeShown();
+  }
+
+  more.addEventListener("click", showMore);
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver((seen) => seen.some((item) => item.isIntersecting) && showMore(), {
+      rootMargin: "400px",
+    }).observe(more);
+  }
+
+  let filterTimer = 0;
+  filterInput.addEventListener("input", () => {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(async () => {
+      needle = normalized(filterInput.value.trim());
+      await loadModel();
+      renderView();
+    }, 80);
+  });
+  filterForm.addEventListener("submit", (event) => event.preventDefault());
+
+  // Files still being examined by the server: ask again until they are all listed; only new rows are added.
+  function showUnexamined(count) {
+    unexaminedNote.dataset.count = String(count);
+    unexaminedNote.hidden = count === 0;
+    unexaminedNote.textContent = `${count} ${count === 1 ? "file is" : "files are"} still being examined; they are listed as soon as they are.`;
+    if (count) setTimeout(pollUnexamined, 2000);
+  }
+
+  async function pollUnexamined() {
+    let response;
+    try {
+      response = await fetch("/api/files");
+      if (!response.ok) throw new Error(String(response.status));
+    } catch {
+      setTimeout(pollUnexamined, 5000);
+      return;
+    }
+    const known = new Set(model.map((entry) => entry.name));
+    for (const entry of await response.json()) if (!known.has(entry.name)) addTrack(entry);
+    showUnexamined(Number(response.headers.get("X-Library-Unexamined")) || 0);
+  }
+
+  function addTrack(entry) {
+    const known = rowsByName.get(entry.name);
+    if (known && known.isConnected) return known;
+    if (model) {
+      if (model.some((listed) => listed.name === entry.name)) return rowFor(entry);
+      model.splice(bisect(model, entry.name, (listed) => listed.name), 0, entry);
+      setSummary(1, entry.size);
+      const row = rowFor(entry);
+      if (!matches(entry)) return row;
+      const at = bisect(shownList, entry.name, (listed) => listed.name);
+      const wasAll = rendered === shownList.length;
+      shownList.splice(at, 0, entry);
+      if (at < rendered || wasAll) {
+        tbody.insertBefore(row, tbody.rows[at] || null);
+        rendered += 1;
+      }
+      describeShown();
+      return row;
+    }
+    const row = rowFor(entry);
+    // The rows are sorted by name: find the first one after the new name by bisection.
+    const rows = tbody.rows;
+    tbody.insertBefore(row, rows[bisect(rows, entry.name, (listed) => listed.dataset.name)] || null);
     setSummary(1, entry.size);
     return row;
   }
@@ -130,8 +265,15 @@
 
   function removeTrack(row) {
     if (row === current) stop();
-    rowsByName.delete(row.dataset.name);
+    const name = row.dataset.name;
+    rowsByName.delete(name);
+    if (row.isConnected) rendered -= model ? 1 : 0;
     row.remove();
+    if (model) {
+      model = model.filter((entry) => entry.name !== name);
+      shownList = shownList.filter((entry) => entry.name !== name);
+      describeShown();
+    }
     setSummary(-1, -Number(row.dataset.size || 0));
   }
 
@@ -185,12 +327,20 @@
     if (next) play(next);
   }
 
+  // A library bigger than one page, a filter given to the plain page, or files still being examined: the
+  // script takes the list over from the server's rows (which it reuses).
+  if (pager || filterInput.value || Number(unexaminedNote.dataset.count)) {
+    needle = normalized(filterInput.value.trim());
+    loadModel().then(renderView, () => {});
+  }
+
   player.addEventListener("play", () => current && showPlaying(current, true));
   player.addEventListener("pause", () => current && showPlaying(current, false));
   player.addEventListener("error", () => {
     if (current && player.getAttribute("src")) nowTitle.textContent = `Cannot play ${current.dataset.name}`;
   });
   player.addEventListener("ended", () => {
+    if (current && !current.nextElementSibling && model && rendered < shownList.length) showMore();
     const next = current && current.nextElementSibling;
     if (next) play(next);
   });
