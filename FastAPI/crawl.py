@@ -5,6 +5,7 @@ Exit status: 0 when every URL got an HTTP code, 1 when some did not (or the serv
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 from typing import TextIO
@@ -58,7 +59,8 @@ def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--timeout", type=float, default=300.0)
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
     except SystemExit as exit_:
         return 2 if exit_.code else 0
     try:

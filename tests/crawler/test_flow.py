@@ -73,4 +73,6 @@ def test_unreachable_server_is_one_line() -> None:
 
 
 def test_usage_error_exits_2() -> None:
-    assert crawl.main([], io.StringIO(), io.StringIO()) == 2
+    err = io.StringIO()
+    assert crawl.main([], io.StringIO(), err) == 2
+    assert "usage: crawl.py" in err.getvalue()
