@@ -125,3 +125,13 @@ def credentials_server(
 ) -> AbstractContextManager[RunningServer]:
     """The credentials service (WSGI/credentials.py) on a free loopback port."""
     return running_server([CREDENTIALS_SERVER, *flags], env=env, stderr=stderr)
+
+
+CRAWLER_SERVER = "FastAPI/server.py"
+
+
+def crawler_server(
+    *flags: str, env: dict[str, str] | None = None, stderr: Output = subprocess.DEVNULL
+) -> AbstractContextManager[RunningServer]:
+    """The URL status crawler (FastAPI/server.py) on a free loopback port."""
+    return running_server([CRAWLER_SERVER, *flags], env=env, stderr=stderr)
