@@ -20,3 +20,10 @@ def test_any_name_gives_a_safe_non_empty_ascii_name(name: str) -> None:
     assert result
     assert result.isascii()
     assert all(" " <= char <= "~" and char not in '"\\/' for char in result)
+
+
+def test_other_scripts_quotes_and_empty_names() -> None:
+    assert ascii_download_name("北京.mp3") == "BeiJing.mp3"
+    assert ascii_download_name('"a\\b".mp3') == "ab.mp3"
+    assert ascii_download_name("") == "download"
+    assert ascii_download_name("   .wav") == "download.wav"
