@@ -280,7 +280,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     # uvicorn's websockets-based protocol is the one with keep-alive pings; its deprecation is not news here.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="uvicorn")
+    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
     room = Room()
     config = uvicorn.Config(
         create_app(room),
