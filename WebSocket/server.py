@@ -27,8 +27,18 @@ QUEUE_LIMIT = 1000  # lines waiting for one client before it is dropped as too s
 RATE = 20.0  # messages a second one client may send, on average
 BURST = 40.0  # messages one client may send at once
 PAGE_INTERVAL = 1.0
-SLOW_CLOSE = (1008, "too slow: fell 1000 messages behind")
+SLOW_CLOSE = 1008  # policy violation: the client does not read what it is sent
 SHUTDOWN_CLOSE = (1001, "server shutting down")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may do: queued lines before it is dropped, messages a second, characters a message."""
+
+    queue: int = QUEUE_LIMIT
+    rate: float = RATE
+    burst: float = BURST
+    text: int = MAX_TEXT
 
 
 @dataclass(eq=False)
@@ -39,11 +49,16 @@ class Client:
     websocket: WebSocket
     connected_at: float = field(default_factory=time.monotonic)
     connected_wall: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    outbox: "asyncio.Queue[str]" = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    limits: Limits = field(default_factory=Limits)
+    outbox: "asyncio.Queue[str]" = field(init=False)
     partner: "Client | None" = None
-    tokens: float = BURST
+    tokens: float = field(init=False)
     refilled_at: float = field(default_factory=time.monotonic)
     dropped: bool = False
+
+    def __post_init__(self) -> None:
+        self.outbox = asyncio.Queue(self.limits.queue)
+        self.tokens = self.limits.burst
 
     def seconds(self) -> int:
         """Whole seconds since this client connected: the stamp on its messages."""
@@ -52,7 +67,7 @@ class Client:
     def allow(self) -> bool:
         """Take one token from the client's bucket; False when it sends faster than RATE."""
         now = time.monotonic()
-        self.tokens = min(BURST, self.tokens + (now - self.refilled_at) * RATE)
+        self.tokens = min(self.limits.burst, self.tokens + (now - self.refilled_at) * self.limits.rate)
         self.refilled_at = now
         if self.tokens < 1:
             return False
@@ -63,7 +78,8 @@ class Client:
 class Room:
     """Who is connected, who pages and who chats privately: every change to that state happens here."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits if limits is not None else Limits()
         self.clients: dict[str, Client] = {}
         self.numbers = itertools.count(1)
         self.pager: Client | None = None
@@ -82,7 +98,8 @@ class Room:
             client.outbox.put_nowait(line)
         except asyncio.QueueFull:
             client.dropped = True
-            asyncio.get_running_loop().create_task(self.close(client, *SLOW_CLOSE))
+            reason = f"too slow: fell {self.limits.queue} messages behind"
+            asyncio.get_running_loop().create_task(self.close(client, SLOW_CLOSE, reason))
 
     def broadcast(self, line: str, exclude: Client | None = None, *, room_only: bool = False) -> None:
         for client in list(self.clients.values()):
@@ -94,7 +111,7 @@ class Room:
             await client.websocket.close(code, reason)
 
     def join(self, websocket: WebSocket) -> Client:
-        client = Client(f"Client {next(self.numbers)}", websocket)
+        client = Client(f"Client {next(self.numbers)}", websocket, limits=self.limits)
         self.clients[client.name] = client
         self.send(client, f"You are {client.name}")
         self.broadcast(f"{client.name} connected", exclude=client)
@@ -114,10 +131,10 @@ class Room:
     def receive(self, client: Client, text: str) -> None:
         """One text frame from a client: a command or a message."""
         if not client.allow():
-            self.send(client, f"Slow down: at most {RATE:g} messages a second")
+            self.send(client, f"Slow down: at most {self.limits.rate:g} messages a second")
             return
-        if len(text) > MAX_TEXT:
-            self.send(client, f"Message too long: at most {MAX_TEXT} characters")
+        if len(text) > self.limits.text:
+            self.send(client, f"Message too long: at most {self.limits.text} characters")
             return
         if self.pager is not None and self.pager is not client:
             self.stop_paging()
@@ -274,6 +291,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--ping-interval", type=float, default=20.0, help="seconds between keep-alive pings")
     parser.add_argument("--ping-timeout", type=float, default=20.0, help="seconds to wait for a pong")
+    parser.add_argument("--queue-limit", type=int, default=QUEUE_LIMIT, help="lines queued before a client is dropped")
+    parser.add_argument("--rate", type=float, default=RATE, help="messages a second one client may send")
+    parser.add_argument("--burst", type=float, default=BURST, help="messages one client may send at once")
     return parser.parse_args(argv)
 
 
@@ -281,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     # uvicorn's websockets-based protocol is the one with keep-alive pings; its deprecation is not news here.
     warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
-    room = Room()
+    room = Room(Limits(queue=args.queue_limit, rate=args.rate, burst=args.burst))
     config = uvicorn.Config(
         create_app(room),
         host=args.host,

@@ -1,0 +1,67 @@
+"""Real websocket clients for the chat tests: connect, send, and wait for lines with a deadline."""
+
+import asyncio
+import socket
+from collections.abc import Callable
+from types import TracebackType
+
+from websockets.asyncio.client import ClientConnection, connect
+
+
+DEADLINE = 5.0
+
+
+class Chatter:
+    """One chat client on a real socket; `expect` reads lines until one matches, within a deadline."""
+
+    def __init__(self, port: int, **options: object) -> None:
+        self.url = f"ws://127.0.0.1:{port}/"
+        self.options = options
+        self.connection: ClientConnection | None = None
+        self.name = ""
+        self.seen: list[str] = []
+
+    async def __aenter__(self) -> "Chatter":
+        self.connection = await connect(self.url, **self.options)  # type: ignore[arg-type]
+        welcome = await self.expect(lambda line: line.startswith("You are Client "))
+        self.name = welcome.removeprefix("You are ")
+        return self
+
+    async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.ws.close()
+
+    @property
+    def ws(self) -> ClientConnection:
+        assert self.connection is not None
+        return self.connection
+
+    @property
+    def number(self) -> str:
+        return self.name.removeprefix("Client ")
+
+    async def send(self, text: str | bytes) -> None:
+        await self.ws.send(text)
+
+    async def recv(self, timeout: float = DEADLINE) -> str:
+        message = await asyncio.wait_for(self.ws.recv(), timeout)
+        assert isinstance(message, str)
+        self.seen.append(message)
+        return message
+
+    async def expect(self, match: str | Callable[[str], bool], timeout: float = DEADLINE) -> str:
+        """Read lines until one equals `match` (or satisfies it); fail at the deadline."""
+        test = match if callable(match) else match.__eq__
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            line = await self.recv(max(0.0, deadline - loop.time()))
+            if test(line):
+                return line
+
+
+def small_buffer_socket(port: int) -> socket.socket:
+    """A connected socket with a tiny receive buffer, for a client that stops reading."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    return sock
