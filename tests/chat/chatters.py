@@ -59,9 +59,21 @@ class Chatter:
                 return line
 
 
-def small_buffer_socket(port: int) -> socket.socket:
-    """A connected socket with a tiny receive buffer, for a client that stops reading."""
+def raw_websocket(port: int, receive_buffer: int | None = None) -> socket.socket:
+    """A websocket that completes the handshake and then reads or answers nothing, pings included."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
     return sock
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    """The unmasked close frame a server sends."""
+    payload = code.to_bytes(2, "big") + reason.encode()
+    return bytes([0x88, len(payload)]) + payload

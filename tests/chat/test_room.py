@@ -28,16 +28,15 @@ def test_a_message_reaches_the_others_but_not_the_sender(server: RunningServer) 
 
 def test_stamps_count_seconds_since_the_sender_connected(server: RunningServer) -> None:
     async def scenario() -> None:
-        async with Chatter(server.port) as listener:
-            async with Chatter(server.port) as talker:
-                connected = time.monotonic()
-                await asyncio.sleep(1.2)  # time has to pass for the stamp to count it
-                await talker.send("or maybe pasta")
-                line = await listener.expect(lambda line: "pasta" in line)
-                elapsed = time.monotonic() - connected
-                stamp = int(line.split(" ", 1)[0])
-                assert 1 <= stamp <= int(elapsed) + 1
-                assert line.endswith(f"{talker.name}: or maybe pasta")
+        async with Chatter(server.port) as listener, Chatter(server.port) as talker:
+            connected = time.monotonic()
+            await asyncio.sleep(1.2)  # time has to pass for the stamp to count it
+            await talker.send("or maybe pasta")
+            line = await listener.expect(lambda line: "pasta" in line)
+            elapsed = time.monotonic() - connected
+            stamp = int(line.split(" ", 1)[0])
+            assert 1 <= stamp <= int(elapsed) + 1
+            assert line.endswith(f"{talker.name}: or maybe pasta")
 
     run(scenario())
 
