@@ -6,6 +6,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 
 DEADLINE = 5.0
@@ -48,7 +49,18 @@ class Chatter:
         self.seen.append(message)
         return message
 
-    async def expect(self, match: str | Callable[[str], bool], timeout: float = DEADLINE) -> str:
+    async def closed_with(self, timeout: float = DEADLINE) -> tuple[int, str]:
+        """Read until the server closes the connection; its close code and reason."""
+        try:
+            while True:
+                await self.recv(timeout)
+        except ConnectionClosed as closed:
+            frame = closed.rcvd
+        if frame is None:
+            raise AssertionError("the server closed the connection without a close frame")
+        return frame.code, frame.reason
+
+    async def expect(self, match: str | Callable[[str], object], timeout: float = DEADLINE) -> str:
         """Read lines until one equals `match` (or satisfies it); fail at the deadline."""
         test = match if callable(match) else match.__eq__
         loop = asyncio.get_running_loop()
