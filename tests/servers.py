@@ -135,3 +135,13 @@ def crawler_server(
 ) -> AbstractContextManager[RunningServer]:
     """The URL status crawler (FastAPI/server.py) on a free loopback port."""
     return running_server([CRAWLER_SERVER, *flags], env=env, stderr=stderr)
+
+
+CHAT_SERVER = "WebSocket/server.py"
+
+
+def chat_server(
+    *flags: str, port: int | None = None, env: dict[str, str] | None = None, stderr: Output = subprocess.DEVNULL
+) -> AbstractContextManager[RunningServer]:
+    """The chat service (WebSocket/server.py) on a free loopback port; its websocket is at ws://127.0.0.1:PORT/."""
+    return running_server([CHAT_SERVER, *flags], port=port, env=env, stderr=stderr)
