@@ -7,6 +7,7 @@ JSON, downloaded bytes) goes to stdout; progress, notes and errors go to stderr,
 import argparse
 import json
 import os
+import re
 import secrets
 import stat
 import sys
@@ -17,8 +18,16 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO, TypedDict
 from urllib.parse import quote, urlsplit
 
-import requests
-import urllib3.exceptions
+
+EXIT_NO_REQUESTS = 3
+
+try:
+    import requests
+    import urllib3.exceptions
+except ImportError:
+    # The docs promise one line and no traceback, even when the one dependency is missing.
+    sys.stderr.write("screwdriver: the Python package 'requests' is missing; install it: pip install requests\n")
+    sys.exit(EXIT_NO_REQUESTS)
 
 
 DEFAULT_SERVER = "http://127.0.0.1:8888"
@@ -45,6 +54,7 @@ exit status:
   0    success; for upload, every file is in the library afterwards
   1    an operation failed: a file not uploaded, no such file, server unreachable or in error
   2    usage error (bad command line)
+  3    the Python package requests is not installed
   130  interrupted (Ctrl-C)
 """
 
@@ -234,6 +244,18 @@ class LibraryClient:
         return response
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def name_sort_key(name: str) -> tuple[tuple[int, int, str], ...]:
+    """The order people expect: case-insensitive, runs of digits by value (`Track 2` before `Track 10`), first."""
+    return tuple(
+        (0, int(part), part) if _DIGITS.fullmatch(part) else (1, 0, part.casefold())
+        for part in _DIGITS.split(name)
+        if part
+    )
+
+
 def is_entry(value: object) -> bool:
     """Whether a JSON value has the shape of a FileEntry."""
     return (
@@ -367,7 +389,7 @@ def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
 
 def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
     """Print the library: names, a long table, or the JSON."""
-    entries = client.list_files()
+    entries = sorted(client.list_files(), key=lambda entry: name_sort_key(entry["name"]))
     if args.json:
         print(json.dumps(entries, indent=2, ensure_ascii=False))
     elif args.long:
@@ -397,8 +419,15 @@ def run_download(client: LibraryClient, args: argparse.Namespace) -> int:
         sys.stdout.buffer.flush()
         return EXIT_OK
     target = Path(args.output) if args.output else Path(Path(name).name)
+    if args.output and args.output.endswith(os.sep):
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ClientError(f"cannot create the folder {target}: {error.strerror}") from error
     if target.is_dir():
         target /= Path(name).name
+    if not args.force and os.path.lexists(target):
+        raise ClientError(f"{target} already exists; use --force to replace it")
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -502,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
         "list",
         run_list,
         "print the names of the files in the library",
-        "Print the name of every file in the library, one per line, sorted by name.",
+        "Print the name of every file in the library, one per line, sorted as people expect: case-insensitive, "
+        "numbers by value (Track 2 before Track 10).",
     )
     form = listing.add_mutually_exclusive_group()
     form.add_argument("-l", "--long", action="store_true", help="aligned columns: name, size, type, duration")
@@ -521,8 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="PATH",
-        help="where to save it: a file, a directory, or - for stdout (default: NAME in the current directory)",
+        help="where to save it: a file, a directory (created when PATH ends in /), or - for stdout "
+        "(default: NAME in the current directory)",
     )
+    download.add_argument("-f", "--force", action="store_true", help="replace the target file if it exists")
 
     delete = add_command(
         commands, "delete", run_delete, "remove a file from the library", "Remove a file from the library."

@@ -53,14 +53,39 @@ def test_output_directory_gets_the_file_under_its_name(screwdriver: Screwdriver,
     assert (folder / song.name).read_bytes() == song.read_bytes()
 
 
-def test_existing_file_is_replaced(screwdriver: Screwdriver, song: Path, tmp_path: Path) -> None:
+def test_existing_file_is_replaced_with_force(screwdriver: Screwdriver, song: Path, tmp_path: Path) -> None:
+    target = tmp_path / "copy.wav"
+    target.write_bytes(b"old")
+
+    result = screwdriver("download", song.name, "-o", str(target), "--force")
+
+    assert result.returncode == 0
+    assert target.read_bytes() == song.read_bytes()
+
+
+def test_existing_file_is_kept_without_force(screwdriver: Screwdriver, song: Path, tmp_path: Path) -> None:
     target = tmp_path / "copy.wav"
     target.write_bytes(b"old")
 
     result = screwdriver("download", song.name, "-o", str(target))
 
+    assert result.returncode == 1
+    assert result.stdout == ""
+    line = single_line(result.stderr)
+    assert f"{target} already exists" in line
+    assert "--force" in line
+    assert target.read_bytes() == b"old"
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def test_trailing_slash_creates_the_folder(screwdriver: Screwdriver, song: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "new" / "dir"
+
+    result = screwdriver("download", song.name, "-o", f"{folder}/")
+
     assert result.returncode == 0
-    assert target.read_bytes() == song.read_bytes()
+    assert [path.name for path in folder.iterdir()] == [song.name]
+    assert (folder / song.name).read_bytes() == song.read_bytes()
 
 
 def test_dash_writes_the_exact_bytes_to_stdout(screwdriver: Screwdriver, song: Path) -> None:
@@ -81,7 +106,7 @@ def test_missing_name_fails_and_leaves_nothing_behind(screwdriver: Screwdriver, 
     folder.mkdir()
     (folder / "absent.wav").write_bytes(b"keep me")
 
-    result = screwdriver("download", "absent.wav", "-o", str(folder))
+    result = screwdriver("download", "absent.wav", "-o", str(folder), "--force")
 
     assert result.returncode == 1
     assert result.stdout == ""

@@ -93,3 +93,13 @@ def test_long_and_json_together_are_a_usage_error(screwdriver: Screwdriver) -> N
     assert result.returncode == 2
     assert result.stdout == ""
     assert "not allowed with" in result.stderr
+
+
+def test_names_sort_case_insensitively_and_numbers_by_value(screwdriver: Screwdriver, files: Path) -> None:
+    names = ["Track 10.wav", "big.wav", "Track 2.wav", "Tone A440.wav", "track 1.wav"]
+    upload(screwdriver, *(write_tone(files / name, frequency=300 + 50 * i) for i, name in enumerate(names)))
+
+    result = screwdriver("list")
+
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["big.wav", "Tone A440.wav", "track 1.wav", "Track 2.wav", "Track 10.wav"]
