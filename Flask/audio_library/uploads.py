@@ -98,6 +98,8 @@ class _Receiver:
         boundary = self.request.mimetype_params.get("boundary", "")
         if not boundary:
             raise UploadError(400, "The multipart body has no boundary in its Content-Type.")
+        if not boundary.isascii():  # e.g. an RFC 2231 boundary*=UTF-8''%E2%82%AC, which latin-1 cannot encode
+            raise UploadError(400, "The multipart boundary must be ASCII (RFC 2046).")
         decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=self.max_field)
         try:
             for piece in _pieces(_chunks(self.request), _feed_size(self.max_field)):

@@ -229,3 +229,10 @@ def test_an_unexpected_failure_is_a_json_500_without_traceback(
 def test_every_response_forbids_sniffing(client: FlaskClient) -> None:
     assert client.get("/api/files").headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/missing").headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_rfc_2231_boundary_that_is_not_ascii_is_a_400(client: FlaskClient) -> None:
+    content_type = "multipart/form-data; boundary*=UTF-8''%E2%82%AC"
+    response = client.post("/api/files", data=b"--\u20ac--", content_type=content_type)
+    assert response.status_code == 400
+    assert response.json == {"error": "The multipart boundary must be ASCII (RFC 2046)."}
