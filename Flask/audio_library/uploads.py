@@ -67,6 +67,8 @@ def store_upload(library: Library, request: Request) -> list[StoredFile]:
         received = receiver.receive()
         checked = [(part, _validate(part)) for part in received]
         return _commit_all(library, checked)
+    except FileExistsError as error:  # every numbered variant of the name is taken
+        raise UploadError(409, f"Every name for this file is taken ({error}): rename it and upload again.") from error
     except OSError as error:
         if error.errno in DISK_FULL_ERRNOS:
             raise UploadError(507, DISK_FULL_MESSAGE) from error
