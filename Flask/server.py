@@ -24,7 +24,7 @@ from types import FrameType
 from typing import cast
 
 from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import create_server
 from waitress.task import ErrorTask
 from waitress.utilities import Error
@@ -93,6 +93,14 @@ class SpoolingParser(HTTPRequestParser):
             self.error = DiskFullError(error.strerror or "")
             self.completed = True
             return len(data)
+
+    def parse_header(self, header_plus: bytes) -> None:
+        """Parse the head, as waitress does; but a Content-Length too long for int() or a target urlsplit
+        cannot split is a 400, not a ValueError that closes the connection without an answer."""
+        try:
+            super().parse_header(header_plus)
+        except ValueError as error:
+            raise ParsingError(f"The request head cannot be parsed ({error})") from error
 
 
 class LingeringChannel(HTTPChannel):

@@ -3,6 +3,7 @@
 from flask import Blueprint, Response, request, send_file
 
 from audio_library.errors import no_such_file
+from audio_library.names import sanitize_filename
 from audio_library.storage import current_library
 
 
@@ -26,7 +27,9 @@ def serve_file(name: str) -> Response:
             path,
             mimetype=entry.type,
             as_attachment=request.args.get("download") == "1",
-            download_name=entry.name,
+            # A name copied in by hand may hold a newline, which no header may carry: the suggested name is
+            # the one an upload of it would get.
+            download_name=sanitize_filename(entry.name),
             conditional=True,
             # Our own tag: werkzeug's hashes the path as UTF-8, which fails for names on disk that are not.
             etag=f"{info.st_size:x}-{info.st_mtime_ns:x}",

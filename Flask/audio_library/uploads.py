@@ -67,6 +67,8 @@ def store_upload(library: Library, request: Request) -> list[StoredFile]:
         received = receiver.receive()
         checked = [(part, _validate(part)) for part in received]
         return _commit_all(library, checked)
+    except FileExistsError as error:  # every numbered variant of the name is taken
+        raise UploadError(409, f"Every name for this file is taken ({error}): rename it and upload again.") from error
     except OSError as error:
         if error.errno in DISK_FULL_ERRNOS:
             raise UploadError(507, DISK_FULL_MESSAGE) from error
@@ -98,6 +100,8 @@ class _Receiver:
         boundary = self.request.mimetype_params.get("boundary", "")
         if not boundary:
             raise UploadError(400, "The multipart body has no boundary in its Content-Type.")
+        if not boundary.isascii():  # e.g. an RFC 2231 boundary*=UTF-8''%E2%82%AC, which latin-1 cannot encode
+            raise UploadError(400, "The multipart boundary must be ASCII (RFC 2046).")
         decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=self.max_field)
         try:
             for piece in _pieces(_chunks(self.request), _feed_size(self.max_field)):

@@ -329,3 +329,19 @@ def test_start_up_examines_the_library_in_the_background(library_dir: Path) -> N
         assert len(response.json) == 30  # type: ignore[arg-type]
     finally:
         app.extensions[EXTENSION_KEY].close()
+
+
+def test_an_rfc_2231_boundary_that_is_not_ascii_is_a_400(client: FlaskClient) -> None:
+    content_type = "multipart/form-data; boundary*=UTF-8''%E2%82%AC"
+    response = client.post("/api/files", data=b"--\u20ac--", content_type=content_type)
+    assert response.status_code == 400
+    assert response.json == {"error": "The multipart boundary must be ASCII (RFC 2046)."}
+
+
+def test_a_name_whose_numbered_variants_are_all_taken_is_a_409(client: FlaskClient, library_dir: Path) -> None:
+    upload(client, ("full.wav", noise_wav(1)))
+    for number in range(2, 10_001):
+        (library_dir / f"full ({number}).wav").touch()
+    response = upload(client, ("full.wav", noise_wav(2)))
+    assert response.status_code == 409
+    assert "rename it and upload again" in response.json["error"]  # type: ignore[index]

@@ -146,3 +146,13 @@ def test_a_file_deleted_between_lookup_and_open_is_a_404(
     response = client.get("/files/song.wav")
     assert response.status_code == 404
     assert response.is_json
+
+
+def test_a_name_with_a_newline_copied_in_by_hand_is_listed_and_served(client: FlaskClient, library_dir: Path) -> None:
+    song = noise_wav(5)
+    (library_dir / "two\nlines.wav").write_bytes(song)
+    assert [entry["name"] for entry in client.get("/api/files").json] == ["two\nlines.wav"]  # type: ignore[union-attr]
+    served = client.get("/files/two%0Alines.wav?download=1")
+    assert served.status_code == 200
+    assert served.data == song
+    assert served.headers["Content-Disposition"] == "attachment; filename=two_lines.wav"

@@ -255,3 +255,20 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
     assert parser.completed
     assert isinstance(parser.error, entry_point.DiskFullError)
     assert parser.error.code == 507
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /api/files HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
+        b"GET http://[::1/api/files HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["5000-digit-content-length", "unparsable-absolute-form"],
+)
+def test_an_unparsable_head_gets_a_json_400_not_a_hang_up(server: RunningServer, head: bytes) -> None:
+    with socket.create_connection((LOOPBACK, server.port), timeout=10) as sock:
+        sock.sendall(head)
+        status, body = read_response(sock)
+    assert status == 400
+    assert str(body["error"]).startswith("Bad Request: ")
+    assert names(server.url) == []
