@@ -1,8 +1,15 @@
 """The ASCII fallback name and the Content-Disposition value for downloads."""
 
+import subprocess
+from pathlib import Path
+from urllib.parse import quote
+
 from audio_library.download_names import ascii_download_name, content_disposition
 from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.servers import audio_server
+from tests.wav import noise_wav
 
 
 def test_cyrillic_is_transliterated_readably() -> None:
@@ -27,3 +34,19 @@ def test_other_scripts_quotes_and_empty_names() -> None:
     assert ascii_download_name('"a\\b".mp3') == "ab.mp3"
     assert ascii_download_name("") == "download"
     assert ascii_download_name("   .wav") == "download.wav"
+
+
+def test_curl_saves_a_cyrillic_download_under_its_transliteration(tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "Песня про зайцев.wav").write_bytes(noise_wav(1))
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    with audio_server(library) as server:
+        url = f"{server.url}/files/{quote('Песня про зайцев.wav')}?download=1"
+        result = subprocess.run(
+            ["curl", "--silent", "--show-error", "-OJ", url], cwd=saved, capture_output=True, timeout=30, check=False
+        )
+    assert result.returncode == 0, result.stderr
+    assert [path.name for path in saved.iterdir()] == ["Pesnya pro zaytsev.wav"]
+    assert (saved / "Pesnya pro zaytsev.wav").read_bytes() == noise_wav(1)

@@ -63,6 +63,7 @@ def test_a_unicode_name_is_served_inline_with_an_rfc_5987_filename(client: Flask
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("inline;")
     assert "filename*=UTF-8''%D0%9F%D0%B5%D1%81%D0%BD%D1%8F%20" in disposition
+    assert 'filename="Pesnya pro zaytsev.wav"' in disposition
 
 
 def test_download_asks_for_an_attachment(client: FlaskClient) -> None:
