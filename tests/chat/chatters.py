@@ -9,7 +9,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 
-DEADLINE = 5.0
+# Generous: the suite shares two cores with other suites and browsers; a pass returns as soon as it can.
+DEADLINE = 15.0
 
 
 class Chatter:
