@@ -123,7 +123,9 @@ async def run(url: str, stdin: TextIO, stdout: TextIO) -> int:
     interactive = stdin.isatty() and stdout.isatty()
 
     def say(line: str) -> None:
-        print(line, file=stdout, flush=True)
+        # On a terminal, sys.stdout is prompt_toolkit's patched stream while the prompt runs, which prints
+        # above the line being typed; the stream captured when main() was called would write into it.
+        print(line, file=sys.stdout if interactive else stdout, flush=True)
 
     chat = Chat(url, say)
     listener = asyncio.create_task(chat.listen())

@@ -1,6 +1,5 @@
 """private_redis(): a real redis-server starts, answers, and leaves nothing behind."""
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from private_redis import RedisUnavailableError, private_redis
+from tests.event_loop import run
 
 
 async def _use_once() -> tuple[str, bool]:
@@ -22,7 +22,7 @@ async def _use_once() -> tuple[str, bool]:
 
 
 def test_starts_answers_and_cleans_up() -> None:
-    url, answered = asyncio.run(_use_once())
+    url, answered = run(_use_once())
     assert answered
     socket_path = Path(url.removeprefix("unix://"))
     assert not socket_path.parent.exists()
@@ -36,5 +36,5 @@ def test_missing_binary_is_a_clear_error(tmp_path: Path) -> None:
             pass
 
     with pytest.raises((RedisUnavailableError, OSError)):
-        asyncio.run(start())
+        run(start())
     assert os.listdir(tmp_path) == []

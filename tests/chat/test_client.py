@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.chat.chatters import DEADLINE, Chatter
-from tests.chat.test_room import run
+from tests.event_loop import run
 from tests.servers import REPO, RunningServer, chat_server, free_port
 
 

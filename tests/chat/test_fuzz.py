@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.chat.chatters import Chatter
-from tests.chat.test_room import run
+from tests.event_loop import run
 from tests.servers import RunningServer
 
 

@@ -10,7 +10,7 @@ import sys
 import httpx
 
 from tests.chat.chatters import Chatter, close_frame, raw_websocket
-from tests.chat.test_room import run
+from tests.event_loop import run
 from tests.servers import REPO, RunningServer, chat_server
 
 

@@ -2,15 +2,10 @@
 
 import asyncio
 import time
-from collections.abc import Coroutine
-from typing import Any
 
 from tests.chat.chatters import Chatter
+from tests.event_loop import run
 from tests.servers import RunningServer
-
-
-def run(coroutine: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coroutine)
 
 
 def test_a_message_reaches_the_others_but_not_the_sender(server: RunningServer) -> None:
