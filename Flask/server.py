@@ -11,30 +11,28 @@ address is taken.
 
 import argparse
 import contextlib
-import json
 import os
 import resource
 import signal
-import socket
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import FrameType
-from typing import cast
 
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import create_server
-from waitress.task import ErrorTask
-from waitress.utilities import Error
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from access_log import AccessLog, logged
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
-from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
 from audio_library.storage import EXTENSION_KEY, LibraryError
+from waitress_serving import (
+    DEFAULT_CONNECTIONS_PER_CLIENT,
+    DEFAULT_HEAD_TIMEOUT,
+    JSONErrorTask,
+    configured_channel,
+)
 
 
 DEFAULT_HOST = "127.0.0.1"
@@ -44,144 +42,6 @@ THREADS = 8
 # costs a descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
 CONNECTION_LIMIT = 1000
 DESCRIPTORS_WANTED = 2 * CONNECTION_LIMIT + 256
-# How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
-LINGER_SECONDS = 5.0
-
-
-class JSONErrorTask(ErrorTask):
-    """Waitress's own error responses (body over the limit, malformed request) as JSON, not text/plain."""
-
-    def execute(self) -> None:
-        """Write the error as `{"error": "..."}` and close the connection, as waitress does."""
-        error = cast(HTTPRequestParser, self.request).error
-        assert error is not None  # an ErrorTask exists only for a request that failed to parse
-        if error.code == 413:
-            message = too_large_message(self.channel.server.adj.max_request_body_size - 1)
-        elif isinstance(error, DiskFullError):
-            message = DISK_FULL_MESSAGE
-        else:
-            message = f"{error.reason}: {error.body}."
-        body = json.dumps({"error": message}).encode()
-        self.status = f"{error.code} {error.reason}"
-        self.response_headers = [
-            ("Content-Type", "application/json"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-
-
-class DiskFullError(Error):
-    """The disk filled up while waitress spooled a request body."""
-
-    code = 507
-    reason = "Insufficient Storage"
-
-
-class SpoolingParser(HTTPRequestParser):
-    """Waitress's request parser, but a full disk while spooling the body is an error response (507), not
-    an exception that resets the connection; the partial spool is closed with the request."""
-
-    def received(self, data: bytes) -> int:
-        """Parse more of the request, as waitress does."""
-        try:
-            return super().received(data)
-        except OSError as error:
-            if error.errno not in DISK_FULL_ERRNOS:
-                raise
-            self.error = DiskFullError(error.strerror or "")
-            self.completed = True
-            return len(data)
-
-    def parse_header(self, header_plus: bytes) -> None:
-        """Parse the head, as waitress does; but a Content-Length too long for int() or a target urlsplit
-        cannot split is a 400, not a ValueError that closes the connection without an answer."""
-        try:
-            super().parse_header(header_plus)
-        except ValueError as error:
-            raise ParsingError(f"The request head cannot be parsed ({error})") from error
-
-
-class LingeringChannel(HTTPChannel):
-    """A waitress connection that, closing after answering a request it stopped reading (too large, a full
-    disk, malformed), drains what the client still sends before it closes: a lingering close.
-
-    Closing a socket with unread bytes in it makes the kernel answer with a reset, and a client still sending
-    its body (curl, requests, a browser) then reports "connection reset" instead of the answer it was sent.
-    As nginx and Apache do, the connection is instead shut for writing, so the client sees the whole answer
-    and its end, and read and dropped until the client closes or LINGER_SECONDS pass. The event loop does
-    the reading, one non-blocking read at a time; nothing read is parsed, spooled or kept.
-    """
-
-    answered_before_reading_all = False
-    linger_deadline: float | None = None
-
-    def service(self) -> None:
-        """Run the next request, noting first whether its parse failed and left the rest of it unread."""
-        if self.requests[0].error is not None:
-            self.answered_before_reading_all = True
-        super().service()
-
-    def handle_close(self) -> None:
-        """Close, or, when closing after such an answer is sent, shut for writing and start draining."""
-        if (
-            self.answered_before_reading_all
-            and self.will_close
-            and not self.total_outbufs_len
-            and self.linger_deadline is None
-            and self.socket is not None
-        ):
-            self.start_lingering(self.socket)
-        else:
-            super().handle_close()
-
-    def start_lingering(self, sock: socket.socket) -> None:
-        """Send end-of-file after the answer and keep reading until the client closes or time is up."""
-        try:
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:  # the client is already gone: nothing to drain
-            super().handle_close()
-            return
-        if self.request is not None:  # a next request begun from the dropped body: never to be served
-            self.request.close()
-            self.request = None
-        self.will_close = False
-        self.linger_deadline = time.monotonic() + LINGER_SECONDS
-
-    def readable(self) -> bool:
-        """While lingering, always: to drain."""
-        return self.linger_deadline is not None or super().readable()
-
-    def writable(self) -> bool:
-        """While lingering, only once the time is up (a socket shut for writing polls writable at once)."""
-        if self.linger_deadline is not None:
-            return self.will_close or time.monotonic() >= self.linger_deadline
-        return bool(super().writable())
-
-    def handle_read(self) -> None:
-        """While lingering, read and drop; `recv` closes the connection at the client's end-of-file."""
-        if self.linger_deadline is None:
-            super().handle_read()
-            return
-        try:
-            self.recv(self.adj.recv_bytes)
-        except OSError:
-            self.handle_close()
-
-    def handle_write(self) -> None:
-        """While lingering, called only when the time is up: close."""
-        if self.linger_deadline is not None:
-            self.handle_close()
-        else:
-            super().handle_write()
-
-
-class JSONErrorChannel(LingeringChannel):
-    """A waitress connection whose protocol errors, a full disk included, are answered by JSONErrorTask."""
-
-    parser_class = SpoolingParser
-    error_task_class = JSONErrorTask
 
 
 def stop_serving(signum: int, frame: FrameType | None) -> None:
@@ -216,10 +76,26 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=int(env.get("AUDIO_LIBRARY_MAX_SIZE", DEFAULT_MAX_UPLOAD_SIZE)),
         help="largest upload request body in bytes (1 GiB)",
     )
+    parser.add_argument(
+        "--head-timeout",
+        type=float,
+        default=float(env.get("AUDIO_LIBRARY_HEAD_TIMEOUT", DEFAULT_HEAD_TIMEOUT)),
+        help="seconds a request head may take to arrive, from its first byte (10)",
+    )
+    parser.add_argument(
+        "--connections-per-client",
+        type=int,
+        default=int(env.get("AUDIO_LIBRARY_CONNECTIONS_PER_CLIENT", DEFAULT_CONNECTIONS_PER_CLIENT)),
+        help="open connections one client address may hold; more are answered 429 (64)",
+    )
     parser.add_argument("--debug", action="store_true", help="run Flask's development server with the debugger")
     arguments = parser.parse_args(argv)
     if arguments.max_size <= 0:
         parser.error("--max-size must be a positive number of bytes")
+    if not arguments.head_timeout > 0:
+        parser.error("--head-timeout must be a positive number of seconds")
+    if arguments.connections_per_client <= 0:
+        parser.error("--connections-per-client must be a positive number")
     return arguments
 
 
@@ -233,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
     if arguments.debug:
-        print(f"Serving {library} (debug) on http://{arguments.host}:{arguments.port}/", flush=True)
+        print(f"Serving {library} (debug) on http://{arguments.host}:{arguments.port}/ (Ctrl-C to stop)", flush=True)
         app.run(host=arguments.host, port=arguments.port, debug=True, use_reloader=False)
         return 0
     raise_descriptor_limit(DESCRIPTORS_WANTED)
@@ -241,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     # be a small RAM-backed tmpfs. They are anonymous files, never visible in the folder.
     tempfile.tempdir = str(app.config["LIBRARY_DIR"])
     try:
+        access_log = AccessLog()
+        JSONErrorTask.access_log = access_log
         server = create_server(
-            app,
+            logged(app, access_log),
             host=arguments.host,
             port=arguments.port,
             threads=THREADS,
@@ -257,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)
         return 2
-    server.channel_class = JSONErrorChannel  # type: ignore[union-attr]
-    print(f"Serving {library} on http://{arguments.host}:{server.effective_port}/", flush=True)  # type: ignore[union-attr]
+    server.channel_class = configured_channel(arguments.head_timeout, arguments.connections_per_client)  # type: ignore[union-attr]
+    url = f"http://{arguments.host}:{server.effective_port}/"  # type: ignore[union-attr]
+    print(f"Serving {library} on {url} (Ctrl-C to stop)", flush=True)
     signal.signal(signal.SIGTERM, stop_serving)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
