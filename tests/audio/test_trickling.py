@@ -1,0 +1,121 @@
+"""Trickling clients against the live server: a request head has a deadline counted from its first byte, and
+one client address may hold only so many connections; everyone else is answered at once."""
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server
+from tests.wsgi.rawhttp import closed_by_server, connect, exchange, read_response
+
+
+HEAD_TIMEOUT = 1.0
+PER_CLIENT = 8
+DEADLINE = 15.0
+LISTING = b"GET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+@pytest.fixture
+def server(library_dir: Path) -> Iterator[RunningServer]:
+    """The production server with a 1 s head deadline and 8 connections per address."""
+    flags = ("--head-timeout", str(HEAD_TIMEOUT), "--connections-per-client", str(PER_CLIENT))
+    with audio_server(library_dir, *flags) as running:
+        yield running
+
+
+def connect_from(address: str, port: int) -> socket.socket:
+    """A connection to the server from another loopback address (Linux routes all of 127/8 to lo)."""
+    return socket.create_connection((LOOPBACK, port), timeout=DEADLINE, source_address=(address, 0))
+
+
+def trickle_until_closed(sock: socket.socket, head: bytes, every: float) -> float:
+    """Send the head one byte every `every` seconds until the server closes; the seconds that took."""
+    started = time.monotonic()
+    sock.settimeout(every)
+    for byte in head:
+        try:
+            sock.sendall(bytes([byte]))
+            if closed_by_server(sock):
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - started
+    raise AssertionError("the whole head was sent and the connection is still open")
+
+
+def test_a_trickled_head_is_cut_off_at_its_deadline_while_others_are_answered(server: RunningServer) -> None:
+    with connect(server.port) as trickler:
+        trickler.sendall(b"G")
+        assert exchange(server.port, LISTING).status == 200  # answered while the trickler holds its connection
+        head = b"ET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: " + b"a" * 200 + b"\r\n\r\n"
+        seconds = trickle_until_closed(trickler, head, every=0.2)
+    # Each byte moved well within any idle timeout; the head as a whole did not arrive in time.
+    assert HEAD_TIMEOUT <= seconds < HEAD_TIMEOUT + 3
+
+
+def test_a_head_sent_in_pieces_within_the_deadline_is_answered(server: RunningServer) -> None:
+    with connect(server.port) as sock, sock.makefile("rb") as stream:
+        for piece in (LISTING[:10], LISTING[10:30], LISTING[30:]):
+            sock.sendall(piece)
+            time.sleep(HEAD_TIMEOUT / 5)  # the client's pace, not a wait for the server
+        response = read_response(stream)
+    assert (response.status, response.json()) == (200, [])
+
+
+def test_the_deadline_runs_per_request_on_a_kept_alive_connection(server: RunningServer) -> None:
+    request = LISTING.replace(b"Connection: close\r\n", b"")
+    with connect(server.port) as sock, sock.makefile("rb") as stream:
+        for _ in range(3):  # idle between requests is not head time
+            sock.sendall(request)
+            assert read_response(stream).status == 200
+            time.sleep(HEAD_TIMEOUT * 0.6)
+        sock.sendall(request)
+        assert read_response(stream).status == 200
+
+
+def test_connections_past_the_cap_per_address_are_refused_and_others_served(server: RunningServer) -> None:
+    held = [connect(server.port) for _ in range(PER_CLIENT)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET /api/files HTTP/1.1\r\n")  # a head begun, so each is really open at the server
+        with connect(server.port) as extra, extra.makefile("rb") as stream:
+            response = read_response(stream)
+            assert response.status == 429
+            assert response.json() == {"error": f"Too many connections from your address (the limit is {PER_CLIENT})."}
+            assert closed_by_server(extra)
+        with connect_from("127.0.0.2", server.port) as other, other.makefile("rb") as stream:
+            other.sendall(LISTING)
+            assert read_response(stream).status == 200
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + DEADLINE
+    while exchange(server.port, LISTING).status == 429:  # the server notices the closes on its next pass
+        assert time.monotonic() < deadline, "the address is still refused after its connections closed"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--head-timeout", "0", "--head-timeout must be a positive number of seconds"),
+        ("--connections-per-client", "0", "--connections-per-client must be a positive number"),
+    ],
+)
+def test_limits_that_are_not_positive_are_refused(library_dir: Path, flag: str, value: str, words: str) -> None:
+    finished = subprocess.run(
+        [sys.executable, AUDIO_SERVER, "--library", str(library_dir), flag, value],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert words in finished.stderr
