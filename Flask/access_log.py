@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 MAX_WAITING_LINES = 10_000
 NEEDS_ESCAPE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
-USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+USERINFO = re.compile(r"(?:^|(?<= ))([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@ ]*@")
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -29,7 +29,7 @@ def escape(text: str) -> str:
 
 
 def without_userinfo(target: str) -> str:
-    """The target without the `user:password@` of an absolute form."""
+    """The request line or target without the `user:password@` of an absolute-form target."""
     return USERINFO.sub(r"\1", target)
 
 

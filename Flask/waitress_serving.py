@@ -33,6 +33,7 @@ from waitress.utilities import Error
 # How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
 LINGER_SECONDS = 5.0
 DEFAULT_HEAD_TIMEOUT = 10.0
+MAX_LOGGED_LINE = 1024
 DEFAULT_CONNECTIONS_PER_CLIENT = 64
 # A header line beginning with whitespace continues the one before (obs-fold, RFC 9112 §5.2).
 FOLDED_LINE = re.compile(rb"\r\n[ \t]")
@@ -71,8 +72,9 @@ class JSONErrorTask(ErrorTask):
         self.content_length = len(body)
         self.write(body)
         if self.access_log is not None:
-            first_line = getattr(request, "first_line", b"")  # waitress sets it once the head has a CR LF
-            line = first_line.decode("latin-1") if isinstance(first_line, bytes) and first_line else "-"
+            # A head too large is never parsed: waitress parses a stand-in request line for it instead.
+            known = isinstance(request, SpoolingParser) and request.request_line and error.code != 431
+            line = cast(SpoolingParser, request).request_line.decode("latin-1") if known else "-"
             self.access_log.request(self.channel.addr[0], line, error.code, len(body), self.start_time)
 
 
@@ -110,6 +112,8 @@ def framing_error(header_plus: bytes) -> str | None:  # noqa: PLR0911 - one retu
 class SpoolingParser(HTTPRequestParser):
     """Waitress's request parser, with the errors below answered rather than raised."""
 
+    request_line = b""  # for the access log, set even when the head is refused
+
     def received(self, data: bytes) -> int:
         """Extends HTTPRequestParser.received, where an OSError from the body's spool file escapes and resets
         the connection: a full disk is a 507 answer instead; the partial spool is closed with the request."""
@@ -126,6 +130,7 @@ class SpoolingParser(HTTPRequestParser):
         """Extends HTTPRequestParser.parse_header: ambiguous framing is a 400 (waitress accepts it); and a
         Content-Length too long for int() or a target urlsplit cannot split is a 400, not a ValueError that
         closes the connection without an answer. A ParsingError becomes waitress's 400 and closes."""
+        self.request_line = header_plus.partition(b"\r\n")[0][:MAX_LOGGED_LINE]
         problem = framing_error(header_plus)
         if problem is not None:
             raise ParsingError(problem)

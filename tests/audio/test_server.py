@@ -74,7 +74,7 @@ def test_the_server_prints_its_url_and_serves_with_waitress(library_dir: Path) -
     with running_command(command, port, stdout=subprocess.PIPE, stderr=None) as server:
         assert server.process.stdout is not None
         line = server.process.stdout.readline().decode()
-        assert f"http://127.0.0.1:{port}/" in line
+        assert f"http://127.0.0.1:{port}/ (Ctrl-C to stop)" in line
         response = requests.get(f"http://127.0.0.1:{port}/api/files", timeout=10)
         assert response.json() == []
         assert response.headers["Server"] == "audio-library"
