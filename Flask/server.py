@@ -38,9 +38,10 @@ from waitress_serving import (
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 THREADS = 8
-# Waitress's default of 100 open connections lets 100 stalled clients lock everyone else out. Each connection
-# costs a descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
-CONNECTION_LIMIT = 1000
+# Waitress's default of 100 open connections lets 100 stalled clients lock everyone else out; with at most
+# --connections-per-client (64) from one address, 4000 takes 63 addresses to fill. Each connection costs a
+# descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
+CONNECTION_LIMIT = 4000
 DESCRIPTORS_WANTED = 2 * CONNECTION_LIMIT + 256
 
 
