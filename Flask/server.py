@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
-from audio_library.storage import EXTENSION_KEY, LibraryError
+from audio_library.extension import get_library
+from audio_library.storage import LibraryError
 
 
 DEFAULT_HOST = "127.0.0.1"
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     library = Path(arguments.library)
     try:
-        app = create_app({"LIBRARY_DIR": library, "MAX_UPLOAD_SIZE": arguments.max_size})
+        app = create_app({"LIBRARY_DIR": library, "MAX_CONTENT_LENGTH": arguments.max_size})
     except LibraryError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_serving)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    app.extensions[EXTENSION_KEY].close()
+    get_library(app).close()
     return 0
 
 

@@ -357,16 +357,19 @@ class Catalog:
             return known
         path = self.root / key[0]
         try:
-            mime = self._detect(path)
-            duration = self._probe(path, mime) if mime is not None else None
+            facts = self.examine(path)
         except FileNotFoundError:
             return None
         except OSError as error:
             logger.warning("cannot read %s: %s", path, error)
             return None
-        facts = Facts(mime, duration)
         self.remember(key, facts)
         return facts
+
+    def examine(self, path: Path) -> Facts:
+        """Read what a file's bytes say, uncached: the one place files are examined (uploads included)."""
+        mime = self._detect(path)
+        return Facts(mime, self._probe(path, mime) if mime is not None else None)
 
     def sha256(self, key: Key) -> str | None:
         """The digest of a file, computed once per (name, size, mtime_ns); None if it cannot be read."""

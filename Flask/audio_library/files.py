@@ -4,8 +4,8 @@ from flask import Blueprint, Response, request, send_file
 
 from audio_library.download_names import content_disposition
 from audio_library.errors import no_such_file
+from audio_library.extension import get_library
 from audio_library.names import sanitize_filename
-from audio_library.storage import current_library
 
 
 bp = Blueprint("files", __name__)
@@ -17,10 +17,10 @@ def serve_file(name: str) -> Response:
 
     Only files detected as audio are served, so nothing here is ever text/html or image/svg+xml.
     """
-    library = current_library()
+    library = get_library()
     entry = library.entry(name)
     if entry is None:
-        return no_such_file(name)
+        raise no_such_file(name)
     path = library.path(entry)
     attachment = request.args.get("download") == "1"
     # A name copied in by hand may hold a newline, which no header may carry: the suggested name is the one an
@@ -41,7 +41,7 @@ def serve_file(name: str) -> Response:
     except FileNotFoundError:
         # Deleted since the lookup. Once send_file has opened it, a delete no longer matters: the open file
         # keeps its bytes, so the client gets the whole version it asked for, or this 404.
-        return no_such_file(name)
+        raise no_such_file(name) from None
     response.headers["Accept-Ranges"] = "bytes"
     if not download_name.isascii():
         # werkzeug's ASCII fallback drops every non-Latin letter (`  .wav`): clients that ignore filename*

@@ -11,7 +11,8 @@ import pytest
 from audio_library import catalog, create_app
 from audio_library.api import UNEXAMINED_HEADER
 from audio_library.catalog import Listing
-from audio_library.storage import EXTENSION_KEY, Library
+from audio_library.extension import get_library
+from audio_library.storage import Library
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -328,7 +329,7 @@ def test_start_up_examines_the_library_in_the_background(library_dir: Path) -> N
         assert response.headers[UNEXAMINED_HEADER] == "0"
         assert len(response.json) == 30  # type: ignore[arg-type]
     finally:
-        app.extensions[EXTENSION_KEY].close()
+        get_library(app).close()
 
 
 def test_an_rfc_2231_boundary_that_is_not_ascii_is_a_400(client: FlaskClient) -> None:
