@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from audio_library.names import natural_sort_key
+
 
 CACHE_FILE = ".metadata.json"
 CACHE_VERSION = 1
@@ -259,7 +261,7 @@ class Catalog:
                     pending.append(key)
             elif facts.type is not None:
                 rows.append(self._row(key, facts.type, facts.duration))
-        rows.sort(key=lambda row: row[0].name)
+        rows.sort(key=lambda row: natural_sort_key(row[0].name))
         listing = Listing(
             [entry for entry, _ in rows],
             b"[" + b",".join(fragment for _, fragment in rows) + b"]",
