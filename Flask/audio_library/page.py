@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from audio_library import original_client
 from audio_library.catalog import Entry, Listing, display_name
 from audio_library.errors import RequestError, from_http_exception, human_size
 from audio_library.extension import get_library
@@ -88,18 +89,22 @@ def format_duration(seconds: float | None) -> str:
 
 
 @bp.get("/")
-def index() -> str:
-    """The page: upload form, the library's tracks and the player."""
+def index() -> str | Response:
+    """The page: upload form, the library's tracks and the player (for the original client, its JSON)."""
+    if original_client.wants_json():
+        return original_client.listing_response()
     return _render_index([])
 
 
 @bp.post("/")
-def upload() -> tuple[str, int]:
+def upload() -> tuple[str, int] | Response:
     """The plain form's upload (without JavaScript): store the files, then show the page with the outcome.
 
     The status is the API's: 201 stored, 200 all already there, 415 for a non-audio file, 413, 400, 507.
     """
     stored = store_upload(get_library(), request)
+    if original_client.wants_json():
+        return original_client.upload_response(stored, success_status(stored))
     return _render_index([_stored_notice(item) for item in stored]), success_status(stored)
 
 
@@ -132,6 +137,8 @@ def http_error(error: HTTPException) -> Response:
 
 
 def _error_page(error: RequestError) -> Response:
+    if original_client.wants_json():
+        return original_client.error_response(error)
     if error.status >= 500:
         return error.to_response()  # a server error is answered as JSON: rendering the page may be what failed
     notice = Notice("error", NON_AUDIO, error.name or "") if error.status == 415 else Notice("error", error.message)
@@ -238,11 +245,7 @@ def _delete_url(name: str) -> str:
 
 
 def _stored_notice(item: StoredFile) -> Notice:
-    if item.status == "duplicate":
-        return Notice("info", f"Already in the library as “{item.entry.name}”", item.sent_name)
-    if item.status == "renamed":
-        return Notice("success", f"Uploaded as “{item.entry.name}”", item.sent_name)
-    return Notice("success", "Uploaded", item.sent_name)
+    return Notice("info" if item.status == "duplicate" else "success", item.outcome, item.sent_name)
 
 
 def _missing_notice(name: str) -> Notice:

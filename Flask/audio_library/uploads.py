@@ -47,6 +47,15 @@ class StoredFile:
         """The API's JSON for this file: the listing entry plus sent_name and status."""
         return {**self.entry.to_json(), "sent_name": self.sent_name, "status": self.status}
 
+    @property
+    def outcome(self) -> str:
+        """What happened, in words: "Uploaded", "Uploaded as “x”" or "Already in the library as “x”"."""
+        if self.status == "duplicate":
+            return f"Already in the library as “{self.entry.name}”"
+        if self.status == "renamed":
+            return f"Uploaded as “{self.entry.name}”"
+        return "Uploaded"
+
 
 def success_status(stored: list[StoredFile]) -> int:
     """The status of an upload that succeeded: 201, or 200 if every part was already in the library."""

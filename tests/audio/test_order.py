@@ -30,9 +30,7 @@ def test_the_page_shows_the_same_order(client: FlaskClient) -> None:
 
 # Names as they come: any text, with digits (also other scripts' digits) and case changes made likely.
 names = st.text(
-    alphabet=st.one_of(
-        st.sampled_from("0123456789\u0660\u0661\u0662aAbBzZ ._-"), st.characters(blacklist_categories=("Cs",))
-    ),
+    alphabet=st.one_of(st.sampled_from("0123456789\u0660\u0661\u0662aAbBzZ ._-"), st.characters(codec="utf-8")),
     max_size=30,
 )
 
