@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from audio_library.names import natural_sort_key
+from audio_library.regular_files import open_regular
 
 
 CACHE_FILE = ".metadata.json"
@@ -118,7 +119,7 @@ def make_entry(file_name: str, size: int, mime: str, duration: float | None, mti
 def file_sha256(path: Path) -> str:
     """Hash a file in chunks, never holding it whole in memory."""
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
+    with open_regular(path) as stream:
         while chunk := stream.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

@@ -15,6 +15,7 @@ from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import Catalog, Entry, Facts, Listing, make_entry
 from audio_library.folder_lock import FILE_MODE, FolderLock, LibraryError
 from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
+from audio_library.regular_files import open_regular
 
 
 MAX_NUMBERED_NAMES = 10_000  # "name (10000).mp3": past that, something other than uploads fills the folder
@@ -67,6 +68,12 @@ class Library:
     def path(self, entry: Entry) -> Path:
         """Where the bytes of an entry are."""
         return self.root / entry.on_disk
+
+    def open(self, entry: Entry) -> tuple[BinaryIO, os.stat_result]:
+        """Open an entry's file for reading, never through a link, with its stat; FileNotFoundError if it is
+        gone or no longer a plain file."""
+        stream = open_regular(self.path(entry))
+        return stream, os.fstat(stream.fileno())
 
     def delete(self, name: str) -> bool:
         """Delete the audio file called `name`; False if there is none."""

@@ -3,11 +3,11 @@
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import pytest
-from audio_library import files
-from flask import Response, send_file
+from audio_library.catalog import Entry
+from audio_library.storage import Library
 from flask.testing import FlaskClient
 
 from tests.audio.conftest import FIXTURES, fixture_bytes, upload
@@ -139,11 +139,13 @@ def test_a_file_deleted_between_lookup_and_open_is_a_404(
 ) -> None:
     upload(client, ("song.wav", noise_wav(1)))
 
-    def delete_then_send(path: Path, **options: Any) -> Response:
-        path.unlink()  # another request's DELETE wins the race
-        return send_file(path, **options)
+    real_open = Library.open
 
-    monkeypatch.setattr(files, "send_file", delete_then_send)
+    def delete_then_open(library: Library, entry: Entry) -> tuple[BinaryIO, os.stat_result]:
+        library.path(entry).unlink()  # another request's DELETE wins the race
+        return real_open(library, entry)
+
+    monkeypatch.setattr(Library, "open", delete_then_open)
     response = client.get("/files/song.wav")
     assert response.status_code == 404
     assert response.is_json
