@@ -9,9 +9,10 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
 from audio_library.download_names import content_disposition
-from audio_library.errors import no_such_file
+from audio_library.errors import RequestError, no_such_file
 from audio_library.extension import get_library
 from audio_library.names import sanitize_filename
+from audio_library.tags import read_cover
 
 
 bp = Blueprint("files", __name__)
@@ -62,4 +63,29 @@ def _send(stream: BinaryIO, info: os.stat_result, mimetype: str) -> Response:
     except RequestedRangeNotSatisfiable:
         stream.close()
         raise
+    return response
+
+
+@bp.get("/files/<name>/cover")
+def serve_cover(name: str) -> Response:
+    """The cover picture embedded in an audio file's tags: a JPEG, PNG, GIF or WebP of at most 1 MiB.
+
+    Its type is told from its bytes, never from what the tag claims, so nothing else is ever served here.
+    404 when the file has no such picture.
+    """
+    library = get_library()
+    entry = library.entry(name)
+    if entry is None:
+        raise no_such_file(name)
+    try:
+        stream, info = library.open(entry, buffered=False)
+    except FileNotFoundError:
+        raise no_such_file(name) from None
+    with stream:
+        cover = read_cover(stream, entry.type)
+    if cover is None:
+        raise RequestError(404, f'The audio file "{name}" has no cover picture.')
+    response = Response(cover.data, mimetype=cover.type)
+    response.set_etag(f"cover-{info.st_size:x}-{info.st_mtime_ns:x}")
+    response.make_conditional(request)
     return response

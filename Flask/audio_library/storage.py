@@ -69,10 +69,10 @@ class Library:
         """Where the bytes of an entry are."""
         return self.root / entry.on_disk
 
-    def open(self, entry: Entry) -> tuple[BinaryIO, os.stat_result]:
+    def open(self, entry: Entry, *, buffered: bool = True) -> tuple[BinaryIO, os.stat_result]:
         """Open an entry's file for reading, never through a link, with its stat; FileNotFoundError if it is
         gone or no longer a plain file."""
-        stream = open_regular(self.path(entry))
+        stream = open_regular(self.path(entry), buffered=buffered)
         return stream, os.fstat(stream.fileno())
 
     def delete(self, name: str) -> bool:
@@ -115,12 +115,12 @@ class Library:
                 os.link(temporary, final)
             except FileExistsError:
                 if facts.sha256 is not None and (held := self._holding(candidate, size, facts.sha256)) is not None:
-                    return Committed(make_entry(candidate, size, facts.type, facts.duration, held), "duplicate")
+                    return Committed(make_entry(candidate, size, facts, held), "duplicate")
                 continue
             _sync(self.root)
             info = final.lstat()
             self.catalog.remember((candidate, info.st_size, info.st_mtime_ns), facts)
-            entry = make_entry(candidate, info.st_size, facts.type, facts.duration, info.st_mtime_ns)
+            entry = make_entry(candidate, info.st_size, facts, info.st_mtime_ns)
             return Committed(entry, "stored" if number == 1 else "renamed")
         raise FileExistsError(f"every name from {base!r} to {numbered_name(base, MAX_NUMBERED_NAMES)!r} is taken")
 

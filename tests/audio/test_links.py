@@ -9,7 +9,7 @@ from audio_library.catalog import Entry
 from audio_library.storage import Library
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import upload
+from tests.audio.conftest import fixture_bytes, upload
 from tests.wav import noise_wav
 
 
@@ -41,13 +41,15 @@ def swap_after_lookup(monkeypatch: pytest.MonkeyPatch, swap: Callable[[Path], No
     monkeypatch.setattr(Library, "entry", entry_then_swap)
 
 
+@pytest.mark.parametrize("route", ["/files/song.mp3", "/files/song.mp3/cover"], ids=["download", "cover"])
 @pytest.mark.parametrize("swap", [link_to_outside, fifo], ids=["link", "fifo"])
-def test_a_download_of_a_file_swapped_after_the_check_is_a_404(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, swap: Callable[[Path], None]
+def test_a_file_swapped_after_the_check_is_a_404(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, swap: Callable[[Path], None], route: str
 ) -> None:
-    assert upload(client, ("song.wav", noise_wav(1))).status_code == 201
+    assert upload(client, ("song.mp3", fixture_bytes("mp3-cover-art.mp3"))).status_code == 201
+    assert client.get("/files/song.mp3/cover").status_code == 200
     swap_after_lookup(monkeypatch, swap)
-    response = client.get("/files/song.wav")
+    response = client.get(route)
     assert response.status_code == 404
     assert response.is_json
     assert SECRET not in response.get_data()
@@ -77,3 +79,17 @@ def test_a_duplicate_check_does_not_hash_a_file_behind_a_link(
 def link_to_outside_keeping(path: Path, outside: Path) -> None:
     path.unlink()
     os.symlink(outside, path)
+
+
+def test_a_file_swapped_for_a_link_before_it_is_examined_is_not_listed(
+    client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (library_dir / "song.wav").write_bytes(noise_wav(3))
+    real_detect = library.catalog._detect
+
+    def swap_then_detect(path: Path) -> str | None:
+        link_to_outside(path)  # between the folder scan and the examination
+        return real_detect(path)
+
+    monkeypatch.setattr(library.catalog, "_detect", swap_then_detect)
+    assert client.get("/api/files").json == []
