@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Flask"))
 
 from audio_library.api import UNEXAMINED_HEADER
-from audio_library.catalog import CACHE_FILE
+from audio_library.metadata_cache import CACHE_FILE
 
 from tests.audio.streaming import peak_rss, stream_upload
 from tests.servers import LOOPBACK, RunningServer, audio_server

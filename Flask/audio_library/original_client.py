@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from audio_library.catalog import Listing
+from audio_library.entries import Listing
 from audio_library.errors import RequestError
 from audio_library.extension import get_library
 from audio_library.uploads import StoredFile

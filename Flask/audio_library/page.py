@@ -11,7 +11,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from audio_library import original_client
-from audio_library.catalog import Entry, Listing, display_name
+from audio_library.entries import Entry, Listing, display_name
 from audio_library.errors import RequestError, from_http_exception, human_size
 from audio_library.extension import get_library
 from audio_library.uploads import StoredFile, store_upload, success_status

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from audio_library.audio import detect_audio_type, probe_duration
-from audio_library.catalog import Catalog, Entry, Facts, Listing, make_entry
+from audio_library.catalog import Catalog
+from audio_library.entries import Entry, Facts, Listing, make_entry
 from audio_library.folder_lock import FILE_MODE, FolderLock, LibraryError
 from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
 from audio_library.regular_files import open_regular
@@ -119,7 +120,7 @@ class Library:
                 continue
             _sync(self.root)
             info = final.lstat()
-            self.catalog.remember((candidate, info.st_size, info.st_mtime_ns), facts)
+            self.catalog.cache.put((candidate, info.st_size, info.st_mtime_ns), facts)
             entry = make_entry(candidate, info.st_size, facts, info.st_mtime_ns)
             return Committed(entry, "stored" if number == 1 else "renamed")
         raise FileExistsError(f"every name from {base!r} to {numbered_name(base, MAX_NUMBERED_NAMES)!r} is taken")

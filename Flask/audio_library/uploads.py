@@ -17,8 +17,9 @@ from flask import Request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from audio_library.catalog import Entry, Facts
+from audio_library.entries import Entry, Facts
 from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, human_size, too_large_message
+from audio_library.file_json import file_json
 from audio_library.storage import Library
 
 
@@ -45,7 +46,7 @@ class StoredFile:
 
     def to_json(self) -> dict[str, Any]:
         """The API's JSON for this file: the listing entry plus sent_name and status."""
-        return {**self.entry.to_json(), "sent_name": self.sent_name, "status": self.status}
+        return file_json(self.entry, sent_name=self.sent_name, status=self.status)
 
     @property
     def outcome(self) -> str:

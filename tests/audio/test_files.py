@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from audio_library.catalog import Entry
+from audio_library.entries import Entry
 from audio_library.storage import Library
 from flask.testing import FlaskClient
 

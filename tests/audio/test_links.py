@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audio_library.catalog import Entry
+from audio_library.entries import Entry
 from audio_library.storage import Library
 from flask.testing import FlaskClient
 

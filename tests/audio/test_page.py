@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from audio_library import catalog, create_app
 from audio_library import page as page_module
-from audio_library.catalog import Entry
+from audio_library.entries import Entry
 from audio_library.extension import get_library
 from audio_library.page import PAGE_SIZE, format_duration, format_name
 from audio_library.storage import Library

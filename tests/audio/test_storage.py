@@ -5,7 +5,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app
+from audio_library import catalog, create_app, metadata_cache
 from audio_library.extension import get_library
 from audio_library.storage import Library, LibraryError
 from flask.testing import FlaskClient
@@ -136,7 +136,7 @@ def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.Mon
         (library_dir / f"{number}.wav").write_bytes(noise_wav(number))
     before = first.test_client().get("/api/files").json
     get_library(first).close()
-    assert (library_dir / catalog.CACHE_FILE).is_file()
+    assert (library_dir / metadata_cache.CACHE_FILE).is_file()
 
     def no_reading(path: Path) -> str | None:
         raise AssertionError(f"{path} was read again after a restart")
@@ -152,7 +152,7 @@ def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.Mon
 def test_a_corrupt_cache_is_ignored(library_dir: Path) -> None:
     library_dir.mkdir()
     (library_dir / "song.wav").write_bytes(noise_wav(1))
-    (library_dir / catalog.CACHE_FILE).write_text("{not json", encoding="utf-8")
+    (library_dir / metadata_cache.CACHE_FILE).write_text("{not json", encoding="utf-8")
     app = create_app({"LIBRARY_DIR": library_dir})
     try:
         assert [entry["name"] for entry in app.test_client().get("/api/files").json] == ["song.wav"]  # type: ignore[union-attr]
