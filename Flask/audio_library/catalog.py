@@ -8,6 +8,7 @@ yet. So a library of 20,000 new files is answered within a second, and uploads, 
 never wait for it.
 """
 
+import errno
 import hashlib
 import logging
 import os
@@ -18,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from audio_library.entries import Entry, Facts, Key, Listing, make_entry
+from audio_library.entries import Entry, Facts, Key, Listing, distinct_names, make_entry
 from audio_library.file_json import compact_json, file_json, json_array
 from audio_library.metadata_cache import MetadataCache
 from audio_library.names import natural_sort_key
@@ -172,6 +173,7 @@ class Catalog:
                     pending.append(key)
             elif facts.type is not None:
                 rows.append(self._row(key, facts))
+        rows = _with_distinct_names(rows)
         rows.sort(key=lambda row: natural_sort_key(row[0].name))
         listing = Listing(
             [entry for entry, _ in rows],
@@ -259,6 +261,10 @@ class Catalog:
             info = (self.root / name).lstat()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:  # a listed name with \xNN escapes may be longer than any file's
+                return None
+            raise
         if not stat.S_ISREG(info.st_mode):
             return None
         facts = self.facts((name, info.st_size, info.st_mtime_ns))
@@ -288,10 +294,17 @@ class Catalog:
 
     def examine(self, path: Path) -> Facts:
         """Read what a file's bytes say, uncached: the one place files are examined (uploads included)."""
-        mime = self._detect(path)
-        if mime is None:
+        try:
+            mime = self._detect(path)
+            if mime is None:
+                return Facts(None, None)
+            return Facts(mime, self._probe(path, mime), tags=read_tags(path, mime))
+        except OSError:
+            raise
+        except Exception:
+            # A parser's bug must not kill the examiner or turn a request into a 500: the file is refused.
+            logger.exception("examining %s failed; taking it as not audio", path)
             return Facts(None, None)
-        return Facts(mime, self._probe(path, mime), tags=read_tags(path, mime))
 
     def sha256(self, key: Key) -> str | None:
         """The digest of a file, computed once per (name, size, mtime_ns); None if it cannot be read."""
@@ -305,3 +318,12 @@ class Catalog:
                 return None
             self.cache.changed()
         return facts.sha256
+
+
+def _with_distinct_names(rows: list[tuple[Entry, bytes]]) -> list[tuple[Entry, bytes]]:
+    """The rows with every name distinct (see entries.distinct_names); a renamed row gets its JSON anew."""
+    if all(not entry.file_name for entry, _ in rows):
+        return rows
+    fragments = dict(rows)
+    distinct = distinct_names([entry for entry, _ in rows])
+    return [(entry, fragments.get(entry) or compact_json(file_json(entry))) for entry in distinct]

@@ -1,11 +1,15 @@
 """What the library knows about a file: the facts its bytes give, and the entry a listing shows for it."""
 
+import logging
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from audio_library.tags import NO_TAGS, Tags
 
+
+logger = logging.getLogger(__name__)
 
 # A file's version: (name on disk, size, mtime_ns). Facts depend only on the bytes, so they are kept per key.
 Key = tuple[str, int, int]
@@ -75,3 +79,30 @@ def make_entry(file_name: str, size: int, facts: Facts, mtime_ns: int) -> Entry:
     assert facts.type is not None
     renamed = "" if shown == file_name else file_name
     return Entry(shown, size, facts.type, facts.duration, iso_utc(mtime_ns), renamed, facts.tags)
+
+
+def escaped_name(file_name: str) -> str:
+    """A name on disk that is not UTF-8 with each undecodable byte written as \\xNN: distinct per name."""
+    return os.fsencode(file_name).decode("utf-8", errors="backslashreplace")
+
+
+def distinct_names(entries: list[Entry]) -> list[Entry]:
+    """The entries with names that are all different, so that each listed file can be asked for by its name.
+
+    Names on disk that are not UTF-8 are shown with U+FFFD; when that is ambiguous (two such names, or one
+    equal to a real name), they are shown with \\xNN escapes instead. A name still taken then is left out
+    (and logged): it could not be served.
+    """
+    counts = Counter(entry.name for entry in entries)
+    taken = {entry.name for entry in entries if not entry.file_name}
+    distinct = [entry for entry in entries if not entry.file_name]
+    for entry in entries:
+        if not entry.file_name:
+            continue
+        name = entry.name if counts[entry.name] == 1 else escaped_name(entry.file_name)
+        if name in taken:
+            logger.warning("not listing %r: its name is shown like another file's", entry.file_name)
+            continue
+        taken.add(name)
+        distinct.append(entry if name == entry.name else replace(entry, name=name))
+    return distinct

@@ -2,7 +2,9 @@
 
 Werkzeug's HTML error pages and Flask's tracebacks never reach a client: every client error becomes a
 RequestError (a status, a sentence and the headers that go with it), which the app sends as JSON and the
-page's routes render as the page; anything unexpected is a JSON 500.
+page's routes render as the page. An OSError that reaches a route (the folder made read-only or removed, the
+disk full, too many open files) is a clear status too (`storage_error`); anything else unexpected is a
+JSON 500.
 """
 
 import errno
@@ -28,6 +30,10 @@ MESSAGES = {
     500: "The server failed to handle this request.",
 }
 _KEPT_HEADERS = frozenset({"Allow", "Retry-After", "WWW-Authenticate"})
+PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+BUSY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN})
+GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR})
+RETRY_AFTER_S = 1
 
 
 class RequestError(Exception):
@@ -90,6 +96,22 @@ def too_large_message(limit: int) -> str:
     return f"The upload is too large: the limit is {human_size(limit)} ({limit} bytes) per request."
 
 
+def storage_error(error: OSError) -> RequestError:
+    """The answer for a failure of the library's folder or disk: 507 full, 403 not allowed, 404 gone, 503
+    busy (try again), or 500 naming what failed; never a traceback."""
+    reason = error.strerror or str(error)
+    if error.errno in DISK_FULL_ERRNOS:
+        return RequestError(507, f"The library's disk is full ({reason}): nothing was changed.")
+    if error.errno in PERMISSION_ERRNOS:
+        return RequestError(403, f"The server is not allowed to do this in the library folder ({reason}).")
+    if error.errno in GONE_ERRNOS:
+        return RequestError(404, f"The file or the library folder is gone ({reason}).")
+    if error.errno in BUSY_ERRNOS:
+        message = f"The server is out of resources for the moment ({reason}): try again in a second."
+        return RequestError(503, message, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return RequestError(500, f"The library's folder or disk failed: {reason}.")
+
+
 def no_such_file(name: str) -> RequestError:
     """The 404 of a route naming a file the library does not hold."""
     return RequestError(404, f'There is no audio file named "{name}" in the library.')
@@ -105,6 +127,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         return from_http_exception(error).to_response()
+
+    @app.errorhandler(OSError)
+    def os_error(error: OSError) -> Response:
+        logger.warning("%s %s failed: %s", request.method, request.path, error)
+        return storage_error(error).to_response()
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response:

@@ -40,7 +40,11 @@ def upload_response(stored: list[StoredFile], status: int) -> Response:
 
 def error_response(error: RequestError) -> Response:
     """Any error of the page's routes: the API's error body, with `message` and `files` beside it."""
-    body: dict[str, Any] = {"message": error.message, "files": _names(get_library().listing()), **error.to_json()}
+    try:
+        names = _names(get_library().listing())
+    except OSError:  # the library cannot be listed either
+        names = []
+    body: dict[str, Any] = {"message": error.message, "files": names, **error.to_json()}
     response = jsonify(body)
     response.status_code = error.status
     response.headers.update(error.headers)

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from audio_library import original_client
 from audio_library.entries import Entry, Listing, display_name
-from audio_library.errors import RequestError, from_http_exception, human_size
+from audio_library.errors import RequestError, from_http_exception, human_size, storage_error
 from audio_library.extension import get_library
 from audio_library.uploads import StoredFile, store_upload, success_status
 
@@ -133,6 +133,12 @@ def request_error(error: RequestError) -> Response:
     return _error_page(error)
 
 
+@bp.errorhandler(OSError)
+def storage_failure(error: OSError) -> Response:
+    """The folder or disk failed under one of the page's routes: the page says so, with the API's status."""
+    return _error_page(storage_error(error))
+
+
 @bp.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response:
     """werkzeug's errors in the page's routes, rendered as the page like every other client error."""
@@ -145,7 +151,11 @@ def _error_page(error: RequestError) -> Response:
     if error.status >= 500:
         return error.to_response()  # a server error is answered as JSON: rendering the page may be what failed
     notice = Notice("error", NON_AUDIO, error.name or "") if error.status == 415 else Notice("error", error.message)
-    page = Response(_render_index([notice]), status=error.status, mimetype="text/html")
+    try:
+        html = _render_index([notice])
+    except OSError:  # the library cannot be listed either: the error alone, as JSON
+        return error.to_response()
+    page = Response(html, status=error.status, mimetype="text/html")
     page.headers.update(error.headers)
     return page
 

@@ -15,7 +15,7 @@ from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import Catalog
 from audio_library.entries import Entry, Facts, Listing, make_entry
 from audio_library.folder_lock import FILE_MODE, FolderLock, LibraryError
-from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
+from audio_library.names import numbered_name, sanitize_filename
 from audio_library.regular_files import open_regular
 
 
@@ -60,10 +60,10 @@ class Library:
         if not is_plain_name(name):
             return None
         entry = self.catalog.entry(name)
-        if entry is None and REPLACEMENT in name:
-            # Perhaps the name as listed of a file whose name on disk is not UTF-8: found if unambiguous.
-            matches = [listed for listed in self.catalog.listing().entries if listed.name == name]
-            entry = matches[0] if len(matches) == 1 else None
+        if entry is None and (REPLACEMENT in name or "\\x" in name):
+            # Perhaps the name as listed of a file whose name on disk is not UTF-8 (listed names are distinct).
+            matches = [listed for listed in self.catalog.listing().entries if listed.file_name and listed.name == name]
+            entry = matches[0] if matches else None
         return entry
 
     def path(self, entry: Entry) -> Path:
@@ -143,13 +143,7 @@ class Library:
 
 def is_plain_name(name: str) -> bool:
     """True if `name` can only mean a file directly inside the library, and not a hidden one."""
-    return (
-        bool(name)
-        and not name.startswith(".")
-        and "/" not in name
-        and "\0" not in name
-        and len(name.encode(errors="surrogateescape")) <= MAX_NAME_BYTES
-    )
+    return bool(name) and not name.startswith(".") and "/" not in name and "\0" not in name
 
 
 def _sync(path: Path) -> None:
