@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Flask"))
 from audio_library.api import UNEXAMINED_HEADER
 from audio_library.catalog import CACHE_FILE
 
-from tests.audio.streaming import peak_rss, stream_upload
+from tests.multipart import stream_upload
+from tests.resources import peak_rss
 from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wav import noise_wav, write_silence
 
