@@ -31,10 +31,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Flask"))
-
 from audio_library.api import UNEXAMINED_HEADER
 from audio_library.catalog import CACHE_FILE
 

@@ -12,9 +12,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import requests
 
 from tests.resources import run_with_peak_rss
