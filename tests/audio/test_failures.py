@@ -10,7 +10,8 @@ import pytest
 from audio_library.storage import Library
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import on_disk, upload
+from tests.flask_client import upload
+from tests.library_folders import on_disk
 from tests.wav import noise_wav
 
 

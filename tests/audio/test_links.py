@@ -9,7 +9,8 @@ from audio_library.entries import Entry
 from audio_library.storage import Library
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import fixture_bytes, upload
+from tests.flask_client import upload
+from tests.library_folders import fixture_bytes
 from tests.wav import noise_wav
 
 

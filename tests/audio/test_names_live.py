@@ -12,7 +12,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.audio.conftest import on_disk
+from tests.library_folders import on_disk
 from tests.servers import audio_server
 from tests.wav import noise_wav
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from screwdriver import name_sort_key
-from tests.audio.conftest import upload
+from tests.flask_client import upload
 from tests.wav import noise_wav
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.audio.conftest import fixture_bytes, on_disk
+from tests.library_folders import fixture_bytes, on_disk
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav
 
