@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import Catalog
-from audio_library.entries import Entry, Facts, Listing, make_entry
+from audio_library.entries import Entry, Facts, Listing, escaped_name, make_entry
 from audio_library.folder_lock import FILE_MODE, FolderLock, LibraryError
 from audio_library.names import numbered_name, sanitize_filename
 from audio_library.regular_files import open_regular
@@ -61,8 +61,13 @@ class Library:
             return None
         entry = self.catalog.entry(name)
         if entry is None and (REPLACEMENT in name or "\\x" in name):
-            # Perhaps the name as listed of a file whose name on disk is not UTF-8 (listed names are distinct).
-            matches = [listed for listed in self.catalog.listing().entries if listed.file_name and listed.name == name]
+            # Perhaps the name as listed of a file whose name on disk is not UTF-8 (listed names are distinct);
+            # its \xNN form always works, also once the name it was confused with is gone.
+            matches = [
+                listed
+                for listed in self.catalog.listing().entries
+                if listed.file_name and name in {listed.name, escaped_name(listed.file_name)}
+            ]
             entry = matches[0] if matches else None
         return entry
 
