@@ -8,6 +8,7 @@ yet. So a library of 20,000 new files is answered within a second, and uploads, 
 never wait for it.
 """
 
+import bisect
 import errno
 import hashlib
 import logging
@@ -31,6 +32,7 @@ HASH_CHUNK = 1024 * 1024
 REVALIDATE_NS = 1_000_000_000  # how stale a file rewritten in place (folder mtime unchanged) may be listed
 SETTLE_NS = 50_000_000  # well above the granularity of the kernel's coarse clock that stamps folder mtimes
 LISTING_WAIT_S = 1.0  # how long a listing waits for files being examined before answering without them
+MAX_BISECTED = 64  # new names placed one by one into the previous order; more are sorted with the rest
 NOTIFY_EVERY = 100  # files examined between two wake-ups of the listings waiting for them
 
 logger = logging.getLogger(__name__)
@@ -246,22 +248,29 @@ class Catalog:
 
     def _sorted(self, rows: list[tuple[Entry, bytes]]) -> list[tuple[Entry, bytes]]:
         """The rows in natural name order. A natural key costs a regular expression per name, and sorting 20,000
-        shuffled keys takes a tenth of a second, so keys are kept per name and the rows are put in the previous
-        listing's order first: the sort then has little left to do. Called by one build at a time."""
+        shuffled keys takes a tenth of a second, so keys are kept per name, and the rows are put in the previous
+        listing's order first: new names are then placed by bisection. Called by one build at a time."""
         rank = self._rank
         rows.sort(key=lambda row: rank.get(row[0].name, len(rank)))
-        if all(entry.name in rank for entry, _ in rows):  # no new name: the previous order holds
-            self._rank = {entry.name: position for position, (entry, _) in enumerate(rows)}
-            return rows
+        known = sum(1 for entry, _ in rows if entry.name in rank)
         if len(self._sort_keys) > 2 * len(rows) + 1000:  # names long gone: start afresh rather than grow
             self._sort_keys.clear()
         keys = self._sort_keys
-        for entry, _ in rows:
-            if entry.name not in keys:
-                keys[entry.name] = natural_sort_key(entry.name)
-        rows.sort(key=lambda row: keys[row[0].name])
-        self._rank = {entry.name: position for position, (entry, _) in enumerate(rows)}
-        return rows
+
+        def sort_key(row: tuple[Entry, bytes]) -> tuple[tuple[SortPiece, ...], str]:
+            name = row[0].name
+            if name not in keys:
+                keys[name] = natural_sort_key(name)
+            return keys[name]
+
+        ordered, new = rows[:known], rows[known:]
+        if len(new) <= MAX_BISECTED:
+            for row in new:
+                bisect.insort(ordered, row, key=sort_key)
+        else:
+            ordered = sorted(rows, key=sort_key)
+        self._rank = {entry.name: position for position, (entry, _) in enumerate(ordered)}
+        return ordered
 
     def _row(self, key: Key, facts: Facts) -> tuple[Entry, bytes]:
         """The entry of an audio file and its JSON, built once per key."""
