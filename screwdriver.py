@@ -5,6 +5,7 @@ JSON, downloaded bytes) goes to stdout; progress, notes and errors go to stderr,
 """
 
 import argparse
+import getpass
 import json
 import os
 import re
@@ -13,9 +14,10 @@ import stat
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO, TypedDict
+from typing import Any, BinaryIO, NoReturn, TextIO, TypedDict
 from urllib.parse import quote, urlsplit
 
 
@@ -67,6 +69,107 @@ class FileEntry(TypedDict):
     type: str
     duration: float | None
     modified: str
+
+
+# Asks the person for a password, showing the prompt; getpass.getpass reads it from the terminal without echo.
+AskPassword = Callable[[str], str]
+
+
+@dataclass
+class Environment:
+    """What one run sees of the world: its streams, whether each is a terminal, and its environment variables.
+
+    `main` builds one from the process's own (sys.stdout, os.environ, ...) unless it is given one, so that
+    tests run the client in-process with streams of their own and nothing read from the global state.
+    """
+
+    stdout: TextIO
+    stderr: TextIO
+    stdout_isatty: bool
+    stderr_isatty: bool
+    stdin_isatty: bool
+    variables: Mapping[str, str]
+    ask_password: AskPassword = getpass.getpass
+
+    @classmethod
+    def of(
+        cls, stdout: TextIO | None = None, stderr: TextIO | None = None, variables: Mapping[str, str] | None = None
+    ) -> "Environment":
+        """The given streams (else the process's own), asking each whether it is a terminal."""
+        stdout = sys.stdout if stdout is None else stdout
+        stderr = sys.stderr if stderr is None else stderr
+        return cls(
+            stdout=stdout,
+            stderr=stderr,
+            stdout_isatty=stdout.isatty(),
+            stderr_isatty=stderr.isatty(),
+            stdin_isatty=sys.stdin is not None and sys.stdin.isatty(),
+            variables=os.environ if variables is None else variables,
+        )
+
+
+class Console:
+    """A run's output: data lines on stdout; notes, errors and the progress bar on stderr."""
+
+    def __init__(self, env: Environment, quiet: bool) -> None:
+        self.env = env
+        self.quiet = quiet
+        self.show_progress = not quiet and env.stderr_isatty
+
+    def data(self, text: str) -> None:
+        """A line of data on stdout, flushed so that a pipe sees it at once."""
+        self.env.stdout.write(text + "\n")
+        self.env.stdout.flush()
+
+    def binary(self) -> BinaryIO:
+        """The byte stream beneath stdout, for a download's bytes; text written so far is flushed first."""
+        self.env.stdout.flush()
+        return self.env.stdout.buffer
+
+    def note(self, message: str) -> None:
+        """A line for the person on stderr, unless --quiet."""
+        if not self.quiet:
+            self.error(message)
+
+    def error(self, message: str) -> None:
+        """An error line on stderr; --quiet does not hide it."""
+        self.env.stderr.write(f"screwdriver: {message}\n")
+        self.env.stderr.flush()
+
+    def progress(self, label: str, total: int) -> "Progress | None":
+        """A progress bar on stderr, or None when there is to be none (not a terminal, or --quiet)."""
+        return Progress(label, total, self.env.stderr) if self.show_progress else None
+
+
+class UsageError(Exception):
+    """argparse finished the run: help was printed (status 0) or the command line is wrong (status 2)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class CommandLine(argparse.ArgumentParser):
+    """argparse that writes help and usage errors to the run's own streams and raises instead of exiting."""
+
+    def __init__(self, *args: Any, env: Environment, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.env = env
+
+    def print_usage(self, file: Any = None) -> None:
+        (file or self.env.stdout).write(self.format_usage())
+
+    def print_help(self, file: Any = None) -> None:
+        (file or self.env.stdout).write(self.format_help())
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(self.env.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self.env.stderr.write(message)
+        raise UsageError(status)
 
 
 class ClientError(Exception):
@@ -159,10 +262,10 @@ class MultipartUpload:
 class LibraryClient:
     """The audio library's HTTP API, seen from the command line."""
 
-    def __init__(self, server: str, timeout: float, show_progress: bool) -> None:
+    def __init__(self, server: str, timeout: float, console: Console) -> None:
         self.server = server
         self.timeout = timeout
-        self.show_progress = show_progress
+        self.console = console
         self.session = requests.Session()
 
     def list_files(self) -> list[FileEntry]:
@@ -186,7 +289,7 @@ class LibraryClient:
             raise ClientError(error.strerror or str(error)) from error
         with file:
             size = os.fstat(file.fileno()).st_size
-            progress = Progress(path.name, size, sys.stderr) if self.show_progress else None
+            progress = self.console.progress(path.name, size)
             body = MultipartUpload(file, path.name, size, progress)
             try:
                 response = self._request(
@@ -207,7 +310,7 @@ class LibraryClient:
         response = self._request("GET", "/files/" + quote(name, safe=""), stream=True)
         with response:
             total = int(response.headers.get("Content-Length", 0))
-            progress = Progress(name, total, sys.stderr) if self.show_progress and total else None
+            progress = self.console.progress(name, total) if total else None
             try:
                 for chunk in response.iter_content(CHUNK_SIZE):
                     write(chunk)
@@ -351,17 +454,6 @@ def terminal_width(stream: TextIO) -> int:
     return columns or 80
 
 
-def note(args: argparse.Namespace, message: str) -> None:
-    """A line for the person on stderr, unless --quiet."""
-    if not args.quiet:
-        print(f"screwdriver: {message}", file=sys.stderr)
-
-
-def fail(message: str) -> None:
-    """An error line on stderr; --quiet does not hide it."""
-    print(f"screwdriver: {message}", file=sys.stderr)
-
-
 def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
     """Upload each file in turn; print its library name on stdout, or its failure on stderr."""
     status = EXIT_OK
@@ -371,19 +463,19 @@ def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
         except UnreachableError:
             raise
         except ClientError as error:
-            fail(f"{path}: {error}")
+            client.console.error(f"{path}: {error}")
             status = EXIT_FAILURE
             continue
         name = entry.get("name")
         if not isinstance(name, str):
-            fail(f"{path}: unexpected answer from {client.server}: no stored name")
+            client.console.error(f"{path}: unexpected answer from {client.server}: no stored name")
             status = EXIT_FAILURE
             continue
-        print(name, flush=True)
+        client.console.data(name)
         if entry.get("status") == "duplicate":
-            note(args, f"{path}: already in the library as {name}")
+            client.console.note(f"{path}: already in the library as {name}")
         elif entry.get("status") == "renamed":
-            note(args, f"{path}: stored as {name}, as a different file already had that name")
+            client.console.note(f"{path}: stored as {name}, as a different file already had that name")
     return status
 
 
@@ -391,7 +483,7 @@ def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
     """Print the library: names, a long table, or the JSON."""
     entries = sorted(client.list_files(), key=lambda entry: name_sort_key(entry["name"]))
     if args.json:
-        print(json.dumps(entries, indent=2, ensure_ascii=False))
+        client.console.data(json.dumps(entries, indent=2, ensure_ascii=False))
     elif args.long:
         rows = [
             (
@@ -404,10 +496,12 @@ def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
         ]
         widths = [max((len(row[column]) for row in rows), default=0) for column in range(4)]
         for name, size, kind, duration in rows:
-            print(f"{name:<{widths[0]}}  {size:>{widths[1]}}  {kind:<{widths[2]}}  {duration:>{widths[3]}}")
+            client.console.data(
+                f"{name:<{widths[0]}}  {size:>{widths[1]}}  {kind:<{widths[2]}}  {duration:>{widths[3]}}"
+            )
     else:
         for entry in entries:
-            print(entry["name"])
+            client.console.data(entry["name"])
     return EXIT_OK
 
 
@@ -415,8 +509,9 @@ def run_download(client: LibraryClient, args: argparse.Namespace) -> int:
     """Save a file from the library: into a temp file next to the target, renamed into place once complete."""
     name: str = args.name
     if args.output == "-":
-        client.download(name, sys.stdout.buffer.write)
-        sys.stdout.buffer.flush()
+        stdout = client.console.binary()
+        client.download(name, stdout.write)
+        stdout.flush()
         return EXIT_OK
     target = Path(args.output) if args.output else Path(Path(name).name)
     if args.output and args.output.endswith(os.sep):
@@ -441,14 +536,14 @@ def run_download(client: LibraryClient, args: argparse.Namespace) -> int:
         raise ClientError(f"cannot write {target}: {error.strerror}") from error
     finally:
         temporary.unlink(missing_ok=True)
-    note(args, f"saved {name} to {target}")
+    client.console.note(f"saved {name} to {target}")
     return EXIT_OK
 
 
 def run_delete(client: LibraryClient, args: argparse.Namespace) -> int:
     """Remove a file from the library."""
     client.delete(args.name)
-    note(args, f"deleted {args.name}")
+    client.console.note(f"deleted {args.name}")
     return EXIT_OK
 
 
@@ -472,11 +567,13 @@ def positive_seconds(text: str) -> float:
 
 
 def add_command(
-    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+    commands: "argparse._SubParsersAction[CommandLine]",
     name: str,
     run: Callable[[LibraryClient, argparse.Namespace], int],
     summary: str,
     description: str,
+    *,
+    env: Environment,
 ) -> argparse.ArgumentParser:
     """A subcommand whose help ends with the shared epilog (output, environment, exit status)."""
     command = commands.add_parser(
@@ -485,24 +582,26 @@ def add_command(
         description=textwrap.fill(description, 79),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        env=env,
     )
     command.set_defaults(run=run)
     return command
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(env: Environment) -> CommandLine:
     """The command line: global options, then one of upload, list, download, delete."""
-    parser = argparse.ArgumentParser(
+    parser = CommandLine(
         prog="screwdriver",
         description="Command-line client of the audio library server.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        env=env,
     )
     parser.add_argument(
         "--server",
         metavar="URL",
         type=server_url,
-        default=os.environ.get(SERVER_ENV) or DEFAULT_SERVER,
+        default=env.variables.get(SERVER_ENV) or DEFAULT_SERVER,
         help=f"the library server (default: ${SERVER_ENV}, else {DEFAULT_SERVER})",
     )
     parser.add_argument(
@@ -523,6 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Upload audio files, one request each. Prints the library name of each file on stdout (the server may "
         "rename a file whose name is taken); a file already in the library counts as uploaded. Files the server "
         "refuses, such as non-audio, are reported on stderr, and the exit status is 1.",
+        env=env,
     )
     upload.add_argument("files", metavar="FILE", nargs="+", type=Path, help="an audio file to upload")
 
@@ -533,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
         "print the names of the files in the library",
         "Print the name of every file in the library, one per line, sorted as people expect: case-insensitive, "
         "numbers by value (Track 2 before Track 10).",
+        env=env,
     )
     form = listing.add_mutually_exclusive_group()
     form.add_argument("-l", "--long", action="store_true", help="aligned columns: name, size, type, duration")
@@ -545,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
         "save a file from the library",
         "Save a file from the library. The file appears complete or not at all: it is written to a temporary "
         "file next to the target and renamed into place.",
+        env=env,
     )
     download.add_argument("name", metavar="NAME", help="the file's name in the library")
     download.add_argument(
@@ -557,30 +659,41 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("-f", "--force", action="store_true", help="replace the target file if it exists")
 
     delete = add_command(
-        commands, "delete", run_delete, "remove a file from the library", "Remove a file from the library."
+        commands, "delete", run_delete, "remove a file from the library", "Remove a file from the library.", env=env
     )
     delete.add_argument("name", metavar="NAME", help="the file's name in the library")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return the exit status."""
-    args = build_parser().parse_args(argv)
-    show_progress = not args.quiet and sys.stderr.isatty()
-    client = LibraryClient(args.server, args.timeout, show_progress)
+def main(
+    argv: Sequence[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    *,
+    env: Environment | None = None,
+) -> int:
+    """Run one command and return its exit status, writing only to the given streams (else the process's own)."""
+    env = env if env is not None else Environment.of(stdout, stderr)
+    try:
+        args = build_parser(env).parse_args(argv)
+    except UsageError as done:
+        return done.status
+    console = Console(env, args.quiet)
+    client = LibraryClient(args.server, args.timeout, console)
     run: Callable[[LibraryClient, argparse.Namespace], int] = args.run
     try:
-        return run(client, args)
+        with client.session:  # closes its connections, which matters when the caller goes on running
+            return run(client, args)
     except ClientError as error:
-        fail(str(error))
+        console.error(str(error))
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        fail("interrupted")
+        console.error("interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of stdout went away (`| head`); silence the flush at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, env.stdout.fileno())
         return EXIT_FAILURE
 
 

@@ -6,13 +6,8 @@ from pathlib import Path
 
 import requests
 
-from tests.cli.conftest import Screwdriver
+from tests.screwdriver_runs import Screwdriver, upload_all
 from tests.wav import write_tone
-
-
-def upload(screwdriver: Screwdriver, *paths: Path) -> None:
-    result = screwdriver("upload", *map(str, paths))
-    assert result.returncode == 0, result.stderr
 
 
 def test_empty_library_prints_nothing(screwdriver: Screwdriver) -> None:
@@ -24,7 +19,7 @@ def test_empty_library_prints_nothing(screwdriver: Screwdriver) -> None:
 
 
 def test_names_one_per_line_sorted_and_nothing_else(screwdriver: Screwdriver, files: Path) -> None:
-    upload(
+    upload_all(
         screwdriver,
         write_tone(files / "zebra.wav", frequency=300),
         write_tone(files / "Песня.wav", frequency=400),
@@ -40,7 +35,7 @@ def test_names_one_per_line_sorted_and_nothing_else(screwdriver: Screwdriver, fi
 
 
 def test_long_shows_aligned_size_type_and_duration(screwdriver: Screwdriver, files: Path) -> None:
-    upload(
+    upload_all(
         screwdriver,
         write_tone(files / "short.wav", seconds=2),
         write_tone(files / "a rather longer name.wav", seconds=75, frequency=220),
@@ -69,7 +64,7 @@ def test_long_of_an_empty_library_prints_nothing(screwdriver: Screwdriver) -> No
 
 
 def test_json_is_the_servers_entries(screwdriver: Screwdriver, files: Path) -> None:
-    upload(screwdriver, write_tone(files / "one.wav"), write_tone(files / "two.wav", frequency=880))
+    upload_all(screwdriver, write_tone(files / "one.wav"), write_tone(files / "two.wav", frequency=880))
 
     result = screwdriver("list", "--json")
 
@@ -97,7 +92,7 @@ def test_long_and_json_together_are_a_usage_error(screwdriver: Screwdriver) -> N
 
 def test_names_sort_case_insensitively_and_numbers_by_value(screwdriver: Screwdriver, files: Path) -> None:
     names = ["Track 10.wav", "big.wav", "Track 2.wav", "Tone A440.wav", "track 1.wav"]
-    upload(screwdriver, *(write_tone(files / name, frequency=300 + 50 * i) for i, name in enumerate(names)))
+    upload_all(screwdriver, *(write_tone(files / name, frequency=300 + 50 * i) for i, name in enumerate(names)))
 
     result = screwdriver("list")
 

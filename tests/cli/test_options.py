@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Screwdriver, run_screwdriver, screwdriver_command, single_line
+from tests.screwdriver_runs import Screwdriver, run_in_process, screwdriver_command, single_line
 from tests.servers import LOOPBACK, free_port
 from tests.wav import write_tone
 
@@ -93,7 +93,7 @@ def arguments_for(command: str, files: Path) -> list[str]:
 def test_unreachable_server_is_one_line_naming_the_url(command: str, files: Path) -> None:
     url = f"http://{LOOPBACK}:{free_port()}"
 
-    result = run_screwdriver("--server", url, *arguments_for(command, files))
+    result = run_in_process("--server", url, *arguments_for(command, files))
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -106,14 +106,14 @@ def test_unreachable_server_is_reported_once_for_many_files(files: Path) -> None
     url = f"http://{LOOPBACK}:{free_port()}"
     paths = [str(write_tone(files / f"{n}.wav", frequency=200 + n)) for n in range(3)]
 
-    result = run_screwdriver("--server", url, "upload", *paths)
+    result = run_in_process("--server", url, "upload", *paths)
 
     assert result.returncode == 1
     assert url in single_line(result.stderr)
 
 
 def test_server_comes_from_the_environment(screwdriver: Screwdriver) -> None:
-    result = run_screwdriver("list", "--json", env={"SCREWDRIVER_SERVER": screwdriver.url})
+    result = run_in_process("list", "--json", variables={"SCREWDRIVER_SERVER": screwdriver.url})
 
     assert result.returncode == 0
     assert result.stdout.strip() == "[]"
@@ -122,8 +122,10 @@ def test_server_comes_from_the_environment(screwdriver: Screwdriver) -> None:
 def test_server_option_overrides_the_environment(screwdriver: Screwdriver) -> None:
     elsewhere = f"http://{LOOPBACK}:{free_port()}"
 
-    overridden = run_screwdriver("--server", screwdriver.url, "list", "--json", env={"SCREWDRIVER_SERVER": elsewhere})
-    from_environment = run_screwdriver("list", env={"SCREWDRIVER_SERVER": elsewhere})
+    overridden = run_in_process(
+        "--server", screwdriver.url, "list", "--json", variables={"SCREWDRIVER_SERVER": elsewhere}
+    )
+    from_environment = run_in_process("list", variables={"SCREWDRIVER_SERVER": elsewhere})
 
     assert overridden.returncode == 0
     assert overridden.stdout.strip() == "[]"
@@ -132,14 +134,14 @@ def test_server_option_overrides_the_environment(screwdriver: Screwdriver) -> No
 
 
 def test_default_server_is_port_8888_on_loopback() -> None:
-    result = run_screwdriver("--help")
+    result = run_in_process("--help")
 
     assert "http://127.0.0.1:8888" in result.stdout
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1:8888", "127.0.0.1:8888", "http://"])
 def test_bad_server_url_is_a_usage_error(url: str) -> None:
-    result = run_screwdriver("--server", url, "list")
+    result = run_in_process("--server", url, "list")
 
     assert result.returncode == 2
     assert result.stdout == ""
@@ -149,7 +151,7 @@ def test_bad_server_url_is_a_usage_error(url: str) -> None:
 
 @pytest.mark.parametrize("seconds", ["0", "-1", "soon", "inf", "nan"])
 def test_bad_timeout_is_a_usage_error(seconds: str) -> None:
-    result = run_screwdriver("--timeout", seconds, "list")
+    result = run_in_process("--timeout", seconds, "list")
 
     assert result.returncode == 2
     assert "--timeout" in result.stderr
@@ -158,7 +160,7 @@ def test_bad_timeout_is_a_usage_error(seconds: str) -> None:
 def test_timeout_gives_up_on_a_server_that_does_not_answer(silent_server: socket.socket) -> None:
     url = f"http://{LOOPBACK}:{silent_server.getsockname()[1]}"
 
-    result = run_screwdriver("--server", url, "--timeout", "0.5", "list")
+    result = run_in_process("--server", url, "--timeout", "0.5", "list")
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -167,7 +169,7 @@ def test_timeout_gives_up_on_a_server_that_does_not_answer(silent_server: socket
 
 @pytest.mark.parametrize("command", ["list", "delete"])
 def test_other_server_errors_show_status_and_message(command: str, unavailable_server: str, files: Path) -> None:
-    result = run_screwdriver("--server", unavailable_server, *arguments_for(command, files))
+    result = run_in_process("--server", unavailable_server, *arguments_for(command, files))
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -176,7 +178,7 @@ def test_other_server_errors_show_status_and_message(command: str, unavailable_s
 
 def test_a_server_that_is_not_the_library_is_reported() -> None:
     with canned_server(WebPageHandler) as url:
-        result = run_screwdriver("--server", url, "list")
+        result = run_in_process("--server", url, "list")
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -204,7 +206,7 @@ def test_ctrl_c_exits_130_without_a_traceback(silent_server: socket.socket, file
 
 
 def test_no_command_is_a_usage_error() -> None:
-    result = run_screwdriver()
+    result = run_in_process()
 
     assert result.returncode == 2
     assert result.stdout == ""
@@ -212,14 +214,14 @@ def test_no_command_is_a_usage_error() -> None:
 
 
 def test_unknown_command_is_a_usage_error() -> None:
-    result = run_screwdriver("play", "song.wav")
+    result = run_in_process("play", "song.wav")
 
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
 
 
 def test_help_explains_commands_output_environment_and_exit_codes() -> None:
-    result = run_screwdriver("--help")
+    result = run_in_process("--help")
 
     assert result.returncode == 0
     assert result.stderr == ""
@@ -239,7 +241,7 @@ def test_help_explains_commands_output_environment_and_exit_codes() -> None:
     ],
 )
 def test_each_command_has_its_own_help(command: str, words: list[str]) -> None:
-    result = run_screwdriver(command, "--help")
+    result = run_in_process(command, "--help")
 
     assert result.returncode == 0
     assert result.stdout.startswith(f"usage: screwdriver {command}")

@@ -1,4 +1,7 @@
-"""The progress bar: on stderr when it is a terminal, never when piped or with --quiet."""
+"""The progress bar: on stderr when it is a terminal, never when piped or with --quiet.
+
+One test runs the client on a real pseudo-terminal; the others tell it in-process that stderr is one.
+"""
 
 import os
 import pty
@@ -6,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.cli.conftest import Screwdriver, screwdriver_command
+from tests.screwdriver_runs import Screwdriver, screwdriver_command
 from tests.wav import write_silence
 
 
@@ -52,9 +55,8 @@ def test_download_on_a_terminal_shows_progress(screwdriver: Screwdriver, files: 
     song = write_silence(files / "big.wav", 4 * 1024 * 1024)
     assert screwdriver("upload", str(song)).returncode == 0
 
-    status, stdout, terminal = run_with_terminal_stderr(
-        "--server", screwdriver.url, "download", "big.wav", "-o", str(tmp_path / "copy.wav")
-    )
+    result = screwdriver("download", "big.wav", "-o", str(tmp_path / "copy.wav"), stderr_isatty=True)
+    status, stdout, terminal = result.returncode, result.stdout, result.stderr
 
     assert status == 0
     assert stdout == ""
@@ -65,7 +67,8 @@ def test_download_on_a_terminal_shows_progress(screwdriver: Screwdriver, files: 
 def test_quiet_hides_the_bar_on_a_terminal(screwdriver: Screwdriver, files: Path) -> None:
     song = write_silence(files / "big.wav", 4 * 1024 * 1024)
 
-    status, stdout, terminal = run_with_terminal_stderr("--server", screwdriver.url, "-q", "upload", str(song))
+    result = screwdriver("-q", "upload", str(song), stderr_isatty=True)
+    status, stdout, terminal = result.returncode, result.stdout, result.stderr
 
     assert status == 0
     assert stdout == "big.wav\n"

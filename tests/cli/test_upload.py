@@ -2,13 +2,12 @@
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import SCREWDRIVER, Screwdriver, single_line
 from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
+from tests.screwdriver_runs import Screwdriver, screwdriver_command, single_line
 from tests.servers import audio_server
 from tests.wav import write_silence, write_tone
 
@@ -183,7 +182,7 @@ def test_directory_is_refused(screwdriver: Screwdriver, files: Path) -> None:
 def test_unreadable_file_is_refused(screwdriver: Screwdriver, files: Path) -> None:
     song = write_tone(files / "locked.wav")
     song.chmod(0)
-    command = [sys.executable, str(SCREWDRIVER), "--server", screwdriver.url, "upload", str(song)]
+    command = screwdriver_command("--server", screwdriver.url, "upload", str(song))
     if os.geteuid() == 0:
         # root reads anything; take away the capabilities that let it, so the mode bits apply.
         command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
