@@ -5,8 +5,11 @@ JSON, downloaded bytes) goes to stdout; progress, notes and errors go to stderr,
 """
 
 import argparse
+import enum
 import getpass
+import http.client
 import json
+import math
 import os
 import re
 import secrets
@@ -36,6 +39,13 @@ DEFAULT_SERVER = "http://127.0.0.1:8888"
 SERVER_ENV = "SCREWDRIVER_SERVER"
 DEFAULT_TIMEOUT = 60.0
 CHUNK_SIZE = 1024 * 1024
+# The most the client reads of an answer that is not a download: whatever a server sends or claims, memory
+# stays bounded. A listing of 64 MiB holds about 250,000 files with their tags.
+LISTING_LIMIT = 64 * 1024 * 1024
+ANSWER_LIMIT = 1024 * 1024
+ERROR_LIMIT = 64 * 1024
+# How many files the server has found but not examined yet, so that a listing does not hold them.
+UNEXAMINED_HEADER = "X-Library-Unexamined"
 PROGRESS_INTERVAL = 0.1  # seconds between redraws of the progress bar
 
 EXIT_OK = 0
@@ -117,7 +127,10 @@ class Console:
         self.show_progress = not quiet and env.stderr_isatty
 
     def data(self, text: str) -> None:
-        """A line of data on stdout, flushed so that a pipe sees it at once."""
+        """A line of data on stdout, flushed so that a pipe sees it at once; control characters are shown
+        escaped on a terminal, where they would act (a file name is the server's to choose)."""
+        if self.env.stdout_isatty:
+            text = "\n".join(map(visible, text.split("\n")))
         self.env.stdout.write(text + "\n")
         self.env.stdout.flush()
 
@@ -133,7 +146,7 @@ class Console:
 
     def error(self, message: str) -> None:
         """An error line on stderr; --quiet does not hide it."""
-        self.env.stderr.write(f"screwdriver: {message}\n")
+        self.env.stderr.write(f"screwdriver: {visible(message)}\n")
         self.env.stderr.flush()
 
     def progress(self, label: str, total: int) -> "Progress | None":
@@ -259,6 +272,14 @@ class MultipartUpload:
         yield self.tail
 
 
+@dataclass
+class Listing:
+    """The library's files, and how many more the server has found but not examined yet (not listed)."""
+
+    entries: list[FileEntry]
+    unexamined: int
+
+
 class LibraryClient:
     """The audio library's HTTP API, seen from the command line."""
 
@@ -268,13 +289,14 @@ class LibraryClient:
         self.console = console
         self.session = requests.Session()
 
-    def list_files(self) -> list[FileEntry]:
-        """Return the entries of every file in the library, sorted by name."""
-        response = self._request("GET", "/api/files")
-        entries = parse_json(response)
+    def list_files(self) -> Listing:
+        """Return the entries of every file in the library, and the count of files still being examined."""
+        with self._request("GET", "/api/files") as response:
+            entries = self._json(response, LISTING_LIMIT)
+            header = response.headers.get(UNEXAMINED_HEADER, "")
         if not isinstance(entries, list) or not all(map(is_entry, entries)):
             raise ClientError(f"unexpected answer from {self.server}: not a list of files")
-        return entries
+        return Listing(entries, int(header) if header.isdigit() else 0)
 
     def upload(self, path: Path) -> dict[str, Any]:
         """Send one file; return the server's entry for it (with `name` and `status`)."""
@@ -293,12 +315,13 @@ class LibraryClient:
             body = MultipartUpload(file, path.name, size, progress)
             try:
                 response = self._request(
-                    "POST", "/api/files", data=body, headers={"Content-Type": body.content_type}, stream=False
+                    "POST", "/api/files", Phase.UPLOAD, data=body, headers={"Content-Type": body.content_type}
                 )
             finally:
                 if progress is not None:
                     progress.finish()
-        answer = parse_json(response)
+        with response:
+            answer = self._json(response, ANSWER_LIMIT)
         files = answer.get("files") if isinstance(answer, dict) else None
         if not isinstance(files, list) or len(files) != 1 or not isinstance(files[0], dict):
             raise ClientError(f"unexpected answer from {self.server}: no entry for the file")
@@ -307,9 +330,9 @@ class LibraryClient:
 
     def download(self, name: str, write: Callable[[bytes], object]) -> None:
         """Fetch a file's bytes and pass them to `write` chunk by chunk."""
-        response = self._request("GET", "/files/" + quote(name, safe=""), stream=True)
-        with response:
-            total = int(response.headers.get("Content-Length", 0))
+        with self._request("GET", "/files/" + quote(name, safe="")) as response:
+            length = response.headers.get("Content-Length", "")
+            total = int(length) if length.isdigit() else 0
             progress = self.console.progress(name, total) if total else None
             try:
                 for chunk in response.iter_content(CHUNK_SIZE):
@@ -317,37 +340,151 @@ class LibraryClient:
                     if progress is not None:
                         progress.advance(len(chunk))
             except requests.RequestException as error:
-                raise ClientError(f"the download from {self.server} broke off: {describe(error)}") from error
+                raise network_failure(error, self.server, self.timeout, Phase.DOWNLOAD) from error
             finally:
                 if progress is not None:
                     progress.finish()
 
     def delete(self, name: str) -> None:
         """Remove a file from the library."""
-        self._request("DELETE", "/api/files/" + quote(name, safe=""))
+        self._request("DELETE", "/api/files/" + quote(name, safe="")).close()
 
-    def _request(self, method: str, path: str, **options: Any) -> requests.Response:
-        """Send a request; turn every failure, and every status but 2xx, into a one-line ClientError."""
+    def _request(self, method: str, path: str, phase: "Phase | None" = None, **options: Any) -> requests.Response:
+        """Send a request; turn every failure, and every status but 2xx, into a one-line ClientError.
+
+        The body is not read yet (stream=True): each caller reads it within a bound of its own.
+        """
         url = self.server + path
         try:
-            response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **options)
-        except requests.ConnectionError as error:
-            if is_connect_failure(error):
-                raise UnreachableError(
-                    f"cannot reach the server at {self.server}: {describe(error)}; is it running? (see --server)"
-                ) from error
-            raise ClientError(f"the server at {self.server} dropped the connection: {describe(error)}") from error
-        except requests.Timeout as error:
-            raise ClientError(f"the server at {self.server} did not answer within {self.timeout:g} s") from error
+            response = self.session.request(
+                method, url, timeout=self.timeout, allow_redirects=False, stream=True, **options
+            )
         except requests.RequestException as error:
-            raise ClientError(f"request to {url} failed: {describe(error)}") from error
+            raise network_failure(error, self.server, self.timeout, phase or Phase.REQUEST) from error
         if not 200 <= response.status_code < 300:
             with response:
-                raise ClientError(server_error(response))
+                raise ClientError(self._server_error(response))
         return response
+
+    def _body(self, response: requests.Response, limit: int) -> bytes:
+        """The whole body of an answer, refused as soon as it passes `limit` bytes, however long it claims to be."""
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise ClientError(too_large(response, limit))
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise ClientError(too_large(response, limit))
+        except requests.RequestException as error:
+            raise network_failure(error, self.server, self.timeout, Phase.ANSWER) from error
+        return bytes(body)
+
+    def _json(self, response: requests.Response, limit: int) -> Any:
+        """The answer's JSON, read within `limit` bytes, or a ClientError saying the server did not send JSON."""
+        return parse_json(self._body(response, limit), response.url)
+
+    def _server_error(self, response: requests.Response) -> str:
+        """One line saying what the server answered: its own message and the status."""
+        try:
+            body = self._body(response, ERROR_LIMIT)
+        except ClientError:
+            body = b""
+        try:
+            answer = json.loads(body)
+        except (ValueError, RecursionError):
+            answer = None
+        if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+            message: str = answer["error"]
+        else:
+            lines = [line.strip() for line in body.decode("utf-8", errors="replace").splitlines() if line.strip()]
+            message = lines[0] if lines else response.reason or "no message"
+        return f"{message[:200]} (HTTP {response.status_code})"
+
+
+class Phase(enum.Enum):
+    """What the client was doing when the exchange failed: the same exception means other things in each."""
+
+    REQUEST = "request"  # sending a request without a body, or waiting for the answer's head
+    UPLOAD = "upload"  # sending a file, or waiting for the answer to it
+    ANSWER = "answer"  # reading the body of a short answer (JSON)
+    DOWNLOAD = "download"  # reading a file's bytes
+
+
+def causes(error: BaseException) -> list[BaseException]:
+    """The exception and everything inside it: urllib3 and requests wrap the socket's error several times over."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending and len(found) < 32:
+        current = pending.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        reason = getattr(current, "reason", None)
+        inner = [reason, *current.args, current.__cause__, current.__context__]
+        pending += [item for item in inner if isinstance(item, BaseException)]
+    return found
+
+
+def network_failure(  # noqa: PLR0911, PLR0912 -- one flat decision list, most specific first, reads best
+    error: requests.RequestException, server: str, timeout: float, phase: Phase
+) -> ClientError:
+    """One line naming what went wrong with the server, whatever wrapping requests and urllib3 put around it."""
+    chain = causes(error)
+
+    def among(*kinds: type[BaseException]) -> bool:
+        return any(isinstance(item, kinds) for item in chain)
+
+    waited = f"{timeout:g} s (see --timeout)"
+    # urllib3's NewConnectionError is a ConnectTimeoutError too, for compatibility: test it first.
+    if among(urllib3.exceptions.NameResolutionError):
+        return UnreachableError(
+            f"cannot find the server {server}: {describe(error)}; is the name right? (see --server)"
+        )
+    if among(urllib3.exceptions.NewConnectionError):
+        return UnreachableError(
+            f"cannot reach the server at {server}: {describe(error)}; is it running? (see --server)"
+        )
+    if among(requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError):
+        return UnreachableError(f"the server at {server} did not accept a connection within {waited}; is it running?")
+    if among(requests.exceptions.SSLError):
+        return UnreachableError(f"no secure connection to the server at {server}: {describe(error)}")
+    if among(requests.exceptions.ProxyError):
+        return UnreachableError(f"the proxy between here and {server} failed: {describe(error)}")
+    if among(requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+        if phase is Phase.DOWNLOAD:
+            return ClientError(f"the download from {server} stalled: nothing arrived for {waited}")
+        if phase is Phase.UPLOAD and not among(requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
+            return ClientError(f"the server at {server} stopped reading the upload: nothing was taken for {waited}")
+        return ClientError(f"the server at {server} did not answer within {waited}")
+    if among(requests.exceptions.ContentDecodingError):
+        return ClientError(f"the server at {server} sent a compressed answer that does not decompress")
+    if among(requests.exceptions.ChunkedEncodingError, http.client.IncompleteRead):
+        what = "the download" if phase is Phase.DOWNLOAD else "the answer"
+        return ClientError(f"{what} from {server} broke off: the server sent less than it announced")
+    if among(http.client.HTTPException) and not among(http.client.RemoteDisconnected):
+        return ClientError(f"the server at {server} answered something that is not HTTP: {describe(error)}")
+    if among(ConnectionError, http.client.RemoteDisconnected, urllib3.exceptions.ProtocolError):
+        if phase is Phase.DOWNLOAD:
+            return ClientError(f"the download from {server} broke off: the server closed the connection")
+        during = " during the upload" if phase is Phase.UPLOAD else ""
+        return ClientError(f"the server at {server} closed the connection{during} without answering")
+    return ClientError(f"the exchange with {server} failed: {describe(error)}")
+
+
+def too_large(response: requests.Response, limit: int) -> str:
+    """The line for an answer longer than the client reads: a misbehaving server or not the audio library."""
+    return f"unexpected answer from {response.url}: more than {format_size(limit)}; is it the audio library?"
 
 
 _DIGITS = re.compile(r"(\d+)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """The text with control characters (newlines, escape sequences) written as \\xNN: one inert line."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def name_sort_key(name: str) -> tuple[tuple[int, int, str], ...]:
@@ -360,13 +497,16 @@ def name_sort_key(name: str) -> tuple[tuple[int, int, str], ...]:
 
 
 def is_entry(value: object) -> bool:
-    """Whether a JSON value has the shape of a FileEntry."""
+    """Whether a JSON value has the shape of a FileEntry, with numbers that can be shown."""
+    if not isinstance(value, dict):
+        return False
+    size, duration = value.get("size"), value.get("duration")
     return (
-        isinstance(value, dict)
-        and isinstance(value.get("name"), str)
-        and isinstance(value.get("size"), int)
+        isinstance(value.get("name"), str)
+        and type(size) is int
+        and size >= 0
         and isinstance(value.get("type"), str)
-        and isinstance(value.get("duration"), (int, float, type(None)))
+        and (duration is None or (type(duration) in (int, float) and math.isfinite(duration) and duration >= 0))
     )
 
 
@@ -375,57 +515,29 @@ def quote_filename(name: str) -> str:
     return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def parse_json(response: requests.Response) -> Any:
-    """The response's JSON body, or a ClientError saying the server did not send JSON."""
+def parse_json(body: bytes, url: str) -> Any:
+    """A body's JSON, or a ClientError saying the server did not send JSON (deep nesting included)."""
     try:
-        return response.json()
-    except ValueError as error:
-        raise ClientError(f"unexpected answer from {response.url}: not JSON") from error
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise ClientError(f"unexpected answer from {url}: not JSON") from error
 
 
-def server_error(response: requests.Response) -> str:
-    """One line saying what the server answered: its own message and the status."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        message: str = body["error"]
-    else:
-        lines = [line.strip() for line in response.text.splitlines() if line.strip()]
-        message = lines[0][:200] if lines else response.reason or "no message"
-    return f"{message} (HTTP {response.status_code})"
-
-
-def is_connect_failure(error: requests.ConnectionError) -> bool:
-    """Whether the connection was never established (as opposed to broken during the exchange)."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason = error.args[0] if error.args else None
-    if isinstance(reason, urllib3.exceptions.MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+_REPR = re.compile(r"\w\(|\('|object at 0x")
 
 
 def describe(error: BaseException) -> str:
     """The innermost useful words of a requests/urllib3 exception chain, without object reprs."""
-    inner: BaseException = error
-    while True:
-        reason = getattr(inner, "reason", None)
-        if isinstance(reason, BaseException):
-            inner = reason
-        elif inner.args and isinstance(inner.args[0], BaseException):
-            inner = inner.args[0]
-        else:
-            break
-    cause = inner.__cause__ or inner.__context__
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror.lower()
-    if isinstance(inner, OSError) and inner.strerror:
-        return inner.strerror.lower()
-    text = str(inner)
-    # urllib3 prefixes messages with the repr of the connection object; keep the part after it.
-    return text.rsplit(">: ", 1)[-1] or type(inner).__name__
+    chain = causes(error)
+    for item in reversed(chain):
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror.lower()
+    for item in reversed(chain):
+        # urllib3 prefixes messages with the repr of the connection object; keep the part after it.
+        text = str(item).rsplit(">: ", 1)[-1].strip()
+        if text and not _REPR.search(text):
+            return text[:200]
+    return "no details"
 
 
 def format_size(size: int) -> str:
@@ -480,8 +592,9 @@ def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
 
 
 def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
-    """Print the library: names, a long table, or the JSON."""
-    entries = sorted(client.list_files(), key=lambda entry: name_sort_key(entry["name"]))
+    """Print the library: names, a long table, or the JSON; on stderr, what the listing does not show yet."""
+    listing = client.list_files()
+    entries = sorted(listing.entries, key=lambda entry: name_sort_key(entry["name"]))
     if args.json:
         client.console.data(json.dumps(entries, indent=2, ensure_ascii=False))
     elif args.long:
@@ -502,6 +615,12 @@ def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
     else:
         for entry in entries:
             client.console.data(entry["name"])
+    if listing.unexamined:
+        files = "1 file is" if listing.unexamined == 1 else f"{listing.unexamined} files are"
+        client.console.note(f"{files} still being examined by the server and not listed yet; list again in a moment")
+    elif not entries and not args.json and client.console.env.stderr_isatty:
+        # stdout stays empty for scripts; a person at a terminal is told that nothing was printed on purpose.
+        client.console.note("the library is empty")
     return EXIT_OK
 
 

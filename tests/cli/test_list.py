@@ -4,9 +4,11 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import requests
 
-from tests.screwdriver_runs import Screwdriver, upload_all
+from tests.canned_http import answer, canned_server, response
+from tests.screwdriver_runs import Screwdriver, run_in_process, single_line, upload_all
 from tests.wav import write_tone
 
 
@@ -98,3 +100,26 @@ def test_names_sort_case_insensitively_and_numbers_by_value(screwdriver: Screwdr
 
     assert result.returncode == 0
     assert result.stdout.splitlines() == ["big.wav", "Tone A440.wav", "track 1.wav", "Track 2.wav", "Track 10.wav"]
+
+
+def test_empty_library_on_a_terminal_is_said_on_stderr(screwdriver: Screwdriver) -> None:
+    result = screwdriver("list", stderr_isatty=True)
+    quiet = screwdriver("-q", "list", stderr_isatty=True)
+
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr == "screwdriver: the library is empty\n"
+    assert quiet.stdout == quiet.stderr == ""
+
+
+@pytest.mark.parametrize(("count", "words"), [("1", "1 file is"), ("2500", "2500 files are")])
+def test_files_the_server_is_still_examining_are_counted_on_stderr(count: str, words: str) -> None:
+    cold = response(body=b"[]", headers=f"X-Library-Unexamined: {count}\r\n")
+    with canned_server(answer(cold)) as url:
+        result = run_in_process("--server", url, "list", stderr_isatty=True)
+
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert single_line(result.stderr) == (
+        f"screwdriver: {words} still being examined by the server and not listed yet; list again in a moment"
+    )

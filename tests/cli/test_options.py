@@ -3,14 +3,12 @@
 import signal
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.canned_http import answer, canned_server, response
 from tests.screwdriver_runs import Screwdriver, run_in_process, screwdriver_command, single_line
 from tests.servers import LOOPBACK, free_port
 from tests.wav import write_tone
@@ -26,57 +24,11 @@ def silent_server() -> Iterator[socket.socket]:
         yield listener
 
 
-class CannedHandler(BaseHTTPRequestHandler):
-    """Answers every GET and DELETE with the same status and body, like a server that is not the library."""
-
-    status = 503
-    content_type = "text/plain"
-    body = b"upstream is down\nplease retry later\n"
-
-    def _answer(self) -> None:
-        self.send_response(self.status)
-        self.send_header("Content-Type", self.content_type)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def do_GET(self) -> None:
-        self._answer()
-
-    def do_DELETE(self) -> None:
-        self._answer()
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the test output clean."""
-
-
-@contextmanager
-def canned_server(handler: type[CannedHandler]) -> Iterator[str]:
-    """Serve the handler on a loopback port in a thread; yield its URL."""
-    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
-class WebPageHandler(CannedHandler):
-    """Some other web site: 200 with HTML."""
-
-    status = 200
-    content_type = "text/html"
-    body = b"<!doctype html><title>Router login</title>"
-
-
 @pytest.fixture
 def unavailable_server() -> Iterator[str]:
     """The URL of an HTTP server that answers 503 with plain text to everything, like a proxy whose backend is down."""
-    with canned_server(CannedHandler) as url:
+    unavailable = response("503 Service Unavailable", b"upstream is down\nplease retry later\n", "text/plain")
+    with canned_server(answer(unavailable)) as url:
         yield url
 
 
@@ -177,7 +129,8 @@ def test_other_server_errors_show_status_and_message(command: str, unavailable_s
 
 
 def test_a_server_that_is_not_the_library_is_reported() -> None:
-    with canned_server(WebPageHandler) as url:
+    web_page = response("200 OK", b"<!doctype html><title>Router login</title>", "text/html")
+    with canned_server(answer(web_page)) as url:
         result = run_in_process("--server", url, "list")
 
     assert result.returncode == 1
