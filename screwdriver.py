@@ -19,6 +19,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, TextIO, TypedDict
 from urllib.parse import quote, urlsplit
@@ -81,6 +82,30 @@ class FileEntry(TypedDict):
     modified: str
 
 
+class TaggedEntry(FileEntry, total=False):
+    """A file's entry from a server that reads tags: each is null when the file does not say."""
+
+    title: str | None
+    artist: str | None
+    album: str | None
+    track: int | None
+
+
+# The extensions `upload -r` sends: those of the formats the server knows. The server still decides from
+# the bytes; this only spares sending a folder's covers, booklets and videos to be refused.
+AUDIO_SUFFIXES = frozenset(
+    f".{suffix}"
+    for family in (
+        "wav wave aif aiff aifc",  # RIFF and AIFF
+        "mp1 mp2 mp3 mpga",  # MPEG audio
+        "flac ogg oga opus spx",  # FLAC and Ogg
+        "m4a m4b mp4 aac",  # MP4 and ADTS
+        "mka webm weba",  # Matroska and WebM
+    )
+    for suffix in family.split()
+)
+
+
 # Asks the person for a password, showing the prompt; getpass.getpass reads it from the terminal without echo.
 AskPassword = Callable[[str], str]
 
@@ -125,12 +150,14 @@ class Console:
         self.env = env
         self.quiet = quiet
         self.show_progress = not quiet and env.stderr_isatty
+        self.bar: Progress | None = None
 
     def data(self, text: str) -> None:
         """A line of data on stdout, flushed so that a pipe sees it at once; control characters are shown
         escaped on a terminal, where they would act (a file name is the server's to choose)."""
         if self.env.stdout_isatty:
             text = "\n".join(map(visible, text.split("\n")))
+            self._erase_bar()  # stdout may be the bar's terminal too
         self.env.stdout.write(text + "\n")
         self.env.stdout.flush()
 
@@ -146,12 +173,19 @@ class Console:
 
     def error(self, message: str) -> None:
         """An error line on stderr; --quiet does not hide it."""
+        self._erase_bar()
         self.env.stderr.write(f"screwdriver: {visible(message)}\n")
         self.env.stderr.flush()
 
     def progress(self, label: str, total: int) -> "Progress | None":
         """A progress bar on stderr, or None when there is to be none (not a terminal, or --quiet)."""
-        return Progress(label, total, self.env.stderr) if self.show_progress else None
+        self.bar = Progress(label, total, self.env.stderr) if self.show_progress else None
+        return self.bar
+
+    def _erase_bar(self) -> None:
+        """Make room for a line: the bar is drawn again on its next change."""
+        if self.bar is not None:
+            self.bar.finish()
 
 
 class UsageError(Exception):
@@ -189,6 +223,14 @@ class ClientError(Exception):
     """A failure to report to the person as one line; the message says what failed."""
 
 
+class ServerError(ClientError):
+    """The server answered with an error status; the message is its own reason."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(f"{message} (HTTP {status})")
+        self.status = status
+
+
 class UnreachableError(ClientError):
     """The server could not be connected to: nothing further can succeed."""
 
@@ -212,8 +254,18 @@ class Progress:
         if now - self.drawn_at >= PROGRESS_INTERVAL or self.done >= self.total:
             self._draw()
 
+    def relabel(self, label: str) -> None:
+        """Show another label (the next file of several), redrawing at once."""
+        self.label = label
+        self._draw()
+
+    def reach(self, done: int) -> None:
+        """Set the count of bytes done (after a file, whatever part of it was sent), redrawing at once."""
+        self.done = done
+        self._draw()
+
     def finish(self) -> None:
-        """Erase the bar, leaving the line to the result that follows."""
+        """Erase the bar, leaving the line to the result that follows (it is drawn again on the next change)."""
         self.stream.write("\r\x1b[K")
         self.stream.flush()
 
@@ -276,7 +328,7 @@ class MultipartUpload:
 class Listing:
     """The library's files, and how many more the server has found but not examined yet (not listed)."""
 
-    entries: list[FileEntry]
+    entries: list[TaggedEntry]
     unexamined: int
 
 
@@ -298,12 +350,12 @@ class LibraryClient:
             raise ClientError(f"unexpected answer from {self.server}: not a list of files")
         return Listing(entries, int(header) if header.isdigit() else 0)
 
-    def upload(self, path: Path) -> dict[str, Any]:
-        """Send one file; return the server's entry for it (with `name` and `status`)."""
+    def upload(self, path: Path, progress: Progress | None) -> dict[str, Any]:
+        """Send one file, counting its bytes on the progress bar; return the server's entry for it."""
         try:
             mode = path.stat().st_mode
             if stat.S_ISDIR(mode):
-                raise ClientError("is a directory, not a file")
+                raise ClientError("is a directory, not a file (upload -r sends the audio files inside one)")
             if not stat.S_ISREG(mode):
                 raise ClientError("not a regular file")
             file = path.open("rb")
@@ -311,15 +363,10 @@ class LibraryClient:
             raise ClientError(error.strerror or str(error)) from error
         with file:
             size = os.fstat(file.fileno()).st_size
-            progress = self.console.progress(path.name, size)
             body = MultipartUpload(file, path.name, size, progress)
-            try:
-                response = self._request(
-                    "POST", "/api/files", Phase.UPLOAD, data=body, headers={"Content-Type": body.content_type}
-                )
-            finally:
-                if progress is not None:
-                    progress.finish()
+            response = self._request(
+                "POST", "/api/files", Phase.UPLOAD, data=body, headers={"Content-Type": body.content_type}
+            )
         with response:
             answer = self._json(response, ANSWER_LIMIT)
         files = answer.get("files") if isinstance(answer, dict) else None
@@ -363,7 +410,7 @@ class LibraryClient:
             raise network_failure(error, self.server, self.timeout, phase or Phase.REQUEST) from error
         if not 200 <= response.status_code < 300:
             with response:
-                raise ClientError(self._server_error(response))
+                raise ServerError(self._server_error(response), response.status_code)
         return response
 
     def _body(self, response: requests.Response, limit: int) -> bytes:
@@ -400,7 +447,7 @@ class LibraryClient:
         else:
             lines = [line.strip() for line in body.decode("utf-8", errors="replace").splitlines() if line.strip()]
             message = lines[0] if lines else response.reason or "no message"
-        return f"{message[:200]} (HTTP {response.status_code})"
+        return message[:200]
 
 
 class Phase(enum.Enum):
@@ -507,7 +554,12 @@ def is_entry(value: object) -> bool:
         and size >= 0
         and isinstance(value.get("type"), str)
         and (duration is None or (type(duration) in (int, float) and math.isfinite(duration) and duration >= 0))
+        and all(isinstance(value.get(tag), (str, type(None))) for tag in TEXT_TAGS)
+        and (value.get("track") is None or (type(value.get("track")) is int and value["track"] >= 0))
     )
+
+
+TEXT_TAGS = ("title", "artist", "album")
 
 
 def quote_filename(name: str) -> str:
@@ -566,29 +618,119 @@ def terminal_width(stream: TextIO) -> int:
     return columns or 80
 
 
+@dataclass
+class Upload:
+    """One file to send, and what became of it."""
+
+    path: Path
+    found: bool  # found inside a folder by -r, rather than named on the command line
+    size: int
+    entry: dict[str, Any] | None = None
+    error: str | None = None
+    skipped: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The result for `upload --json`: the server's entry with the local path, or why there is none."""
+        if self.entry is not None:
+            return {"path": str(self.path), **self.entry}
+        return {"path": str(self.path), "status": "skipped" if self.skipped else "failed", "error": self.error}
+
+
+def gather(arguments: Sequence[Path], recursive: bool, console: Console) -> tuple[list[Upload], bool]:
+    """The files to send, in order; with -r, folders are walked for audio files (whether all could be read)."""
+    uploads: list[Upload] = []
+    complete = True
+
+    def unreadable(error: OSError) -> None:
+        nonlocal complete
+        complete = False
+        console.error(f"{error.filename}: cannot read the folder: {error.strerror}")
+
+    for argument in arguments:
+        if not (recursive and argument.is_dir()):
+            uploads.append(Upload(argument, found=False, size=file_size(argument)))
+            continue
+        for folder, subfolders, names in os.walk(argument, onerror=unreadable):
+            # Hidden files and folders are left out, like ls and shells' globs do (AppleDouble ._song.mp3 too).
+            subfolders[:] = sorted((name for name in subfolders if not name.startswith(".")), key=name_sort_key)
+            for name in sorted((name for name in names if not name.startswith(".")), key=name_sort_key):
+                path = Path(folder, name)
+                if path.suffix.lower() in AUDIO_SUFFIXES:
+                    uploads.append(Upload(path, found=True, size=file_size(path)))
+                else:
+                    console.note(f"{path}: skipped, not an audio file name")
+    return uploads, complete
+
+
+def file_size(path: Path) -> int:
+    """A file's size for the progress bar; 0 when it cannot be read (the upload says why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
-    """Upload each file in turn; print its library name on stdout, or its failure on stderr."""
-    status = EXIT_OK
-    for path in args.files:
-        try:
-            entry = client.upload(path)
-        except UnreachableError:
-            raise
-        except ClientError as error:
-            client.console.error(f"{path}: {error}")
-            status = EXIT_FAILURE
-            continue
-        name = entry.get("name")
-        if not isinstance(name, str):
-            client.console.error(f"{path}: unexpected answer from {client.server}: no stored name")
-            status = EXIT_FAILURE
-            continue
-        client.console.data(name)
-        if entry.get("status") == "duplicate":
-            client.console.note(f"{path}: already in the library as {name}")
-        elif entry.get("status") == "renamed":
-            client.console.note(f"{path}: stored as {name}, as a different file already had that name")
-    return status
+    """Upload each file in turn; print its library name on stdout (or all results as JSON), failures on stderr."""
+    console = client.console
+    uploads, complete = gather(args.files, args.recursive, console)
+    total = sum(upload.size for upload in uploads)
+    progress = console.progress(uploads[0].path.name, total) if uploads else None
+    sent = 0
+    try:
+        for number, upload in enumerate(uploads, 1):
+            if progress is not None and len(uploads) > 1:
+                progress.relabel(f"{number}/{len(uploads)} {upload.path.name}")
+            send(client, upload, progress)
+            sent += upload.size
+            if progress is not None:
+                progress.reach(sent)
+            if upload.entry is not None and not args.json:
+                console.data(upload.entry["name"])
+    except UnreachableError as error:
+        for upload in uploads:
+            if upload.entry is None and upload.error is None:
+                upload.error = str(error)
+        raise
+    finally:
+        if progress is not None:
+            progress.finish()
+        if args.json:
+            console.data(json.dumps([upload.to_json() for upload in uploads], indent=2, ensure_ascii=False))
+    failed = any(upload.entry is None and not upload.skipped for upload in uploads)
+    return EXIT_FAILURE if failed or not complete else EXIT_OK
+
+
+def send(client: LibraryClient, upload: Upload, progress: Progress | None) -> None:
+    """Upload one file and record the outcome, with its note or error line on stderr."""
+    console = client.console
+    try:
+        entry = client.upload(upload.path, progress)
+    except UnreachableError:
+        raise
+    except ServerError as error:
+        upload.error = str(error)
+        if upload.found and error.status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE:
+            # A file -r picked by its name that the server finds is not audio: skipped, as its name misled.
+            upload.skipped = True
+            console.note(f"{upload.path}: skipped, {error}")
+        else:
+            console.error(f"{upload.path}: {error}")
+        return
+    except ClientError as error:
+        upload.error = str(error)
+        console.error(f"{upload.path}: {error}")
+        return
+    name = entry.get("name")
+    if not isinstance(name, str):
+        upload.error = f"unexpected answer from {client.server}: no stored name"
+        console.error(f"{upload.path}: {upload.error}")
+        return
+    upload.entry = entry
+    if entry.get("status") == "duplicate":
+        console.note(f"{upload.path}: already in the library as {name}")
+    elif entry.get("status") == "renamed":
+        console.note(f"{upload.path}: stored as {name}, as a different file already had that name")
 
 
 def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
@@ -598,20 +740,8 @@ def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
     if args.json:
         client.console.data(json.dumps(entries, indent=2, ensure_ascii=False))
     elif args.long:
-        rows = [
-            (
-                entry["name"],
-                format_size(entry["size"]),
-                entry["type"],
-                "-" if entry["duration"] is None else format_duration(entry["duration"]),
-            )
-            for entry in entries
-        ]
-        widths = [max((len(row[column]) for row in rows), default=0) for column in range(4)]
-        for name, size, kind, duration in rows:
-            client.console.data(
-                f"{name:<{widths[0]}}  {size:>{widths[1]}}  {kind:<{widths[2]}}  {duration:>{widths[3]}}"
-            )
+        for line in long_table(entries, header=client.console.env.stdout_isatty):
+            client.console.data(line)
     else:
         for entry in entries:
             client.console.data(entry["name"])
@@ -622,6 +752,37 @@ def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
         # stdout stays empty for scripts; a person at a terminal is told that nothing was printed on purpose.
         client.console.note("the library is empty")
     return EXIT_OK
+
+
+LONG_COLUMNS = ("NAME", "TITLE", "ARTIST", "ALBUM", "TRACK", "SIZE", "TYPE", "DURATION")
+RIGHT_ALIGNED = frozenset({"TRACK", "SIZE", "DURATION"})
+
+
+def long_table(entries: Sequence[TaggedEntry], header: bool) -> list[str]:
+    """`list --long`: one aligned line per file, a missing field blank; a header line first if asked."""
+    rows = [
+        (
+            entry["name"],
+            entry.get("title") or "",
+            entry.get("artist") or "",
+            entry.get("album") or "",
+            "" if entry.get("track") is None else str(entry.get("track")),
+            format_size(entry["size"]),
+            entry["type"],
+            "" if entry["duration"] is None else format_duration(entry["duration"]),
+        )
+        for entry in entries
+    ]
+    if header and rows:
+        rows.insert(0, LONG_COLUMNS)
+    widths = [max((len(row[column]) for row in rows), default=0) for column in range(len(LONG_COLUMNS))]
+    return [
+        "  ".join(
+            cell.rjust(width) if column in RIGHT_ALIGNED else cell.ljust(width)
+            for cell, width, column in zip(row, widths, LONG_COLUMNS, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def run_download(client: LibraryClient, args: argparse.Namespace) -> int:
@@ -743,7 +904,21 @@ def build_parser(env: Environment) -> CommandLine:
         "refuses, such as non-audio, are reported on stderr, and the exit status is 1.",
         env=env,
     )
-    upload.add_argument("files", metavar="FILE", nargs="+", type=Path, help="an audio file to upload")
+    upload.add_argument("files", metavar="FILE", nargs="+", type=Path, help="an audio file (or with -r, a folder)")
+    upload.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="for each FILE that is a folder, upload the audio files inside it and its subfolders: those whose "
+        "names end in an audio extension, hidden ones left out; each other file is skipped with a note, as is "
+        "one the server finds is not audio",
+    )
+    upload.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as one JSON array instead of names: per file its path and the server's entry "
+        '(name, size, type, duration, status), or "status": "failed" or "skipped" with the "error"',
+    )
 
     listing = add_command(
         commands,
@@ -755,8 +930,15 @@ def build_parser(env: Environment) -> CommandLine:
         env=env,
     )
     form = listing.add_mutually_exclusive_group()
-    form.add_argument("-l", "--long", action="store_true", help="aligned columns: name, size, type, duration")
-    form.add_argument("--json", action="store_true", help="the server's JSON: name, size, type, duration, modified")
+    form.add_argument(
+        "-l",
+        "--long",
+        action="store_true",
+        help="aligned columns: name, title, artist, album, track, size, type, duration (blank when unknown)",
+    )
+    form.add_argument(
+        "--json", action="store_true", help="the server's JSON: name, size, type, duration, modified and tags"
+    )
 
     download = add_command(
         commands,

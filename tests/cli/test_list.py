@@ -123,3 +123,37 @@ def test_files_the_server_is_still_examining_are_counted_on_stderr(count: str, w
     assert single_line(result.stderr) == (
         f"screwdriver: {words} still being examined by the server and not listed yet; list again in a moment"
     )
+
+
+TAGGED = [
+    {"name": "b.mp3", "size": 3_300_000, "type": "audio/mpeg", "duration": 201.4, "modified": "2026-12-01T10:00:00Z",
+     "title": "Blue in Green", "artist": "Miles Davis", "album": "Kind of Blue", "track": 3},
+    {"name": "a.wav", "size": 1000, "type": "audio/wav", "duration": None, "modified": "2026-12-01T10:00:00Z",
+     "title": None, "artist": None, "album": None, "track": None},
+]  # fmt: skip
+
+
+def test_long_shows_the_tags_and_leaves_missing_fields_blank() -> None:
+    with canned_server(answer(response(body=json.dumps(TAGGED).encode()))) as url:
+        result = run_in_process("--server", url, "list", "--long")
+        on_terminal = run_in_process("--server", url, "list", "--long", stdout_isatty=True)
+
+    assert result.returncode == 0
+    assert result.stderr == ""
+    untagged, tagged = result.stdout.splitlines()
+    assert re.fullmatch(r"a\.wav\s+1000 B  audio/wav\s*", untagged)
+    assert re.fullmatch(r"b\.mp3  Blue in Green  Miles Davis  Kind of Blue  3  3\.1 MiB  audio/mpeg  3:21", tagged)
+    assert len(untagged) == len(tagged)
+    header = on_terminal.stdout.splitlines()[0]
+    assert header.split() == ["NAME", "TITLE", "ARTIST", "ALBUM", "TRACK", "SIZE", "TYPE", "DURATION"]
+    # The header widens the columns; the rows say the same.
+    assert [line.split() for line in on_terminal.stdout.splitlines()[1:]] == [untagged.split(), tagged.split()]
+    assert len({len(line) for line in on_terminal.stdout.splitlines()}) == 1
+
+
+def test_json_keeps_the_tags() -> None:
+    with canned_server(answer(response(body=json.dumps(TAGGED).encode()))) as url:
+        result = run_in_process("--server", url, "list", "--json")
+
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == list(reversed(TAGGED))

@@ -133,11 +133,13 @@ def test_non_audio_file_is_refused_with_the_servers_reason(screwdriver: Screwdri
     assert screwdriver.names() == []
 
 
-def test_quiet_does_not_hide_errors(screwdriver: Screwdriver, files: Path) -> None:
-    notes = files / "notes.txt"
+# Neither --quiet nor -r turns a file named on the command line into a note: the person asked for it.
+@pytest.mark.parametrize("flags", [["-q", "upload"], ["upload", "-r"]], ids=["quiet", "recursive"])
+def test_quiet_does_not_hide_errors(screwdriver: Screwdriver, files: Path, flags: list[str]) -> None:
+    notes = files / "notes.mp3"
     notes.write_text("not audio")
 
-    result = screwdriver("-q", "upload", str(notes))
+    result = screwdriver(*flags, str(notes))
 
     assert result.returncode == 1
     assert "Non-audio file detected" in single_line(result.stderr)
