@@ -128,6 +128,8 @@ def speak_html(response: Response) -> Response:
     """Show the app's JSON errors for the page's forms (413 before the body, 403 cross-origin) as the page."""
     if not 400 <= response.status_code < 500 or not response.is_json:
         return response  # a server error is answered as it is: rendering the page may be what failed
+    if response.status_code == 401:
+        return response  # the page would show the tracks of a private library to whoever has no password
     body = response.get_json(silent=True)
     message = body.get("error") if isinstance(body, dict) else None
     if not isinstance(message, str):
