@@ -1,14 +1,13 @@
 """The page in Chromium against a server with users: the browser's own credentials let it upload and delete."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, HttpCredentials, Page, expect
+from playwright.sync_api import Browser, HttpCredentials, expect
 from werkzeug.security import generate_password_hash
 
-from tests.e2e.conftest import VIEWPORT
-from tests.servers import RunningServer, audio_server
+from tests.e2e.tabs import open_tab
+from tests.servers import audio_server
 from tests.wav import noise_wav
 
 
@@ -20,20 +19,6 @@ ALICE: HttpCredentials = {"username": "alice", "password": "correct horse"}
 def stored(library: Path) -> list[str]:
     """The tracks in the library folder."""
     return sorted(path.name for path in library.iterdir() if not path.name.startswith("."))
-
-
-def open_page(
-    browser: Browser, server: RunningServer, credentials: HttpCredentials, *, javascript: bool = True
-) -> Iterator[Page]:
-    """A fresh tab on the server whose browser answers the server's 401 with these credentials."""
-    context = browser.new_context(
-        base_url=server.url, viewport=VIEWPORT, http_credentials=credentials, java_script_enabled=javascript
-    )
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 @pytest.fixture
@@ -52,7 +37,7 @@ def test_with_credentials_the_page_uploads_and_deletes(
     song.write_bytes(noise_wav(2))
     flags = ["--users", str(users_file), *(["--private"] if private else [])]
     with audio_server(library, *flags) as server:
-        for page in open_page(browser, server, ALICE):
+        for page in open_tab(browser, server, credentials=ALICE):
             page.goto("/")
             page.set_input_files("#file-input", str(song))
             upload = page.locator("#uploads li", has_text="new.wav")
@@ -75,7 +60,7 @@ def test_with_a_wrong_password_the_page_says_why_and_changes_nothing(
     with audio_server(library, "--users", str(users_file)) as server:
         # Playwright answers the first 401 with these, then lets the page see the second, as a person cancelling
         # the browser's prompt would. (With none at all, headless Chromium waits for a prompt it never shows.)
-        for page in open_page(browser, server, {"username": "alice", "password": "wrong"}):
+        for page in open_tab(browser, server, credentials={"username": "alice", "password": "wrong"}):
             response = page.goto("/")
             assert response is not None
             assert response.status == 200  # reads are open without --private
@@ -96,7 +81,7 @@ def test_without_javascript_the_forms_upload_and_delete_on_a_private_library(
     song = tmp_path / "plain.wav"
     song.write_bytes(noise_wav(3))
     with audio_server(library, "--users", str(users_file), "--private") as server:
-        for page in open_page(browser, server, ALICE, javascript=False):
+        for page in open_tab(browser, server, javascript=False, credentials=ALICE):
             page.goto("/")
             page.set_input_files("#file-input", str(song))
             with page.expect_navigation() as navigation:
