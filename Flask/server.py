@@ -1,5 +1,6 @@
 """Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
-[--users FILE [--private]] [--debug]`; `python Flask/server.py add-user NAME --users FILE` adds a user.
+[--allowed-host NAME]... [--users FILE [--private]] [--debug]`; `python Flask/server.py add-user NAME --users FILE`
+adds a user.
 
 Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
 file) before a worker thread runs the application, so a slow or stalled client never holds a worker and the
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.auth import USERS_KEY
 from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
+from audio_library.hosts import HostNameError, split_names
 from audio_library.storage import EXTENSION_KEY, LibraryError
 from audio_library.users import UsersError, add_user_command
 
@@ -222,6 +224,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--debug", action="store_true", help="run Flask's development server with the debugger")
     parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=split_names(env.get("AUDIO_LIBRARY_ALLOWED_HOSTS")),
+        metavar="NAME",
+        help="a DNS name to answer to besides localhost and this machine's name; repeatable (and"
+        " $AUDIO_LIBRARY_ALLOWED_HOSTS, comma-separated)",
+    )
+    parser.add_argument(
         "--users", help="the users who may upload and delete, one name:hash a line (default: $AUDIO_LIBRARY_USERS)"
     )
     parser.add_argument(
@@ -235,7 +245,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def app_config(arguments: argparse.Namespace) -> dict[str, object]:
     """The application's configuration from the flags; those not given keep create_app's defaults."""
-    config: dict[str, object] = {"LIBRARY_DIR": Path(arguments.library), "MAX_UPLOAD_SIZE": arguments.max_size}
+    config: dict[str, object] = {
+        "LIBRARY_DIR": Path(arguments.library),
+        "MAX_UPLOAD_SIZE": arguments.max_size,
+        "ALLOWED_HOSTS": arguments.allowed_host,
+    }
     if arguments.users is not None:
         config["USERS_FILE"] = arguments.users
     if arguments.private:
@@ -260,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     library = Path(arguments.library)
     try:
         app = create_app(app_config(arguments))
-    except (LibraryError, UsersError) as error:
+    except (LibraryError, UsersError, HostNameError) as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
     if USERS_KEY not in app.extensions and not is_loopback(arguments.host):

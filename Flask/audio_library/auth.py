@@ -21,7 +21,7 @@ from typing import NamedTuple
 from flask import Response, current_app, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from audio_library.errors import json_error
+from audio_library.errors import access_refused
 from audio_library.origin import CHANGING_METHODS
 from audio_library.users import HASH_METHOD, MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH
 
@@ -111,6 +111,6 @@ def require_credentials() -> Response | None:
         message = "This library is private: sign in with a user name and password."
     else:
         message = "Sign in with a user name and password to change this library."
-    response = json_error(401, message)
+    response = access_refused(401, message)
     response.headers["WWW-Authenticate"] = CHALLENGE
     return response
