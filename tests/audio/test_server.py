@@ -137,7 +137,7 @@ def test_an_oversized_body_is_refused_before_it_is_sent(library_dir: Path, flag:
 
 def test_a_malformed_request_gets_a_json_400_from_the_server_itself(server: RunningServer) -> None:
     with socket.create_connection((LOOPBACK, server.port), timeout=10) as sock:
-        sock.sendall(b"POST /api/files HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+        sock.sendall(f"POST /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Length: lots\r\n\r\n".encode())
         status, body = read_response(sock)
     assert status == 400
     assert str(body["error"]).startswith("Bad Request: ")
@@ -260,8 +260,8 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
 @pytest.mark.parametrize(
     "head",
     [
-        b"POST /api/files HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
-        b"GET http://[::1/api/files HTTP/1.1\r\nHost: x\r\n\r\n",
+        f"POST /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Length: {'9' * 5000}\r\n\r\n".encode(),
+        f"GET http://[::1/api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode(),
     ],
     ids=["5000-digit-content-length", "unparsable-absolute-form"],
 )

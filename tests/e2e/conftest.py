@@ -5,8 +5,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.e2e.tabs import open_tab
 from tests.servers import REPO, RunningServer, audio_server
 
 
@@ -23,7 +24,6 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 SCREENSHOTS = REPO / "tests" / "screenshots"
-VIEWPORT: ViewportSize = {"width": 1280, "height": 860}
 
 
 @pytest.fixture(scope="session")
@@ -55,27 +55,16 @@ def server(library: Path) -> Iterator[RunningServer]:
         yield running
 
 
-def _open(browser: Browser, server: RunningServer, *, javascript: bool) -> Iterator[Page]:
-    context: BrowserContext = browser.new_context(
-        base_url=server.url, viewport=VIEWPORT, java_script_enabled=javascript, color_scheme="light"
-    )
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
 @pytest.fixture
 def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
     """A fresh browser tab (own cookies and cache) on the test's server, with JavaScript."""
-    yield from _open(browser, server, javascript=True)
+    yield from open_tab(browser, server)
 
 
 @pytest.fixture
 def page_without_js(browser: Browser, server: RunningServer) -> Iterator[Page]:
     """A fresh browser tab on the test's server with JavaScript disabled."""
-    yield from _open(browser, server, javascript=False)
+    yield from open_tab(browser, server, javascript=False)
 
 
 def save_screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:

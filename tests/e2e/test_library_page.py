@@ -10,7 +10,8 @@ import requests
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.audio.conftest import fixture_bytes, on_disk
-from tests.e2e.conftest import VIEWPORT, save_screenshot
+from tests.e2e.conftest import save_screenshot
+from tests.e2e.tabs import VIEWPORT
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav, write_silence
 
