@@ -10,6 +10,7 @@ import getpass
 import http.client
 import json
 import math
+import netrc
 import os
 import re
 import secrets
@@ -38,6 +39,8 @@ except ImportError:
 
 DEFAULT_SERVER = "http://127.0.0.1:8888"
 SERVER_ENV = "SCREWDRIVER_SERVER"
+USER_ENV = "SCREWDRIVER_USER"
+PASSWORD_ENV = "SCREWDRIVER_PASSWORD"  # noqa: S105 -- the variable's name, not a password
 DEFAULT_TIMEOUT = 60.0
 CHUNK_SIZE = 1024 * 1024
 # The most the client reads of an answer that is not a download: whatever a server sends or claims, memory
@@ -52,6 +55,7 @@ PROGRESS_INTERVAL = 0.1  # seconds between redraws of the progress bar
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_CREDENTIALS = 4
 EXIT_INTERRUPTED = 130
 
 EPILOG = f"""\
@@ -60,14 +64,22 @@ output:
   for `list`, JSON for `list --json`, the bytes for `download -o -`. Progress bars, notes
   and errors go to stderr; the progress bar only when stderr is a terminal.
 
+credentials (for a server started with --users; sent with every request, HTTP Basic):
+  --user NAME[:PASSWORD] first; else {USER_ENV} (with {PASSWORD_ENV}); else the entry for the
+  server's host in ~/.netrc ($NETRC). A missing password is asked on the terminal.
+
 environment:
-  {SERVER_ENV}  server URL used when --server is not given (default {DEFAULT_SERVER})
+  {SERVER_ENV}    server URL used when --server is not given (default {DEFAULT_SERVER})
+  {USER_ENV}      user name when --user is not given
+  {PASSWORD_ENV}  that user's password, or --user NAME's
+  NETRC                 the netrc file to read instead of ~/.netrc
 
 exit status:
   0    success; for upload, every file is in the library afterwards
-  1    an operation failed: a file not uploaded, no such file, server unreachable or in error
+  1    an operation failed: a file not uploaded, no such file, server unreachable, slow or in error
   2    usage error (bad command line)
   3    the Python package requests is not installed
+  4    the server wants credentials: none were given, it refused them, or no password could be asked
   130  interrupted (Ctrl-C)
 """
 
@@ -231,8 +243,16 @@ class ServerError(ClientError):
         self.status = status
 
 
-class UnreachableError(ClientError):
-    """The server could not be connected to: nothing further can succeed."""
+class FatalError(ClientError):
+    """A failure after which nothing further can succeed: the run stops at the first."""
+
+
+class UnreachableError(FatalError):
+    """The server could not be connected to."""
+
+
+class CredentialsError(FatalError):
+    """The server wants a user's credentials and has none it accepts, or a password cannot be had."""
 
 
 class Progress:
@@ -335,11 +355,15 @@ class Listing:
 class LibraryClient:
     """The audio library's HTTP API, seen from the command line."""
 
-    def __init__(self, server: str, timeout: float, console: Console) -> None:
+    def __init__(self, server: str, timeout: float, console: Console, credentials: "Credentials | None") -> None:
         self.server = server
         self.timeout = timeout
         self.console = console
+        self.credentials = credentials
         self.session = requests.Session()
+        # Set even without credentials: requests would otherwise read ~/.netrc by itself, from the process's
+        # environment rather than the run's, and a refusal could not say whose credentials were sent.
+        self.session.auth = credentials.auth() if credentials is not None else NoCredentials()
 
     def list_files(self) -> Listing:
         """Return the entries of every file in the library, and the count of files still being examined."""
@@ -410,8 +434,21 @@ class LibraryClient:
             raise network_failure(error, self.server, self.timeout, phase or Phase.REQUEST) from error
         if not 200 <= response.status_code < 300:
             with response:
-                raise ServerError(self._server_error(response), response.status_code)
+                message = self._server_error(response)
+                if response.status_code == HTTPStatus.UNAUTHORIZED:
+                    raise CredentialsError(self._refused())
+                raise ServerError(message, response.status_code)
         return response
+
+    def _refused(self) -> str:
+        """The line for a 401: what to give, or whose credentials were refused."""
+        if self.credentials is None:
+            return (
+                f"the server at {self.server} needs a user name and password: give --user NAME, set "
+                f"{USER_ENV} and {PASSWORD_ENV}, or add the host to ~/.netrc"
+            )
+        who = self.credentials
+        return f"the server at {self.server} refused the password of {who.name!r} (from {who.source})"
 
     def _body(self, response: requests.Response, limit: int) -> bytes:
         """The whole body of an answer, refused as soon as it passes `limit` bytes, however long it claims to be."""
@@ -523,6 +560,76 @@ def network_failure(  # noqa: PLR0911, PLR0912 -- one flat decision list, most s
 def too_large(response: requests.Response, limit: int) -> str:
     """The line for an answer longer than the client reads: a misbehaving server or not the audio library."""
     return f"unexpected answer from {response.url}: more than {format_size(limit)}; is it the audio library?"
+
+
+@dataclass
+class Credentials:
+    """A user name and password for HTTP Basic, and where they came from (for the line if refused)."""
+
+    name: str
+    password: str
+    source: str
+
+    def auth(self) -> requests.auth.HTTPBasicAuth:
+        """HTTP Basic in UTF-8 (RFC 7617), as the server reads it; requests alone would encode Latin-1."""
+        return requests.auth.HTTPBasicAuth(self.name.encode(), self.password.encode())
+
+
+class NoCredentials(requests.auth.AuthBase):
+    """No Authorization header, and no looking in ~/.netrc by requests behind the client's back."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+def find_credentials(user: str | None, server: str, env: Environment, console: Console) -> Credentials | None:
+    """The credentials to send: --user NAME[:PASSWORD], else SCREWDRIVER_USER, else ~/.netrc; None if none."""
+    if user is not None:
+        name, colon, password = user.partition(":")
+        source = "--user"
+    elif env.variables.get(USER_ENV):
+        name, colon, password = env.variables[USER_ENV], "", ""
+        source = USER_ENV
+    else:
+        return netrc_credentials(server, env, console)
+    if not colon:
+        password = env.variables.get(PASSWORD_ENV) or ask_password(name, server, env)
+    return Credentials(name, password, source)
+
+
+def ask_password(name: str, server: str, env: Environment) -> str:
+    """The password typed on the terminal; a CredentialsError when there is no terminal to ask on."""
+    if not env.stdin_isatty:
+        raise CredentialsError(
+            f"no password for {name!r}: give --user {name}:PASSWORD or set {PASSWORD_ENV}, "
+            "or run on a terminal to be asked"
+        )
+    try:
+        return env.ask_password(f"Password for {name} at {server}: ")
+    except EOFError as error:
+        raise CredentialsError(f"no password for {name!r}: the terminal was closed") from error
+
+
+def netrc_credentials(server: str, env: Environment, console: Console) -> Credentials | None:
+    """The login and password for the server's host (else the default entry) in $NETRC or ~/.netrc."""
+    if env.variables.get("NETRC"):
+        path = Path(env.variables["NETRC"])
+    elif env.variables.get("HOME"):
+        path = Path(env.variables["HOME"], ".netrc")
+    else:
+        return None
+    host = urlsplit(server).hostname or ""
+    try:
+        entry = netrc.netrc(path).authenticators(host)
+    except FileNotFoundError:
+        return None
+    except (OSError, netrc.NetrcParseError) as error:
+        console.note(f"{path} is not used: {getattr(error, 'msg', None) or getattr(error, 'strerror', error)}")
+        return None
+    if entry is None:
+        return None
+    login, _, password = entry
+    return Credentials(login, password or "", str(path)) if login else None
 
 
 _DIGITS = re.compile(r"(\d+)")
@@ -687,7 +794,7 @@ def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
                 progress.reach(sent)
             if upload.entry is not None and not args.json:
                 console.data(upload.entry["name"])
-    except UnreachableError as error:
+    except FatalError as error:
         for upload in uploads:
             if upload.entry is None and upload.error is None:
                 upload.error = str(error)
@@ -706,7 +813,7 @@ def send(client: LibraryClient, upload: Upload, progress: Progress | None) -> No
     console = client.console
     try:
         entry = client.upload(upload.path, progress)
-    except UnreachableError:
+    except FatalError:
         raise
     except ServerError as error:
         upload.error = str(error)
@@ -835,6 +942,13 @@ def server_url(text: str) -> str:
     return text.rstrip("/")
 
 
+def user_name(text: str) -> str:
+    """An argparse type: NAME or NAME:PASSWORD, with a name."""
+    if not text.partition(":")[0]:
+        raise argparse.ArgumentTypeError("the user name is empty")
+    return text
+
+
 def positive_seconds(text: str) -> float:
     """An argparse type: a number of seconds greater than zero."""
     try:
@@ -890,6 +1004,14 @@ def build_parser(env: Environment) -> CommandLine:
         type=positive_seconds,
         default=DEFAULT_TIMEOUT,
         help=f"give up when connecting, or waiting for the server, takes longer (default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "-u",
+        "--user",
+        metavar="NAME[:PASSWORD]",
+        type=user_name,
+        help=f"the user to sign in as; without :PASSWORD, ${PASSWORD_ENV} or else asked on the terminal "
+        f"(default: ${USER_ENV}, else ~/.netrc)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes; errors still show")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -980,11 +1102,15 @@ def main(
     except UsageError as done:
         return done.status
     console = Console(env, args.quiet)
-    client = LibraryClient(args.server, args.timeout, console)
     run: Callable[[LibraryClient, argparse.Namespace], int] = args.run
     try:
+        credentials = find_credentials(args.user, args.server, env, console)
+        client = LibraryClient(args.server, args.timeout, console, credentials)
         with client.session:  # closes its connections, which matters when the caller goes on running
             return run(client, args)
+    except CredentialsError as error:
+        console.error(str(error))
+        return EXIT_CREDENTIALS
     except ClientError as error:
         console.error(str(error))
         return EXIT_FAILURE
