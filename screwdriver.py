@@ -91,12 +91,12 @@ class FileEntry(TypedDict):
     size: int
     type: str
     duration: float | None
-    modified: str
 
 
 class TaggedEntry(FileEntry, total=False):
-    """A file's entry from a server that reads tags: each is null when the file does not say."""
+    """The fields not every server sends, nor the client checks: tags (null when the file does not say)."""
 
+    modified: str
     title: str | None
     artist: str | None
     album: str | None
@@ -369,10 +369,10 @@ class LibraryClient:
         """Return the entries of every file in the library, and the count of files still being examined."""
         with self._request("GET", "/api/files") as response:
             entries = self._json(response, LISTING_LIMIT)
-            header = response.headers.get(UNEXAMINED_HEADER, "")
+            unexamined = header_number(response, UNEXAMINED_HEADER) or 0
         if not isinstance(entries, list) or not all(map(is_entry, entries)):
             raise ClientError(f"unexpected answer from {self.server}: not a list of files")
-        return Listing(entries, int(header) if header.isdigit() else 0)
+        return Listing(entries, unexamined)
 
     def upload(self, path: Path, progress: Progress | None) -> dict[str, Any]:
         """Send one file, counting its bytes on the progress bar; return the server's entry for it."""
@@ -402,8 +402,7 @@ class LibraryClient:
     def download(self, name: str, write: Callable[[bytes], object]) -> None:
         """Fetch a file's bytes and pass them to `write` chunk by chunk."""
         with self._request("GET", "/files/" + quote(name, safe="")) as response:
-            length = response.headers.get("Content-Length", "")
-            total = int(length) if length.isdigit() else 0
+            total = header_number(response, "Content-Length") or 0
             progress = self.console.progress(name, total) if total else None
             try:
                 for chunk in response.iter_content(CHUNK_SIZE):
@@ -452,8 +451,8 @@ class LibraryClient:
 
     def _body(self, response: requests.Response, limit: int) -> bytes:
         """The whole body of an answer, refused as soon as it passes `limit` bytes, however long it claims to be."""
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > limit:
+        length = header_number(response, "Content-Length")
+        if length is not None and length > limit:
             raise ClientError(too_large(response, limit))
         body = bytearray()
         try:
@@ -555,6 +554,15 @@ def network_failure(  # noqa: PLR0911, PLR0912 -- one flat decision list, most s
         during = " during the upload" if phase is Phase.UPLOAD else ""
         return ClientError(f"the server at {server} closed the connection{during} without answering")
     return ClientError(f"the exchange with {server} failed: {describe(error)}")
+
+
+_COUNT = re.compile(r"[0-9]{1,18}")
+
+
+def header_number(response: requests.Response, name: str) -> int | None:
+    """A header holding a count, or None when absent or not plain ASCII digits (str.isdigit takes "²")."""
+    value = response.headers.get(name, "").strip()
+    return int(value) if _COUNT.fullmatch(value) else None
 
 
 def too_large(response: requests.Response, limit: int) -> str:
@@ -660,6 +668,7 @@ def is_entry(value: object) -> bool:
         and type(size) is int
         and size >= 0
         and isinstance(value.get("type"), str)
+        and "duration" in value
         and (duration is None or (type(duration) in (int, float) and math.isfinite(duration) and duration >= 0))
         and all(isinstance(value.get(tag), (str, type(None))) for tag in TEXT_TAGS)
         and (value.get("track") is None or (type(value.get("track")) is int and value["track"] >= 0))

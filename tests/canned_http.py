@@ -86,22 +86,24 @@ def stall_after(raw: bytes) -> Behaviour:
     return behave
 
 
-def flood(head: bytes, limit: int) -> Behaviour:
-    """Read the request, send the head, then zeros until the client stops taking them or `limit` bytes went."""
+class flood:  # noqa: N801 -- used like the other behaviours, which are functions
+    """Read the request, send the head, then zeros until the client stops taking them or `limit` bytes went.
 
-    def behave(connection: socket.socket, done: threading.Event) -> None:
+    `total` counts the bytes of body sent: the client's bound on what it reads shows in it.
+    """
+
+    def __init__(self, head: bytes, limit: int) -> None:
+        self.head = head
+        self.limit = limit
+        self.total = 0
+
+    def __call__(self, connection: socket.socket, done: threading.Event) -> None:
         read_request(connection)
-        connection.sendall(head)
+        connection.sendall(self.head)
         block = bytes(64 * 1024)
-        sent = 0
-        try:
-            while sent < limit and not done.is_set():
-                connection.sendall(block)
-                sent += len(block)
-        except OSError:
-            return
-
-    return behave
+        while self.total < self.limit and not done.is_set():
+            connection.sendall(block)
+            self.total += len(block)
 
 
 @contextlib.contextmanager
