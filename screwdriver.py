@@ -61,17 +61,17 @@ EXIT_INTERRUPTED = 130
 EPILOG = f"""\
 output:
   stdout carries data only: the library name of each uploaded file, one name per line
-  for `list`, JSON for `list --json`, the bytes for `download -o -`. Progress bars, notes
+  for `list`, JSON for `--json`, the bytes for `download -o -`. Progress bars, notes
   and errors go to stderr; the progress bar only when stderr is a terminal.
 
-credentials (for a server started with --users; sent with every request, HTTP Basic):
-  --user NAME[:PASSWORD] first; else {USER_ENV} (with {PASSWORD_ENV}); else the entry for the
-  server's host in ~/.netrc ($NETRC). A missing password is asked on the terminal.
+credentials (for a server started with --users; HTTP Basic, sent with every request):
+  --user NAME[:PASSWORD], else {USER_ENV} and {PASSWORD_ENV}, else the
+  server's host in ~/.netrc (or $NETRC). A missing password is asked on the terminal.
 
 environment:
-  {SERVER_ENV}    server URL used when --server is not given (default {DEFAULT_SERVER})
+  {SERVER_ENV}    server URL when --server is not given (default {DEFAULT_SERVER})
   {USER_ENV}      user name when --user is not given
-  {PASSWORD_ENV}  that user's password, or --user NAME's
+  {PASSWORD_ENV}  that user's password, or the password of --user NAME
   NETRC                 the netrc file to read instead of ~/.netrc
 
 exit status:

@@ -180,15 +180,17 @@ def test_help_explains_commands_output_environment_and_exit_codes() -> None:
     assert result.stderr == ""
     for word in [*COMMANDS, "--server", "--timeout", "--quiet", "SCREWDRIVER_SERVER", "stdout", "stderr"]:
         assert word in result.stdout
-    for code in ["0 ", "1 ", "2 ", "130"]:
+    for word in ["--user", "SCREWDRIVER_USER", "SCREWDRIVER_PASSWORD", ".netrc"]:
+        assert word in result.stdout
+    for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "130"]:
         assert f"\n  {code}" in result.stdout
 
 
 @pytest.mark.parametrize(
     ("command", "words"),
     [
-        ("upload", ["FILE", "stdout", "stderr", "already in the library"]),
-        ("list", ["--long", "--json", "size", "duration"]),
+        ("upload", ["FILE", "stdout", "stderr", "already in the library", "--recursive", "--json"]),
+        ("list", ["--long", "--json", "size", "duration", "title", "artist", "album", "track"]),
         ("download", ["NAME", "--output", "stdout", "temporary file"]),
         ("delete", ["NAME"]),
     ],
