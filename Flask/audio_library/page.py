@@ -34,6 +34,7 @@ FORMAT_NAMES: Mapping[str, str] = {
     "audio/vnd.wave": "WAV",
     "audio/ogg": "Ogg",
     "audio/opus": "Opus",
+    "audio/ogg; codecs=opus": "Opus",
     "audio/flac": "FLAC",
     "audio/x-flac": "FLAC",
     "audio/mp4": "M4A",
@@ -69,9 +70,11 @@ class Notice:
 
 def format_name(mime_type: str) -> str:
     """A short human name for a detected MIME type: "audio/mpeg" → "MP3"."""
-    bare = mime_type.split(";", 1)[0].strip().lower()
-    if bare in FORMAT_NAMES:
-        return FORMAT_NAMES[bare]
+    bare, _, codecs = mime_type.lower().partition(";")
+    bare = bare.strip()
+    for known in (f"{bare}; {codecs.strip()}", bare):
+        if known in FORMAT_NAMES:
+            return FORMAT_NAMES[known]
     subtype = bare.partition("/")[2].removeprefix("x-")
     return subtype.upper() or "—"
 
