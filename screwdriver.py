@@ -223,7 +223,8 @@ class CommandLine(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(self.env.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        # The message quotes the command line, which may hold control characters: keep it one inert line.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {visible(message)}\n")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from tests.canned_http import answer, canned_server, response
+from tests.fixtures.corpus import FIXTURES_DIR, TAGS
 from tests.screwdriver_runs import Screwdriver, run_in_process, single_line, upload_all
 from tests.wav import write_tone
 
@@ -157,3 +158,21 @@ def test_json_keeps_the_tags() -> None:
 
     assert result.returncode == 0
     assert json.loads(result.stdout) == list(reversed(TAGGED))
+
+
+def test_long_shows_the_tags_the_real_server_reads(screwdriver: Screwdriver, files: Path) -> None:
+    names = ["tagged.mp3", "tagged.opus", "mp3-id3v1.mp3"]
+    upload_all(screwdriver, *(FIXTURES_DIR / name for name in names), write_tone(files / "plain.wav"))
+
+    result = screwdriver("list", "--long")
+    entries = {entry["name"]: entry for entry in json.loads(screwdriver("list", "--json").stdout)}
+
+    assert result.returncode == 0
+    rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()}
+    for name in names:
+        title, artist, album, track, _ = TAGS[name]
+        assert (entries[name]["title"], entries[name]["artist"]) == (title, artist)
+        cells = [cell for cell in (title, artist, album, track) if cell is not None]
+        assert re.search(r"\s+".join(re.escape(str(cell)) for cell in cells), rows[name]), rows[name]
+    assert entries["plain.wav"]["title"] is None
+    assert re.fullmatch(r"plain\.wav\s+15\.7 KiB  audio/wav\s+0:01", rows["plain.wav"])

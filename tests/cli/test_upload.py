@@ -1,6 +1,7 @@
 """`screwdriver upload`: one result line per file, names on stdout, everything else on stderr."""
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def test_every_audio_format_of_the_corpus_is_stored(screwdriver: Screwdriver) ->
     assert result.stdout.splitlines() == names
     assert result.stderr == ""
     listed = screwdriver("list", "--long").stdout.splitlines()
-    assert {line.split()[0]: line.split()[3] for line in listed} == AUDIO
+    # The type is the column after the size; tags before it may hold spaces or be blank.
+    types = {line.split("  ")[0]: re.search(r" (?:B|KiB|MiB|GiB)  (.+?)(?:  |\s*$)", line) for line in listed}
+    assert {name: match.group(1) for name, match in types.items() if match} == AUDIO
 
 
 def test_program_named_like_an_mp3_is_refused(screwdriver: Screwdriver) -> None:
