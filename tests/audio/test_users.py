@@ -2,11 +2,13 @@
 
 import io
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
-from audio_library import auth
-from audio_library.auth import Credentials, Users
+from audio_library import auth, create_app
+from audio_library.auth import ChecksBusyError, Credentials, Users
+from audio_library.storage import EXTENSION_KEY
 from audio_library.users import UsersError, add_user, add_user_command, parse_users, read_users
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -155,3 +157,47 @@ def test_verified_credentials_skip_the_key_derivation_and_the_cache_is_bounded(
     assert not users.verify(Credentials("alice", "wrong"))  # a wrong password is never remembered
     assert not users.verify(Credentials("mallory", "pw"))  # an unknown name costs a derivation too
     assert derivations == ["pw", "pw", "pw", "wrong", "wrong", "pw"]
+
+
+def test_past_the_concurrent_checks_a_check_is_refused_at_once_not_queued(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "CONCURRENT_CHECKS", 1)
+    users = Users({"alice": cheap_hash("pw"), "bob": cheap_hash("pw")})
+    assert users.verify(Credentials("alice", "pw"))
+    started, release = threading.Event(), threading.Event()
+
+    def slow_check(password_hash: str, password: str) -> bool:
+        started.set()
+        assert release.wait(10)
+        return check_password_hash(password_hash, password)
+
+    monkeypatch.setattr(auth, "check_password_hash", slow_check)
+    outcome: list[bool] = []
+    checking = threading.Thread(target=lambda: outcome.append(users.verify(Credentials("bob", "pw"))))
+    checking.start()
+    try:
+        assert started.wait(10)
+        with pytest.raises(ChecksBusyError):
+            users.verify(Credentials("bob", "wrong"))
+        assert users.verify(Credentials("alice", "pw"))  # remembered: needs no check
+    finally:
+        release.set()
+        checking.join(10)
+    assert outcome == [True]
+
+
+def test_a_busy_check_is_a_503_with_retry_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    users_file = tmp_path / "users"
+    users_file.write_text(f"alice:{cheap_hash('pw')}\n")
+    app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "USERS_FILE": users_file})
+    try:
+
+        def busy(self: Users, credentials: Credentials) -> bool:
+            raise ChecksBusyError
+
+        monkeypatch.setattr(Users, "verify", busy)
+        response = app.test_client().delete("/api/files/x.wav", auth=("alice", "pw"))
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        assert response.json == {"error": "The server is busy checking other passwords: try again in a second."}
+    finally:
+        app.extensions[EXTENSION_KEY].close()
