@@ -23,14 +23,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Flask"))
-
 from audio_library.users import add_user
 
 from bench.figures import percentiles, write_between_markers
-from tests.audio.streaming import peak_rss
+from tests.resources import peak_rss
 from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wav import noise_wav
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from requests.auth import HTTPBasicAuth
 from werkzeug.security import generate_password_hash
 
+from tests.rawhttp import exchange
 from tests.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
 from tests.wav import noise_wav
-from tests.wsgi.rawhttp import exchange
 
 
 USERS = {"alice": "correct horse", "Зоя": "пароль: 2 точки"}

@@ -11,9 +11,9 @@ from audio_library.hosts import Host, HostAllowlist, HostNameError, allowed_name
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.rawhttp import exchange
 from tests.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
 from tests.wav import noise_wav
-from tests.wsgi.rawhttp import exchange
 
 
 ports = st.one_of(st.just(""), st.integers(0, 65535).map(lambda port: f":{port}"), st.just(":"))

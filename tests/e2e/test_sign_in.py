@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Browser, HttpCredentials, expect
 from werkzeug.security import generate_password_hash
 
-from tests.e2e.tabs import open_tab
+from tests.browser import open_tab
 from tests.servers import audio_server
 from tests.wav import noise_wav
 
