@@ -51,6 +51,22 @@ def test_add_user_keeps_the_others_and_changes_a_password(tmp_path: Path) -> Non
     assert check_password_hash(users["bob"], "two")
 
 
+def test_add_user_keeps_comments_order_and_the_files_permissions(tmp_path: Path) -> None:
+    users_file = tmp_path / "users"
+    bob, carol = cheap_hash("two"), cheap_hash("three")
+    users_file.write_text(f"# who may write\nbob:{bob}\n\n# carol: the archivist\ncarol:{carol}")
+    users_file.chmod(0o640)
+    assert not add_user(users_file, "bob", "new")
+    assert add_user(users_file, "dora", "four")
+    lines = users_file.read_text().splitlines()
+    assert lines[0] == "# who may write"
+    assert lines[1].startswith("bob:scrypt:")
+    assert lines[2:5] == ["", "# carol: the archivist", f"carol:{carol}"]
+    assert lines[5].startswith("dora:scrypt:")
+    assert len(lines) == 6
+    assert users_file.stat().st_mode & 0o777 == 0o640
+
+
 def test_two_users_with_one_password_get_different_salts(tmp_path: Path) -> None:
     users_file = tmp_path / "users"
     add_user(users_file, "alice", "same")
