@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from audio_library.auth import Credentials, basic_credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.auth import HTTPBasicAuth
@@ -114,6 +115,18 @@ def test_a_private_library_takes_uploads_and_deletes_from_users_only(private_ser
 
 def basic(payload: bytes) -> bytes:
     return b"Basic " + base64.b64encode(payload)
+
+
+@given(
+    name=st.text(st.characters(exclude_characters=":", exclude_categories=["Cs"]), max_size=128),
+    password=st.text(st.characters(exclude_categories=["Cs"]), max_size=1024),
+    scheme=st.sampled_from(["Basic", "basic", "BASIC"]),
+)
+def test_basic_credentials_read_back_any_name_and_password(name: str, password: str, scheme: str) -> None:
+    token = base64.b64encode(f"{name}:{password}".encode()).decode("ascii")
+    assert basic_credentials(f"{scheme} {token}") == Credentials(name, password)
+    assert basic_credentials(f"Bearer {token}") is None
+    assert basic_credentials(f"{scheme} {token[:-1]}!") is None
 
 
 def not_a_user(text: str) -> bool:
