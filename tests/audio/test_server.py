@@ -18,7 +18,15 @@ from tests import rawhttp
 from tests.library_folders import listed_names, on_disk
 from tests.multipart import BOUNDARY, PART_TAIL, part_head, upload_head
 from tests.polling import DEADLINE, wait_until
-from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port, running_command
+from tests.servers import (
+    AUDIO_SERVER,
+    LOOPBACK,
+    RunningServer,
+    audio_server,
+    free_port,
+    run_audio_server_to_exit,
+    running_command,
+)
 from tests.wav import noise_wav
 
 
@@ -32,13 +40,6 @@ def server(library_dir: Path) -> Iterator[RunningServer]:
 def post_file(url: str, name: str, content: bytes) -> requests.Response:
     """Upload one file as the part "file"."""
     return requests.post(f"{url}/api/files", files={"file": (name, content)}, timeout=60)
-
-
-def run_server_to_exit(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the server with these arguments, expecting it to stop by itself (it cannot start)."""
-    return subprocess.run(
-        [sys.executable, AUDIO_SERVER, *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
-    )
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict[str, object]]:
@@ -80,7 +81,7 @@ def test_debug_uses_flasks_development_server(library_dir: Path) -> None:
     [("/proc", "the library folder /proc is not writable"), ("/etc/hostname", "exists but is not a folder")],
 )
 def test_an_unusable_library_stops_the_server_at_start_up(library: str, message: str) -> None:
-    finished = run_server_to_exit("--library", library, "--port", str(free_port()))
+    finished = run_audio_server_to_exit("--library", library, "--port", str(free_port()))
     assert finished.returncode == 2
     assert finished.stderr.count("\n") == 1
     assert message in finished.stderr
@@ -88,7 +89,7 @@ def test_an_unusable_library_stops_the_server_at_start_up(library: str, message:
 
 
 def test_a_taken_port_is_a_one_line_error(server: RunningServer, tmp_path: Path) -> None:
-    finished = run_server_to_exit("--library", str(tmp_path / "other"), "--port", str(server.port))
+    finished = run_audio_server_to_exit("--library", str(tmp_path / "other"), "--port", str(server.port))
     assert finished.returncode == 2
     assert finished.stderr.count("\n") == 1
     assert finished.stderr.startswith(f"server.py: cannot listen on 127.0.0.1:{server.port}")
