@@ -209,6 +209,7 @@ def add_user_command(argv: list[str], stdin: TextIO, stderr: TextIO) -> int:
     parser.add_argument("name", help="the user name (no colon)")
     parser.add_argument(
         "--users",
+        metavar="FILE",
         default=os.environ.get("AUDIO_LIBRARY_USERS"),
         help="the users file, created if missing (default: $AUDIO_LIBRARY_USERS)",
     )
