@@ -10,10 +10,10 @@ from audio_library.auth import Credentials, basic_credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.auth import HTTPBasicAuth
-from werkzeug.security import generate_password_hash
 
 from tests.rawhttp import exchange
 from tests.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
+from tests.users_files import write_users_file
 from tests.wav import noise_wav
 
 
@@ -26,10 +26,7 @@ ALICE = ("alice", USERS["alice"])
 @pytest.fixture(scope="module")
 def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A users file with USERS (PBKDF2 at a low count: quick to check, and a format the server takes)."""
-    path = tmp_path_factory.mktemp("users") / "users"
-    lines = [f"{name}:{generate_password_hash(password, 'pbkdf2:sha256:1000')}\n" for name, password in USERS.items()]
-    path.write_text("".join(lines))
-    return path
+    return write_users_file(tmp_path_factory.mktemp("users") / "users", USERS)
 
 
 def serve(tmp_path_factory: pytest.TempPathFactory, users_file: Path, *flags: str) -> Iterator[RunningServer]:
