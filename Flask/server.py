@@ -232,7 +232,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         " $AUDIO_LIBRARY_ALLOWED_HOSTS, comma-separated)",
     )
     parser.add_argument(
-        "--users", help="the users who may upload and delete, one name:hash a line (default: $AUDIO_LIBRARY_USERS)"
+        "--users",
+        metavar="FILE",
+        help="the users who may upload and delete, one name:hash a line (default: $AUDIO_LIBRARY_USERS); "
+        "`server.py add-user NAME --users FILE` adds one",
     )
     parser.add_argument(
         "--private", action="store_true", help="reads need a user's credentials too (or AUDIO_LIBRARY_PRIVATE=1)"

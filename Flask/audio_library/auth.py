@@ -5,8 +5,10 @@ one of them; on a private library every request does. Anything else is a 401 who
 a browser ask for a name and password by itself and send them again with the following requests.
 
 Checking a password costs a key derivation (scrypt: about 0.1 s and 32 MiB), so credentials once verified are
-remembered, as a keyed digest, never as the password, in a small bounded cache; at most CONCURRENT_CHECKS
-derivations run at once, which bounds the memory a flood of wrong passwords can take.
+remembered, as a keyed digest, never as the password, in a small bounded cache. At most CONCURRENT_CHECKS
+derivations run at once, which bounds the memory a flood of wrong passwords can take; a request that would
+need one more is answered 503 at once rather than made to wait, so a flood cannot hold the worker threads
+that requests with verified credentials need.
 """
 
 import base64
@@ -21,7 +23,7 @@ from typing import NamedTuple
 from flask import Response, current_app, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from audio_library.errors import access_refused
+from audio_library.errors import access_refused, json_error
 from audio_library.origin import CHANGING_METHODS
 from audio_library.users import HASH_METHOD, MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH
 
@@ -58,6 +60,10 @@ def basic_credentials(header: str | None) -> Credentials | None:
     return Credentials(name, password) if colon else None
 
 
+class ChecksBusyError(Exception):
+    """Every slot for a password check is taken: the request should be tried again shortly."""
+
+
 class Users:
     """The users who may write, and the check of their passwords."""
 
@@ -75,7 +81,10 @@ class Users:
         return len(self._hashes)
 
     def verify(self, credentials: Credentials) -> bool:
-        """Whether these are the name and password of a user; constant time in what is compared."""
+        """Whether these are the name and password of a user; constant time in what is compared.
+
+        Raises ChecksBusyError when the credentials are not remembered and CONCURRENT_CHECKS checks are running.
+        """
         name, password = credentials
         if len(name) > MAX_NAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
             return False
@@ -85,8 +94,12 @@ class Users:
                 self._verified.move_to_end(key)
                 return True
         known = self._hashes.get(name)
-        with self._checks:
+        if not self._checks.acquire(blocking=False):
+            raise ChecksBusyError
+        try:
             matches = check_password_hash(known or self._decoy, password)
+        finally:
+            self._checks.release()
         if not (matches and known):
             return False
         with self._lock:
@@ -105,8 +118,13 @@ def require_credentials() -> Response | None:
     if not private and request.method not in CHANGING_METHODS:
         return None
     credentials = basic_credentials(request.headers.get("Authorization"))
-    if credentials is not None and users.verify(credentials):
-        return None
+    try:
+        if credentials is not None and users.verify(credentials):
+            return None
+    except ChecksBusyError:
+        busy = json_error(503, "The server is busy checking other passwords: try again in a second.")
+        busy.headers["Retry-After"] = "1"
+        return busy
     if private:
         message = "This library is private: sign in with a user name and password."
     else:

@@ -8,9 +8,11 @@ silently dropped, and parameters too costly to check on every sign-in are refuse
 """
 
 import argparse
+import contextlib
 import getpass
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import TextIO
@@ -97,8 +99,8 @@ def parse_users(text: str, source: str) -> dict[str, str]:
     return users
 
 
-def read_users(path: Path) -> dict[str, str]:
-    """The user → hash table of the users file at `path`; UsersError if it cannot be read or is malformed."""
+def read_text(path: Path) -> str:
+    """The text of the users file at `path`; UsersError if it cannot be read, is too large or is not UTF-8."""
     try:
         with path.open("rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)
@@ -107,20 +109,32 @@ def read_users(path: Path) -> dict[str, str]:
     if len(data) > MAX_FILE_BYTES:
         raise UsersError(f"the users file {path} is over {MAX_FILE_BYTES >> 20} MiB")
     try:
-        text = data.decode()
+        return data.decode()
     except UnicodeDecodeError as error:
         raise UsersError(f"the users file {path} is not UTF-8") from error
-    return parse_users(text, str(path))
 
 
-def write_users(path: Path, users: dict[str, str]) -> None:
-    """Replace the users file atomically: a reader sees the old file or the new one, never half of one."""
-    text = "".join(f"{name}:{password_hash}\n" for name, password_hash in users.items())
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".part")
+def read_users(path: Path) -> dict[str, str]:
+    """The user → hash table of the users file at `path`; UsersError if it cannot be read or is malformed."""
+    return parse_users(read_text(path), str(path))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace the file atomically (a reader sees the old file or the new one, never half of one), keeping
+    the old file's permissions and, where allowed, its owner; a new file is readable by its owner only."""
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:  # mkstemp makes it 0600: readable by us only
+        old = path.stat()
+    except FileNotFoundError:
+        old = None
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".part")  # 0600
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
+            if old is not None:
+                os.fchmod(file.fileno(), stat.S_IMODE(old.st_mode))
+                with contextlib.suppress(PermissionError):  # only root may give a file away
+                    os.fchown(file.fileno(), old.st_uid, old.st_gid)
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
@@ -133,20 +147,36 @@ def write_users(path: Path, users: dict[str, str]) -> None:
         os.close(folder)
 
 
+def with_user(text: str, name: str, password_hash: str) -> tuple[str, bool]:
+    """The users file's text with `name`'s line set to this hash, comments and order kept; and whether the
+    name was new (its line is then added at the end)."""
+    line = f"{name}:{password_hash}\n"
+    lines = text.splitlines(keepends=True)
+    for number, old in enumerate(lines):
+        if not old.startswith("#") and old.partition(":")[0] == name:
+            lines[number] = line
+            return "".join(lines), False
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return "".join([*lines, line]), True
+
+
 def add_user(path: Path, name: str, password: str) -> bool:
-    """Add `name` with `password` to the users file (created if missing); True if the user was new, False if
-    their password was replaced."""
+    """Add `name` with `password` to the users file (created if missing), keeping the rest of it; True if the
+    user was new, False if their password was replaced."""
     if problem := check_name(name):
         raise UsersError(problem)
     if not password:
         raise UsersError("the password is empty")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise UsersError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
-    users = read_users(path) if path.exists() else {}
-    new = name not in users
-    users[name] = generate_password_hash(password, method=HASH_METHOD)
+    text = read_text(path) if path.exists() else ""
+    users = parse_users(text, str(path))
+    if name not in users and len(users) >= MAX_USERS:
+        raise UsersError(f"the users file {path} has {MAX_USERS} users already")
+    new_text, new = with_user(text, name, generate_password_hash(password, method=HASH_METHOD))
     try:
-        write_users(path, users)
+        write_text(path, new_text)
     except OSError as error:
         raise UsersError(f"cannot write the users file {path}: {error.strerror}") from error
     return new
@@ -179,6 +209,7 @@ def add_user_command(argv: list[str], stdin: TextIO, stderr: TextIO) -> int:
     parser.add_argument("name", help="the user name (no colon)")
     parser.add_argument(
         "--users",
+        metavar="FILE",
         default=os.environ.get("AUDIO_LIBRARY_USERS"),
         help="the users file, created if missing (default: $AUDIO_LIBRARY_USERS)",
     )

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from audio_library.auth import Credentials, basic_credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.auth import HTTPBasicAuth
-from werkzeug.security import generate_password_hash
 
+from tests.rawhttp import exchange
 from tests.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
+from tests.users_files import write_users_file
 from tests.wav import noise_wav
-from tests.wsgi.rawhttp import exchange
 
 
 USERS = {"alice": "correct horse", "Зоя": "пароль: 2 точки"}
@@ -25,10 +26,7 @@ ALICE = ("alice", USERS["alice"])
 @pytest.fixture(scope="module")
 def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A users file with USERS (PBKDF2 at a low count: quick to check, and a format the server takes)."""
-    path = tmp_path_factory.mktemp("users") / "users"
-    lines = [f"{name}:{generate_password_hash(password, 'pbkdf2:sha256:1000')}\n" for name, password in USERS.items()]
-    path.write_text("".join(lines))
-    return path
+    return write_users_file(tmp_path_factory.mktemp("users") / "users", USERS)
 
 
 def serve(tmp_path_factory: pytest.TempPathFactory, users_file: Path, *flags: str) -> Iterator[RunningServer]:
@@ -114,6 +112,18 @@ def test_a_private_library_takes_uploads_and_deletes_from_users_only(private_ser
 
 def basic(payload: bytes) -> bytes:
     return b"Basic " + base64.b64encode(payload)
+
+
+@given(
+    name=st.text(st.characters(exclude_characters=":", exclude_categories=["Cs"]), max_size=128),
+    password=st.text(st.characters(exclude_categories=["Cs"]), max_size=1024),
+    scheme=st.sampled_from(["Basic", "basic", "BASIC"]),
+)
+def test_basic_credentials_read_back_any_name_and_password(name: str, password: str, scheme: str) -> None:
+    token = base64.b64encode(f"{name}:{password}".encode()).decode("ascii")
+    assert basic_credentials(f"{scheme} {token}") == Credentials(name, password)
+    assert basic_credentials(f"Bearer {token}") is None
+    assert basic_credentials(f"{scheme} {token[:-1]}!") is None
 
 
 def not_a_user(text: str) -> bool:

@@ -2,20 +2,18 @@
 
 import io
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
-from audio_library import auth
-from audio_library.auth import Credentials, Users
+from audio_library import auth, create_app
+from audio_library.auth import ChecksBusyError, Credentials, Users
+from audio_library.storage import EXTENSION_KEY
 from audio_library.users import UsersError, add_user, add_user_command, parse_users, read_users
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from tests.servers import run_audio_server_to_exit
-
-
-def cheap_hash(password: str) -> str:
-    """A valid hash that is quick to make and check, for users the test does not add through the command."""
-    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+from tests.users_files import QUICK_METHOD, quick_hash
 
 
 def run_add_user(*args: str, password_input: str) -> subprocess.CompletedProcess[str]:
@@ -39,7 +37,7 @@ def test_add_user_writes_a_salted_scrypt_hash_readable_by_the_owner_only(tmp_pat
 
 def test_add_user_keeps_the_others_and_changes_a_password(tmp_path: Path) -> None:
     users_file = tmp_path / "users"
-    users_file.write_text(f"alice:{cheap_hash('one')}\nbob:{cheap_hash('two')}\n")
+    users_file.write_text(f"alice:{quick_hash('one')}\nbob:{quick_hash('two')}\n")
     result = run_add_user("alice", "--users", str(users_file), password_input="three\n")
     assert result.returncode == 0
     assert "changed the password of alice" in result.stderr
@@ -47,6 +45,22 @@ def test_add_user_keeps_the_others_and_changes_a_password(tmp_path: Path) -> Non
     assert list(users) == ["alice", "bob"]
     assert check_password_hash(users["alice"], "three")
     assert check_password_hash(users["bob"], "two")
+
+
+def test_add_user_keeps_comments_order_and_the_files_permissions(tmp_path: Path) -> None:
+    users_file = tmp_path / "users"
+    bob, carol = quick_hash("two"), quick_hash("three")
+    users_file.write_text(f"# who may write\nbob:{bob}\n\n# carol: the archivist\ncarol:{carol}")
+    users_file.chmod(0o640)
+    assert not add_user(users_file, "bob", "new")
+    assert add_user(users_file, "dora", "four")
+    lines = users_file.read_text().splitlines()
+    assert lines[0] == "# who may write"
+    assert lines[1].startswith("bob:scrypt:")
+    assert lines[2:5] == ["", "# carol: the archivist", f"carol:{carol}"]
+    assert lines[5].startswith("dora:scrypt:")
+    assert len(lines) == 6
+    assert users_file.stat().st_mode & 0o777 == 0o640
 
 
 def test_two_users_with_one_password_get_different_salts(tmp_path: Path) -> None:
@@ -71,7 +85,7 @@ def test_add_user_refuses_what_cannot_sign_in_and_writes_nothing(
     tmp_path: Path, args: list[str], password_input: str, message: str
 ) -> None:
     users_file = tmp_path / "users"
-    users_file.write_text(f"carol:{cheap_hash('kept')}\n")
+    users_file.write_text(f"carol:{quick_hash('kept')}\n")
     before = users_file.read_bytes()
     stderr = io.StringIO()
     assert add_user_command([*args, "--users", str(users_file)], io.StringIO(password_input), stderr) == 2
@@ -103,7 +117,7 @@ def test_add_user_leaves_a_malformed_file_alone(tmp_path: Path) -> None:
     assert users_file.read_text() == "alice\n"
 
 
-GOOD = cheap_hash("pw").replace("pbkdf2:sha256:1000", "scrypt:32768:8:1")  # well-formed; never checked
+GOOD = quick_hash("pw").replace(QUICK_METHOD, "scrypt:32768:8:1")  # well-formed; never checked
 
 
 @pytest.mark.parametrize(
@@ -136,7 +150,7 @@ def test_pbkdf2_hashes_are_accepted_too() -> None:
 def test_verified_credentials_skip_the_key_derivation_and_the_cache_is_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    users = Users({"alice": cheap_hash("pw"), "bob": cheap_hash("pw")})
+    users = Users({"alice": quick_hash("pw"), "bob": quick_hash("pw")})
     derivations: list[str] = []
 
     def counting_check(password_hash: str, password: str) -> bool:
@@ -155,3 +169,47 @@ def test_verified_credentials_skip_the_key_derivation_and_the_cache_is_bounded(
     assert not users.verify(Credentials("alice", "wrong"))  # a wrong password is never remembered
     assert not users.verify(Credentials("mallory", "pw"))  # an unknown name costs a derivation too
     assert derivations == ["pw", "pw", "pw", "wrong", "wrong", "pw"]
+
+
+def test_past_the_concurrent_checks_a_check_is_refused_at_once_not_queued(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "CONCURRENT_CHECKS", 1)
+    users = Users({"alice": quick_hash("pw"), "bob": quick_hash("pw")})
+    assert users.verify(Credentials("alice", "pw"))
+    started, release = threading.Event(), threading.Event()
+
+    def slow_check(password_hash: str, password: str) -> bool:
+        started.set()
+        assert release.wait(10)
+        return check_password_hash(password_hash, password)
+
+    monkeypatch.setattr(auth, "check_password_hash", slow_check)
+    outcome: list[bool] = []
+    checking = threading.Thread(target=lambda: outcome.append(users.verify(Credentials("bob", "pw"))))
+    checking.start()
+    try:
+        assert started.wait(10)
+        with pytest.raises(ChecksBusyError):
+            users.verify(Credentials("bob", "wrong"))
+        assert users.verify(Credentials("alice", "pw"))  # remembered: needs no check
+    finally:
+        release.set()
+        checking.join(10)
+    assert outcome == [True]
+
+
+def test_a_busy_check_is_a_503_with_retry_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    users_file = tmp_path / "users"
+    users_file.write_text(f"alice:{quick_hash('pw')}\n")
+    app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "USERS_FILE": users_file})
+    try:
+
+        def busy(self: Users, credentials: Credentials) -> bool:
+            raise ChecksBusyError
+
+        monkeypatch.setattr(Users, "verify", busy)
+        response = app.test_client().delete("/api/files/x.wav", auth=("alice", "pw"))
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        assert response.json == {"error": "The server is busy checking other passwords: try again in a second."}
+    finally:
+        app.extensions[EXTENSION_KEY].close()

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, HttpCredentials, expect
-from werkzeug.security import generate_password_hash
 
-from tests.e2e.tabs import open_tab
+from tests.browser import open_tab
 from tests.servers import audio_server
+from tests.users_files import write_users_file
 from tests.wav import noise_wav
 
 
@@ -23,9 +23,7 @@ def stored(library: Path) -> list[str]:
 
 @pytest.fixture
 def users_file(tmp_path: Path) -> Path:
-    path = tmp_path / "users"
-    path.write_text(f"alice:{generate_password_hash(ALICE['password'], 'pbkdf2:sha256:1000')}\n")
-    return path
+    return write_users_file(tmp_path / "users", {ALICE["username"]: ALICE["password"]})
 
 
 @pytest.mark.parametrize("private", [False, True], ids=["reads-open", "private"])

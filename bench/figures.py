@@ -1,0 +1,20 @@
+"""What every benchmark does with its figures: percentiles of samples, and writing them into a doc's markers."""
+
+import re
+import statistics
+from pathlib import Path
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p99) of the samples."""
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return statistics.median(samples), cuts[98]
+
+
+def write_between_markers(doc: Path, marker: str, lines: list[str]) -> None:
+    """Replace the text between `<!-- MARKER -->` and `<!-- /MARKER -->` in the doc with these lines."""
+    text = doc.read_text(encoding="utf-8")
+    pattern = re.compile(rf"(<!-- {re.escape(marker)} -->\n).*?(<!-- /{re.escape(marker)} -->)", re.DOTALL)
+    if not pattern.search(text):
+        raise RuntimeError(f"no {marker} markers in {doc}")
+    doc.write_text(pattern.sub(lambda match: match[1] + "\n".join(lines) + "\n" + match[2], text), encoding="utf-8")
