@@ -1,9 +1,14 @@
 """Run screwdriver in-process (most tests) or as a process (signals, broken pipes, memory, a missing package)."""
 
+import fcntl
 import io
 import os
+import pty
+import select
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,18 +71,66 @@ def screwdriver_command(*args: str) -> list[str]:
     return [sys.executable, str(SCREWDRIVER), *args]
 
 
+def process_environment(env: dict[str, str] | None) -> dict[str, str]:
+    """This process's environment without the client's own variables, plus `env`."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("SCREWDRIVER_", "NETRC"))}
+    return {**environment, **(env or {})}
+
+
 def run_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the client as a process to completion, stdout and stderr captured apart, stdin closed."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("SCREWDRIVER_")}
     return subprocess.run(
         screwdriver_command(*args),
-        env={**environment, **(env or {})},
+        env=process_environment(env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=PROCESS_TIMEOUT,
         check=False,
     )
+
+
+def run_on_terminal(
+    *args: str, env: dict[str, str] | None = None, answer: tuple[bytes, bytes] | None = None
+) -> tuple[int, str, bytes]:
+    """Run the client as a process whose controlling terminal is a new pseudo-terminal, on its stdin and
+    stderr, with stdout on a pipe. With `answer` (prompt, reply), the reply is typed once the prompt shows.
+    Return the exit status, stdout, and everything the terminal showed."""
+    controller, terminal = pty.openpty()
+
+    def take_the_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # what getpass reads, as /dev/tty
+
+    process = subprocess.Popen(
+        screwdriver_command(*args),
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=process_environment(env),
+        start_new_session=True,
+        preexec_fn=take_the_terminal,  # noqa: PLW1509 -- one ioctl, fork-safe
+    )
+    os.close(terminal)
+    seen = bytearray()
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while time.monotonic() < deadline:
+        if not select.select([controller], [], [], 0.1)[0]:
+            continue
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: every copy of the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if answer is not None and answer[0] in seen:
+            os.write(controller, answer[1])
+            answer = None
+    os.close(controller)
+    assert process.stdout is not None
+    stdout = process.stdout.read().decode()
+    process.stdout.close()
+    return process.wait(timeout=PROCESS_TIMEOUT), stdout, bytes(seen)
 
 
 class Screwdriver:

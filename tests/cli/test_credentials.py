@@ -1,21 +1,14 @@
 """Credentials against a real server started with --users: --user, the environment, ~/.netrc, and 401s."""
 
-import fcntl
 import json
-import os
-import pty
-import select
-import subprocess
-import termios
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audio_library.users import add_user
 
-from tests.screwdriver_runs import Screwdriver, run_in_process, screwdriver_command, single_line
+from tests.screwdriver_runs import Screwdriver, run_in_process, run_on_terminal, single_line
 from tests.servers import audio_server
+from tests.users_files import write_users_file
 from tests.wav import write_tone
 
 
@@ -26,10 +19,7 @@ EXIT_CREDENTIALS = 4
 @pytest.fixture
 def users_file(tmp_path: Path) -> Path:
     """Two users: alice, and one whose name and password are not ASCII."""
-    path = tmp_path / "users"
-    add_user(path, "alice", PASSWORD)
-    add_user(path, "Пётр", "пароль ключ")
-    return path
+    return write_users_file(tmp_path / "users", {"alice": PASSWORD, "Пётр": "пароль ключ"})
 
 
 @pytest.fixture
@@ -207,51 +197,19 @@ def test_a_private_library_needs_credentials_to_list(library: Path, users_file: 
 
 
 def test_the_password_is_asked_on_the_real_terminal_without_echo(guarded: Screwdriver, song: Path) -> None:
-    controller, terminal = pty.openpty()
-
-    def take_the_terminal() -> None:
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # getpass reads /dev/tty: the controlling terminal
-
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("SCREWDRIVER_", "NETRC"))}
-    process = subprocess.Popen(
-        screwdriver_command("--server", guarded.url, "--user", "alice", "upload", str(song)),
-        stdin=terminal,
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-        env={**environment, "HOME": str(song.parent)},
-        start_new_session=True,
-        preexec_fn=take_the_terminal,  # noqa: PLW1509 -- one ioctl, fork-safe
+    status, stdout, terminal = run_on_terminal(
+        "--server",
+        guarded.url,
+        "--user",
+        "alice",
+        "upload",
+        str(song),
+        env={"HOME": str(song.parent)},
+        answer=(b"Password for alice", f"{PASSWORD}\n".encode()),
     )
-    os.close(terminal)
-    seen = read_until(controller, b"Password for alice")
-    os.write(controller, f"{PASSWORD}\n".encode())
-    seen += read_until(controller, None)
-    os.close(controller)
-    assert process.stdout is not None
-    stdout = process.stdout.read().decode()
-    process.stdout.close()
 
-    assert process.wait(timeout=60) == 0, seen
+    assert status == 0, terminal
+    assert b"Password for alice at " in terminal
     assert stdout == "song.wav\n"
-    assert PASSWORD.encode() not in seen  # not echoed
+    assert PASSWORD.encode() not in terminal  # not echoed
     assert guarded.names() == ["song.wav"]
-
-
-def read_until(controller: int, marker: bytes | None, timeout: float = 30.0) -> bytes:
-    """Read the terminal until the marker shows (or, for None, until it closes), within a deadline."""
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (marker is None or marker not in seen):
-        ready, _, _ = select.select([controller], [], [], 0.1)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO: the other end is closed
-            break
-        if not chunk:
-            break
-        seen += chunk
-    if marker is not None:
-        assert marker in seen, seen
-    return seen

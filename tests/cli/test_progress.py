@@ -3,43 +3,18 @@
 One test runs the client on a real pseudo-terminal; the others tell it in-process that stderr is one.
 """
 
-import os
-import pty
 import re
-import subprocess
 from pathlib import Path
 
-from tests.screwdriver_runs import Screwdriver, screwdriver_command
+from tests.screwdriver_runs import Screwdriver, run_on_terminal
 from tests.wav import write_silence
-
-
-def run_with_terminal_stderr(*args: str) -> tuple[int, str, str]:
-    """Run the client with stderr on a pseudo-terminal and stdout on a pipe; return status, stdout, terminal."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        screwdriver_command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal
-    )
-    os.close(terminal)
-    seen = bytearray()
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: every copy of the terminal's other end is closed
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(controller)
-    assert process.stdout is not None
-    stdout = process.stdout.read().decode()
-    process.stdout.close()
-    return process.wait(timeout=60), stdout, seen.decode(errors="replace")
 
 
 def test_upload_on_a_terminal_shows_bytes_rate_and_eta(screwdriver: Screwdriver, files: Path) -> None:
     song = write_silence(files / "big.wav", 8 * 1024 * 1024)
 
-    status, stdout, terminal = run_with_terminal_stderr("--server", screwdriver.url, "upload", str(song))
+    status, stdout, shown = run_on_terminal("--server", screwdriver.url, "upload", str(song))
+    terminal = shown.decode(errors="replace")
 
     assert status == 0
     assert stdout == "big.wav\n"
