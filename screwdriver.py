@@ -164,11 +164,17 @@ class Console:
         self.show_progress = not quiet and env.stderr_isatty
         self.bar: Progress | None = None
 
-    def data(self, text: str) -> None:
-        """A line of data on stdout, flushed so that a pipe sees it at once; control characters are shown
-        escaped on a terminal, where they would act (a file name is the server's to choose)."""
+    def data(self, line: str) -> None:
+        """A line of data on stdout, flushed so that a pipe sees it at once; control characters (a newline
+        too) are shown escaped on a terminal, where they would act: a file name is the server's to choose."""
+        self._write(visible(line) if self.env.stdout_isatty else line)
+
+    def json(self, value: object) -> None:
+        """A JSON document on stdout, readable (UTF-8, indented) and inert on a terminal as in a pipe."""
+        self._write(json_text(value))
+
+    def _write(self, text: str) -> None:
         if self.env.stdout_isatty:
-            text = "\n".join(map(visible, text.split("\n")))
             self._erase_bar()  # stdout may be the bar's terminal too
         self.env.stdout.write(text + "\n")
         self.env.stdout.flush()
@@ -645,6 +651,16 @@ _DIGITS = re.compile(r"(\d+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+_JSON_UNESCAPED_CONTROL = re.compile(r"[\x7f-\x9f]")
+
+
+def json_text(value: object) -> str:
+    """JSON for stdout, readable (UTF-8, indented) and inert: json.dumps escapes the C0 controls, and the
+    rest (DEL and C1, which some terminals obey) are escaped here as \\u00XX, which JSON reads back the same."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _JSON_UNESCAPED_CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def visible(text: str) -> str:
     """The text with control characters (newlines, escape sequences) written as \\xNN: one inert line."""
     return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
@@ -813,7 +829,7 @@ def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
         if progress is not None:
             progress.finish()
         if args.json:
-            console.data(json.dumps([upload.to_json() for upload in uploads], indent=2, ensure_ascii=False))
+            console.json([upload.to_json() for upload in uploads])
     failed = any(upload.entry is None and not upload.skipped for upload in uploads)
     return EXIT_FAILURE if failed or not complete else EXIT_OK
 
@@ -855,7 +871,7 @@ def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
     listing = client.list_files()
     entries = sorted(listing.entries, key=lambda entry: name_sort_key(entry["name"]))
     if args.json:
-        client.console.data(json.dumps(entries, indent=2, ensure_ascii=False))
+        client.console.json(entries)
     elif args.long:
         for line in long_table(entries, header=client.console.env.stdout_isatty):
             client.console.data(line)

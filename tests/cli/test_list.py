@@ -176,3 +176,16 @@ def test_long_shows_the_tags_the_real_server_reads(screwdriver: Screwdriver, fil
         assert re.search(r"\s+".join(re.escape(str(cell)) for cell in cells), rows[name]), rows[name]
     assert entries["plain.wav"]["title"] is None
     assert re.fullmatch(r"plain\.wav\s+15\.7 KiB  audio/wav\s+0:01", rows["plain.wav"])
+
+
+def test_control_characters_in_names_cannot_act_on_a_terminal() -> None:
+    hostile = [{"name": "a\x1b[2J\x9b31mb\nc.wav", "size": 1, "type": "audio/wav", "duration": None}]
+    with canned_server(answer(response(body=json.dumps(hostile).encode()))) as url:
+        names = run_in_process("--server", url, "list", stdout_isatty=True)
+        piped = run_in_process("--server", url, "list", "--json")
+        shown = run_in_process("--server", url, "list", "--json", stdout_isatty=True)
+
+    assert names.stdout == "a\\x1b[2J\\x9b31mb\\x0ac.wav\n"
+    assert json.loads(piped.stdout) == json.loads(shown.stdout) == hostile
+    for output in (names.stdout, piped.stdout, shown.stdout):
+        assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", output)
