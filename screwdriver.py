@@ -371,6 +371,8 @@ class LibraryClient:
         # Set even without credentials: requests would otherwise read ~/.netrc by itself, from the process's
         # environment rather than the run's, and a refusal could not say whose credentials were sent.
         self.session.auth = credentials.auth() if credentials is not None else NoCredentials()
+        # Answers come as sent: a compressed one could expand a thousandfold past the bounds on reading.
+        self.session.headers["Accept-Encoding"] = "identity"
 
     def list_files(self) -> Listing:
         """Return the entries of every file in the library, and the count of files still being examined."""
@@ -461,6 +463,8 @@ class LibraryClient:
         length = header_number(response, "Content-Length")
         if length is not None and length > limit:
             raise ClientError(too_large(response, limit))
+        if response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+            raise ClientError(f"unexpected answer from {response.url}: compressed, though asked not to be")
         body = bytearray()
         try:
             for chunk in response.iter_content(64 * 1024):

@@ -1,6 +1,7 @@
 """Property tests: any command line, and any answer a server may send, end in one clear line and a documented
 status, never a traceback; and the client reads a bounded amount of an answer, whatever it claims."""
 
+import gzip
 import io
 import json
 import socket
@@ -13,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import screwdriver
-from tests.canned_http import canned_server, flood, read_request
-from tests.screwdriver_runs import run_in_process
+from tests.canned_http import answer, canned_server, flood, read_request, response
+from tests.screwdriver_runs import run_in_process, single_line
 from tests.wav import write_tone
 
 
@@ -175,3 +176,12 @@ def test_any_command_line_parses_or_is_a_usage_error(argv: list[str]) -> None:
         assert status == 2
         assert stderr.startswith("usage: screwdriver")
         assert "error: " in stderr.splitlines()[-1]
+
+
+def test_a_compressed_answer_is_refused_unread() -> None:
+    bomb = gzip.compress(b"[" + b" " * (256 * 1024 * 1024) + b"]")  # 256 MiB in a few hundred KiB
+    with canned_server(answer(response(body=bomb, headers="Content-Encoding: gzip\r\n"))) as url:
+        result = run_in_process("--server", url, "list")
+
+    assert result.returncode == 1
+    assert single_line(result.stderr).endswith("compressed, though asked not to be")
