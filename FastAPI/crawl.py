@@ -8,56 +8,79 @@ import asyncio
 import contextlib
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
 
 DEFAULT_SERVER = "http://127.0.0.1:8888"
-FIRST_PAUSE = 0.05
+FIRST_PAUSE = 0.01
 LONGEST_PAUSE = 1.0
+PROGRESS_EVERY = 5.0  # seconds between "still running" lines on stderr
 
 
 class CrawlError(Exception):
     """The server could not be reached or answered something unexpected."""
 
 
+def task_of(answer: httpx.Response, expected: int, doing: str) -> dict[str, Any]:
+    """The task in the answer; CrawlError naming what failed otherwise."""
+    if answer.status_code != expected:
+        raise CrawlError(f"{doing} failed ({answer.status_code}): {answer.text[:300]}")
+    try:
+        task = answer.json()
+    except ValueError as error:
+        raise CrawlError(f"{doing}: the server's answer is not JSON: {answer.text[:100]!r}") from error
+    if not isinstance(task, dict) or "id" not in task or "status" not in task:
+        raise CrawlError(f"{doing}: the server's answer is not a task: {answer.text[:100]!r}")
+    return task
+
+
 async def crawl(server: str, urls: list[str], timeout: float, stderr: TextIO) -> list[int | str]:
     """Submit the URLs as one task and return its result once ready, within the timeout."""
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=server, timeout=min(timeout, 10.0)) as client:
+    async with httpx.AsyncClient(base_url=server, timeout=min(timeout, 10.0), trust_env=False) as client:
         try:
-            answer = await client.post("/api/v1/tasks/", json=urls)
-        except httpx.HTTPError as error:
+            task = task_of(await client.post("/api/v1/tasks/", json=urls), 201, "submitting the task")
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise CrawlError(f"cannot reach the server at {server}: {error or type(error).__name__}") from error
-        if answer.status_code != 201:
-            raise CrawlError(f"the server refused the task ({answer.status_code}): {answer.text[:300]}")
-        task_id = answer.json()["id"]
-        pause = FIRST_PAUSE
-        while True:
+        print(f"crawl.py: task {task['id']} running ({len(urls)} URLs)", file=stderr)
+        pause, said = FIRST_PAUSE, time.monotonic()
+        while task["status"] != "ready":
             if time.monotonic() + pause > deadline:
-                raise CrawlError(f"task {task_id} not ready within {timeout:g} s")
+                raise CrawlError(f"task {task['id']} not ready within {timeout:g} s")
             await asyncio.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE)
             try:
-                answer = await client.get(f"/api/v1/tasks/{task_id}")
+                answer = await client.get(f"/api/v1/tasks/{task['id']}")
             except httpx.HTTPError as error:
                 raise CrawlError(f"lost the server at {server}: {error or type(error).__name__}") from error
-            if answer.status_code != 200:
-                raise CrawlError(f"polling failed ({answer.status_code}): {answer.text[:300]}")
-            task = answer.json()
-            if task["status"] == "ready":
-                result: list[int | str] = task["result"]
-                return result
-            print(f"crawl.py: task {task_id} running", file=stderr)
+            if answer.status_code == 503:  # Redis is briefly away: keep polling until the deadline
+                print(f"crawl.py: {answer.text[:200]}", file=stderr)
+                continue
+            task = task_of(answer, 200, "polling the task")
+            if time.monotonic() - said > PROGRESS_EVERY:
+                print(f"crawl.py: task {task['id']} still running", file=stderr)
+                said = time.monotonic()
+    result = task.get("result")
+    if not isinstance(result, list) or len(result) != len(urls):
+        raise CrawlError(f"task {task['id']} is ready without one result per URL")
+    return result
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
 
 
 def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Run the client with the given arguments and streams; return the exit status."""
     parser = argparse.ArgumentParser(prog="crawl.py", description=__doc__)
     parser.add_argument("urls", nargs="+", metavar="URL")
-    parser.add_argument("--server", default=DEFAULT_SERVER)
-    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--server", default=DEFAULT_SERVER, help="the crawler server (default: %(default)s)")
+    parser.add_argument("--timeout", type=positive_seconds, default=300.0, help="overall deadline in seconds")
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             args = parser.parse_args(argv)
