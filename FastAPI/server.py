@@ -449,9 +449,12 @@ class Fetcher:
             code: Outcome = await fetch_status(self.pool, url, self.settings)
         except Exception as error:  # every failure of the target becomes a label
             code = failure_label(error)
-        self._settle(url, code)
         with contextlib.suppress(RedisError):
             await self.store.remember(url, code)
+        # Cached first, then settled and no longer running, in one step: a job asking for the URL meanwhile
+        # either joins this fetch or finds the code in the cache.
+        self.running.pop(url, None)
+        self._settle(url, code)
 
     def _finished(self, url: str, host: str, _: object) -> None:
         self.running.pop(url, None)

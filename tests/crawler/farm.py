@@ -61,7 +61,11 @@ class Farm:
         try:
             while True:
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
+                    first = await reader.readexactly(1)
+                    if not first.isalpha():  # a TLS handshake, say: answer as plain HTTP servers do
+                        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                        return
+                    head = first + await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                     return
                 path = head.split(b" ", 2)[1].decode(errors="replace") if head.count(b" ") >= 2 else "/"
@@ -69,27 +73,29 @@ class Farm:
                 self.active[host] += 1
                 self.peak[host] = max(self.peak[host], self.active[host])
                 try:
-                    if not await self._answer(path, writer):
+                    if not await self._answer(path, reader, writer):
                         return
                 finally:
                     self.active[host] -= 1
-        except OSError:
+        except (OSError, asyncio.CancelledError):  # the farm stops: end quietly, not as a cancelled task
             return
         finally:
             writer.close()
 
-    async def _answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
+    async def _answer(self, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; False when the connection is to be closed."""
-        kind, _, argument = path.strip("/").partition("/")
+        kind, _, argument = path.partition("?")[0].strip("/").partition("/")
         code, extra = 200, ""
         if kind == "hang":
-            await asyncio.Event().wait()
+            while await reader.read(4096):  # until the client gives up
+                pass
+            return False
         if kind == "close":
             return False
         if kind == "garbage":
             writer.write(b"THIS IS NOT HTTP\r\n\r\n")
             return False
-        await asyncio.sleep(float(argument) if kind == "slow" else self.latency)
+        await asyncio.sleep(float(argument) if kind == "slow" and argument.replace(".", "").isdigit() else self.latency)
         if kind == "status" and len(argument) == 3 and argument.isdigit():
             code = int(argument)
         if kind == "redirect":

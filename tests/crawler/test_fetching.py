@@ -1,0 +1,92 @@
+"""What the crawler records for each kind of target, how often it fetches, and within which limits."""
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.crawler.farm import Farm, running_farm
+from tests.crawler.service import crawler, results, submit, wait_ready
+from tests.servers import RunningServer, free_port
+
+
+@pytest.fixture(scope="module")
+def farm() -> Iterator[Farm]:
+    with running_farm() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with crawler("--allow-private", "--read-timeout", "1", "--cache-ttl", "600") as running:
+        yield running
+
+
+def test_every_status_the_farm_gives(server: RunningServer, farm: Farm) -> None:
+    codes = [*range(200, 600), 999]
+    urls = [farm.url(f"/status/{code}", code % 3) for code in codes]
+    assert results(server, urls) == codes
+
+
+def test_each_failure_has_its_label(server: RunningServer, farm: Farm) -> None:
+    urls = {
+        f"{farm.hosts[0]}:{free_port()}/": "error:connect",
+        farm.url("/hang"): "error:timeout",
+        farm.url("/garbage"): "error:invalid-response",
+        farm.url("/close", 1): "error:invalid-response",
+        farm.url("/status/200", 2).replace("http://", "https://"): "error:tls",
+        "no-such-host.invalid/": "error:dns",
+    }
+    assert results(server, list(urls)) == list(urls.values())
+
+
+def test_redirects_are_not_followed_and_bodies_not_read(server: RunningServer, farm: Farm) -> None:
+    started = time.monotonic()
+    assert results(server, [farm.url("/redirect", 1), farm.url("/big", 1)]) == [302, 200]
+    assert time.monotonic() - started < 5  # a 1 GiB body is not downloaded
+    assert farm.hits_of("/status/200", 1) == 0
+
+
+def test_duplicates_in_a_task_and_across_tasks_are_fetched_once(server: RunningServer, farm: Farm) -> None:
+    url = farm.url("/slow/0.5?shared", 2)
+    first = submit(server, [url, url, url])
+    second = submit(server, [farm.url("/status/201"), url])
+    assert wait_ready(server, first)["result"] == [200, 200, 200]
+    assert wait_ready(server, second)["result"] == [201, 200]
+    assert farm.hits_of("/slow/0.5?shared", 2) == 1
+
+
+def test_a_task_past_its_deadline_does_not_hold_up_others(farm: Farm) -> None:
+    url = farm.url("/slow/2.8?deadline")
+    with crawler("--allow-private", "--task-deadline", "2", "--read-timeout", "5") as server:
+        first = submit(server, [url, farm.url("/status/200?deadline")])
+        time.sleep(1.2)  # the second task asks while the first's fetch is under way, and outlives its deadline
+        second = submit(server, [url])
+        assert wait_ready(server, first)["result"] == ["error:deadline", 200]
+        assert wait_ready(server, second)["result"] == [200]  # not error:deadline: it got the shared fetch
+    assert farm.hits_of("/slow/2.8?deadline") == 1
+
+
+def test_global_and_per_host_limits_hold(farm: Farm) -> None:
+    with crawler("--allow-private", "--per-host", "2", "--concurrency", "5") as server:
+        farm.peak.clear()
+        urls = [farm.url(f"/slow/0.2?limits={i}", i % 3) for i in range(18)]
+        results(server, urls)
+    assert max(farm.peak.values()) == 2
+    assert sum(farm.peak.values()) <= 6
+
+
+def test_concurrent_tasks_each_get_their_own_order(server: RunningServer, farm: Farm) -> None:
+    asked = {n: [200 + (n * 7 + i) % 300 for i in range(30)] for n in range(6)}
+    got: dict[int, list[int | str]] = {}
+
+    def one(n: int) -> None:
+        got[n] = results(server, [farm.url(f"/status/{code}", n % 3) for code in asked[n]])
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in asked]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert got == asked
