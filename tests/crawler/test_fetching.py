@@ -6,15 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.crawler.farm import Farm, running_farm
+from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, results, submit, wait_ready
 from tests.servers import RunningServer, free_port
-
-
-@pytest.fixture(scope="module")
-def farm() -> Iterator[Farm]:
-    with running_farm() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

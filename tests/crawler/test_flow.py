@@ -8,15 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from FastAPI import crawl
-from tests.crawler.farm import Farm, running_farm
+from tests.crawler.farm import Farm
 from tests.crawler.service import crawler
 from tests.servers import REPO, RunningServer, free_port
-
-
-@pytest.fixture(scope="module")
-def farm() -> Iterator[Farm]:
-    with running_farm() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,67 @@
+"""Several servers on one Redis, and Redis going away and coming back."""
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.crawler.farm import Farm
+from tests.crawler.service import crawler, submit, wait_ready
+from tests.polling import wait_until
+from tests.redis_server import RedisServer, redis_server
+from tests.servers import RunningServer
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[RedisServer]:
+    with redis_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def pair(store: RedisServer) -> Iterator[tuple[RunningServer, RunningServer]]:
+    with (
+        crawler("--allow-private", "--redis", store.url) as one,
+        crawler("--allow-private", "--redis", store.url) as two,
+    ):
+        yield one, two
+
+
+def test_a_task_made_through_one_server_is_polled_through_another(
+    pair: tuple[RunningServer, RunningServer], farm: Farm
+) -> None:
+    one, two = pair
+    task_id = submit(one, [farm.url("/status/418?pair"), farm.url("/status/200?pair", 1)])
+    assert wait_ready(two, task_id)["result"] == [418, 200]
+    assert httpx.get(f"{two.url}/api/v1/domains").json()[farm.hosts[0]] >= 1
+
+
+def test_two_servers_fetch_a_url_once(pair: tuple[RunningServer, RunningServer], farm: Farm) -> None:
+    url = farm.url("/slow/0.5?both", 2)
+    first, second = submit(pair[0], [url]), submit(pair[1], [url])
+    assert wait_ready(pair[1], first)["result"] == wait_ready(pair[0], second)["result"] == [200]
+    assert farm.hits_of("/slow/0.5?both", 2) == 1
+
+
+def test_redis_stopping_is_a_503_and_the_server_recovers(
+    pair: tuple[RunningServer, RunningServer], store: RedisServer, farm: Farm
+) -> None:
+    one, _ = pair
+    running = submit(one, [farm.url("/slow/1?outage")])
+    store.stop()
+    try:
+        for method, path in (("POST", "/api/v1/tasks/"), ("GET", f"/api/v1/tasks/{running}"), ("GET", "/healthz")):
+            started = time.monotonic()
+            answer = httpx.request(method, f"{one.url}{path}", json=["example.org"], timeout=30)
+            assert answer.status_code == 503
+            assert answer.json()["detail"].startswith("Redis is unavailable")
+            assert time.monotonic() - started < 10
+        assert one.process.poll() is None
+    finally:
+        store.start()
+    wait_until(lambda: httpx.get(f"{one.url}/healthz").status_code == 200, "the server finding Redis again")
+    # The task that ran through the outage is saved once Redis is back (this Redis kept no data, so it is new).
+    wait_until(lambda: httpx.get(f"{one.url}/api/v1/tasks/{running}").status_code == 200, "the task saved again")
+    assert wait_ready(one, running)["result"] == [200]
+    assert wait_ready(one, submit(one, [farm.url("/status/200?after")]))["result"] == [200]
