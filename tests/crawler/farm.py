@@ -45,7 +45,7 @@ class Farm:
         return self.hits[(self.hosts[host], path)]
 
     async def start(self) -> None:
-        self.port = self.port or _port_free_on_all(self.hosts)
+        self.port = self.port or port_free_on_all(self.hosts)
         for host in self.hosts:
             self.servers.append(await asyncio.start_server(self._serve, host, self.port, backlog=4096))
 
@@ -112,7 +112,7 @@ class Farm:
         return True
 
 
-def _port_free_on_all(hosts: Sequence[str]) -> int:
+def port_free_on_all(hosts: Sequence[str]) -> int:
     """A port that is free on every one of the addresses."""
     for _ in range(100):
         with socket.socket() as probe:
