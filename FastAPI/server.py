@@ -272,10 +272,11 @@ class Store:
         raw = await self.redis.get(f"{TASK_PREFIX}{task_id}")
         return raw.encode() if isinstance(raw, str) else raw
 
-    async def count(self, urls: list[str]) -> None:
-        """Add every URL once to its domain's counter."""
-        counts = collections.Counter(domain_of(url) for url in urls)
+    async def create(self, task: Task) -> None:
+        """Write a new task and add each of its URLs once to its domain's counter, all or nothing."""
+        counts = collections.Counter(domain_of(url) for url in task.urls)
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"{TASK_PREFIX}{task.id}", task.model_dump_json(), ex=self.settings.task_retention)
             for domain, count in counts.items():
                 pipe.hincrby(DOMAINS_KEY, domain, count)
             await pipe.execute()
@@ -631,8 +632,7 @@ def create_app(settings: Settings) -> FastAPI:
             return problem(str(error), 422)
         store = store_of(request)
         task = Task(id=uuid.uuid4(), status="running", created=datetime.datetime.now(datetime.timezone.utc), urls=urls)
-        await store.save(task)
-        await store.count(urls)
+        await store.create(task)
         job = asyncio.ensure_future(run_task(task.model_copy(deep=True), store, request.app.state.fetcher, settings))
         background.add(job)
         job.add_done_callback(finished)
@@ -672,11 +672,16 @@ def parse_settings(argv: list[str] | None) -> tuple[argparse.Namespace, Settings
     """Flags, each defaulting to its environment variable, then to the built-in default."""
     defaults = Settings()
     parser = argparse.ArgumentParser(prog="server.py", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=int, default=8888, help="port to listen on (%(default)s)")
     env = os.environ.get
-    parser.add_argument("--redis", default=env("REDIS_URL"), help="Redis URL (default: a private redis-server)")
-    parser.add_argument("--allow-private", action="store_true", default=env("CRAWLER_ALLOW_PRIVATE", "") == "1")
+    parser.add_argument("--redis", default=env("REDIS_URL"), help="Redis URL ($REDIS_URL; default: a private one)")
+    parser.add_argument(
+        "--allow-private",
+        action="store_true",
+        default=env("CRAWLER_ALLOW_PRIVATE", "") == "1",
+        help="also crawl loopback, private, link-local... addresses ($CRAWLER_ALLOW_PRIVATE=1)",
+    )
     for flag, variable, kind, help_ in (
         ("--cache-ttl", "CACHE_TTL", float, "seconds a fetched code is reused"),
         ("--concurrency", "CRAWLER_CONCURRENCY", int, "fetches at once, all hosts together"),
