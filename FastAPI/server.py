@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import functools
 import ipaddress
+import itertools
 import json
 import logging
 import os
@@ -47,6 +48,7 @@ TASK_PREFIX = "crawler:task:"
 CLAIM_PREFIX = "crawler:fetching:"  # url -> the process fetching it, so that other processes wait for its code
 HOST_NAME = re.compile(rb"[a-z0-9_.-]+")
 USER_AGENT = b"url-status-crawler/1"
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 REMOTE_POLL = 0.05  # seconds between looks at codes another process is fetching
 REDIS_TIMEOUT = 2.0
 log = logging.getLogger("crawler")
@@ -261,6 +263,7 @@ class Store:
         self.redis = client
         self.settings = settings
         self.process = uuid.uuid4().hex
+        self.release_script = client.register_script(RELEASE)
 
     async def save(self, task: Task) -> None:
         """Write the task, kept for the retention time."""
@@ -310,6 +313,10 @@ class Store:
         expiry = self.settings.connect_timeout + self.settings.read_timeout + 1.0
         taken = await self.redis.set(f"{CLAIM_PREFIX}{url}", self.process, nx=True, px=int(expiry * 1000))
         return bool(taken)
+
+    async def release(self, url: str) -> None:
+        """Give up this process's claim on the URL (not another's), so that others need not wait for it."""
+        await self.release_script(keys=[f"{CLAIM_PREFIX}{url}"], args=[self.process])
 
     async def remember(self, url: str, code: Outcome) -> None:
         """Cache the outcome and release the claim."""
@@ -387,6 +394,7 @@ class Fetcher:
         self.remote: set[str] = set()  # URLs another process is fetching
         self.watcher: asyncio.Task[None] | None = None
         self.wanted: dict[str, list[Job]] = {}
+        self.releases: set[asyncio.Task[None]] = set()
 
     def want(self, url: str, job: Job) -> None:
         """Let the job have the URL's outcome once known."""
@@ -448,6 +456,11 @@ class Fetcher:
             return
         try:
             code: Outcome = await fetch_status(self.pool, url, self.settings)
+        except asyncio.CancelledError:  # nobody wants it any more: let other processes fetch it if they do
+            release = asyncio.ensure_future(self.store.release(url))
+            self.releases.add(release)
+            release.add_done_callback(self._released)
+            raise
         except Exception as error:  # every failure of the target becomes a label
             code = failure_label(error)
         with contextlib.suppress(RedisError):
@@ -466,6 +479,11 @@ class Fetcher:
             self.turns[host] = None
         self._start_some()
 
+    def _released(self, release: "asyncio.Task[None]") -> None:
+        self.releases.discard(release)
+        if not release.cancelled() and release.exception() is not None:
+            log.info("could not release a claim: %s", release.exception())
+
     def _settle(self, url: str, code: Outcome) -> None:
         for job in self.wanted.pop(url, []):
             job.settle(url, code)
@@ -474,12 +492,14 @@ class Fetcher:
         """Collect the codes other processes fetch; take a URL back if its claim lapses uncached."""
         while self.remote:
             await asyncio.sleep(REMOTE_POLL)
-            urls = list(self.remote)[:1000]
+            urls = list(itertools.islice(self.remote, 1000))
             try:
                 codes, claimed = await self.store.peek(urls)
             except RedisError:
                 codes, claimed = {}, set()
             for url in urls:
+                if url not in self.remote:  # abandoned meanwhile
+                    continue
                 if url in codes:
                     self.remote.discard(url)
                     self._settle(url, codes[url])

@@ -1,5 +1,6 @@
 """What the crawler records for each kind of target, how often it fetches, and within which limits."""
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from tests.servers import RunningServer, free_port
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    with crawler("--allow-private", "--read-timeout", "1", "--cache-ttl", "600") as running:
+    with crawler("--allow-private", "--connect-timeout", "0.5", "--read-timeout", "1", "--cache-ttl", "600") as running:
         yield running
 
 
@@ -23,9 +24,30 @@ def test_every_status_the_farm_gives(server: RunningServer, farm: Farm) -> None:
     assert results(server, urls) == codes
 
 
-def test_each_failure_has_its_label(server: RunningServer, farm: Farm) -> None:
+@pytest.fixture
+def full_backlog() -> Iterator[int]:
+    """A port whose listener accepts nothing and whose backlog is full: new connections get no answer."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.5", 0))
+        listener.listen(0)
+        port: int = listener.getsockname()[1]
+        queued = []
+        for _ in range(3):
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.5", port))
+            queued.append(client)
+        try:
+            yield port
+        finally:
+            for client in queued:
+                client.close()
+
+
+def test_each_failure_has_its_label(server: RunningServer, farm: Farm, full_backlog: int) -> None:
     urls = {
         f"{farm.hosts[0]}:{free_port()}/": "error:connect",
+        f"127.0.0.5:{full_backlog}/": "error:connect-timeout",
         farm.url("/hang"): "error:timeout",
         farm.url("/garbage"): "error:invalid-response",
         farm.url("/close", 1): "error:invalid-response",

@@ -65,3 +65,17 @@ def test_redis_stopping_is_a_503_and_the_server_recovers(
     wait_until(lambda: httpx.get(f"{one.url}/api/v1/tasks/{running}").status_code == 200, "the task saved again")
     assert wait_ready(one, running)["result"] == [200]
     assert wait_ready(one, submit(one, [farm.url("/status/200?after")]))["result"] == [200]
+
+
+def test_a_claim_given_up_at_a_deadline_lets_another_server_fetch(store: RedisServer, farm: Farm) -> None:
+    url = farm.url("/slow/2?release", 1)
+    flags = ("--allow-private", "--redis", store.url, "--read-timeout", "5")  # a claim lasts 11 s
+    with crawler(*flags, "--task-deadline", "1") as hasty, crawler(*flags) as patient:
+        first = submit(hasty, [url])
+        wait_until(lambda: farm.hits_of("/slow/2?release", 1) == 1, "the first server's fetch")
+        second = submit(patient, [url])
+        asked = time.monotonic()
+        assert wait_ready(hasty, first)["result"] == ["error:deadline"]
+        assert wait_ready(patient, second)["result"] == [200]
+        assert time.monotonic() - asked < 6  # not held up until the abandoned claim expired
+    assert farm.hits_of("/slow/2?release", 1) == 2
