@@ -293,8 +293,11 @@ class Store:
     def _fresh(self, raw: bytes | str | None) -> Outcome | None:
         if raw is None:
             return None
-        code, seen = json.loads(raw)
-        fresh = time.time() - float(seen) <= self.settings.cache_ttl
+        try:
+            code, seen = json.loads(raw)
+            fresh = time.time() - float(seen) <= self.settings.cache_ttl
+        except (ValueError, TypeError):  # not an entry this server wrote: a miss
+            return None
         return code if fresh and isinstance(code, int | str) else None
 
     async def cached(self, urls: list[str]) -> dict[str, Outcome]:
@@ -370,8 +373,9 @@ class Job:
             if not self.unsettled:
                 self.finished.set()
 
-    def result(self) -> list[Outcome]:
-        return [code if code is not None else "error:deadline" for code in self.outcomes]
+    def result(self, unfinished: str) -> list[Outcome]:
+        """The outcomes, with the label given for URLs that have none yet."""
+        return [code if code is not None else unfinished for code in self.outcomes]
 
 
 class Fetcher:
@@ -508,10 +512,8 @@ class Fetcher:
                     self._enqueue(url)
 
 
-async def run_task(task: Task, store: Store, fetcher: Fetcher, settings: Settings) -> None:
-    """Fill the task's result; it always ends ready, within the deadline."""
-    started = time.monotonic()
-    job = Job(task.urls)
+async def collect(job: Job, store: Store, fetcher: Fetcher, deadline: float) -> None:
+    """Settle the job's URLs from the cache, then from fetches, until all are settled or the deadline passes."""
     unique = list(job.positions)
     try:
         cached = await store.cached(unique)
@@ -522,16 +524,31 @@ async def run_task(task: Task, store: Store, fetcher: Fetcher, settings: Setting
     for url in unique:
         if url not in cached:
             fetcher.want(url, job)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(job.finished.wait(), max(0.0, deadline - time.monotonic()))
+
+
+async def run_task(task: Task, store: Store, fetcher: Fetcher, settings: Settings) -> None:
+    """Fill the task's result; it always ends ready: at its deadline, on a bug, and when the server stops."""
+    job = Job(task.urls)
+    unfinished = "error:deadline"
     try:
-        await asyncio.wait_for(job.finished.wait(), max(0.0, settings.task_deadline - (time.monotonic() - started)))
-    except asyncio.TimeoutError:
-        pass
+        await collect(job, store, fetcher, time.monotonic() + settings.task_deadline)
+    except asyncio.CancelledError:
+        unfinished = "error:shutdown"
+    except Exception:
+        log.exception("task %s failed", task.id)
+        unfinished = "error:other"
     finally:
         fetcher.abandon(job)
-    task.result = job.result()
+    task.result = job.result(unfinished)
     task.status, task.finished = "ready", datetime.datetime.now(datetime.timezone.utc)
     task.done = len(task.result)
     task.failed = sum(isinstance(code, str) for code in task.result)
+    if unfinished == "error:shutdown":  # one try, then let the server stop
+        with contextlib.suppress(RedisError):
+            await store.save(task)
+        raise asyncio.CancelledError
     for _attempt in range(settings.task_retention):  # Redis may be down for a while: keep the result until back
         try:
             await store.save(task)

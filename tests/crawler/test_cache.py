@@ -60,3 +60,10 @@ def test_domains_count_every_url_once(server: RunningServer, store: RedisServer,
     assert httpx.get(f"{server.url}/api/v1/domains").json() == expected
     results(server, urls)  # cached or not, fetched or failed: each counts again
     assert httpx.get(f"{server.url}/api/v1/domains").json() == {host: 2 * n for host, n in expected.items()}
+
+
+def test_an_entry_it_cannot_read_is_a_miss(server: RunningServer, store: RedisServer, farm: Farm) -> None:
+    url = farm.url("/status/207?foreign")
+    redis.Redis.from_url(store.url).hset("crawler:cache", url, "not what the server writes")
+    assert results(server, [url]) == [207]
+    assert farm.hits_of("/status/207?foreign") == 1

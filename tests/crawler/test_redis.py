@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 
 from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, submit, wait_ready
@@ -79,3 +80,16 @@ def test_a_claim_given_up_at_a_deadline_lets_another_server_fetch(store: RedisSe
         assert wait_ready(patient, second)["result"] == [200]
         assert time.monotonic() - asked < 6  # not held up until the abandoned claim expired
     assert farm.hits_of("/slow/2?release", 1) == 2
+
+
+def test_a_stopping_server_leaves_its_tasks_ready(
+    pair: tuple[RunningServer, RunningServer], store: RedisServer, farm: Farm
+) -> None:
+    quick, slow = farm.url("/status/200?leaving"), farm.url("/slow/30?leaving")
+    with crawler("--allow-private", "--redis", store.url) as leaving:
+        task_id = submit(leaving, [slow, quick])
+        cache = redis.Redis.from_url(store.url)
+        wait_until(lambda: cache.hexists("crawler:cache", quick), "the quick URL's code cached")
+        wait_until(lambda: farm.hits_of("/slow/30?leaving") == 1, "the slow URL's fetch under way")
+        leaving.stop()  # uvicorn shuts down gracefully, then ends by the signal it got
+    assert wait_ready(pair[1], task_id, timeout=5)["result"] == ["error:shutdown", 200]
