@@ -98,3 +98,12 @@ def test_connects_only_to_the_address_it_checked() -> None:
         run(connect(GuardedBackend(allow_private=False), "localhost"))
     with pytest.raises(ForbiddenAddressError):
         run(GuardedBackend(allow_private=False).connect_unix_socket("/run/some.sock"))
+
+
+def test_the_tests_server_reaches_nothing_beyond_loopback(guarded: RunningServer) -> None:
+    # The guard lets public addresses through; the tests' harness (offline.py) must stop them short.
+    assert results(guarded, ["http://9.9.9.9/", "http://9.9/", "example.org"]) == [
+        "error:connect",
+        "error:connect",
+        "error:dns",
+    ]
