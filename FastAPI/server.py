@@ -32,6 +32,7 @@ import httpx
 import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from redis.asyncio.retry import Retry
@@ -642,6 +643,11 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.gather(cleaner, *background, return_exceptions=True)
 
     app = FastAPI(title="URL status crawler", lifespan=lifespan)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        reasons = (f"{' '.join(str(part) for part in e.get('loc', ()))}: {e.get('msg')}" for e in error.errors())
+        return problem("; ".join(reasons) or "invalid request", 422)
 
     @app.exception_handler(RedisError)
     async def redis_down(request: Request, error: RedisError) -> JSONResponse:

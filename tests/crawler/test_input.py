@@ -1,9 +1,6 @@
 """Bad input: a clear 4xx and never a 500, with hand-picked cases and hypothesis against the live server."""
 
 import json
-import os
-import subprocess
-import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -13,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from FastAPI.server import InvalidURLError, domain_of, normalise, request_target
+from FastAPI.server import InvalidURLError, domain_of, normalise, parse_settings, request_target
 from tests.crawler.service import crawler
 from tests.rawhttp import exchange
-from tests.servers import REPO, RunningServer
+from tests.servers import RunningServer
 
 
 MAX_BODY = 4096
@@ -75,7 +72,9 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(server: RunningServer, c
 
 
 def test_task_ids(client: httpx.Client) -> None:
-    assert client.get("/api/v1/tasks/not-a-uuid").status_code == 422
+    malformed = client.get("/api/v1/tasks/not-a-uuid")
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"].startswith("path task_id: Input should be a valid UUID")
     unknown = client.get(f"/api/v1/tasks/{uuid.uuid4()}")
     assert unknown.status_code == 404
     assert "no task" in unknown.json()["detail"]
@@ -85,19 +84,24 @@ def test_task_ids(client: httpx.Client) -> None:
     ("flags", "env"),
     [(["--per-host", "0"], {}), (["--read-timeout", "soon"], {}), ([], {"CRAWLER_CONCURRENCY": "-3"})],
 )
-def test_bad_settings_are_usage_errors(flags: list[str], env: dict[str, str]) -> None:
-    command = [sys.executable, "FastAPI/server.py", *flags]
-    done = subprocess.run(
-        command,
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert "usage: server.py" in done.stderr
+def test_bad_settings_are_usage_errors(
+    flags: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exit_:
+        parse_settings(flags)
+    assert exit_.value.code == 2
+    assert "usage: server.py" in capsys.readouterr().err
+
+
+def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRAWLER_PER_HOST", "7")
+    monkeypatch.setenv("CACHE_TTL", "9.5")
+    monkeypatch.setenv("CRAWLER_ALLOW_PRIVATE", "1")
+    _, settings = parse_settings(["--per-host", "3", "--redis", "redis://127.0.0.1:1/0"])
+    assert (settings.per_host, settings.cache_ttl, settings.allow_private) == (3, 9.5, True)
+    assert settings.redis_url == "redis://127.0.0.1:1/0"
 
 
 json_values = st.recursive(
@@ -134,7 +138,7 @@ def test_fuzzed_bodies_never_get_a_500(client: httpx.Client, body: bytes) -> Non
 @given(task_id=st.text(max_size=60))
 def test_fuzzed_task_ids_never_get_a_500(client: httpx.Client, task_id: str) -> None:
     answer = client.get(f"/api/v1/tasks/{urllib.parse.quote(task_id, safe='')}")
-    assert answer.status_code in (404, 405, 422), answer.text
+    assert answer.status_code in (307, 404, 405, 422), answer.text  # 307: an id ending in a slash (%2F)
 
 
 def test_the_server_is_still_well_after_the_fuzzing(client: httpx.Client) -> None:
