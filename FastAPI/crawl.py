@@ -16,6 +16,7 @@ import httpx
 DEFAULT_SERVER = "http://127.0.0.1:8888"
 FIRST_PAUSE = 0.01
 LONGEST_PAUSE = 1.0
+LONGEST_WAIT = 10.0  # seconds each poll asks the server to wait for the task to be ready
 PROGRESS_EVERY = 5.0  # seconds between "still running" lines on stderr
 
 
@@ -47,21 +48,25 @@ async def crawl(server: str, urls: list[str], timeout: float, stderr: TextIO) ->
         print(f"crawl.py: task {task['id']} running ({len(urls)} URLs)", file=stderr)
         pause, said = FIRST_PAUSE, time.monotonic()
         while task["status"] != "ready":
-            if time.monotonic() + pause > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise CrawlError(f"task {task['id']} not ready within {timeout:g} s")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LONGEST_PAUSE)
+            wait = round(min(LONGEST_WAIT, remaining), 3)  # the server answers as soon as the task is ready
             try:
-                answer = await client.get(f"/api/v1/tasks/{task['id']}")
+                answer = await client.get(f"/api/v1/tasks/{task['id']}", params={"wait": wait}, timeout=wait + 10)
             except httpx.HTTPError as error:
                 raise CrawlError(f"lost the server at {server}: {error or type(error).__name__}") from error
             if answer.status_code == 503:  # Redis is briefly away: keep polling until the deadline
                 print(f"crawl.py: {answer.text[:200]}", file=stderr)
-                continue
-            task = task_of(answer, 200, "polling the task")
+            else:
+                task = task_of(answer, 200, "polling the task")
+                if task["status"] == "ready":
+                    break
             if time.monotonic() - said > PROGRESS_EVERY:
                 print(f"crawl.py: task {task['id']} still running", file=stderr)
                 said = time.monotonic()
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, LONGEST_PAUSE)
     result = task.get("result")
     if not isinstance(result, list) or len(result) != len(urls):
         raise CrawlError(f"task {task['id']} is ready without one result per URL")

@@ -31,7 +31,7 @@ import httpcore
 import httpx
 import redis.asyncio as aioredis
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -52,6 +52,7 @@ USER_AGENT = b"url-status-crawler/1"
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 REMOTE_POLL = 0.05  # seconds between looks at codes another process is fetching
 REDIS_TIMEOUT = 2.0
+MAX_WAIT = 30.0  # seconds a GET of a task may wait for it to be ready
 log = logging.getLogger("crawler")
 
 Outcome = int | str  # an HTTP status code, or a failure label such as "error:timeout"
@@ -591,6 +592,52 @@ def parse_urls(body: bytes, settings: Settings) -> list[str]:
     return urls
 
 
+class Runner:
+    """This process's running tasks: started in the background, awaited by GETs that wait, ended on exit."""
+
+    def __init__(self, store: Store, fetcher: Fetcher, settings: Settings) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.settings = settings
+        self.jobs: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    def start(self, task: Task) -> None:
+        job = asyncio.ensure_future(run_task(task, self.store, self.fetcher, self.settings))
+        self.jobs[task.id] = job
+        job.add_done_callback(functools.partial(self._finished, task.id))
+
+    def _finished(self, task_id: uuid.UUID, job: "asyncio.Task[None]") -> None:
+        self.jobs.pop(task_id, None)
+        if not job.cancelled() and job.exception() is not None:
+            log.error("task %s crashed", task_id, exc_info=job.exception())
+
+    async def load(self, task_id: uuid.UUID, wait: float) -> bytes | None:
+        """The stored task; if it is running, as soon as it is ready or `wait` seconds have passed."""
+        deadline = time.monotonic() + wait
+        while (raw := await self.store.load_json(task_id)) is not None and not is_ready(raw):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            job = self.jobs.get(task_id)
+            if job is None:  # another process runs it: look again shortly
+                await asyncio.sleep(min(REMOTE_POLL, remaining))
+            else:
+                await asyncio.wait([job], timeout=remaining)
+        return raw
+
+    async def stop(self) -> None:
+        """Cancel the running tasks, which write themselves ready before they end."""
+        jobs = list(self.jobs.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
+def is_ready(raw: bytes) -> bool:
+    """Whether a stored task is ready, from the head of its JSON: the id, then the status, come first."""
+    return b'"status":"ready"' in raw[:64]
+
+
 def problem(detail: str, status: int) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
@@ -619,7 +666,6 @@ def redis_client(url: str) -> "aioredis.Redis":
 
 def create_app(settings: Settings) -> FastAPI:
     """The crawler app; Redis (a private one if no URL) and the HTTP pool are made in the lifespan."""
-    background: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -632,15 +678,14 @@ def create_app(settings: Settings) -> FastAPI:
             pool = await stack.enter_async_context(http_pool(settings))
             store = Store(client, settings)
             app.state.store = store
-            app.state.fetcher = Fetcher(pool, store, settings)
+            app.state.runner = runner = Runner(store, Fetcher(pool, store, settings), settings)
             cleaner = asyncio.ensure_future(clean_forever(store))
             try:
                 yield
             finally:
                 cleaner.cancel()
-                for job in list(background):
-                    job.cancel()
-                await asyncio.gather(cleaner, *background, return_exceptions=True)
+                await runner.stop()
+                await asyncio.gather(cleaner, return_exceptions=True)
 
     app = FastAPI(title="URL status crawler", lifespan=lifespan)
 
@@ -657,11 +702,6 @@ def create_app(settings: Settings) -> FastAPI:
         store: Store = request.app.state.store
         return store
 
-    def finished(job: "asyncio.Task[None]") -> None:
-        background.discard(job)
-        if not job.cancelled() and job.exception() is not None:
-            log.error("task crashed", exc_info=job.exception())
-
     errors: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (413, 422, 503)}
 
     @app.post("/api/v1/tasks/", status_code=201, response_model=Task, responses=errors)
@@ -676,14 +716,14 @@ def create_app(settings: Settings) -> FastAPI:
         store = store_of(request)
         task = Task(id=uuid.uuid4(), status="running", created=datetime.datetime.now(datetime.timezone.utc), urls=urls)
         await store.create(task)
-        job = asyncio.ensure_future(run_task(task.model_copy(deep=True), store, request.app.state.fetcher, settings))
-        background.add(job)
-        job.add_done_callback(finished)
+        request.app.state.runner.start(task.model_copy(deep=True))
         return Response(task.model_dump_json(), status_code=201, media_type="application/json")
 
     @app.get("/api/v1/tasks/{task_id}", response_model=Task, responses={404: {"model": Problem}, **errors})
-    async def get_task(task_id: uuid.UUID, request: Request) -> Response:
-        raw = await store_of(request).load_json(task_id)
+    async def get_task(task_id: uuid.UUID, request: Request, wait: float = Query(0.0, ge=0, le=MAX_WAIT)) -> Response:
+        """The task; with `wait`, answered as soon as it is ready, or after that many seconds if it is not."""
+        runner: Runner = request.app.state.runner
+        raw = await runner.load(task_id, wait)
         if raw is None:
             return problem(f"no task {task_id} (unknown, or older than {settings.task_retention} s)", 404)
         return Response(raw, media_type="application/json")

@@ -35,6 +35,7 @@ class Farm:
         self.hits: collections.Counter[tuple[str, str]] = collections.Counter()
         self.active: collections.Counter[str] = collections.Counter()  # host -> requests being answered
         self.peak: collections.Counter[str] = collections.Counter()  # host -> most answered at once
+        self.peak_total = 0  # most answered at once, all hosts together
         self.port = 0
         self.servers: list[asyncio.Server] = []
 
@@ -72,6 +73,7 @@ class Farm:
                 self.hits[(host, path)] += 1
                 self.active[host] += 1
                 self.peak[host] = max(self.peak[host], self.active[host])
+                self.peak_total = max(self.peak_total, self.active.total())
                 try:
                     if not await self._answer(path, reader, writer):
                         return

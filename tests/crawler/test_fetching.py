@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.crawler.farm import Farm
@@ -14,7 +15,8 @@ from tests.servers import RunningServer, free_port
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    with crawler("--allow-private", "--connect-timeout", "0.5", "--read-timeout", "1", "--cache-ttl", "600") as running:
+    limits = ("--per-host", "2", "--concurrency", "5")
+    with crawler("--allow-private", "--connect-timeout", "0.5", "--read-timeout", "1", *limits) as running:
         yield running
 
 
@@ -84,13 +86,12 @@ def test_a_task_past_its_deadline_does_not_hold_up_others(farm: Farm) -> None:
     assert farm.hits_of("/slow/2.8?deadline") == 1
 
 
-def test_global_and_per_host_limits_hold(farm: Farm) -> None:
-    with crawler("--allow-private", "--per-host", "2", "--concurrency", "5") as server:
-        farm.peak.clear()
-        urls = [farm.url(f"/slow/0.2?limits={i}", i % 3) for i in range(18)]
-        results(server, urls)
-    assert max(farm.peak.values()) == 2
-    assert sum(farm.peak.values()) <= 6
+def test_global_and_per_host_limits_hold(server: RunningServer, farm: Farm) -> None:
+    farm.peak.clear()
+    farm.peak_total = 0
+    results(server, [farm.url(f"/slow/0.2?limits={i}", i % 3) for i in range(18)])
+    assert max(farm.peak.values()) == 2  # --per-host 2
+    assert farm.peak_total == 5  # --concurrency 5
 
 
 def test_concurrent_tasks_each_get_their_own_order(server: RunningServer, farm: Farm) -> None:
@@ -106,3 +107,12 @@ def test_concurrent_tasks_each_get_their_own_order(server: RunningServer, farm: 
     for thread in threads:
         thread.join(timeout=60)
     assert got == asked
+
+
+def test_a_waiting_get_answers_once_the_task_is_ready(server: RunningServer, farm: Farm) -> None:
+    task_id = submit(server, [farm.url("/slow/0.3?wait")])
+    assert httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": 0.01}).json()["status"] == "running"
+    waited = httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": 20}, timeout=30).json()
+    assert (waited["status"], waited["result"]) == ("ready", [200])
+    for wait in ("-1", "31", "soon"):
+        assert httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": wait}).status_code == 422

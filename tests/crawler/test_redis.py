@@ -33,8 +33,9 @@ def test_a_task_made_through_one_server_is_polled_through_another(
     pair: tuple[RunningServer, RunningServer], farm: Farm
 ) -> None:
     one, two = pair
-    task_id = submit(one, [farm.url("/status/418?pair"), farm.url("/status/200?pair", 1)])
-    assert wait_ready(two, task_id)["result"] == [418, 200]
+    task_id = submit(one, [farm.url("/status/418?pair"), farm.url("/slow/0.3?pair", 1)])
+    waited = httpx.get(f"{two.url}/api/v1/tasks/{task_id}", params={"wait": 20}, timeout=30).json()
+    assert waited["result"] == [418, 200]  # the other server's GET waited for the task to be ready
     assert httpx.get(f"{two.url}/api/v1/domains").json()[farm.hosts[0]] >= 1
 
 
