@@ -1,11 +1,13 @@
 """The URL status crawler's client: submit URLs to the server, poll until ready, print `code<TAB>url` lines.
 
-Exit status: 0 when every URL got an HTTP code, 1 when some did not (or the server failed), 2 for usage errors.
+Exit status: 0 when every URL got an HTTP code, 1 when some did not (or the server failed), 2 for usage errors,
+130 when interrupted (Ctrl-C).
 """
 
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -14,6 +16,7 @@ import httpx
 
 
 DEFAULT_SERVER = "http://127.0.0.1:8888"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FIRST_PAUSE = 0.01
 LONGEST_PAUSE = 1.0
 LONGEST_WAIT = 10.0  # seconds each poll asks the server to wait for the task to be ready
@@ -90,16 +93,28 @@ def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             args = parser.parse_args(argv)
     except SystemExit as exit_:
-        return 2 if exit_.code else 0
+        return EXIT_USAGE if exit_.code else EXIT_OK
     try:
         result = asyncio.run(crawl(args.server, args.urls, args.timeout, stderr))
     except CrawlError as error:
         print(f"crawl.py: {error}", file=stderr)
-        return 1
-    for code, url in zip(result, args.urls, strict=True):
-        print(f"{code}\t{url}", file=stdout)
-    return 0 if all(isinstance(code, int) for code in result) else 1
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("crawl.py: interrupted", file=stderr)
+        return EXIT_INTERRUPTED
+    try:
+        for code, url in zip(result, args.urls, strict=True):
+            print(f"{code}\t{url}", file=stdout)
+        stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say to it
+        return EXIT_FAILED
+    return EXIT_OK if all(isinstance(code, int) for code in result) else EXIT_FAILED
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], sys.stdout, sys.stderr))
+    status = main(sys.argv[1:], sys.stdout, sys.stderr)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # spare the interpreter's own flush at exit the same error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(status)

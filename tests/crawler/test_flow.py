@@ -1,6 +1,7 @@
 """The whole flow through crawl.py against a real server, its private Redis and the local farm."""
 
 import io
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ import pytest
 from FastAPI import crawl
 from tests.crawler.farm import Farm
 from tests.crawler.service import crawler
+from tests.polling import wait_until
 from tests.servers import REPO, RunningServer, free_port
 
 
@@ -96,3 +98,21 @@ def test_process_exit_statuses(server: RunningServer, farm: Farm) -> None:
     assert (failed.returncode, failed.stdout) == (1, f"error:invalid-response\t{farm.url('/garbage')}\n")
     usage = subprocess.run(script, capture_output=True, text=True, timeout=60, check=False)
     assert usage.returncode == 2
+
+
+def test_ctrl_c_and_a_closed_pipe_end_quietly(server: RunningServer, farm: Farm) -> None:
+    script = [sys.executable, str(REPO / "FastAPI" / "crawl.py"), "--server", server.url]
+    slow = farm.url("/slow/20?interrupted")
+    interrupted = subprocess.Popen([*script, slow], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: farm.hits_of("/slow/20?interrupted") == 1, "the crawl under way")
+    interrupted.send_signal(signal.SIGINT)
+    out, err = interrupted.communicate(timeout=30)
+    assert (interrupted.returncode, out) == (130, "")
+    assert err.splitlines()[-1] == "crawl.py: interrupted"
+    piped = subprocess.Popen([*script, farm.url("/status/200?piped")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert piped.stdout is not None
+    piped.stdout.close()  # as `| head` does once it has had enough
+    _, complaints = piped.communicate(timeout=30)
+    assert piped.returncode == 1
+    assert b"Traceback" not in complaints
+    assert b"Exception ignored" not in complaints
