@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -43,7 +44,9 @@ def task_of(answer: httpx.Response, expected: int, doing: str) -> dict[str, Any]
 async def crawl(server: str, urls: list[str], timeout: float, stderr: TextIO) -> list[int | str]:
     """Submit the URLs as one task and return its result once ready, within the timeout."""
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=server, timeout=min(timeout, 10.0), trust_env=False) as client:
+    # A plain-HTTP server needs no TLS: not loading the CA bundle spares a tenth of a cached crawl's time.
+    verify = urlsplit(server).scheme == "https"
+    async with httpx.AsyncClient(base_url=server, timeout=min(timeout, 10.0), trust_env=False, verify=verify) as client:
         try:
             task = task_of(await client.post("/api/v1/tasks/", json=urls), 201, "submitting the task")
         except (httpx.HTTPError, httpx.InvalidURL) as error:

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -126,8 +127,8 @@ def normalise(raw: str, max_length: int) -> str:
 
 
 def domain_of(url: str) -> str:
-    """The host name, lower-case, without port or credentials."""
-    return httpx.URL(url).host.lower()
+    """The host name of a normalised URL, lower-case (IDNA-encoded if need be), without port or credentials."""
+    return (urlsplit(url).hostname or "").lower()
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

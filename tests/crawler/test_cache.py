@@ -54,8 +54,15 @@ def test_domains_count_every_url_once(server: RunningServer, store: RedisServer,
         f"127.0.0.5:{free_port()}/",
         "no-such-host.invalid",
         "http://No-Such-Host.INVALID:8080/a?b",
+        "http://Bücher.invalid/",
     ]
-    expected = {farm.hosts[1]: 2, farm.hosts[2]: 1, "127.0.0.5": 1, "no-such-host.invalid": 2}
+    expected = {
+        farm.hosts[1]: 2,
+        farm.hosts[2]: 1,
+        "127.0.0.5": 1,
+        "no-such-host.invalid": 2,
+        "xn--bcher-kva.invalid": 1,
+    }
     results(server, urls)
     assert httpx.get(f"{server.url}/api/v1/domains").json() == expected
     results(server, urls)  # cached or not, fetched or failed: each counts again
