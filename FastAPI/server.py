@@ -24,8 +24,8 @@ import ssl
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpcore
@@ -57,6 +57,8 @@ MAX_WAIT = 30.0  # seconds a GET of a task may wait for it to be ready
 log = logging.getLogger("crawler")
 
 Outcome = int | str  # an HTTP status code, or a failure label such as "error:timeout"
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,24 +316,27 @@ class Store:
                     found[url] = code
         return found
 
-    async def claim(self, url: str) -> bool:
-        """Whether this process may fetch the URL: no other process is fetching it right now."""
-        expiry = self.settings.connect_timeout + self.settings.read_timeout + 1.0
-        taken = await self.redis.set(f"{CLAIM_PREFIX}{url}", self.process, nx=True, px=int(expiry * 1000))
-        return bool(taken)
+    async def claim(self, urls: list[str]) -> list[bool]:
+        """For each URL, whether this process may fetch it: no other process is fetching it right now."""
+        expiry = int((self.settings.connect_timeout + self.settings.read_timeout + 1.0) * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for url in urls:
+                pipe.set(f"{CLAIM_PREFIX}{url}", self.process, nx=True, px=expiry)
+            return [bool(taken) for taken in await pipe.execute()]
 
     async def release(self, url: str) -> None:
         """Give up this process's claim on the URL (not another's), so that others need not wait for it."""
         await self.release_script(keys=[f"{CLAIM_PREFIX}{url}"], args=[self.process])
 
-    async def remember(self, url: str, code: Outcome) -> None:
-        """Cache the outcome and release the claim."""
+    async def remember(self, outcomes: list[tuple[str, Outcome]]) -> list[None]:
+        """Cache the outcomes and release their claims."""
         now = time.time()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(CACHE_KEY, url, json.dumps([code, now]))
-            pipe.zadd(CACHE_TIMES, {url: now})
-            pipe.delete(f"{CLAIM_PREFIX}{url}")
+            pipe.hset(CACHE_KEY, mapping={url: json.dumps([code, now]) for url, code in outcomes})
+            pipe.zadd(CACHE_TIMES, {url: now for url, _ in outcomes})
+            pipe.delete(*(f"{CLAIM_PREFIX}{url}" for url, _ in outcomes))
             await pipe.execute()
+        return [None] * len(outcomes)
 
     async def peek(self, urls: list[str]) -> tuple[dict[str, Outcome], set[str]]:
         """Of URLs other processes fetch: the outcomes they cached, and those still claimed."""
@@ -352,6 +357,38 @@ class Store:
                 pipe.zrem(CACHE_TIMES, *old)
                 await pipe.execute()
         return len(old)
+
+
+class Batcher(Generic[K, V]):
+    """Turns calls with one key each into calls of `run` with all the keys that came while the last was out."""
+
+    def __init__(self, run: Callable[[list[K]], Awaitable[list[V]]], most: int = 1_000) -> None:
+        self.run = run
+        self.most = most
+        self.pending: list[tuple[K, asyncio.Future[V]]] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    async def __call__(self, key: K) -> V:
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self.pending.append((key, future))
+        if self.flushing is None or self.flushing.done():
+            self.flushing = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # the callers of this turn of the loop join the first batch
+        while self.pending:
+            batch, self.pending = self.pending[: self.most], self.pending[self.most :]
+            try:
+                values = await self.run([key for key, _ in batch])
+            except Exception as error:  # each caller gets the error, typically a RedisError
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+            else:
+                for (_, future), value in zip(batch, values, strict=True):
+                    if not future.done():  # else its caller was cancelled
+                        future.set_result(value)
 
 
 class Job:
@@ -402,6 +439,9 @@ class Fetcher:
         self.watcher: asyncio.Task[None] | None = None
         self.wanted: dict[str, list[Job]] = {}
         self.releases: set[asyncio.Task[None]] = set()
+        # One Redis round trip for all the claims, and one for all the cache writes, made while the last was out.
+        self.claims = Batcher(store.claim)
+        self.cache_writes = Batcher(store.remember)
 
     def want(self, url: str, job: Job) -> None:
         """Let the job have the URL's outcome once known."""
@@ -453,7 +493,7 @@ class Fetcher:
 
     async def _fetch(self, url: str) -> None:
         try:
-            mine = await self.store.claim(url)
+            mine = await self.claims(url)
         except RedisError:
             mine = True  # without Redis each process fetches for itself
         if not mine:
@@ -471,7 +511,7 @@ class Fetcher:
         except Exception as error:  # every failure of the target becomes a label
             code = failure_label(error)
         with contextlib.suppress(RedisError):
-            await self.store.remember(url, code)
+            await self.cache_writes((url, code))
         # Cached first, then settled and no longer running, in one step: a job asking for the URL meanwhile
         # either joins this fetch or finds the code in the cache.
         self.running.pop(url, None)
