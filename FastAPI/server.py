@@ -77,6 +77,7 @@ class Settings:
     max_urls: int = 10_000
     max_url_length: int = 2_048
     max_body: int = 4 * 1024 * 1024
+    body_timeout: float = 30.0
 
 
 class Task(BaseModel):
@@ -743,11 +744,14 @@ def create_app(settings: Settings) -> FastAPI:
         store: Store = request.app.state.store
         return store
 
-    errors: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (413, 422, 503)}
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (408, 413, 422, 503)}
 
     @app.post("/api/v1/tasks/", status_code=201, response_model=Task, responses=errors)
     async def create_task(request: Request) -> Response:
-        body = await read_body(request, settings.max_body)
+        try:
+            body = await asyncio.wait_for(read_body(request, settings.max_body), settings.body_timeout)
+        except asyncio.TimeoutError:
+            return problem(f"the body did not arrive within {settings.body_timeout:g} s", 408)
         if body is None:
             return problem(f"the body is longer than {settings.max_body} bytes", 413)
         try:
@@ -817,6 +821,7 @@ def parse_settings(argv: list[str] | None) -> tuple[argparse.Namespace, Settings
         ("--max-urls", "CRAWLER_MAX_URLS", int, "URLs per task"),
         ("--max-url-length", "CRAWLER_MAX_URL_LENGTH", int, "characters per URL"),
         ("--max-body", "CRAWLER_MAX_BODY", int, "bytes per POST body"),
+        ("--body-timeout", "CRAWLER_BODY_TIMEOUT", float, "seconds for a POST body to arrive"),
     ):
         name = flag.removeprefix("--").replace("-", "_")
         default = env(variable, str(getattr(defaults, name)))

@@ -21,7 +21,7 @@ MAX_BODY = 4096
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    flags = ("--max-urls", "5", "--max-url-length", "100", "--max-body", str(MAX_BODY))
+    flags = ("--max-urls", "5", "--max-url-length", "100", "--max-body", str(MAX_BODY), "--body-timeout", "1")
     with crawler(*flags) as running:
         yield running
 
@@ -69,6 +69,13 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(server: RunningServer, c
     streamed = client.post("/api/v1/tasks/", content=chunks)  # chunked: no length to look at
     assert streamed.status_code == 413
     assert f"longer than {MAX_BODY} bytes" in streamed.json()["detail"]
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(server: RunningServer) -> None:
+    head = b"POST /api/v1/tasks/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+    stalled = exchange(server.port, head + b'["a"')  # and then nothing more
+    assert stalled.status == 408
+    assert "did not arrive within 1 s" in str(stalled.json())
 
 
 def test_task_ids(client: httpx.Client) -> None:
