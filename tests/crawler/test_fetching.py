@@ -76,14 +76,14 @@ def test_duplicates_in_a_task_and_across_tasks_are_fetched_once(server: RunningS
 
 
 def test_a_task_past_its_deadline_does_not_hold_up_others(farm: Farm) -> None:
-    url = farm.url("/slow/2.8?deadline")
+    url = farm.url("/slow/2.6?deadline")
     with crawler("--allow-private", "--task-deadline", "2", "--read-timeout", "5") as server:
         first = submit(server, [url, farm.url("/status/200?deadline")])
-        time.sleep(1.2)  # the second task asks while the first's fetch is under way, and outlives its deadline
+        time.sleep(1.4)  # the second task asks while the first's fetch is under way, and outlives its deadline
         second = submit(server, [url])
         assert wait_ready(server, first)["result"] == ["error:deadline", 200]
         assert wait_ready(server, second)["result"] == [200]  # not error:deadline: it got the shared fetch
-    assert farm.hits_of("/slow/2.8?deadline") == 1
+    assert farm.hits_of("/slow/2.6?deadline") == 1
 
 
 def test_global_and_per_host_limits_hold(server: RunningServer, farm: Farm) -> None:
