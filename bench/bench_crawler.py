@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from bench.figures import verdict, write_between_markers
 from FastAPI import crawl
 from FastAPI.server import Settings, fetch_status, http_pool
 from tests.crawler.farm import port_free_on_all
@@ -39,7 +40,6 @@ IN_FLIGHT_TASKS, IN_FLIGHT_PER_TASK = 10, 10_000
 MIN_RATIO, MIN_CACHED_PER_S, MAX_MIB = 0.8, 5_000.0, 200.0
 CODES = (200, 200, 200, 200, 201, 204, 301, 302, 304, 400, 403, 404, 404, 410, 429, 500, 502, 503)
 DOC = REPO / "docs" / "crawler.md"
-MARKERS = ("<!-- bench:crawler -->", "<!-- /bench:crawler -->")
 
 
 def farm_urls(port: int, count: int) -> list[str]:
@@ -147,12 +147,6 @@ def memory_in_flight(port: int) -> tuple[float, float]:
     return rss / 1024, peak / 2**20
 
 
-def write_figures(text: str) -> None:
-    doc = DOC.read_text()
-    start, end = doc.index(MARKERS[0]) + len(MARKERS[0]), doc.index(MARKERS[1])
-    DOC.write_text(f"{doc[:start]}\n{text}\n{doc[end:]}")
-
-
 def main() -> int:
     load_before = os.getloadavg()
     settings = Settings(allow_private=True)
@@ -172,9 +166,6 @@ def main() -> int:
     rate_cached = URLS / seconds_cached
     failed = sum(1 for line in lines if line.startswith("error:"))
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-    def verdict(met: bool) -> str:
-        return "met" if met else "**not met**"
 
     text = "\n".join(
         [
@@ -200,7 +191,7 @@ def main() -> int:
         ]
     )
     print(text)
-    write_figures(text)
+    write_between_markers(DOC, "bench:crawler", text.split("\n"))
     return 0
 
 

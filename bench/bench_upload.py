@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from bench.figures import measure_and_write
+from bench.figures import measure_and_write, verdict
 from tests.resources import run_with_peak_rss
 from tests.servers import AUDIO_SERVER, REPO, audio_server
 from tests.wav import write_silence
@@ -62,10 +62,6 @@ class Tool:
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
 
 
 def measure(folder: Path) -> list[str]:

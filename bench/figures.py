@@ -14,6 +14,11 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), cuts[98]
 
 
+def verdict(met: bool) -> str:
+    """How a figure stands against its target, in the words every benchmark's table uses."""
+    return "met" if met else "**not met**"
+
+
 def write_between_markers(doc: Path, marker: str, lines: list[str]) -> None:
     """Replace the text between `<!-- MARKER -->` and `<!-- /MARKER -->` in the doc with these lines."""
     text = doc.read_text(encoding="utf-8")
