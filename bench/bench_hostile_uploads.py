@@ -29,15 +29,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Flask"))
-
 from audio_library.audio import detect_audio_type, probe_duration
 
 from tests.audio.hostile import HOSTILE
-from tests.audio.streaming import upload_chunks
+from tests.multipart import upload_chunks
 from tests.servers import RunningServer, audio_server
 
 

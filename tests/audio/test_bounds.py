@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from tests.audio.counting import count_binary_reads, record_bounded_files
 from tests.audio.hostile import FTYP, HOSTILE, mp4_nested
 from tests.audio.length_fields import LengthField, length_fields
-from tests.audio.streaming import upload_chunks
 from tests.fixtures.corpus import AUDIO, EXPECTED, FIXTURES_DIR
+from tests.multipart import upload_chunks
 from tests.servers import RunningServer, audio_server
 
 
