@@ -83,8 +83,11 @@ def stream_upload(port: int, path: Path) -> tuple[int, dict[str, object]]:
     return upload_chunks(port, path.name, path.stat().st_size, chunks())
 
 
-def upload_chunks(port: int, name: str, size: int, chunks: Iterable[bytes]) -> tuple[int, dict[str, object]]:
-    """POST `size` bytes, given as chunks, as one part named `name`, with an exact Content-Length."""
+def upload_chunks(
+    port: int, name: str, size: int, chunks: Iterable[bytes], path: str = "/api/files"
+) -> tuple[int, dict[str, object]]:
+    """POST `size` bytes, given as chunks (never held whole), as one part named `name` with an exact
+    Content-Length."""
     head = part_head(name)
 
     def body() -> Iterator[bytes]:
@@ -96,7 +99,7 @@ def upload_chunks(port: int, name: str, size: int, chunks: Iterable[bytes]) -> t
     try:
         connection.request(
             "POST",
-            "/api/files",
+            path,
             body=body(),
             headers={"Content-Type": CONTENT_TYPE, "Content-Length": str(len(head) + size + len(PART_TAIL))},
         )

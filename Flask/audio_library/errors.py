@@ -64,6 +64,12 @@ class RequestError(Exception):
         return response
 
 
+class AccessRefusedError(RequestError):
+    """A request refused for who sends it (a foreign Host, no credentials): always answered with the error
+    alone, never with a view of the library (the page, the original client's names), which would show the
+    tracks to exactly those it refuses."""
+
+
 class UploadError(RequestError):
     """An upload that cannot be accepted (400, 409, 413, 415, 507); `name` is the file's name as sent."""
 

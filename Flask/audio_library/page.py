@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from audio_library import original_client
 from audio_library.entries import Entry, Listing, display_name
-from audio_library.errors import RequestError, from_http_exception, human_size, storage_error
+from audio_library.errors import AccessRefusedError, RequestError, from_http_exception, human_size, storage_error
 from audio_library.extension import get_library
 from audio_library.uploads import StoredFile, store_upload, success_status
 
@@ -146,6 +146,8 @@ def http_error(error: HTTPException) -> Response:
 
 
 def _error_page(error: RequestError) -> Response:
+    if isinstance(error, AccessRefusedError):
+        return error.to_response()  # the page, or the names, would show the tracks to whoever is refused them
     if original_client.wants_json():
         return original_client.error_response(error)
     if error.status >= 500:

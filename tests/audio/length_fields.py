@@ -1,10 +1,12 @@
 """Where the length fields of a file are, container by container, so tests can make them lie.
 
 `length_fields(data)` lists every length the detector walks in a file of any supported family: MP4 box sizes
-(top level, moov, trak, mdia), RIFF/AIFF chunk sizes, FLAC metadata block lengths, the ID3v2 tag size,
+(top level, moov, trak, mdia), RIFF/AIFF chunk sizes, FLAC metadata block lengths, the ID3v2 tag and
+frame sizes,
 Matroska/WebM element sizes (EBML header, Segment, the elements before the first Cluster), Ogg lacing
 values and MPEG/ADTS frame headers (whose bitrate or length field sets where the next frame is). Each
-field knows where its structure must end: past its parent's end it is a lie the detector must refuse.
+field knows where its structure must end: past its parent's end it is a lie the detector must refuse (or,
+for ID3 frames, which only tag reading walks, a tag it must not read).
 """
 
 import struct
@@ -54,7 +56,7 @@ def length_fields(data: bytes) -> list[LengthField]:
     """Every length field the detector walks in ``data``, for whichever family it is."""
     if data.startswith(b"ID3"):
         size = _syncsafe(data[6:10])
-        tag = [LengthField("id3", 6, 4, "syncsafe", 10, len(data))]
+        tag = [LengthField("id3", 6, 4, "syncsafe", 10, len(data)), *_id3_frames(data, 10 + size)]
         after = _flac if data.startswith(b"fLaC", 10 + size) else _frames
         return tag + after(data, 10 + size)
     if data[4:8] in (b"ftyp", b"moov", b"free", b"mdat", b"wide"):
@@ -75,6 +77,22 @@ def _syncsafe(raw: bytes) -> int:
     for byte in raw:
         value = value << 7 | byte & 0x7F
     return value
+
+
+def _id3_frames(data: bytes, end: int) -> list[LengthField]:
+    """The frame sizes of the ID3v2 tag at the start (ID3v2.2: 3 bytes; 2.3: 4; 2.4: 4, syncsafe): only tag
+    reading walks them, and a frame past the tag's end makes the tag unreadable, not the file non-audio."""
+    major = data[3]
+    header, width = (6, 3) if major == 2 else (10, 4)
+    fields = []
+    offset = 10
+    while offset + header <= end and data[offset] != 0:
+        raw = data[offset + width : offset + 2 * width]
+        size = _syncsafe(raw) if major == 4 else int.from_bytes(raw, "big")
+        encoding = "syncsafe" if major == 4 else "be"
+        fields.append(LengthField("id3-frame", offset + width, width, encoding, offset + header, end))
+        offset += header + size
+    return fields
 
 
 def _boxes(data: bytes, start: int, end: int, depth: int = 0) -> list[LengthField]:

@@ -89,3 +89,11 @@ def test_browsers_and_clients_without_a_preference_still_get_the_page(server: Ru
     stored = post(server.url, "song.wav", noise_wav(6), BROWSER)
     assert stored.status_code == 201
     assert stored.headers["Content-Type"].startswith("text/html")
+
+
+def test_a_refused_client_gets_the_error_alone_not_the_names(server: RunningServer) -> None:
+    assert post(server.url, "song.wav", noise_wav(7)).status_code == 201
+    response = requests.get(f"{server.url}/", headers={**JSON, "Host": "rebound.example"}, timeout=10)
+    assert response.status_code == 403
+    assert "files" not in response.json()
+    assert "song.wav" not in response.text

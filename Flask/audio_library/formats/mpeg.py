@@ -88,8 +88,9 @@ def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int]
     ends, and run to the end of the window (or of the file) or to a tag, so that neither a few lucky
     sync words in random bytes nor a few frames in front of a document count as audio.
 
-    Each offset of the window is parsed at most once: a chain that joins one already walked takes over its
-    count and end, so crafted overlapping chains cost no more than the window's length.
+    A chain that joins one already walked takes over its count and end instead of walking it again, so each
+    offset of the window is parsed at most twice (as a start, and inside a chain), however the chains
+    overlap: crafted ones cost no more than the window's length.
     """
     walked: dict[int, tuple[object, int, int]] = {}  # frame offset -> (stream key, frames from it, chain end)
     start = -1
@@ -100,7 +101,7 @@ def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int]
         if first is None:
             continue
         key, pos, path = first[0], start, []
-        count, end = 0, start
+        count, end = 0, 0
         while pos + 4 <= len(data):
             if pos in walked:
                 known_key, known_count, known_end = walked[pos]

@@ -8,7 +8,7 @@ from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES, BoundedFile
 
 _OGG_AUDIO = (b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   ")
 _OGG_METADATA = (b"fishead\0", b"fisbone\0")  # Ogg Skeleton describes the other streams
-OGG_OPUS = "audio/ogg; codecs=opus"  # RFC 7845's name for Ogg Opus, so that the page can say "Opus"
+OGG_OPUS = "audio/ogg;codecs=opus"  # RFC 7845's name for Ogg Opus, so that the page can say "Opus"
 
 
 _Page = tuple[int, int, int, bytes]
