@@ -76,8 +76,8 @@ def test_a_client_that_stops_reading_is_dropped_without_slowing_the_others() -> 
             stalled = raw_websocket(port, receive_buffer=4096)
             await reader.expect(lambda line: line.endswith(" connected"))
             text = "z" * 1500
-            expected = close_frame(1008, "too slow: fell 50 messages behind")
-            # 9 MB: more than the kernel's socket buffers (4 MB at most here) and the 50-line queue hold.
+            expected = close_frame(1008, "too slow: more than 64 KiB unsent")
+            # 9 MB: more than the kernel's socket buffers (4 MB at most here) and the 64 KiB send buffer hold.
             for index in range(6000):
                 await sender.send(f"{index} {text}")
                 if index % 200 == 199:
@@ -87,7 +87,7 @@ def test_a_client_that_stops_reading_is_dropped_without_slowing_the_others() -> 
             await reader.expect(lambda line: line.endswith(" left"), timeout=15)
             stalled.close()
 
-    with chat_server("--queue-limit", "50", "--rate", "100000", "--burst", "100000") as server:
+    with chat_server("--send-buffer", "64", "--rate", "100000", "--burst", "100000") as server:
         run(scenario(server.port))
 
 
