@@ -170,7 +170,7 @@ class Room:
     def deliver(self, clients: Iterable[Client], line: str) -> None:
         """Write the line to each client without waiting; drop a client whose socket has fallen behind."""
         ready = []
-        for client in clients:
+        for client in list(clients):  # dropping a client changes the room
             if client.dropped:
                 continue
             if client.backlog() > self.limits.backlog:
@@ -183,13 +183,20 @@ class Room:
         self.deliver((client,), line)
 
     def drop(self, client: Client, reason: str) -> None:
+        """Out of the room at once; the close frame waits behind what the client has not read yet."""
         client.dropped = True
+        self.clients.pop(client.name, None)
+        self.spawn(self.part(client))
         self.spawn(self.close(client, SLOW_CLOSE, reason))
 
     def spawn(self, coroutine: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        task: asyncio.Task[None] = asyncio.ensure_future(self.quietly(coroutine))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+    async def quietly(self, coroutine: Awaitable[None]) -> None:
+        with contextlib.suppress(*self.failures):  # then the room is closing its clients anyway
+            await coroutine
 
     async def close(self, client: Client, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):

@@ -36,6 +36,7 @@ DEFAULT_PORT = 8765
 MAX_FRAME = 16 * 1024  # bytes in one websocket frame; a larger one closes the connection with 1009
 MAX_QUEUE = 16  # frames read ahead from one client; its rate limit drops what comes faster than it is read
 SHUTDOWN_CLOSE = (1001, "server shutting down")
+CLOSE_TIMEOUT = 3.0  # seconds a peer has to answer a close frame (or a dead one's is aborted) before it is cut off
 JOIN_TIMEOUT = 10.0  # seconds the lifespan waits for the Redis room to be joined
 
 Scope = dict[str, Any]
@@ -68,6 +69,7 @@ class ChatApp:
         protocol = getattr(send, "__self__", None)
         if not isinstance(protocol, WebSocketCommonProtocol):
             raise TypeError("the chat needs uvicorn's ws='websockets' protocol")
+        protocol.close_timeout = CLOSE_TIMEOUT  # uvicorn leaves the library's 10 s
 
         async def close(code: int, reason: str) -> None:
             await send({"type": "websocket.close", "code": code, "reason": reason})
