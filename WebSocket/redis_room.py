@@ -165,11 +165,9 @@ class RedisRoom(Room):
             try:
                 await self.serve()
             except (RedisError, OSError, RoomUnavailableError) as error:
-                if not warned:
+                if self.available or not warned:  # once an outage, not once a retry
                     log.warning("chat: Redis at %s unreachable (%s); clients closed until it answers", self.url, error)
                 warned = True
-            else:
-                warned = False
             self.available = False
             for client in self.clients.values():
                 client.present = False  # their names go with this process id's presence

@@ -69,6 +69,7 @@ class Client:
     refilled_at: float = field(default_factory=time.monotonic)
     dropped: bool = False
     present: bool = False  # in the room, until it parts or the room loses its shared state
+    welcomed: bool = False  # told its name, its first line, so that the room's lines may follow
     pending: list[bytes] = field(default_factory=list)  # frames for the room's next flush
     queued: int = 0  # their bytes
 
@@ -188,6 +189,9 @@ class Room:
                 self.unflushed.append(client)
             client.pending.append(frame)
             client.queued += len(frame)
+        self.flush_soon()
+
+    def flush_soon(self) -> None:
         if self.unflushed and not self.flush_due:
             self.flush_due = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -196,6 +200,8 @@ class Room:
         self.flush_due = False
         unflushed, self.unflushed = self.unflushed, []
         for client in unflushed:
+            if not client.welcomed:
+                continue  # its lines wait for its welcome, which is first
             data = b"".join(client.pending)
             client.pending.clear()
             client.queued = 0
@@ -269,11 +275,18 @@ class Room:
     # What clients do.
 
     async def enter(self, client: Client) -> None:
-        """Let a named client, already told its name, into the room."""
+        """Let a named client into the room; what it is sent waits until `welcomed`."""
         await self.register(client)
         self.clients[client.name] = client
         client.present = True
         await self.publish({"kind": "room", "line": f"{client.name} connected", "exclude": client.name})
+
+    def welcomed(self, client: Client) -> None:
+        """The client has been told its name: send it what has come for it since it entered."""
+        client.welcomed = True
+        if client.pending:
+            self.unflushed.append(client)
+            self.flush_soon()
 
     async def part(self, client: Client) -> None:
         """A client has gone, whatever the cause: free its name, end its private chat and its paging."""
@@ -333,12 +346,14 @@ class Room:
         name = f"Client {who}" if who.isdigit() else who
         refused = await self.check_invitation(client, name)
         if refused is None:
+            client.partner = name  # its next message is private even before the event comes back
             await self.publish({"kind": "pair", "a": client.name, "b": name})
         else:
             self.tell(client, refused)
 
     async def leave_private(self, client: Client, _: str) -> None:
         partner = await self.end_pairing(client)
+        client.partner = None  # its next message is for the room even before the event comes back
         if partner is None:
             self.tell(client, "You are not in a private chat")
             return

@@ -80,12 +80,16 @@ class ChatApp:
             await close(*UNAVAILABLE)
             return
         try:
+            # In the room before it is told its name, so that nothing said after the welcome misses it.
+            await self.room.enter(client)
             # Through ASGI, which waits for the handshake to complete; later lines go straight to the protocol.
             await send({"type": "websocket.send", "text": f"You are {client.name}"})
-            await self.room.enter(client)
+            self.room.welcomed(client)
             await self.chat(client, receive)
         except self.room.failures:
             await self.room.close(client, *UNAVAILABLE)
+        except OSError:
+            pass  # uvicorn's ClientDisconnected: the client went before its welcome was sent
         finally:
             with contextlib.suppress(*self.room.failures):
                 await self.room.part(client)
