@@ -46,7 +46,7 @@ WORKERS = 2
 SAMPLED = 50  # receivers per worker that time every line
 SWEEP = 0.1  # seconds between reads of the other receivers
 IDLE = 1000  # connections for the memory figure
-CONNECT_TIMEOUT = 120.0
+CONNECT_TIMEOUT = 300.0
 MIN_RATIO = 0.7
 MAX_P99_MS = 100.0
 MAX_IDLE_KIB = 64.0
@@ -92,21 +92,31 @@ def client_frame(text: str) -> bytes:
 PONG = bytes([0x8A, 0x80]) + b"\0\0\0\0"
 
 
-def open_websocket(port: int) -> tuple[socket.socket, bytes]:
-    """A raw websocket past its handshake, and whatever frames arrived with the handshake's answer."""
-    sock = socket.create_connection((LOOPBACK, port), timeout=CONNECT_TIMEOUT)
-    sock.sendall(HANDSHAKE)
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("the server closed the connection during the handshake")
-        answer += chunk
-    head, _, rest = answer.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise ConnectionError(head.decode(errors="replace"))
-    sock.setblocking(False)
-    return sock, rest
+def open_websockets(port: int, count: int) -> list[tuple[socket.socket, bytes]]:
+    """Raw websockets past their handshakes, and whatever frames arrived with each handshake's answer.
+
+    Every handshake is sent before any answer is read, as a crowd arrives: the server may then take them
+    in batches, as it would.
+    """
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection((LOOPBACK, port), timeout=CONNECT_TIMEOUT)
+        sock.sendall(HANDSHAKE)
+        socks.append(sock)
+    opened = []
+    for sock in socks:
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("the server closed the connection during the handshake")
+            answer += chunk
+        head, _, rest = answer.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.decode(errors="replace"))
+        sock.setblocking(False)
+        opened.append((sock, rest))
+    return opened
 
 
 class Stream:
@@ -162,7 +172,7 @@ class Report:
 
 def receiver(port: int, count: int, pipe: Connection) -> None:
     """A worker process: `count` receiving clients; answers "peek" and "report" until "quit"."""
-    streams = [Stream(*open_websocket(port)) for _ in range(count)]
+    streams = [Stream(*opened) for opened in open_websockets(port, count)]
     pipe.send("ready")
     sampled, swept = streams[:SAMPLED], streams[SAMPLED:]
     selector = selectors.DefaultSelector()
@@ -212,7 +222,7 @@ class Load:
         for pipe in self.pipes:
             if not pipe.poll(CONNECT_TIMEOUT) or pipe.recv() != "ready":
                 raise TimeoutError(f"{clients} clients did not connect within {CONNECT_TIMEOUT:g} s")
-        self.senders = [Stream(*open_websocket(port)) for _ in range(SENDERS)]
+        self.senders = [Stream(*opened) for opened in open_websockets(port, SENDERS)]
 
     def ask(self, command: str) -> list[Report]:
         for pipe in self.pipes:
