@@ -27,9 +27,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from tests.chat.chatters import raw_websocket
@@ -75,7 +72,7 @@ async def baseline(port: int) -> None:
 
 
 def baseline_server(port: int) -> AbstractContextManager[RunningServer]:
-    return running_command([sys.executable, __file__, "--baseline", str(port)], port)
+    return running_command([sys.executable, "-m", "bench.bench_chat", "--baseline", str(port)], port)
 
 
 def chat(port: int) -> AbstractContextManager[RunningServer]:
