@@ -120,6 +120,7 @@ class Stream:
     """What one raw websocket has received: whole frames parsed, timed lines counted, pings answered."""
 
     __slots__ = ("pending", "sock")
+    received = 0  # bytes, by every stream of this process
 
     def __init__(self, sock: socket.socket, pending: bytes) -> None:
         self.sock = sock
@@ -130,6 +131,7 @@ class Stream:
         try:
             while chunk := self.sock.recv(1 << 16):
                 self.pending += chunk
+                Stream.received += len(chunk)
                 if len(chunk) < 1 << 16:
                     break
         except BlockingIOError:
@@ -165,6 +167,7 @@ class Report:
     delivered: int
     last_arrival: float
     latencies: list[float]
+    received: int = 0
 
 
 def receiver(port: int, count: int, pipe: Connection) -> None:
@@ -182,7 +185,8 @@ def receiver(port: int, count: int, pipe: Connection) -> None:
             command = pipe.recv()
             if command == "quit":
                 return
-            pipe.send(report if command == "report" else Report(report.delivered, report.last_arrival, []))
+            peek = Report(report.delivered, report.last_arrival, [], Stream.received)
+            pipe.send(report if command == "report" else peek)
             if command == "report":
                 report = Report(0, 0.0, [])
         for key, _ in selector.select(max(0.0, next_sweep - time.monotonic())):
@@ -226,11 +230,22 @@ class Load:
             pipe.send(command)
         return [pipe.recv() for pipe in self.pipes]
 
+    def settle(self) -> None:
+        """Wait until nothing arrives for QUIET seconds: the room has been told about everyone who joined."""
+        deadline, last, quiet_since = time.monotonic() + CONNECT_TIMEOUT, -1, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < QUIET:
+            time.sleep(0.2)
+            self.drain_senders()
+            received = sum(report.received for report in self.ask("peek"))
+            if received != last:
+                last, quiet_since = received, time.monotonic()
+
     def drain_senders(self) -> None:
         for sender in self.senders:
             sender.read(None)
 
     def measure(self) -> Measurement:
+        self.settle()
         self.ask("report")  # forget what arrived before
         start = time.monotonic()
         for tick in range(int(SECONDS * RATE)):
@@ -288,8 +303,8 @@ def rss_kib(pid: int) -> int:
 def idle_kib(server: RunningServer) -> float:
     """Server memory per idle connection: its RSS growth with IDLE more connections, settled."""
     before = rss_kib(server.process.pid)
-    with load(server.port, IDLE):
-        time.sleep(2.0)  # let the server finish telling the room about everyone
+    with load(server.port, IDLE) as running:
+        running.settle()
         after = rss_kib(server.process.pid)
     return (after - before) / IDLE
 
