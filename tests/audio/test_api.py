@@ -44,7 +44,8 @@ def test_an_upload_is_stored_and_listed_with_its_detected_type(client: FlaskClie
     assert ISO_UTC.match(stored["modified"])
     assert (library_dir / "song.wav").read_bytes() == song
     listed = client.get("/api/files").json
-    assert listed == [{key: stored[key] for key in ("name", "size", "type", "duration", "modified")}]
+    fields = ("name", "size", "type", "duration", "modified", "title", "artist", "album", "track", "cover")
+    assert listed == [{key: stored[key] for key in fields}]
 
 
 def test_the_listing_is_sorted_by_name(client: FlaskClient) -> None:
@@ -334,7 +335,7 @@ def test_start_up_examines_the_library_in_the_background(library_dir: Path) -> N
 
 def test_an_rfc_2231_boundary_that_is_not_ascii_is_a_400(client: FlaskClient) -> None:
     content_type = "multipart/form-data; boundary*=UTF-8''%E2%82%AC"
-    response = client.post("/api/files", data=b"--\u20ac--", content_type=content_type)
+    response = client.post("/api/files", data="--\u20ac--".encode(), content_type=content_type)
     assert response.status_code == 400
     assert response.json == {"error": "The multipart boundary must be ASCII (RFC 2046)."}
 

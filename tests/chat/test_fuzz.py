@@ -26,13 +26,13 @@ LIMITS = ("--rate", "200", "--burst", "400")
 
 
 @pytest.fixture(scope="module", params=["alone", "sharing Redis"])
-def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningServer]]:
+def servers(request: pytest.FixtureRequest) -> Iterator[list[RunningServer]]:
     """One server (the fuzzer and both others on it), or two on one Redis (the last client on the second)."""
     if request.param == "alone":
         with chat_server(*LIMITS) as alone:
             yield [alone, alone]
         return
-    with redis_server(tmp_path_factory.mktemp("redis")) as redis:
+    with redis_server() as redis:
         shared = ("--redis", redis.url, *LIMITS)
         with chat_server(*shared) as first, chat_server(*shared) as second:
             yield [first, second]

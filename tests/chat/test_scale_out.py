@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.chat.chatters import DEADLINE, Chatter, said
 from tests.event_loop import run
-from tests.redis_server import redis_server
+from tests.redis_server import RedisServer, redis_server
 from tests.servers import CHAT_SERVER, LOOPBACK, REPO, RunningServer, chat_server, free_port
 
 
@@ -26,8 +26,8 @@ Pair = tuple[RunningServer, RunningServer]
 
 
 @pytest.fixture(scope="module")
-def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as running:
+def redis() -> Iterator[RedisServer]:
+    with redis_server() as running:
         yield running
 
 
@@ -36,7 +36,7 @@ def shared_server(redis_url: str) -> AbstractContextManager[RunningServer]:
 
 
 @pytest.fixture(scope="module")
-def servers(redis: RunningServer) -> Iterator[Pair]:
+def servers(redis: RedisServer) -> Iterator[Pair]:
     with shared_server(redis.url) as one, shared_server(redis.url) as two:
         yield one, two
 
@@ -146,7 +146,7 @@ def test_announcements_through_either_process_reach_everyone(servers: Pair) -> N
     run(scenario())
 
 
-def test_a_process_that_dies_leaves_no_ghosts(servers: Pair, redis: RunningServer) -> None:
+def test_a_process_that_dies_leaves_no_ghosts(servers: Pair, redis: RedisServer) -> None:
     one, two = servers
 
     async def scenario(doomed: RunningServer) -> None:
@@ -172,17 +172,16 @@ def test_a_process_that_dies_leaves_no_ghosts(servers: Pair, redis: RunningServe
 
 
 def test_without_redis_the_server_says_so_and_recovers_when_it_returns(tmp_path: Path) -> None:
-    redis_port = free_port()
-    url = f"redis://{LOOPBACK}:{redis_port}/0"
+    redis = RedisServer(tmp_path)  # not started yet: nothing listens at its URL
     refused = subprocess.run(
-        [sys.executable, CHAT_SERVER, "--port", str(free_port()), "--redis", url],
+        [sys.executable, CHAT_SERVER, "--port", str(free_port()), "--redis", redis.url],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert refused.returncode == 1
-    assert refused.stderr.startswith(f"server.py: cannot reach Redis at {url}: ")
+    assert refused.stderr.startswith(f"server.py: cannot reach Redis at {redis.url}: ")
     assert len(refused.stderr.splitlines()) == 1
 
-    async def scenario(server: RunningServer, redis: RunningServer) -> None:
+    async def scenario(server: RunningServer) -> None:
         async with Chatter(server.port) as a:
             redis.stop()
             assert await a.closed_with() == UNAVAILABLE
@@ -195,17 +194,21 @@ def test_without_redis_the_server_says_so_and_recovers_when_it_returns(tmp_path:
                 await refused_client.recv()
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == UNAVAILABLE
-        with redis_server(tmp_path, redis_port):
-            deadline = time.monotonic() + DEADLINE
-            while True:
-                try:
-                    async with Chatter(server.port) as back:
-                        assert back.name.startswith("Client ")
-                        break
-                except (ConnectionClosed, asyncio.TimeoutError):
-                    assert time.monotonic() < deadline, "the server never came back after Redis did"
-                    await asyncio.sleep(0.2)
+        redis.start()
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            try:
+                async with Chatter(server.port) as back:
+                    assert back.name.startswith("Client ")
+                    break
+            except (ConnectionClosed, asyncio.TimeoutError):
+                assert time.monotonic() < deadline, "the server never came back after Redis did"
+                await asyncio.sleep(0.2)
         assert server.process.poll() is None
 
-    with redis_server(tmp_path, redis_port) as redis, chat_server("--redis", url, "--presence-ttl", TTL) as server:
-        run(scenario(server, redis))
+    redis.start()
+    try:
+        with chat_server("--redis", redis.url, "--presence-ttl", TTL) as server:
+            run(scenario(server))
+    finally:
+        redis.stop()

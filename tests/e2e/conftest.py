@@ -5,9 +5,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, open_tab
 from tests.servers import RunningServer, audio_server
 
 
@@ -40,24 +40,13 @@ def server(library: Path) -> Iterator[RunningServer]:
         yield running
 
 
-def _open(browser: Browser, server: RunningServer, *, javascript: bool) -> Iterator[Page]:
-    context: BrowserContext = browser.new_context(
-        base_url=server.url, viewport=VIEWPORT, java_script_enabled=javascript, color_scheme="light"
-    )
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
 @pytest.fixture
 def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
     """A fresh browser tab (own cookies and cache) on the test's server, with JavaScript."""
-    yield from _open(browser, server, javascript=True)
+    yield from open_tab(browser, server)
 
 
 @pytest.fixture
 def page_without_js(browser: Browser, server: RunningServer) -> Iterator[Page]:
     """A fresh browser tab on the test's server with JavaScript disabled."""
-    yield from _open(browser, server, javascript=False)
+    yield from open_tab(browser, server, javascript=False)
