@@ -29,6 +29,7 @@ from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
+from bench.figures import verdict, write_between_markers
 from tests.chat.chatters import raw_websocket
 from tests.servers import LOOPBACK, REPO, RunningServer, chat_server, free_port, running_command
 
@@ -48,7 +49,6 @@ MIN_RATIO = 0.7
 MAX_P99_MS = 100.0
 MAX_IDLE_KIB = 64.0
 DOC = REPO / "docs" / "chat.md"
-BEGIN, END = "<!-- bench:chat -->", "<!-- /bench:chat -->"
 HANDSHAKE = (
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -309,13 +309,6 @@ def idle_kib(server: RunningServer) -> float:
     return (after - before) / IDLE
 
 
-def write_figures(text: str) -> None:
-    doc = DOC.read_text()
-    head, _, rest = doc.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", type=int, help=argparse.SUPPRESS)
@@ -349,13 +342,13 @@ def main() -> int:
                     print(rows[-1], flush=True)
         base, ours = figures["websockets broadcast()"], figures["chat server"]
         ratio = ours.delivered_per_s / max(1.0, base.delivered_per_s)
-        met = "met" if ratio >= MIN_RATIO else "NOT met"
+        met = verdict(ratio >= MIN_RATIO)
         verdicts.append(f"- {clients:,} clients: delivered {ratio:.2f}x the baseline's (target >= {MIN_RATIO}x: {met})")
         if clients == 1000:
-            met = "met" if ours.p99_ms <= MAX_P99_MS else "NOT met"
+            met = verdict(ours.p99_ms <= MAX_P99_MS)
             verdicts.append(f"- 1,000 clients: chat p99 {ours.p99_ms:,.1f} ms (target <= {MAX_P99_MS:g} ms: {met})")
         lagging = figures["chat server + 1 not reading"]
-        met = "met" if lagging.p99_ms <= max(ours.p99_ms * 1.2, ours.p99_ms + 10) else "NOT met"
+        met = verdict(lagging.p99_ms <= max(ours.p99_ms * 1.2, ours.p99_ms + 10))
         verdicts.append(
             f"- {clients:,} clients: chat p99 with one client not reading {lagging.p99_ms:,.1f} ms vs "
             f"{ours.p99_ms:,.1f} ms without (target: no rise beyond noise, 20% or 10 ms: {met})"
@@ -363,7 +356,7 @@ def main() -> int:
     for name, start in servers:
         with start(free_port()) as server:
             idle = idle_kib(server)
-        met = "met" if idle <= MAX_IDLE_KIB else "NOT met"
+        met = verdict(idle <= MAX_IDLE_KIB)
         target = f" (target <= {MAX_IDLE_KIB:g} KiB: {met})" if name == "chat server" else ""
         verdicts.append(f"- {name}: {idle:.1f} KiB of RSS per idle connection over {IDLE:,} connections{target}")
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -385,7 +378,7 @@ def main() -> int:
     )
     print(text)
     if not args.no_write:
-        write_figures(text)
+        write_between_markers(DOC, "bench:chat", text.split("\n"))
     return 0
 
 
