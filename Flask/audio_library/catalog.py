@@ -8,7 +8,6 @@ yet. So a library of 20,000 new files is answered within a second, and uploads, 
 never wait for it.
 """
 
-import bisect
 import errno
 import hashlib
 import logging
@@ -20,10 +19,10 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from audio_library.entries import Entry, Facts, Key, Listing, distinct_names, make_entry
+from audio_library.entries import Entry, Facts, Key, Listing, make_entry
 from audio_library.file_json import compact_json, file_json, json_array
+from audio_library.listing_order import ListingOrder
 from audio_library.metadata_cache import MetadataCache
-from audio_library.names import SortPiece, natural_sort_key
 from audio_library.regular_files import open_regular
 from audio_library.tags import read_tags
 
@@ -32,7 +31,6 @@ HASH_CHUNK = 1024 * 1024
 REVALIDATE_NS = 1_000_000_000  # how stale a file rewritten in place (folder mtime unchanged) may be listed
 SETTLE_NS = 50_000_000  # well above the granularity of the kernel's coarse clock that stamps folder mtimes
 LISTING_WAIT_S = 1.0  # how long a listing waits for files being examined before answering without them
-MAX_BISECTED = 64  # new names placed one by one into the previous order; more are sorted with the rest
 NOTIFY_EVERY = 100  # files examined between two wake-ups of the listings waiting for them
 
 logger = logging.getLogger(__name__)
@@ -62,8 +60,7 @@ class Catalog:
         self._probe = probe
         self.cache = MetadataCache(root, temp_name)
         self._rows: dict[Key, tuple[Entry, bytes]] = {}
-        self._sort_keys: dict[str, tuple[tuple[SortPiece, ...], str]] = {}  # natural_sort_key per listed name
-        self._rank: dict[str, int] = {}  # each name's place in the last listing
+        self._order = ListingOrder()
         self._lock = threading.Lock()  # guards everything below; never held while a file is read
         self._examined = threading.Condition(self._lock)
         self._scan_lock = threading.Lock()  # one scan and one build at a time, shared by the listings waiting
@@ -178,7 +175,7 @@ class Catalog:
                     pending.append(key)
             elif facts.type is not None:
                 rows.append(self._row(key, facts))
-        rows = self._sorted(_with_distinct_names(rows))
+        rows = self._order.arrange(rows)
         listing = Listing(
             [entry for entry, _ in rows],
             json_array([fragment for _, fragment in rows]),
@@ -245,32 +242,6 @@ class Catalog:
                     continue
                 keys.append((item.name, info.st_size, info.st_mtime_ns))
         return keys
-
-    def _sorted(self, rows: list[tuple[Entry, bytes]]) -> list[tuple[Entry, bytes]]:
-        """The rows in natural name order. A natural key costs a regular expression per name, and sorting 20,000
-        shuffled keys takes a tenth of a second, so keys are kept per name, and the rows are put in the previous
-        listing's order first: new names are then placed by bisection. Called by one build at a time."""
-        rank = self._rank
-        rows.sort(key=lambda row: rank.get(row[0].name, len(rank)))
-        known = sum(1 for entry, _ in rows if entry.name in rank)
-        if len(self._sort_keys) > 2 * len(rows) + 1000:  # names long gone: start afresh rather than grow
-            self._sort_keys.clear()
-        keys = self._sort_keys
-
-        def sort_key(row: tuple[Entry, bytes]) -> tuple[tuple[SortPiece, ...], str]:
-            name = row[0].name
-            if name not in keys:
-                keys[name] = natural_sort_key(name)
-            return keys[name]
-
-        ordered, new = rows[:known], rows[known:]
-        if len(new) <= MAX_BISECTED:
-            for row in new:
-                bisect.insort(ordered, row, key=sort_key)
-        else:
-            ordered = sorted(rows, key=sort_key)
-        self._rank = {entry.name: position for position, (entry, _) in enumerate(ordered)}
-        return ordered
 
     def _row(self, key: Key, facts: Facts) -> tuple[Entry, bytes]:
         """The entry of an audio file and its JSON, built once per key."""
@@ -348,12 +319,3 @@ class Catalog:
                 return None
             self.cache.changed()
         return facts.sha256
-
-
-def _with_distinct_names(rows: list[tuple[Entry, bytes]]) -> list[tuple[Entry, bytes]]:
-    """The rows with every name distinct (see entries.distinct_names); a renamed row gets its JSON anew."""
-    if all(not entry.file_name for entry, _ in rows):
-        return rows
-    fragments = dict(rows)
-    distinct = distinct_names([entry for entry, _ in rows])
-    return [(entry, fragments.get(entry) or compact_json(file_json(entry))) for entry in distinct]
