@@ -8,15 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app
+from audio_library import catalog, create_app, metadata_cache
 from audio_library.api import UNEXAMINED_HEADER
-from audio_library.catalog import Listing
-from audio_library.storage import EXTENSION_KEY, Library
+from audio_library.entries import Listing
+from audio_library.extension import get_library
+from audio_library.storage import Library
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import fixture_bytes, on_disk, upload
-from tests.reliability.traffic import wait_until
+from tests.flask_client import upload
+from tests.library_folders import fixture_bytes, on_disk
+from tests.polling import wait_until
 from tests.wav import noise_wav
 
 
@@ -43,7 +45,8 @@ def test_an_upload_is_stored_and_listed_with_its_detected_type(client: FlaskClie
     assert ISO_UTC.match(stored["modified"])
     assert (library_dir / "song.wav").read_bytes() == song
     listed = client.get("/api/files").json
-    assert listed == [{key: stored[key] for key in ("name", "size", "type", "duration", "modified")}]
+    fields = ("name", "size", "type", "duration", "modified", "title", "artist", "album", "track", "cover")
+    assert listed == [{key: stored[key] for key in fields}]
 
 
 def test_the_listing_is_sorted_by_name(client: FlaskClient) -> None:
@@ -321,19 +324,19 @@ def test_start_up_examines_the_library_in_the_background(library_dir: Path) -> N
         (library_dir / f"{number:02}.wav").write_bytes(noise_wav(number))
     app = create_app({"LIBRARY_DIR": library_dir})
     try:
-        cache = library_dir / catalog.CACHE_FILE
+        cache = library_dir / metadata_cache.CACHE_FILE
         # No request has been made: the examiner found the files by itself and saved what it learnt.
         wait_until(lambda: cache.is_file() and len(json.loads(cache.read_text())["files"]) == 30, "the cache saved")
         response = app.test_client().get("/api/files")
         assert response.headers[UNEXAMINED_HEADER] == "0"
         assert len(response.json) == 30  # type: ignore[arg-type]
     finally:
-        app.extensions[EXTENSION_KEY].close()
+        get_library(app).close()
 
 
 def test_an_rfc_2231_boundary_that_is_not_ascii_is_a_400(client: FlaskClient) -> None:
     content_type = "multipart/form-data; boundary*=UTF-8''%E2%82%AC"
-    response = client.post("/api/files", data=b"--\u20ac--", content_type=content_type)
+    response = client.post("/api/files", data="--\u20ac--".encode(), content_type=content_type)
     assert response.status_code == 400
     assert response.json == {"error": "The multipart boundary must be ASCII (RFC 2046)."}
 

@@ -5,11 +5,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.rawhttp import closed_by_server, connect, exchange, read_response
 from tests.servers import RunningServer, audio_server
-from tests.wsgi.rawhttp import closed_by_server, connect, exchange, read_response
 
 
-SMUGGLED = b"GET /api/files HTTP/1.1\r\nHost: x\r\n\r\n"
+SMUGGLED = b"GET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 CHUNKED_BODY = b"0\r\n\r\n"
 CASES = {
     "content-length-and-chunked": (
@@ -59,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.mark.parametrize(("fields", "message"), CASES.values(), ids=CASES.keys())
 def test_ambiguous_framing_is_a_400_and_a_close(server: RunningServer, fields: bytes, message: str) -> None:
-    head = b"POST /api/files HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"
+    head = b"POST /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\n" + fields + b"\r\n"
     with connect(server.port) as sock, sock.makefile("rb") as stream:
         sock.sendall(head + CHUNKED_BODY + SMUGGLED)
         response = read_response(stream)
@@ -72,7 +72,7 @@ def test_ambiguous_framing_is_a_400_and_a_close(server: RunningServer, fields: b
 
 
 def test_transfer_encoding_in_http_1_0_is_a_400(server: RunningServer) -> None:
-    head = b"POST /api/files HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"POST /api/files HTTP/1.0\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     with connect(server.port) as sock, sock.makefile("rb") as stream:
         sock.sendall(head + CHUNKED_BODY + SMUGGLED)
         response = read_response(stream)
@@ -84,6 +84,6 @@ def test_transfer_encoding_in_http_1_0_is_a_400(server: RunningServer) -> None:
 
 
 def test_a_plain_chunked_request_is_still_accepted(server: RunningServer) -> None:
-    head = b"GET /api/files HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"GET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     response = exchange(server.port, head + CHUNKED_BODY)
     assert (response.status, response.json()) == (200, [])

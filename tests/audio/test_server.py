@@ -1,9 +1,7 @@
 """The real server on a real socket: start-up, limits, streaming, disconnects, slow clients and concurrency."""
 
 import errno
-import http.client
 import io
-import json
 import socket
 import subprocess
 import sys
@@ -16,13 +14,20 @@ from typing import Any
 import pytest
 import requests
 
-from tests.audio.conftest import on_disk
-from tests.audio.streaming import BOUNDARY, PART_TAIL, part_head, request_head
-from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port, running_command
+from tests import rawhttp
+from tests.library_folders import listed_names, on_disk
+from tests.multipart import BOUNDARY, PART_TAIL, part_head, upload_head
+from tests.polling import DEADLINE, wait_until
+from tests.servers import (
+    AUDIO_SERVER,
+    LOOPBACK,
+    RunningServer,
+    audio_server,
+    free_port,
+    run_audio_server_to_exit,
+    running_command,
+)
 from tests.wav import noise_wav
-
-
-DEADLINE = 15.0
 
 
 @pytest.fixture
@@ -37,35 +42,13 @@ def post_file(url: str, name: str, content: bytes) -> requests.Response:
     return requests.post(f"{url}/api/files", files={"file": (name, content)}, timeout=60)
 
 
-def names(url: str) -> list[str]:
-    """What the server lists."""
-    response = requests.get(f"{url}/api/files", timeout=10)
-    response.raise_for_status()
-    return [entry["name"] for entry in response.json()]
-
-
-def run_server_to_exit(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the server with these arguments, expecting it to stop by itself (it cannot start)."""
-    return subprocess.run(
-        [sys.executable, AUDIO_SERVER, *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
-    )
-
-
 def read_response(sock: socket.socket) -> tuple[int, dict[str, object]]:
-    """Read one HTTP response from a raw socket: its status and JSON body."""
-    response = http.client.HTTPResponse(sock)
-    response.begin()
-    return response.status, json.loads(response.read())
-
-
-def wait_until(condition: object, what: str) -> None:
-    """Poll `condition()` until it is true or the deadline passes."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {DEADLINE} s: {what}")
+    """Read one HTTP response from a raw socket: its status and JSON object body."""
+    with sock.makefile("rb") as stream:
+        response = rawhttp.read_response(stream)
+    body = response.json()
+    assert isinstance(body, dict), body
+    return response.status, body
 
 
 def test_the_server_prints_its_url_and_serves_with_waitress(library_dir: Path) -> None:
@@ -98,7 +81,7 @@ def test_debug_uses_flasks_development_server(library_dir: Path) -> None:
     [("/proc", "the library folder /proc is not writable"), ("/etc/hostname", "exists but is not a folder")],
 )
 def test_an_unusable_library_stops_the_server_at_start_up(library: str, message: str) -> None:
-    finished = run_server_to_exit("--library", library, "--port", str(free_port()))
+    finished = run_audio_server_to_exit("--library", library, "--port", str(free_port()))
     assert finished.returncode == 2
     assert finished.stderr.count("\n") == 1
     assert message in finished.stderr
@@ -106,7 +89,7 @@ def test_an_unusable_library_stops_the_server_at_start_up(library: str, message:
 
 
 def test_a_taken_port_is_a_one_line_error(server: RunningServer, tmp_path: Path) -> None:
-    finished = run_server_to_exit("--library", str(tmp_path / "other"), "--port", str(server.port))
+    finished = run_audio_server_to_exit("--library", str(tmp_path / "other"), "--port", str(server.port))
     assert finished.returncode == 2
     assert finished.stderr.count("\n") == 1
     assert finished.stderr.startswith(f"server.py: cannot listen on 127.0.0.1:{server.port}")
@@ -118,7 +101,7 @@ def test_stale_temporaries_are_removed_when_the_server_starts(library_dir: Path)
     stale.write_bytes(b"left by a crash")
     with audio_server(library_dir) as running:
         assert not stale.exists()
-        assert names(running.url) == []
+        assert listed_names(running.url) == []
 
 
 @pytest.mark.parametrize("flag", ["--max-size", "AUDIO_LIBRARY_MAX_SIZE"])
@@ -128,7 +111,7 @@ def test_an_oversized_body_is_refused_before_it_is_sent(library_dir: Path, flag:
     with audio_server(library_dir, *args, env=env) as running:
         for length in (limit + 1, 10 * 1024**3):
             with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
-                sock.sendall(request_head(running.port, length))  # headers only: the body is never sent
+                sock.sendall(upload_head(running.port, length))  # headers only: the body is never sent
                 status, body = read_response(sock)
             assert status == 413
             assert body == {"error": "The upload is too large: the limit is 97.7 KiB (100000 bytes) per request."}
@@ -137,7 +120,7 @@ def test_an_oversized_body_is_refused_before_it_is_sent(library_dir: Path, flag:
 
 def test_a_malformed_request_gets_a_json_400_from_the_server_itself(server: RunningServer) -> None:
     with socket.create_connection((LOOPBACK, server.port), timeout=10) as sock:
-        sock.sendall(b"POST /api/files HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+        sock.sendall(f"POST /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Length: lots\r\n\r\n".encode())
         status, body = read_response(sock)
     assert status == 400
     assert str(body["error"]).startswith("Bad Request: ")
@@ -176,9 +159,9 @@ def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debu
         song = noise_wav(9, seconds=60)
         body = part_head("cut.wav") + song + PART_TAIL
         with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
-            sock.sendall(request_head(running.port, len(body)) + body[: len(body) // 2])
+            sock.sendall(upload_head(running.port, len(body)) + body[: len(body) // 2])
         wait_until(lambda: on_disk(library_dir) == [], "the half upload's temporary file is removed")
-        assert names(running.url) == []
+        assert listed_names(running.url) == []
         assert post_file(running.url, "whole.wav", song).status_code == 201
         assert on_disk(library_dir) == ["whole.wav"]
 
@@ -190,9 +173,9 @@ def test_stalled_clients_do_not_block_others(library_dir: Path) -> None:
         stalled = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(300)]
         try:
             for sock in stalled:
-                sock.sendall(request_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
+                sock.sendall(upload_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
             started = time.monotonic()
-            assert names(server.url) == []
+            assert listed_names(server.url) == []
             assert post_file(server.url, "quick.wav", noise_wav(1)).status_code == 201
             assert time.monotonic() - started < DEADLINE
         finally:
@@ -236,7 +219,7 @@ def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Pa
         assert sorted(path.read_bytes() for path in library_dir.iterdir() if not path.name.startswith(".")) == sorted(
             contents
         )
-        assert names(first.url) == names(second.url)
+        assert listed_names(first.url) == listed_names(second.url)
 
 
 def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,7 +235,7 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
     monkeypatch.setattr(TempfileBasedBuffer, "newfile", lambda self: FullDiskFile())
     parser = waitress_serving.SpoolingParser(Adjustments(inbuf_overflow=1024))
     body = part_head("big.wav") + bytes(100_000) + PART_TAIL
-    parser.received(request_head(8888, len(body)))
+    parser.received(upload_head(8888, len(body)))
     parser.received(body)
     assert parser.completed
     assert isinstance(parser.error, waitress_serving.DiskFullError)
@@ -262,8 +245,8 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
 @pytest.mark.parametrize(
     "head",
     [
-        b"POST /api/files HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
-        b"GET http://[::1/api/files HTTP/1.1\r\nHost: x\r\n\r\n",
+        f"POST /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Length: {'9' * 5000}\r\n\r\n".encode(),
+        f"GET http://[::1/api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode(),
     ],
     ids=["5000-digit-content-length", "unparsable-absolute-form"],
 )
@@ -273,4 +256,4 @@ def test_an_unparsable_head_gets_a_json_400_not_a_hang_up(server: RunningServer,
         status, body = read_response(sock)
     assert status == 400
     assert str(body["error"]).startswith("Bad Request: ")
-    assert names(server.url) == []
+    assert listed_names(server.url) == []

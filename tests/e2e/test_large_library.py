@@ -9,8 +9,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import save_screenshot
-from tests.reliability.traffic import wait_until
+from tests.browser import save_screenshot
+from tests.polling import wait_until
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav
 

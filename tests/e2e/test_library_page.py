@@ -2,15 +2,14 @@
 
 import base64
 import re
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.audio.conftest import fixture_bytes, on_disk
-from tests.e2e.conftest import VIEWPORT, save_screenshot
+from tests.browser import VIEWPORT, save_screenshot
+from tests.library_folders import fixture_bytes, listed_names, on_disk
+from tests.polling import wait_until
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav, write_silence
 
@@ -34,13 +33,6 @@ def row(page: Page, name: str) -> str:
 
 def upload_item(page: Page, name: str) -> str:
     return f'#uploads li:has(.upload-name:text-is("{name}"))'
-
-
-def listed(server: RunningServer) -> list[str]:
-    """The names the server lists through its API."""
-    response = requests.get(f"{server.url}/api/files", timeout=10)
-    response.raise_for_status()
-    return [entry["name"] for entry in response.json()]
 
 
 def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
@@ -80,13 +72,22 @@ def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
     expect(page.locator(row(page, song.name))).to_be_visible()
 
 
-@pytest.mark.parametrize("fixture", ["mp3-id3v2.mp3", "vorbis.ogg", "flac.flac", "ogg-named.mp3"])
+@pytest.mark.parametrize("fixture", ["mp3-id3v2.mp3", "vorbis.ogg", "opus.opus", "flac.flac", "ogg-named.mp3"])
 def test_the_player_loads_other_formats(page: Page, library: Path, fixture: str) -> None:
     write(library, fixture, fixture_bytes(fixture))
     page.goto("/")
     page.locator(row(page, fixture)).locator("button.play").click()
     page.wait_for_function("document.getElementById('player').duration > 0.5")
     assert page.evaluate("document.getElementById('player').error") is None
+
+
+def test_opus_is_labelled_opus_when_uploaded_and_when_listed(page: Page, tmp_path: Path) -> None:
+    voice = write(tmp_path, "voice.opus", fixture_bytes("opus.opus"))
+    page.goto("/")
+    page.set_input_files("#file-input", str(voice))
+    expect(page.locator(row(page, "voice.opus")).locator(".c-format")).to_have_text("Opus")
+    page.reload()
+    expect(page.locator(row(page, "voice.opus")).locator(".c-format")).to_have_text("Opus")
 
 
 def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
@@ -102,7 +103,7 @@ def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
     expect(page.locator("#empty")).to_be_visible()
     save_screenshot(page, "non-audio-rejected")
     assert on_disk(library) == []
-    assert listed(server) == []
+    assert listed_names(server.url) == []
 
 
 def test_several_files_at_once_with_one_non_audio(
@@ -124,7 +125,7 @@ def test_several_files_at_once_with_one_non_audio(
     assert names == ["one.wav", "three.ogg", "two.mp3"]
     save_screenshot(page, "several-files")
     assert on_disk(library) == ["one.wav", "three.ogg", "two.mp3"]
-    assert listed(server) == ["one.wav", "three.ogg", "two.mp3"]
+    assert listed_names(server.url) == ["one.wav", "three.ogg", "two.mp3"]
 
 
 DROP_FILES = """async (files) => {
@@ -168,10 +169,8 @@ def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library
     slow_item.get_by_role("button", name="Cancel the upload of slow.wav").click()
     expect(slow_item.locator(".upload-status")).to_have_text("Upload cancelled: nothing was stored.")
     expect(page.locator(row(page, "slow.wav"))).to_have_count(0)
-    deadline = time.monotonic() + 10
-    while on_disk(library) != ["quick.wav"] and time.monotonic() < deadline:
-        time.sleep(0.05)  # the server removes the cut-off upload's temporary file once it sees the disconnect
-    assert on_disk(library) == ["quick.wav"]
+    # The server removes the cut-off upload's temporary file once it sees the disconnect.
+    wait_until(lambda: on_disk(library) == ["quick.wav"], "only quick.wav is left in the folder")
 
 
 def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServer, library: Path) -> None:
@@ -210,7 +209,7 @@ def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServ
     expect(page.locator("#notices")).to_contain_text("gone.wav")
     expect(page.locator("#summary")).to_contain_text("1 track ·")
     assert on_disk(library) == ["keep.wav"]
-    assert listed(server) == ["keep.wav"]
+    assert listed_names(server.url) == ["keep.wav"]
 
 
 def test_the_next_track_plays_when_one_ends(page: Page, library: Path) -> None:

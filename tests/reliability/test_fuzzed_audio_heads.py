@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from waitress.adjustments import Adjustments
 from waitress_serving import SpoolingParser
 
-from tests.reliability.conftest import Ledger
+from tests.ledger import Ledger
+from tests.rawhttp import connect, exchange
+from tests.request_heads import mutated_heads, request_heads
 from tests.servers import RunningServer, audio_server
-from tests.wsgi.rawhttp import connect, exchange
-from tests.wsgi.request_heads import mutated_heads, request_heads
 
 
 SCENARIO = "hostile input: audio library heads"

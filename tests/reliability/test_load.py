@@ -20,20 +20,13 @@ from pathlib import Path
 import requests
 from credentials import CREDENTIALS, json_body
 
-from tests.reliability.conftest import Ledger
-from tests.reliability.traffic import (
-    DEADLINE,
-    Part,
-    leftovers,
-    multipart,
-    sha256,
-    stored_files,
-    upload_head,
-    wait_until,
-)
+from tests.ledger import Ledger
+from tests.library_folders import leftovers, sha256, stored_files
+from tests.multipart import Part, multipart, upload_head
+from tests.polling import DEADLINE, wait_until
+from tests.rawhttp import read_response
 from tests.servers import LOOPBACK, RunningServer, audio_server, credentials_server
 from tests.wav import noise_wav
-from tests.wsgi.rawhttp import read_response
 
 
 AUDIO_SECONDS = 20.0
@@ -206,7 +199,7 @@ def test_the_library_answers_others_while_200_clients_stall(tmp_path: Path, ledg
                 sock = socket.create_connection((LOOPBACK, server.port), timeout=REQUEST_TIMEOUT)
                 stalled.append(sock)
                 if number % 2:  # headers that never end
-                    sock.sendall(b"GET /api/files HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    sock.sendall(f"GET /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nX-Slow: ".encode())
                 else:  # an upload that stops after its first bytes
                     sock.sendall(upload_head(server.port, 10_000_000) + multipart([Part(b"RIFF")])[:120])
             content = noise_wav(77)

@@ -3,10 +3,9 @@
 import functools
 import struct
 from collections.abc import Callable
-from typing import BinaryIO
 
 from audio_library.formats.id3 import skip_id3
-from audio_library.formats.limits import SNIFF_BYTES
+from audio_library.formats.limits import SNIFF_BYTES, BoundedFile
 
 
 MAX_JUNK = 4 * 1024  # padding or junk tolerated before the first frame of an MPEG or ADTS stream
@@ -88,22 +87,37 @@ def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int]
     The chain must hold at least MIN_FRAMES frames of one stream, each starting where the previous one
     ends, and run to the end of the window (or of the file) or to a tag, so that neither a few lucky
     sync words in random bytes nor a few frames in front of a document count as audio.
+
+    A chain that joins one already walked takes over its count and end instead of walking it again, so each
+    offset of the window is parsed at most twice (as a start, and inside a chain), however the chains
+    overlap: crafted ones cost no more than the window's length.
     """
-    walked: set[int] = set()  # a start on an already walked chain would end where that chain ended
+    walked: dict[int, tuple[object, int, int]] = {}  # frame offset -> (stream key, frames from it, chain end)
     start = -1
     while (start := data.find(b"\xff", start + 1, MAX_JUNK + 1)) >= 0:
-        first = None if start in walked else frame_at(data, start)
+        if start in walked:
+            continue  # a start on an already walked chain would end where that chain ended
+        first = frame_at(data, start)
         if first is None:
             continue
-        key, pos, count = first[0], start, 0
+        key, pos, path = first[0], start, []
+        count, end = 0, 0
         while pos + 4 <= len(data):
-            frame = frame_at(data, pos)
+            if pos in walked:
+                known_key, known_count, known_end = walked[pos]
+                if known_key == key:
+                    count, end = known_count, known_end
+                break
+            frame = frame_at(data, pos) if pos != start else first
             if frame is None or frame[0] != key:
                 break
-            walked.add(pos)
-            count += 1
+            path.append(pos)
             pos += frame[1]
-        if count >= MIN_FRAMES and _chain_ends_cleanly(data, pos):
+        if count == 0:
+            end = pos
+        for steps_left, offset in enumerate(reversed(path), start=1):
+            walked[offset] = (key, count + steps_left, end)
+        if count + len(path) >= MIN_FRAMES and _chain_ends_cleanly(data, end):
             return start
     return None
 
@@ -125,35 +139,35 @@ def _adts_frame_at(data: bytes, pos: int) -> tuple[object, int] | None:
     return (header[1], header[2] & 0xFC, header[3] & 0xC0), length
 
 
-def check_mpeg(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_mpeg(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Whether ``head`` holds a chain of MPEG audio frames."""
     return "audio/mpeg" if _find_chain(head, _mpeg_frame_at) is not None else None
 
 
-def check_adts(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_adts(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Whether ``head`` holds a chain of ADTS frames."""
     return "audio/aac" if _find_chain(head, _adts_frame_at) is not None else None
 
 
-def check_unknown(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_unknown(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """libmagic gives up ("application/octet-stream") on some real MP3s, e.g. ones that open with junk."""
     return check_mpeg(stream, size, head) or check_adts(stream, size, head)
 
 
-def _audio_start(stream: BinaryIO, size: int) -> tuple[int, bytes]:
+def _audio_start(stream: BoundedFile, size: int) -> tuple[int, bytes]:
     start = skip_id3(stream, size) or 0
     stream.seek(start)
     return start, stream.read(SNIFF_BYTES)
 
 
-def _trailing_tag_bytes(stream: BinaryIO, size: int) -> int:
+def _trailing_tag_bytes(stream: BoundedFile, size: int) -> int:
     if size < 128:
         return 0
     stream.seek(size - 128)
     return 128 if stream.read(3) == b"TAG" else 0
 
 
-def mpeg_duration(stream: BinaryIO, size: int) -> float | None:
+def mpeg_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the Xing/Info or VBRI frame count of a VBR stream, else from the bitrate."""
     start, window = _audio_start(stream, size)
     first = _find_chain(window, _mpeg_frame_at)
@@ -178,7 +192,7 @@ def mpeg_duration(stream: BinaryIO, size: int) -> float | None:
     return audio_bytes * 8 / frame.bitrate
 
 
-def adts_duration(stream: BinaryIO, size: int) -> float | None:
+def adts_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds estimated from the average length of the frames in the first window."""
     start, window = _audio_start(stream, size)
     first = _find_chain(window, _adts_frame_at)
