@@ -9,24 +9,19 @@ seconds; its latency is reported next to the same requests on the idle server (t
 The figures are written into docs/audio-library.md between the `bench:trickle` markers.
 """
 
-import argparse
 import contextlib
 import os
 import platform
-import re
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from bench.figures import measure_and_write, verdict
 from tests.servers import LOOPBACK, RunningServer, audio_server
 
 
@@ -135,10 +130,6 @@ def ratio(attacked: list[float], idle: list[float], statistic: Callable[[list[fl
     return f"{statistic(attacked) / statistic(idle):.1f}x idle"
 
 
-def verdict(samples: list[float]) -> str:
-    return "met" if max(samples) <= TARGET_S else "**not met**"
-
-
 def measure(server: RunningServer) -> list[str]:
     idle = probes(server.port)
     lines = [
@@ -156,29 +147,18 @@ def measure(server: RunningServer) -> list[str]:
             reconnects = tricklers.reconnects
         lines.append(
             f"| {label} ({reconnects:,} closed by the server and reopened) | {summary(attacked)} "
-            f"| {summary(idle)} | {verdict(attacked)}; p50 {ratio(attacked, idle, statistics.median)}, "
-            f"max {ratio(attacked, idle, max)} |"
+            f"| {summary(idle)} | {verdict(max(attacked) <= TARGET_S)}; "
+            f"p50 {ratio(attacked, idle, statistics.median)}, max {ratio(attacked, idle, max)} |"
         )
     return lines
 
 
-def write_figures(lines: list[str]) -> None:
-    """Replace the text between the bench:trickle markers of the product's doc with these lines."""
-    text = DOC.read_text(encoding="utf-8")
-    pattern = re.compile(r"(<!-- bench:trickle -->\n).*?(<!-- /bench:trickle -->)", re.DOTALL)
-    if not pattern.search(text):
-        raise RuntimeError(f"no bench:trickle markers in {DOC}")
-    DOC.write_text(pattern.sub(lambda match: match[1] + "\n".join(lines) + "\n" + match[2], text), encoding="utf-8")
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-write", action="store_true", help="print the figures without writing the docs")
-    arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work, audio_server(Path(work) / "library") as server:
+def measure_all(work: Path) -> list[str]:
+    """The whole benchmark on a server in `work`: the lines for the doc."""
+    with audio_server(work / "library") as server:
         table = measure(server)
     load = os.getloadavg()
-    lines = [
+    return [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} by `bench/bench_trickle.py` on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average {load[0]:.1f} at the end "
         f"(a shared machine); {PROBES} probes, one every {PROBE_EVERY} s, each on a new connection; the server "
@@ -186,10 +166,10 @@ def main() -> int:
         "",
         *table,
     ]
-    print("\n".join(lines))
-    if not arguments.no_write:
-        write_figures(lines)
-    return 0
+
+
+def main() -> int:
+    return measure_and_write(__doc__.splitlines()[0], measure_all, DOC, "bench:trickle")
 
 
 if __name__ == "__main__":
