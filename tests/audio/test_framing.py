@@ -87,3 +87,18 @@ def test_a_plain_chunked_request_is_still_accepted(server: RunningServer) -> Non
     head = b"GET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     response = exchange(server.port, head + CHUNKED_BODY)
     assert (response.status, response.json()) == (200, [])
+
+
+@pytest.mark.parametrize(
+    "field",
+    [b"Content-Length : 5", b"Transfer-Encoding : chunked", b"Content-Length:\x0b5", b"Transfer-Encoding: \x0bchunked"],
+    ids=["space-before-colon-length", "space-before-colon-encoding", "vertical-tab-length", "vertical-tab-encoding"],
+)
+def test_a_framing_header_a_lenient_parser_would_read_is_a_400_and_a_close(server: RunningServer, field: bytes) -> None:
+    head = b"POST /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\n" + field + b"\r\n\r\n"
+    with connect(server.port) as sock, sock.makefile("rb") as stream:
+        sock.sendall(head + CHUNKED_BODY + SMUGGLED)
+        response = read_response(stream)
+        assert response.status == 400
+        assert str(response.json()["error"]).startswith("Bad Request: ")  # type: ignore[index]
+        assert stream.read() == b""
