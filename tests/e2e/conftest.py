@@ -5,25 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.servers import REPO, RunningServer, audio_server
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
-SCREENSHOTS = REPO / "tests" / "screenshots"
-VIEWPORT: ViewportSize = {"width": 1280, "height": 860}
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, open_tab
+from tests.servers import RunningServer, audio_server
 
 
 @pytest.fixture(scope="session")
@@ -55,32 +40,22 @@ def server(library: Path) -> Iterator[RunningServer]:
         yield running
 
 
-def _open(browser: Browser, server: RunningServer, *, javascript: bool) -> Iterator[Page]:
-    context: BrowserContext = browser.new_context(
-        base_url=server.url, viewport=VIEWPORT, java_script_enabled=javascript, color_scheme="light"
-    )
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+@pytest.fixture
+def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """A fresh desktop-sized tab on the test's server, with JavaScript."""
+    with open_tab(browser, server.url) as tab:
+        yield tab
 
 
 @pytest.fixture
-def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
-    """A fresh browser tab (own cookies and cache) on the test's server, with JavaScript."""
-    yield from _open(browser, server, javascript=True)
+def phone(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """A fresh phone-sized touch tab on the test's server, with JavaScript."""
+    with open_tab(browser, server.url, "phone") as tab:
+        yield tab
 
 
 @pytest.fixture
 def page_without_js(browser: Browser, server: RunningServer) -> Iterator[Page]:
-    """A fresh browser tab on the test's server with JavaScript disabled."""
-    yield from _open(browser, server, javascript=False)
-
-
-def save_screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
-    """Save a screenshot to tests/screenshots/NAME.png (git-ignored) for a person to look at."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
+    """A fresh desktop-sized tab on the test's server with JavaScript disabled."""
+    with open_tab(browser, server.url, javascript=False) as tab:
+        yield tab

@@ -3,6 +3,7 @@
 import base64
 import re
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import requests
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.audio.conftest import fixture_bytes, on_disk
-from tests.e2e.conftest import VIEWPORT, save_screenshot
+from tests.browser import VIEWPORTS, open_tab, save_screenshot
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav, write_silence
 
@@ -74,7 +75,7 @@ def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
         })"""
     )
     assert position == pytest.approx(2.5, abs=0.05)
-    save_screenshot(page, "uploaded-and-playing")
+    save_screenshot(page, tmp_path, "uploaded-and-playing")
 
     page.reload()
     expect(page.locator(row(page, song.name))).to_be_visible()
@@ -100,7 +101,7 @@ def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
     expect(page.locator("#announcer")).to_have_text(f"holiday.mp3: {NON_AUDIO}")
     expect(page.locator("#tracks tbody tr")).to_have_count(0)
     expect(page.locator("#empty")).to_be_visible()
-    save_screenshot(page, "non-audio-rejected")
+    save_screenshot(page, tmp_path, "non-audio-rejected")
     assert on_disk(library) == []
     assert listed(server) == []
 
@@ -122,7 +123,7 @@ def test_several_files_at_once_with_one_non_audio(
     expect(page.locator("#uploads progress:visible")).to_have_count(0)
     names = page.locator("#tracks tbody a.track-name").all_text_contents()
     assert names == ["one.wav", "three.ogg", "two.mp3"]
-    save_screenshot(page, "several-files")
+    save_screenshot(page, tmp_path, "several-files")
     assert on_disk(library) == ["one.wav", "three.ogg", "two.mp3"]
     assert listed(server) == ["one.wav", "three.ogg", "two.mp3"]
 
@@ -164,7 +165,7 @@ def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library
             && item.querySelector('progress').value > 0 && item.querySelector('progress').value < 100)"""
     )
     expect(slow_item.locator(".upload-status")).to_contain_text("Uploading…")
-    save_screenshot(page, "upload-in-progress")
+    save_screenshot(page, tmp_path, "upload-in-progress")
     slow_item.get_by_role("button", name="Cancel the upload of slow.wav").click()
     expect(slow_item.locator(".upload-status")).to_have_text("Upload cancelled: nothing was stored.")
     expect(page.locator(row(page, "slow.wav"))).to_have_count(0)
@@ -249,27 +250,27 @@ def test_keyboard_alone_can_play_a_track(page: Page, library: Path) -> None:
 
 def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: Path, tmp_path: Path) -> None:
     big = write(tmp_path, "big.wav", noise_wav(9, seconds=2.0))
-    with audio_server(library, "--max-size", "20000") as server:
-        context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
-        page = context.new_page()
-        page.goto("/")
-        page.set_input_files("#file-input", str(big))
-        status = page.locator(upload_item(page, "big.wav")).locator(".upload-status")
-        expect(status).to_have_text("Too large: 31.3 KiB; the limit is 19.5 KiB.")
-        # Under the limit itself, over it with the form's framing: the server's 413 says so.
-        edge = write(tmp_path, "edge.wav", noise_wav(9, seconds=1.24))
-        assert len(edge.read_bytes()) == 19_884
-        page.set_input_files("#file-input", str(edge))
-        expect(page.locator(upload_item(page, "edge.wav")).locator(".upload-status")).to_have_text(
-            "The upload is too large: the limit is 19.5 KiB (20000 bytes) per request."
-        )
-    small = write(tmp_path, "small.wav", noise_wav(10))
-    page.set_input_files("#file-input", str(small))  # the server has stopped
-    expect(page.locator(upload_item(page, "small.wav")).locator(".upload-status")).to_have_text(
-        "Upload failed: the server is unreachable."
-    )
-    save_screenshot(page, "errors")
-    context.close()
+    with ExitStack() as serving:
+        server = serving.enter_context(audio_server(library, "--max-size", "20000"))
+        with open_tab(browser, server.url) as page:
+            page.goto("/")
+            page.set_input_files("#file-input", str(big))
+            status = page.locator(upload_item(page, "big.wav")).locator(".upload-status")
+            expect(status).to_have_text("Too large: 31.3 KiB; the limit is 19.5 KiB.")
+            # Under the limit itself, over it with the form's framing: the server's 413 says so.
+            edge = write(tmp_path, "edge.wav", noise_wav(9, seconds=1.24))
+            assert len(edge.read_bytes()) == 19_884
+            page.set_input_files("#file-input", str(edge))
+            expect(page.locator(upload_item(page, "edge.wav")).locator(".upload-status")).to_have_text(
+                "The upload is too large: the limit is 19.5 KiB (20000 bytes) per request."
+            )
+            serving.close()  # the server stops; the page stays open
+            small = write(tmp_path, "small.wav", noise_wav(10))
+            page.set_input_files("#file-input", str(small))
+            expect(page.locator(upload_item(page, "small.wav")).locator(".upload-status")).to_have_text(
+                "Upload failed: the server is unreachable."
+            )
+            save_screenshot(page, tmp_path, "errors")
     assert on_disk(library) == []
 
 
@@ -301,12 +302,12 @@ def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
     notice = page.locator("#notices li")
     expect(notice.locator(".notice-name")).to_have_text("fake.wav")
     expect(notice.locator(".notice-text")).to_have_text(NON_AUDIO)
-    save_screenshot(page, "no-javascript-rejected")
+    save_screenshot(page, tmp_path, "no-javascript-rejected")
     assert on_disk(library) == ["plain.wav"]
 
     page.get_by_role("link", name="Delete plain.wav").click()
     expect(page.get_by_role("heading", name="Delete this track?")).to_be_visible()
-    save_screenshot(page, "no-javascript-confirm-delete")
+    save_screenshot(page, tmp_path, "no-javascript-confirm-delete")
     assert on_disk(library) == ["plain.wav"]
     page.get_by_role("button", name="Delete").click()
     expect(page.locator("#notices li")).to_have_text("plain.wavDeleted.")
@@ -314,7 +315,9 @@ def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
     assert on_disk(library) == []
 
 
-def test_long_and_unicode_names_and_hundreds_of_tracks_keep_the_layout(browser: Browser, library: Path) -> None:
+def test_long_and_unicode_names_and_hundreds_of_tracks_keep_the_layout(
+    browser: Browser, library: Path, tmp_path: Path
+) -> None:
     long_name = "A very long recording name that goes on " * 5 + ".wav"
     write(library, long_name.strip(), noise_wav(12))
     write(library, "日本語のタイトル — Ünïcödé ☕ 🎵.wav", noise_wav(13))
@@ -323,13 +326,11 @@ def test_long_and_unicode_names_and_hundreds_of_tracks_keep_the_layout(browser: 
     for number in range(300):
         write(library, f"track {number:03}.wav", song)
     with audio_server(library) as server:
-        for width, label in ((1280, "wide"), (390, "phone")):
-            context = browser.new_context(base_url=server.url, viewport={"width": width, "height": 860})
-            page = context.new_page()
-            page.goto("/")
-            expect(page.locator("#tracks tbody tr")).to_have_count(303)
-            assert page.locator("audio").count() == 1
-            assert page.evaluate("document.documentElement.scrollWidth") <= width
-            expect(page.locator("a.track-name", has_text="<b>not bold & co.wav")).to_be_visible()
-            save_screenshot(page, f"many-tracks-{label}", full_page=False)
-            context.close()
+        for viewport, size in VIEWPORTS.items():
+            with open_tab(browser, server.url, viewport) as page:
+                page.goto("/")
+                expect(page.locator("#tracks tbody tr")).to_have_count(303)
+                assert page.locator("audio").count() == 1
+                assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
+                expect(page.locator("a.track-name", has_text="<b>not bold & co.wav")).to_be_visible()
+                save_screenshot(page, tmp_path, f"many-tracks-{viewport}", full_page=False)
