@@ -1,10 +1,14 @@
-"""Drive Debian's Chromium through Playwright: launch options, tabs at desktop and phone sizes, screenshots."""
+"""Drive Debian's Chromium through Playwright: launch options, tabs at desktop and phone sizes, screenshots,
+and the parts of the library page that the browser tests look for."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 from playwright.sync_api import Browser, Page, ViewportSize
+
+from tests.servers import RunningServer
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,3 +54,53 @@ def save_screenshot(page: Page, folder: Path, name: str, *, full_page: bool = Tr
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def write(folder: Path, name: str, content: bytes) -> Path:
+    """Put a file into a folder (a library, or a test's folder of files to upload)."""
+    path = folder / name
+    path.write_bytes(content)
+    return path
+
+
+def row(name: str) -> str:
+    """A selector for the table row of one track (names are quoted for CSS by Playwright's text engine)."""
+    return f'#tracks tbody tr:has(a.track-name:text-is("{name}"))'
+
+
+def upload_item(name: str) -> str:
+    """A selector for the line of one upload in the list of uploads."""
+    return f'#uploads li:has(.upload-name:text-is("{name}"))'
+
+
+def listed(server: RunningServer) -> list[str]:
+    """The names the server lists through its API."""
+    response = requests.get(f"{server.url}/api/files", timeout=10)
+    response.raise_for_status()
+    return [entry["name"] for entry in response.json()]
+
+
+def lines_of(page: Page, selector: str) -> int:
+    """How many lines the text of the first element matching SELECTOR takes on screen."""
+    count: int = page.locator(selector).first.evaluate(
+        """(element) => {
+            const range = document.createRange();
+            range.selectNodeContents(element);
+            return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
+        }"""
+    )
+    return count
+
+
+def in_view(page: Page, selector: str) -> bool:
+    """Whether the first element matching SELECTOR is wholly inside the window, not under the player bar."""
+    inside: bool = page.locator(selector).first.evaluate(
+        """(element) => {
+            const box = element.getBoundingClientRect();
+            const bar = document.querySelector('.player-bar');
+            const bottom = bar && getComputedStyle(bar).display !== 'none'
+                ? bar.getBoundingClientRect().top : window.innerHeight;
+            return box.height > 0 && box.top >= 0 && box.bottom <= bottom;
+        }"""
+    )
+    return inside

@@ -7,11 +7,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.audio.conftest import fixture_bytes, on_disk
-from tests.browser import VIEWPORTS, open_tab, save_screenshot
+from tests.browser import VIEWPORTS, listed, open_tab, row, save_screenshot, upload_item, write
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav, write_silence
 
@@ -22,28 +21,6 @@ NON_AUDIO = "Non-audio file detected"
 CURRENT = re.compile(r"\bis-current\b")
 
 
-def write(folder: Path, name: str, content: bytes) -> Path:
-    path = folder / name
-    path.write_bytes(content)
-    return path
-
-
-def row(page: Page, name: str) -> str:
-    """A selector for the table row of one track (names are quoted for CSS by Playwright's text engine)."""
-    return f'#tracks tbody tr:has(a.track-name:text-is("{name}"))'
-
-
-def upload_item(page: Page, name: str) -> str:
-    return f'#uploads li:has(.upload-name:text-is("{name}"))'
-
-
-def listed(server: RunningServer) -> list[str]:
-    """The names the server lists through its API."""
-    response = requests.get(f"{server.url}/api/files", timeout=10)
-    response.raise_for_status()
-    return [entry["name"] for entry in response.json()]
-
-
 def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
     page: Page, server: RunningServer, library: Path, tmp_path: Path
 ) -> None:
@@ -52,8 +29,8 @@ def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
     expect(page.locator("#empty")).to_be_visible()
     page.set_input_files("#file-input", str(song))
 
-    expect(page.locator(upload_item(page, song.name)).locator(".upload-status")).to_have_text("Uploaded")
-    track = page.locator(row(page, song.name))
+    expect(page.locator(upload_item(song.name)).locator(".upload-status")).to_have_text("Uploaded")
+    track = page.locator(row(song.name))
     expect(track).to_be_visible()
     expect(track.locator(".c-format")).to_have_text("WAV")
     expect(track.locator(".c-duration")).to_have_text("0:04")
@@ -78,14 +55,14 @@ def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
     save_screenshot(page, tmp_path, "uploaded-and-playing")
 
     page.reload()
-    expect(page.locator(row(page, song.name))).to_be_visible()
+    expect(page.locator(row(song.name))).to_be_visible()
 
 
 @pytest.mark.parametrize("fixture", ["mp3-id3v2.mp3", "vorbis.ogg", "flac.flac", "ogg-named.mp3"])
 def test_the_player_loads_other_formats(page: Page, library: Path, fixture: str) -> None:
     write(library, fixture, fixture_bytes(fixture))
     page.goto("/")
-    page.locator(row(page, fixture)).locator("button.play").click()
+    page.locator(row(fixture)).locator("button.play").click()
     page.wait_for_function("document.getElementById('player').duration > 0.5")
     assert page.evaluate("document.getElementById('player').error") is None
 
@@ -96,7 +73,7 @@ def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
     fake = write(tmp_path, "holiday.mp3", fixture_bytes("image.jpg"))
     page.goto("/")
     page.set_input_files("#file-input", str(fake))
-    item = page.locator(upload_item(page, "holiday.mp3"))
+    item = page.locator(upload_item("holiday.mp3"))
     expect(item.locator(".upload-status")).to_have_text(NON_AUDIO)
     expect(page.locator("#announcer")).to_have_text(f"holiday.mp3: {NON_AUDIO}")
     expect(page.locator("#tracks tbody tr")).to_have_count(0)
@@ -118,8 +95,8 @@ def test_several_files_at_once_with_one_non_audio(
     page.goto("/")
     page.set_input_files("#file-input", [str(path) for path in files])
     for name in ("one.wav", "two.mp3", "three.ogg"):
-        expect(page.locator(upload_item(page, name)).locator(".upload-status")).to_have_text("Uploaded")
-    expect(page.locator(upload_item(page, "report.ogg")).locator(".upload-status")).to_have_text(NON_AUDIO)
+        expect(page.locator(upload_item(name)).locator(".upload-status")).to_have_text("Uploaded")
+    expect(page.locator(upload_item("report.ogg")).locator(".upload-status")).to_have_text(NON_AUDIO)
     expect(page.locator("#uploads progress:visible")).to_have_count(0)
     names = page.locator("#tracks tbody a.track-name").all_text_contents()
     assert names == ["one.wav", "three.ogg", "two.mp3"]
@@ -157,8 +134,8 @@ def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 300_000},
     )
     page.set_input_files("#file-input", [str(slow), str(quick)])
-    slow_item = page.locator(upload_item(page, "slow.wav"))
-    expect(page.locator(upload_item(page, "quick.wav")).locator(".upload-status")).to_have_text("Uploaded")
+    slow_item = page.locator(upload_item("slow.wav"))
+    expect(page.locator(upload_item("quick.wav")).locator(".upload-status")).to_have_text("Uploaded")
     page.wait_for_function(
         """() => [...document.querySelectorAll('#uploads li')].some((item) =>
             item.querySelector('.upload-name').textContent === 'slow.wav'
@@ -168,7 +145,7 @@ def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library
     save_screenshot(page, tmp_path, "upload-in-progress")
     slow_item.get_by_role("button", name="Cancel the upload of slow.wav").click()
     expect(slow_item.locator(".upload-status")).to_have_text("Upload cancelled: nothing was stored.")
-    expect(page.locator(row(page, "slow.wav"))).to_have_count(0)
+    expect(page.locator(row("slow.wav"))).to_have_count(0)
     deadline = time.monotonic() + 10
     while on_disk(library) != ["quick.wav"] and time.monotonic() < deadline:
         time.sleep(0.05)  # the server removes the cut-off upload's temporary file once it sees the disconnect
@@ -183,9 +160,9 @@ def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServe
     ]
     outcome = page.evaluate(DROP_FILES, dropped)
     assert outcome == {"overlayShown": True, "accepted": True, "overlayAfter": False}
-    expect(page.locator(upload_item(page, "dropped.wav")).locator(".upload-status")).to_have_text("Uploaded")
-    expect(page.locator(upload_item(page, "dropped.txt")).locator(".upload-status")).to_have_text(NON_AUDIO)
-    expect(page.locator(row(page, "dropped.wav"))).to_be_visible()
+    expect(page.locator(upload_item("dropped.wav")).locator(".upload-status")).to_have_text("Uploaded")
+    expect(page.locator(upload_item("dropped.txt")).locator(".upload-status")).to_have_text(NON_AUDIO)
+    expect(page.locator(row("dropped.wav"))).to_be_visible()
     assert on_disk(library) == ["dropped.wav"]
 
 
@@ -200,15 +177,15 @@ def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServ
         dialog.dismiss()
 
     page.once("dialog", dismiss)
-    page.locator(row(page, "gone.wav")).locator("a.delete").click()
-    expect(page.locator(row(page, "gone.wav"))).to_be_visible()
+    page.locator(row("gone.wav")).locator("a.delete").click()
+    expect(page.locator(row("gone.wav"))).to_be_visible()
     assert messages == ["Delete “gone.wav” from the library? This cannot be undone."]
     assert on_disk(library) == ["gone.wav", "keep.wav"]
 
     page.once("dialog", lambda dialog: dialog.accept())
-    page.locator(row(page, "gone.wav")).locator("a.delete").click()
-    expect(page.locator(row(page, "gone.wav"))).to_have_count(0)
-    expect(page.locator("#notices")).to_contain_text("gone.wav")
+    page.locator(row("gone.wav")).locator("a.delete").click()
+    expect(page.locator(row("gone.wav"))).to_have_count(0)
+    expect(page.locator("#tracks tr.row-note")).to_contain_text("gone.wavDeleted.")
     expect(page.locator("#summary")).to_contain_text("1 track ·")
     assert on_disk(library) == ["keep.wav"]
     assert listed(server) == ["keep.wav"]
@@ -218,7 +195,7 @@ def test_the_next_track_plays_when_one_ends(page: Page, library: Path) -> None:
     write(library, "a first.wav", noise_wav(6, seconds=0.5))
     write(library, "b second.wav", noise_wav(7, seconds=0.5))
     page.goto("/")
-    first, second = page.locator(row(page, "a first.wav")), page.locator(row(page, "b second.wav"))
+    first, second = page.locator(row("a first.wav")), page.locator(row("b second.wav"))
     first.locator("a.track-name").click()  # a plain click on the name plays it in the page
     # Half a second later the first has ended and the second plays (checking the first title here could race).
     expect(page.locator("#now-title")).to_have_text("b second.wav")
@@ -255,19 +232,19 @@ def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: P
         with open_tab(browser, server.url) as page:
             page.goto("/")
             page.set_input_files("#file-input", str(big))
-            status = page.locator(upload_item(page, "big.wav")).locator(".upload-status")
+            status = page.locator(upload_item("big.wav")).locator(".upload-status")
             expect(status).to_have_text("Too large: 31.3 KiB; the limit is 19.5 KiB.")
             # Under the limit itself, over it with the form's framing: the server's 413 says so.
             edge = write(tmp_path, "edge.wav", noise_wav(9, seconds=1.24))
             assert len(edge.read_bytes()) == 19_884
             page.set_input_files("#file-input", str(edge))
-            expect(page.locator(upload_item(page, "edge.wav")).locator(".upload-status")).to_have_text(
+            expect(page.locator(upload_item("edge.wav")).locator(".upload-status")).to_have_text(
                 "The upload is too large: the limit is 19.5 KiB (20000 bytes) per request."
             )
             serving.close()  # the server stops; the page stays open
             small = write(tmp_path, "small.wav", noise_wav(10))
             page.set_input_files("#file-input", str(small))
-            expect(page.locator(upload_item(page, "small.wav")).locator(".upload-status")).to_have_text(
+            expect(page.locator(upload_item("small.wav")).locator(".upload-status")).to_have_text(
                 "Upload failed: the server is unreachable."
             )
             save_screenshot(page, tmp_path, "errors")
@@ -291,7 +268,7 @@ def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
     assert navigation.value is not None
     assert navigation.value.status == 201
     expect(page.locator("#notices li")).to_have_text("plain.wavUploaded")
-    expect(page.locator(row(page, "plain.wav"))).to_be_visible()
+    expect(page.locator(row("plain.wav"))).to_be_visible()
     assert on_disk(library) == ["plain.wav"]
 
     page.set_input_files("#file-input", str(fake))

@@ -6,11 +6,16 @@
 (() => {
   const UPLOADS_AT_ONCE = 3;
   const NON_AUDIO = "Non-audio file detected";
+  const DONE_LINGER_MS = 6000; // how long a successful upload's line stays; failures stay until dismissed
+  const NOTE_LINGER_MS = 5000; // how long "Deleted." stays in the deleted row's place
 
   const form = document.getElementById("upload-form");
   const input = document.getElementById("file-input");
   const notices = document.getElementById("notices");
+  const uploadPanel = document.getElementById("upload-panel");
   const uploads = document.getElementById("uploads");
+  const uploadTally = document.getElementById("upload-tally");
+  const clearUploads = document.getElementById("clear-uploads");
   const announcer = document.getElementById("announcer");
   const table = document.getElementById("tracks");
   const tbody = table.tBodies[0];
@@ -72,6 +77,17 @@
 
   const rowsByName = new Map();
   for (const row of tbody.rows) rowsByName.set(row.dataset.name, row);
+
+  // The table's track rows, without the notes that stand for a moment where a row was deleted.
+  function trackRows() {
+    return Array.from(tbody.querySelectorAll(":scope > tr[data-name]"));
+  }
+
+  function nextTrackRow(row) {
+    let next = row.nextElementSibling;
+    while (next && !next.dataset.name) next = next.nextElementSibling;
+    return next;
+  }
 
   function setSummary(countDelta, bytesDelta) {
     const count = Number(summary.dataset.count) + countDelta;
@@ -243,7 +259,8 @@
       const wasAll = rendered === shownList.length;
       shownList.splice(at, 0, entry);
       if (at < rendered || wasAll) {
-        tbody.insertBefore(row, tbody.rows[at] || null);
+        const following = shownList[at + 1] && rowsByName.get(shownList[at + 1].name);
+        tbody.insertBefore(row, following && following.parentNode === tbody ? following : null);
         rendered += 1;
       }
       describeShown();
@@ -251,7 +268,7 @@
     }
     const row = rowFor(entry);
     // The rows are sorted by name: find the first one after the new name by bisection.
-    const rows = tbody.rows;
+    const rows = trackRows();
     tbody.insertBefore(row, rows[bisect(rows, entry.name, (listed) => listed.dataset.name)] || null);
     setSummary(1, entry.size);
     return row;
@@ -317,13 +334,13 @@
   }
 
   function step(offset) {
-    const rows = tbody.rows;
+    const rows = trackRows();
     if (!rows.length) return;
     if (!current) {
       play(rows[offset > 0 ? 0 : rows.length - 1]);
       return;
     }
-    const next = rows[current.sectionRowIndex + offset];
+    const next = rows[rows.indexOf(current) + offset];
     if (next) play(next);
   }
 
@@ -340,35 +357,66 @@
     if (current && player.getAttribute("src")) nowTitle.textContent = `Cannot play ${current.dataset.name}`;
   });
   player.addEventListener("ended", () => {
-    if (current && !current.nextElementSibling && model && rendered < shownList.length) showMore();
-    const next = current && current.nextElementSibling;
+    if (current && !nextTrackRow(current) && model && rendered < shownList.length) showMore();
+    const next = current && nextTrackRow(current);
     if (next) play(next);
   });
   document.getElementById("previous").addEventListener("click", () => step(-1));
   document.getElementById("next").addEventListener("click", () => step(1));
 
-  // ---- Messages ----
+  // ---- Messages: each can be dismissed; the outcome of a delete shows in the row's place ----
 
-  function notify(kind, name, text) {
-    let list = notices.querySelector(".notice-list");
-    if (!list) {
-      list = document.createElement("ul");
-      list.className = "notice-list";
-      notices.append(list);
-    }
-    const item = document.createElement("li");
-    item.className = `notice notice-${kind}`;
+  function dismissButton(label, dismiss) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "icon-button dismiss";
+    button.setAttribute("aria-label", label);
+    button.addEventListener("click", dismiss);
+    return button;
+  }
+
+  function noticeText(container, name, text) {
     if (name) {
       const label = document.createElement("span");
       label.className = "notice-name";
       label.textContent = name;
-      item.append(label);
+      container.append(label);
     }
     const message = document.createElement("span");
     message.className = "notice-text";
     message.textContent = text;
-    item.append(message);
-    list.prepend(item);
+    container.append(message);
+  }
+
+  // The server's messages (after a plain form post, or an error page) get a button to dismiss them.
+  for (const notice of notices.querySelectorAll(".notice")) {
+    notice.append(dismissButton("Dismiss this message", () => notice.remove()));
+  }
+
+  // A message in the table, where the person who deleted a row is looking.
+  function rowNote(kind, name, text) {
+    const note = document.createElement("tr");
+    note.className = `row-note notice-${kind}`;
+    const cell = note.insertCell();
+    // Across the columns on view: spanning a column hidden on a narrow screen would bring it back.
+    cell.colSpan = Array.from(table.tHead.rows[0].cells).filter((th) => th.offsetWidth).length;
+    cell.tabIndex = -1;
+    const inner = document.createElement("div");
+    inner.className = "row-note-inner";
+    noticeText(inner, name, text);
+    inner.append(dismissButton("Dismiss this message", () => dropNote(note)));
+    cell.append(inner);
+    announcer.textContent = `${name}: ${text}`;
+    return note;
+  }
+
+  // Focus inside a note that goes away moves on to the row now in its place.
+  function dropNote(note) {
+    if (!note.isConnected) return;
+    const hadFocus = note.contains(document.activeElement);
+    const next = nextTrackRow(note);
+    note.remove();
+    if (hadFocus) (next ? next.querySelector(".track-name") : filterInput).focus();
   }
 
   // ---- Delete ----
@@ -376,19 +424,23 @@
   async function deleteTrack(row) {
     const name = row.dataset.name;
     if (!window.confirm(`Delete “${name}” from the library? This cannot be undone.`)) return;
-    let response;
+    let failure = "";
     try {
-      response = await fetch(`/api/files/${encodeURIComponent(name)}`, { method: "DELETE" });
+      const response = await fetch(`/api/files/${encodeURIComponent(name)}`, { method: "DELETE" });
+      if (response.ok || response.status === 404) {
+        const note = rowNote("success", name, response.ok ? "Deleted." : "Already gone from the library.");
+        const focused = row.contains(document.activeElement) || document.activeElement === document.body;
+        row.before(note);
+        removeTrack(row);
+        if (focused) note.cells[0].focus({ preventScroll: true });
+        setTimeout(() => dropNote(note), NOTE_LINGER_MS);
+        return;
+      }
+      failure = `Not deleted: ${await errorMessage(response)}`;
     } catch {
-      notify("error", name, "Not deleted: the server is unreachable.");
-      return;
+      failure = "Not deleted: the server is unreachable.";
     }
-    if (response.ok || response.status === 404) {
-      removeTrack(row);
-      notify("success", name, response.ok ? "Deleted." : "Already gone from the library.");
-    } else {
-      notify("error", name, `Not deleted: ${await errorMessage(response)}`);
-    }
+    if (row.isConnected) row.after(rowNote("error", name, failure));
   }
 
   async function errorMessage(response) {
@@ -435,12 +487,15 @@
   function uploadItem(file) {
     const item = document.createElement("li");
     item.className = "upload-item";
+    const main = document.createElement("span");
+    main.className = "upload-main";
     const name = document.createElement("span");
     name.className = "upload-name";
     name.textContent = file.name;
     const status = document.createElement("span");
     status.className = "upload-status";
     status.textContent = "Waiting…";
+    main.append(name, status);
     const cancel = document.createElement("button");
     cancel.type = "button";
     cancel.className = "link-button";
@@ -451,14 +506,17 @@
     progress.max = 100;
     progress.value = 0;
     progress.setAttribute("aria-label", `Upload of ${file.name}`);
-    item.append(name, status, cancel, progress);
-    uploads.hidden = false;
+    item.append(main, cancel, progress);
+    uploadPanel.hidden = false;
     uploads.prepend(item);
+    tallyUploads();
     const finish = (outcome, text) => {
       item.classList.add(outcome);
       status.textContent = text;
-      cancel.remove();
+      cancel.replaceWith(dismissButton(`Dismiss the message about ${file.name}`, () => dropUpload(item)));
       announcer.textContent = `${file.name}: ${text}`;
+      tallyUploads();
+      if (outcome === "is-done") lingerThenDrop(item);
     };
     const upload = {
       file,
@@ -473,6 +531,44 @@
     cancel.addEventListener("click", () => upload.onCancel && upload.onCancel());
     return upload;
   }
+
+  // The list of uploads stays short so the tracks stay in view: successes leave by themselves (later while
+  // the pointer or focus is on the list), failures stay until dismissed, and the list scrolls past a few lines.
+  function lingerThenDrop(item) {
+    setTimeout(() => {
+      if (uploadPanel.matches(":hover, :focus-within")) lingerThenDrop(item);
+      else dropUpload(item);
+    }, DONE_LINGER_MS);
+  }
+
+  function dropUpload(item) {
+    if (item.contains(document.activeElement)) {
+      const neighbour = item.nextElementSibling || item.previousElementSibling;
+      (neighbour?.querySelector("button") || input).focus();
+    }
+    item.remove();
+    tallyUploads();
+  }
+
+  function tallyUploads() {
+    const count = (selector) => uploads.querySelectorAll(selector).length;
+    const all = uploads.children.length;
+    const done = count(".is-done");
+    const failed = count(".is-failed");
+    const parts = [];
+    if (all - done - failed) parts.push(`${all - done - failed} uploading`);
+    if (done) parts.push(`${done} uploaded`);
+    if (failed) parts.push(`${failed} not uploaded`);
+    uploadTally.textContent = parts.join(" · ");
+    uploadPanel.hidden = all === 0;
+    clearUploads.hidden = done + failed === 0;
+  }
+
+  clearUploads.addEventListener("click", () => {
+    for (const item of uploads.querySelectorAll(".is-done, .is-failed")) item.remove();
+    tallyUploads();
+    if (uploadPanel.hidden) input.focus();
+  });
 
   function describeStored(sent, file) {
     if (file.status === "duplicate") return `Already in the library as “${file.name}”`;
