@@ -21,18 +21,16 @@ The MIME types returned (one canonical name per format):
 """
 
 import math
-import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import magic
 
 from audio_library.formats.bmff import bmff_duration, check_bmff
 from audio_library.formats.flac import check_flac, flac_duration
 from audio_library.formats.id3 import skip_id3
-from audio_library.formats.limits import SNIFF_BYTES
+from audio_library.formats.limits import DETECT_READ_BYTES, DETECT_STRUCTURES, SNIFF_BYTES, BoundedFile
 from audio_library.formats.matroska import check_matroska, matroska_duration
 from audio_library.formats.mpeg import adts_duration, check_adts, check_mpeg, check_unknown, mpeg_duration
 from audio_library.formats.ogg import check_ogg, ogg_duration
@@ -51,13 +49,13 @@ def detect_audio_type(path: Path) -> str | None:
     The file name and extension are never consulted. The result is one of the types listed in this
     module's docstring.
     """
-    with path.open("rb") as stream:
-        size = stream.seek(0, os.SEEK_END)
+    with path.open("rb", buffering=0) as raw:
+        stream = BoundedFile(raw, DETECT_READ_BYTES, DETECT_STRUCTURES)
+        size = stream.size
         if size == 0:
             return None
-        stream.seek(0)
-        head = stream.read(SNIFF_BYTES)
         try:
+            head = stream.read(SNIFF_BYTES)
             if head.startswith(b"ID3"):
                 return _detect_after_id3(stream, size)
             check = _CHECKS.get(_mime_magic.from_buffer(head))
@@ -76,11 +74,10 @@ def probe_duration(path: Path, mime: str) -> float | None:
     probe = _PROBES.get(mime)
     if probe is None:
         return None
-    with path.open("rb") as stream:
-        size = stream.seek(0, os.SEEK_END)
-        stream.seek(0)
+    with path.open("rb", buffering=0) as raw:
+        stream = BoundedFile(raw, DETECT_READ_BYTES, DETECT_STRUCTURES)
         try:
-            duration = probe(stream, size)
+            duration = probe(stream, stream.size)
         except _MALFORMED:
             return None
     if duration is None or not math.isfinite(duration) or duration < 0:
@@ -88,7 +85,7 @@ def probe_duration(path: Path, mime: str) -> float | None:
     return duration
 
 
-def _detect_after_id3(stream: BinaryIO, size: int) -> str | None:
+def _detect_after_id3(stream: BoundedFile, size: int) -> str | None:
     """An ID3v2 tag is just metadata: what follows it must be an MPEG or ADTS frame chain (or FLAC)."""
     start = skip_id3(stream, size)
     if start is None:
@@ -102,8 +99,8 @@ def _detect_after_id3(stream: BinaryIO, size: int) -> str | None:
 
 # A check is given the open file, its size and its first SNIFF_BYTES; a probe the file and its size. Either
 # may raise what _MALFORMED lists when a header lies.
-_Check = Callable[[BinaryIO, int, bytes], str | None]
-_Probe = Callable[[BinaryIO, int], float | None]
+_Check = Callable[[BoundedFile, int, bytes], str | None]
+_Probe = Callable[[BoundedFile, int], float | None]
 
 # libmagic's answer -> the parser that confirms it. Anything libmagic names otherwise is not audio.
 _CHECKS: dict[str, _Check] = {

@@ -26,9 +26,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from audio_library.tags import NO_TAGS, Tags, read_tags
+
 
 CACHE_FILE = ".metadata.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: tags; a cache of another version is ignored, so every file is examined again
 HASH_CHUNK = 1024 * 1024
 REVALIDATE_NS = 1_000_000_000  # how stale a file rewritten in place (folder mtime unchanged) may be listed
 SETTLE_NS = 50_000_000  # well above the granularity of the kernel's coarse clock that stamps folder mtimes
@@ -55,6 +57,7 @@ class Entry:
     duration: float | None
     modified: str
     file_name: str = ""  # the name on disk, when it differs from `name`
+    tags: Tags = NO_TAGS
 
     @property
     def on_disk(self) -> str:
@@ -69,6 +72,7 @@ class Entry:
             "type": self.type,
             "duration": self.duration,
             "modified": self.modified,
+            **self.tags.to_json(),
         }
 
 
@@ -89,11 +93,12 @@ class Listing:
 
 @dataclass
 class Facts:
-    """What the bytes of one file say: its audio type (None: not audio), duration and, once needed, digest."""
+    """What the bytes of one file say: its audio type (None: not audio), duration, tags and, once needed, digest."""
 
     type: str | None
     duration: float | None
     sha256: str | None = None
+    tags: Tags = NO_TAGS
 
 
 def iso_utc(mtime_ns: int) -> str:
@@ -107,10 +112,12 @@ def display_name(file_name: str) -> str:
     return os.fsencode(file_name).decode("utf-8", errors="replace")
 
 
-def make_entry(file_name: str, size: int, mime: str, duration: float | None, mtime_ns: int) -> Entry:
-    """The Entry of a file, with a displayable name if its name on disk is not UTF-8."""
+def make_entry(file_name: str, size: int, facts: Facts, mtime_ns: int) -> Entry:
+    """The Entry of an audio file, with a displayable name if its name on disk is not UTF-8."""
     shown = display_name(file_name)
-    return Entry(shown, size, mime, duration, iso_utc(mtime_ns), "" if shown == file_name else file_name)
+    assert facts.type is not None
+    renamed = "" if shown == file_name else file_name
+    return Entry(shown, size, facts.type, facts.duration, iso_utc(mtime_ns), renamed, facts.tags)
 
 
 def file_sha256(path: Path) -> str:
@@ -258,7 +265,7 @@ class Catalog:
                 if key in queued:
                     pending.append(key)
             elif facts.type is not None:
-                rows.append(self._row(key, facts.type, facts.duration))
+                rows.append(self._row(key, facts))
         rows.sort(key=lambda row: row[0].name)
         listing = Listing(
             [entry for entry, _ in rows],
@@ -319,14 +326,14 @@ class Catalog:
                 keys.append((item.name, info.st_size, info.st_mtime_ns))
         return keys
 
-    def _row(self, key: Key, mime: str, duration: float | None) -> tuple[Entry, bytes]:
+    def _row(self, key: Key, facts: Facts) -> tuple[Entry, bytes]:
         """The entry of an audio file and its JSON, built once per key."""
         with self._lock:
             row = self._rows.get(key)
         if row is not None:
             return row
         name, size, mtime_ns = key
-        entry = make_entry(name, size, mime, duration, mtime_ns)
+        entry = make_entry(name, size, facts, mtime_ns)
         row = (entry, json.dumps(entry.to_json(), ensure_ascii=False, separators=(",", ":")).encode())
         with self._lock:
             self._rows[key] = row
@@ -343,7 +350,7 @@ class Catalog:
         facts = self.facts((name, info.st_size, info.st_mtime_ns))
         if facts is None or facts.type is None:
             return None
-        return make_entry(name, info.st_size, facts.type, facts.duration, info.st_mtime_ns)
+        return make_entry(name, info.st_size, facts, info.st_mtime_ns)
 
     def facts(self, key: Key) -> Facts | None:
         """Cached facts for a file, examining it if it is new or changed; None if it cannot be read now.
@@ -359,12 +366,13 @@ class Catalog:
         try:
             mime = self._detect(path)
             duration = self._probe(path, mime) if mime is not None else None
+            tags = read_tags(path, mime) if mime is not None else NO_TAGS
         except FileNotFoundError:
             return None
         except OSError as error:
             logger.warning("cannot read %s: %s", path, error)
             return None
-        facts = Facts(mime, duration)
+        facts = Facts(mime, duration, tags=tags)
         self.remember(key, facts)
         return facts
 
@@ -397,7 +405,7 @@ class Catalog:
         with self._lock:
             if not self._dirty:
                 return
-            rows = [[*key, facts.type, facts.duration, facts.sha256] for key, facts in self._facts.items()]
+            rows = [_cache_row(key, facts) for key, facts in self._facts.items()]
             self._dirty = False
             self._saved_at = time.monotonic_ns()
         temp = self.root / self._temp_name("metadata")
@@ -416,10 +424,16 @@ class Catalog:
             document = json.loads((self.root / CACHE_FILE).read_text(encoding="utf-8"))
             if document.get("version") != CACHE_VERSION:
                 return
-            for name, size, mtime_ns, mime, duration, sha256 in document["files"]:
-                self._facts[(str(name), int(size), int(mtime_ns))] = Facts(mime, duration, sha256)
+            for name, size, mtime_ns, mime, duration, sha256, *tags in document["files"]:
+                self._facts[(str(name), int(size), int(mtime_ns))] = Facts(mime, duration, sha256, Tags(*tags))
         except FileNotFoundError:
             return
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
             logger.warning("ignoring an unreadable metadata cache: %s", error)
             self._facts.clear()
+
+
+def _cache_row(key: Key, facts: Facts) -> list[Any]:
+    """A file's row in the persisted cache; `_load` reads it back."""
+    tags = facts.tags
+    return [*key, facts.type, facts.duration, facts.sha256, tags.title, tags.artist, tags.album, tags.track, tags.cover]

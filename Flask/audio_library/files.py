@@ -3,9 +3,10 @@
 from flask import Blueprint, Response, request, send_file
 
 from audio_library.download_names import content_disposition
-from audio_library.errors import no_such_file
+from audio_library.errors import json_error, no_such_file
 from audio_library.names import sanitize_filename
 from audio_library.storage import current_library
+from audio_library.tags import read_cover
 
 
 bp = Blueprint("files", __name__)
@@ -47,4 +48,29 @@ def serve_file(name: str) -> Response:
         # werkzeug's ASCII fallback drops every non-Latin letter (`  .wav`): clients that ignore filename*
         # (curl -OJ) get a readable transliteration instead.
         response.headers["Content-Disposition"] = content_disposition(download_name, attachment=attachment)
+    return response
+
+
+@bp.get("/files/<name>/cover")
+def serve_cover(name: str) -> Response:
+    """The cover picture embedded in an audio file's tags: a JPEG, PNG, GIF or WebP of at most 1 MiB.
+
+    Its type is told from its bytes, never from what the tag claims, so nothing else is ever served here.
+    404 when the file has no such picture.
+    """
+    library = current_library()
+    entry = library.entry(name)
+    if entry is None:
+        return no_such_file(name)
+    path = library.path(entry)
+    try:
+        info = path.stat()
+        cover = read_cover(path, entry.type)
+    except FileNotFoundError:
+        return no_such_file(name)
+    if cover is None:
+        return json_error(404, f'The audio file "{name}" has no cover picture.')
+    response = Response(cover.data, mimetype=cover.type)
+    response.set_etag(f"cover-{info.st_size:x}-{info.st_mtime_ns:x}")
+    response.make_conditional(request)
     return response

@@ -21,6 +21,7 @@ from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import Entry, Facts
 from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, human_size, too_large_message
 from audio_library.storage import Library
+from audio_library.tags import read_tags
 
 
 FILE_FIELD = "file"
@@ -192,7 +193,7 @@ def _validate(part: ReceivedFile) -> Facts:
     mime = detect_audio_type(part.temporary)
     if mime is None:
         raise UploadError(415, f"Non-audio file detected: {part.sent_name}", name=part.sent_name)
-    return Facts(mime, probe_duration(part.temporary, mime), part.sha256)
+    return Facts(mime, probe_duration(part.temporary, mime), part.sha256, read_tags(part.temporary, mime))
 
 
 def _commit_all(library: Library, checked: list[tuple[ReceivedFile, Facts]]) -> list[StoredFile]:

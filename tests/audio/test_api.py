@@ -43,7 +43,8 @@ def test_an_upload_is_stored_and_listed_with_its_detected_type(client: FlaskClie
     assert ISO_UTC.match(stored["modified"])
     assert (library_dir / "song.wav").read_bytes() == song
     listed = client.get("/api/files").json
-    assert listed == [{key: stored[key] for key in ("name", "size", "type", "duration", "modified")}]
+    fields = ("name", "size", "type", "duration", "modified", "title", "artist", "album", "track", "cover")
+    assert listed == [{key: stored[key] for key in fields}]
 
 
 def test_the_listing_is_sorted_by_name(client: FlaskClient) -> None:

@@ -1,10 +1,8 @@
 """Content detection: every corpus file gets its right answer, from its bytes alone, reading little of it."""
 
-import io
 import random
 import shutil
 from pathlib import Path
-from typing import Any
 
 import magic
 import pytest
@@ -12,6 +10,8 @@ from audio_library.audio import detect_audio_type, probe_duration
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.audio.counting import CountingFile, count_binary_reads
+from tests.audio.damage import damaged_fixtures
 from tests.fixtures.corpus import AUDIO, DURATION_TOLERANCE, DURATIONS, EXPECTED, FIXTURES_DIR, NON_AUDIO
 
 
@@ -26,33 +26,10 @@ def id3_tag(body_size: int) -> bytes:
     return b"ID3\x03\x00\x00" + bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0)) + frame
 
 
-class CountingFile(io.FileIO):
-    """An unbuffered file that adds every byte it reads to a shared total."""
-
-    total = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = super().read(size)
-        CountingFile.total += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        count = super().readinto(buffer)
-        CountingFile.total += count
-        return count
-
-
 @pytest.fixture
 def bytes_read(monkeypatch: pytest.MonkeyPatch) -> type[CountingFile]:
-    """Make Path.open count what is read in binary mode; the counter is CountingFile.total."""
-    original_open = Path.open
-
-    def counting_open(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        return CountingFile(self, "r") if mode == "rb" else original_open(self, mode, *args, **kwargs)
-
-    CountingFile.total = 0
-    monkeypatch.setattr(Path, "open", counting_open)
-    return CountingFile
+    """Count what is read in binary mode; the counter is CountingFile.total."""
+    return count_binary_reads(monkeypatch)
 
 
 def test_corpus_lists_every_fixture_file() -> None:
@@ -210,18 +187,9 @@ def test_random_bytes_behind_one_mpeg_frame_header_are_never_audio(sample_path: 
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    name=st.sampled_from(sorted(AUDIO)),
-    damage=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)), max_size=8),
-    cut=st.integers(min_value=0),
-)
-def test_damaged_audio_never_crashes_the_detector(
-    sample_path: Path, name: str, damage: list[tuple[int, int]], cut: int
-) -> None:
-    content = bytearray((FIXTURES_DIR / name).read_bytes())
-    for position, value in damage:
-        content[position % len(content)] = value
-    sample_path.write_bytes(content[: len(content) - cut % len(content)])
+@given(sample=damaged_fixtures(sorted(AUDIO)))
+def test_damaged_audio_never_crashes_the_detector(sample_path: Path, sample: tuple[str, bytes]) -> None:
+    sample_path.write_bytes(sample[1])
     mime = detect_audio_type(sample_path)
     assert mime in (None, *AUDIO.values())
     if mime is not None:

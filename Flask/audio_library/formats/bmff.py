@@ -1,12 +1,11 @@
 """ISO base media (MP4, M4A, MOV): audio when a track handles sound and none handles video."""
 
 import struct
-from typing import BinaryIO
 
-from audio_library.formats.limits import MAX_CHUNKS
+from audio_library.formats.limits import MAX_CHUNKS, BoundedFile
 
 
-def _bmff_boxes(stream: BinaryIO, start: int, end: int) -> list[tuple[bytes, int, int]]:
+def _bmff_boxes(stream: BoundedFile, start: int, end: int) -> list[tuple[bytes, int, int]]:
     """(type, body offset, body end) of the boxes between ``start`` and ``end``, reading only headers."""
     boxes: list[tuple[bytes, int, int]] = []
     offset = start
@@ -27,7 +26,7 @@ def _bmff_boxes(stream: BinaryIO, start: int, end: int) -> list[tuple[bytes, int
     return boxes
 
 
-def _bmff_tracks(stream: BinaryIO, size: int) -> list[tuple[bytes, bytes]]:
+def _bmff_tracks(stream: BoundedFile, size: int) -> list[tuple[bytes, bytes]]:
     """(handler type, mdhd body) of every track in the movie; empty if there is no movie box."""
     tracks = []
     for moov_type, moov_body, moov_end in _bmff_boxes(stream, 0, size):
@@ -48,7 +47,7 @@ def _bmff_tracks(stream: BinaryIO, size: int) -> list[tuple[bytes, bytes]]:
     return tracks
 
 
-def check_bmff(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_bmff(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """The brand (M4A, isom, qt) says nothing reliable: the track handlers decide ("vide" means video)."""
     handlers = [handler for handler, _ in _bmff_tracks(stream, size)]
     if b"soun" in handlers and b"vide" not in handlers:
@@ -56,7 +55,7 @@ def check_bmff(stream: BinaryIO, size: int, head: bytes) -> str | None:
     return None
 
 
-def bmff_duration(stream: BinaryIO, size: int) -> float | None:
+def bmff_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the first sound track's media header (mdhd)."""
     for handler, mdhd in _bmff_tracks(stream, size):
         if handler == b"soun" and mdhd:

@@ -1,10 +1,9 @@
 """Native FLAC: audio when STREAMINFO comes first and an audio frame follows the metadata blocks."""
 
 import struct
-from typing import BinaryIO
 
 from audio_library.formats.id3 import skip_id3
-from audio_library.formats.limits import MAX_CHUNKS
+from audio_library.formats.limits import MAX_CHUNKS, BoundedFile
 
 
 def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
@@ -13,7 +12,7 @@ def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
     return packed >> 44, packed & 0xF_FFFF_FFFF
 
 
-def _flac_layout(stream: BinaryIO, size: int) -> tuple[int, int] | None:
+def _flac_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
     """(sample rate, total samples) of a native FLAC stream whose metadata is followed by a frame.
 
     Some rippers put an ID3v2 tag in front of the stream; it is skipped as for MP3.
@@ -42,12 +41,12 @@ def _flac_layout(stream: BinaryIO, size: int) -> tuple[int, int] | None:
     return sample_rate, total
 
 
-def check_flac(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_flac(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Whether the file is native FLAC with an audio frame after its metadata."""
     return "audio/flac" if _flac_layout(stream, size) else None
 
 
-def flac_duration(stream: BinaryIO, size: int) -> float | None:
+def flac_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from STREAMINFO; None when it leaves the total samples unknown (0)."""
     layout = _flac_layout(stream, size)
     return layout[1] / layout[0] if layout and layout[1] else None

@@ -1,9 +1,8 @@
 """Matroska and WebM (EBML): audio when the Tracks, read before the first cluster, are all audio tracks."""
 
 import struct
-from typing import BinaryIO
 
-from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES
+from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES, BoundedFile
 
 
 EBML_READ_LIMIT = 1024 * 1024  # largest Matroska Info or Tracks element read whole
@@ -42,7 +41,7 @@ def _ebml_children(data: bytes) -> list[tuple[int, bytes]]:
     return children
 
 
-def _ebml_layout(stream: BinaryIO, size: int) -> tuple[bytes, list[int], bytes] | None:
+def _ebml_layout(stream: BoundedFile, size: int) -> tuple[bytes, list[int], bytes] | None:
     """(doc type, track types, Info body) of a Matroska/WebM file whose Tracks come before its clusters."""
     stream.seek(0)
     head = stream.read(SNIFF_BYTES)
@@ -84,7 +83,7 @@ def _ebml_layout(stream: BinaryIO, size: int) -> tuple[bytes, list[int], bytes] 
     return None if tracks is None else (doc_type.rstrip(b"\0"), tracks, info)
 
 
-def check_matroska(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_matroska(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Matroska/WebM is audio when its Tracks (read before any cluster) are all audio tracks."""
     layout = _ebml_layout(stream, size)
     if layout is None or not layout[1] or any(track != _AUDIO_TRACK for track in layout[1]):
@@ -92,7 +91,7 @@ def check_matroska(stream: BinaryIO, size: int, head: bytes) -> str | None:
     return {b"webm": "audio/webm", b"matroska": "audio/x-matroska"}.get(layout[0])
 
 
-def matroska_duration(stream: BinaryIO, size: int) -> float | None:
+def matroska_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the Info element, scaled by its timestamp scale."""
     layout = _ebml_layout(stream, size)
     if layout is None:

@@ -3,10 +3,9 @@
 import functools
 import struct
 from collections.abc import Callable
-from typing import BinaryIO
 
 from audio_library.formats.id3 import skip_id3
-from audio_library.formats.limits import SNIFF_BYTES
+from audio_library.formats.limits import SNIFF_BYTES, BoundedFile
 
 
 MAX_JUNK = 4 * 1024  # padding or junk tolerated before the first frame of an MPEG or ADTS stream
@@ -125,35 +124,35 @@ def _adts_frame_at(data: bytes, pos: int) -> tuple[object, int] | None:
     return (header[1], header[2] & 0xFC, header[3] & 0xC0), length
 
 
-def check_mpeg(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_mpeg(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Whether ``head`` holds a chain of MPEG audio frames."""
     return "audio/mpeg" if _find_chain(head, _mpeg_frame_at) is not None else None
 
 
-def check_adts(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_adts(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Whether ``head`` holds a chain of ADTS frames."""
     return "audio/aac" if _find_chain(head, _adts_frame_at) is not None else None
 
 
-def check_unknown(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_unknown(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """libmagic gives up ("application/octet-stream") on some real MP3s, e.g. ones that open with junk."""
     return check_mpeg(stream, size, head) or check_adts(stream, size, head)
 
 
-def _audio_start(stream: BinaryIO, size: int) -> tuple[int, bytes]:
+def _audio_start(stream: BoundedFile, size: int) -> tuple[int, bytes]:
     start = skip_id3(stream, size) or 0
     stream.seek(start)
     return start, stream.read(SNIFF_BYTES)
 
 
-def _trailing_tag_bytes(stream: BinaryIO, size: int) -> int:
+def _trailing_tag_bytes(stream: BoundedFile, size: int) -> int:
     if size < 128:
         return 0
     stream.seek(size - 128)
     return 128 if stream.read(3) == b"TAG" else 0
 
 
-def mpeg_duration(stream: BinaryIO, size: int) -> float | None:
+def mpeg_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the Xing/Info or VBRI frame count of a VBR stream, else from the bitrate."""
     start, window = _audio_start(stream, size)
     first = _find_chain(window, _mpeg_frame_at)
@@ -178,7 +177,7 @@ def mpeg_duration(stream: BinaryIO, size: int) -> float | None:
     return audio_bytes * 8 / frame.bitrate
 
 
-def adts_duration(stream: BinaryIO, size: int) -> float | None:
+def adts_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds estimated from the average length of the frames in the first window."""
     start, window = _audio_start(stream, size)
     first = _find_chain(window, _adts_frame_at)

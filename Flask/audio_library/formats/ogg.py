@@ -1,10 +1,9 @@
 """Ogg: pages of interleaved streams, audio when every stream is an audio codec (Vorbis, Opus, FLAC, Speex)."""
 
 import struct
-from typing import BinaryIO
 
 from audio_library.formats.flac import flac_streaminfo
-from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES
+from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES, BoundedFile
 
 
 _OGG_AUDIO = (b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   ")
@@ -30,7 +29,7 @@ def _ogg_streams(head: bytes) -> dict[int, bytes]:
     return {serial: body for header_type, _, serial, body in _ogg_pages(head) if header_type & 0x02}
 
 
-def check_ogg(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_ogg(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Ogg is audio when every stream is an audio codec (Skeleton allowed), so Theora video is refused."""
     streams = [body for body in _ogg_streams(head).values() if not body.startswith(_OGG_METADATA)]
     if streams and all(body.startswith(_OGG_AUDIO) for body in streams):
@@ -38,7 +37,7 @@ def check_ogg(stream: BinaryIO, size: int, head: bytes) -> str | None:
     return None
 
 
-def ogg_duration(stream: BinaryIO, size: int) -> float | None:
+def ogg_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the granule position of the first audio stream's last page."""
     stream.seek(0)
     streams = _ogg_streams(stream.read(SNIFF_BYTES))

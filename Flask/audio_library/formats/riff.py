@@ -1,12 +1,11 @@
 """RIFF WAVE and AIFF/AIFF-C: chunked files, audio when their format chunk is sane and sound data follows."""
 
 import struct
-from typing import BinaryIO
 
-from audio_library.formats.limits import MAX_CHUNKS
+from audio_library.formats.limits import MAX_CHUNKS, BoundedFile
 
 
-def _walk_chunks(stream: BinaryIO, size: int, start: int, big_endian: bool) -> list[tuple[bytes, int, int]]:
+def _walk_chunks(stream: BoundedFile, size: int, start: int, big_endian: bool) -> list[tuple[bytes, int, int]]:
     """(chunk id, data offset, data size) of the chunks from ``start``, reading only their headers."""
     chunks: list[tuple[bytes, int, int]] = []
     offset = start
@@ -19,7 +18,7 @@ def _walk_chunks(stream: BinaryIO, size: int, start: int, big_endian: bool) -> l
     return chunks
 
 
-def _wav_layout(stream: BinaryIO, size: int) -> tuple[int, int] | None:
+def _wav_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
     """(byte rate, audio bytes present) of a RIFF WAVE file with a valid fmt and a non-empty data chunk."""
     stream.seek(0)
     if (riff := stream.read(12))[:4] != b"RIFF" or riff[8:12] != b"WAVE":
@@ -38,12 +37,12 @@ def _wav_layout(stream: BinaryIO, size: int) -> tuple[int, int] | None:
     return None
 
 
-def check_wav(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_wav(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Whether the file is RIFF WAVE with a valid fmt chunk and a non-empty data chunk."""
     return "audio/wav" if _wav_layout(stream, size) else None
 
 
-def wav_duration(stream: BinaryIO, size: int) -> float | None:
+def wav_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the data present and the byte rate."""
     layout = _wav_layout(stream, size)
     return None if layout is None else layout[1] / layout[0]
@@ -57,7 +56,7 @@ def _extended_float(raw: bytes) -> float:
     return float(mantissa * 2.0 ** ((exponent & 0x7FFF) - 16383 - 63))
 
 
-def _aiff_layout(stream: BinaryIO, size: int) -> tuple[int, float] | None:
+def _aiff_layout(stream: BoundedFile, size: int) -> tuple[int, float] | None:
     """(sample frames, sample rate) of an AIFF/AIFF-C file with a sound data chunk and sample frames."""
     stream.seek(0)
     if (form := stream.read(12))[:4] != b"FORM" or form[8:12] not in (b"AIFF", b"AIFC"):
@@ -75,12 +74,28 @@ def _aiff_layout(stream: BinaryIO, size: int) -> tuple[int, float] | None:
     return (frames, sample_rate) if channels and frames and sample_rate > 0 else None
 
 
-def check_aiff(stream: BinaryIO, size: int, head: bytes) -> str | None:
+def check_aiff(stream: BoundedFile, size: int, head: bytes) -> str | None:
     """Whether the file is AIFF or AIFF-C with sound data and sample frames."""
     return "audio/aiff" if _aiff_layout(stream, size) else None
 
 
-def aiff_duration(stream: BinaryIO, size: int) -> float | None:
+def aiff_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the sample frames and the sample rate."""
     layout = _aiff_layout(stream, size)
     return None if layout is None else layout[0] / layout[1]
+
+
+def id3_chunk(stream: BoundedFile, size: int) -> int | None:
+    """Offset of the ID3v2 tag a WAV ("id3 " chunk) or AIFF ("ID3 " chunk) file carries, or None."""
+    stream.seek(0)
+    form = stream.read(12)
+    if form[:4] == b"RIFF" and form[8:12] == b"WAVE":
+        big_endian = False
+    elif form[:4] == b"FORM" and form[8:12] in (b"AIFF", b"AIFC"):
+        big_endian = True
+    else:
+        return None
+    for chunk_id, offset, _ in _walk_chunks(stream, size, 12, big_endian):
+        if chunk_id in (b"id3 ", b"ID3 "):
+            return offset
+    return None
