@@ -54,7 +54,7 @@ pytest: $(DEV)
 	$(VENV)/bin/pytest
 
 bench: $(DEV)
-	@for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
+	@for script in bench/bench_*.py; do name=$${script#bench/}; $(PY) -m bench.$${name%.py} || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

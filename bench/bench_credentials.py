@@ -25,9 +25,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from tests.servers import LOOPBACK, REPO, RunningServer, credentials_server, free_port, running_command
 
 

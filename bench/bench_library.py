@@ -31,14 +31,11 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Flask"))
-
 from audio_library.api import UNEXAMINED_HEADER
 from audio_library.catalog import CACHE_FILE
 
-from tests.audio.streaming import peak_rss, stream_upload
+from tests.multipart import stream_upload
+from tests.resources import peak_rss
 from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wav import noise_wav, write_silence
 

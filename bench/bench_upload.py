@@ -12,12 +12,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import requests
 
-from tests.cli.peak_rss import run_with_peak_rss
+from tests.resources import run_with_peak_rss
 from tests.servers import AUDIO_SERVER, REPO, audio_server
 from tests.wav import write_silence
 

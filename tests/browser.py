@@ -5,10 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
 from playwright.sync_api import Browser, Page, ViewportSize
-
-from tests.servers import RunningServer
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,13 +68,6 @@ def row(name: str) -> str:
 def upload_item(name: str) -> str:
     """A selector for the line of one upload in the list of uploads."""
     return f'#uploads li:has(.upload-name:text-is("{name}"))'
-
-
-def listed(server: RunningServer) -> list[str]:
-    """The names the server lists through its API."""
-    response = requests.get(f"{server.url}/api/files", timeout=10)
-    response.raise_for_status()
-    return [entry["name"] for entry in response.json()]
 
 
 def lines_of(page: Page, selector: str) -> int:

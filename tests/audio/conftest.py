@@ -1,26 +1,13 @@
-"""Fixtures for the audio library tests: a fresh app on a temporary library folder per test, and audio to send."""
+"""Fixtures for the audio library tests: a fresh app on a temporary library folder per test."""
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from audio_library import create_app
 from audio_library.storage import EXTENSION_KEY, Library
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
-
-from tests.servers import REPO
-
-
-FIXTURES = REPO / "tests" / "fixtures" / "audio"
-
-
-def fixture_bytes(name: str) -> bytes:
-    """The bytes of one file of the shared fixture corpus."""
-    return (FIXTURES / name).read_bytes()
 
 
 @pytest.fixture
@@ -48,14 +35,3 @@ def library(app: Flask) -> Library:
 def client(app: Flask) -> FlaskClient:
     """Flask's test client for the app."""
     return app.test_client()
-
-
-def upload(client: FlaskClient, *files: tuple[str, bytes], **headers: str) -> TestResponse:
-    """POST the (name, bytes) pairs as parts named "file" to /api/files."""
-    data: dict[str, Any] = {"file": [(io.BytesIO(content), name) for name, content in files]}
-    return client.post("/api/files", data=data, content_type="multipart/form-data", headers=headers)
-
-
-def on_disk(folder: Path) -> list[str]:
-    """Every name in the folder, hidden ones included, except the server's own bookkeeping files."""
-    return sorted(path.name for path in folder.iterdir() if not path.name.startswith((".instance-", ".metadata.json")))

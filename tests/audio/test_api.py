@@ -15,8 +15,9 @@ from audio_library.storage import EXTENSION_KEY, Library
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import fixture_bytes, on_disk, upload
-from tests.reliability.traffic import wait_until
+from tests.flask_client import upload
+from tests.library_folders import fixture_bytes, on_disk
+from tests.polling import wait_until
 from tests.wav import noise_wav
 
 

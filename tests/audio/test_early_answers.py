@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio.conftest import on_disk
-from tests.audio.streaming import part_head, request_head
+from tests.library_folders import on_disk
+from tests.multipart import part_head, upload_head
+from tests.rawhttp import read_response
 from tests.servers import LOOPBACK, RunningServer, audio_server
-from tests.wsgi.rawhttp import read_response
 
 
 LIMIT = 100_000
@@ -34,7 +34,7 @@ def server(library_dir: Path) -> Iterator[RunningServer]:
 
 def chunked_head(port: int) -> bytes:
     """The request line and headers of a multipart upload sent chunked, with no Content-Length."""
-    return request_head(port, 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+    return upload_head(port, 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
@@ -43,7 +43,7 @@ def test_a_client_sending_a_body_far_over_the_limit_reads_the_whole_413(
 ) -> None:
     body_length = len(part_head("huge.wav")) + BODY_CHUNKS * len(CHUNK)
     if framing == "content-length":
-        head, frame = request_head(server.port, body_length), CHUNK
+        head, frame = upload_head(server.port, body_length), CHUNK
     else:
         head, frame = chunked_head(server.port), b"%x\r\n%b\r\n" % (len(CHUNK), CHUNK)
     with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock, sock.makefile("rb") as stream:
@@ -60,7 +60,7 @@ def test_a_client_sending_a_body_far_over_the_limit_reads_the_whole_413(
 
 def test_the_server_answers_again_after_an_early_413(server: RunningServer) -> None:
     with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock, sock.makefile("rb") as stream:
-        sock.sendall(request_head(server.port, 10 * LIMIT) + bytes(10 * LIMIT))
+        sock.sendall(upload_head(server.port, 10 * LIMIT) + bytes(10 * LIMIT))
         assert read_response(stream).json() == TOO_LARGE
     with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock, sock.makefile("rb") as stream:
         request = f"GET /api/files HTTP/1.1\r\nHost: {LOOPBACK}:{server.port}\r\n\r\n".encode()
@@ -83,5 +83,5 @@ def cut_off_while_sending(sock: socket.socket) -> bool:
 
 def test_a_client_that_never_stops_sending_is_cut_off(server: RunningServer) -> None:
     with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock:
-        sock.sendall(request_head(server.port, 10**12))
+        sock.sendall(upload_head(server.port, 10**12))
         assert cut_off_while_sending(sock)  # the server drains for a while, not forever

@@ -10,7 +10,8 @@ from audio_library import files
 from flask import Response, send_file
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import FIXTURES, fixture_bytes, upload
+from tests.flask_client import upload
+from tests.library_folders import FIXTURES, fixture_bytes
 from tests.wav import noise_wav
 
 

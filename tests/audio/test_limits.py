@@ -12,7 +12,8 @@ from audio_library.storage import EXTENSION_KEY, Library
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import on_disk, upload
+from tests.flask_client import upload
+from tests.library_folders import on_disk
 from tests.wav import noise_wav
 
 

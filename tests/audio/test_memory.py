@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from audio_library.catalog import file_sha256
 
-from tests.audio.conftest import on_disk
-from tests.audio.streaming import peak_rss, stream_upload
+from tests.library_folders import on_disk
+from tests.multipart import stream_upload
+from tests.resources import peak_rss
 from tests.servers import audio_server
 from tests.wav import write_silence
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from tests.audio.conftest import on_disk, upload
+from tests.flask_client import upload
+from tests.library_folders import on_disk
 from tests.wav import noise_wav
 
 

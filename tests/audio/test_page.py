@@ -1,12 +1,10 @@
 """The library page through Flask's test client: listing, empty state, the plain form's messages, escaping."""
 
-import io
 import os
 import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import pytest
 from audio_library import catalog, create_app
@@ -17,7 +15,8 @@ from audio_library.storage import EXTENSION_KEY, Library
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.audio.conftest import fixture_bytes, on_disk, upload
+from tests.flask_client import upload
+from tests.library_folders import fixture_bytes, on_disk
 from tests.wav import noise_wav
 
 
@@ -92,12 +91,6 @@ def read_page(response: TestResponse) -> Page:
     return parser.page
 
 
-def post_form(client: FlaskClient, *files: tuple[str, bytes], **headers: str) -> TestResponse:
-    """Submit the page's plain upload form, as a browser without JavaScript does."""
-    data: dict[str, Any] = {"file": [(io.BytesIO(content), name) for name, content in files]}
-    return client.post("/", data=data, content_type="multipart/form-data", headers=headers)
-
-
 def names(page: Page) -> list[str]:
     return [row[1] for row in page.rows]
 
@@ -161,7 +154,7 @@ def test_names_with_markup_are_escaped_everywhere(client: FlaskClient) -> None:
     html = client.get("/").get_data(as_text=True)
     assert "<img" not in html
     assert names(read_page(client.get("/"))) == [stored]
-    rejected = post_form(client, ("<script>alert(1)</script>.mp3", b"<script>alert(1)</script>"))
+    rejected = upload(client, ("<script>alert(1)</script>.mp3", b"<script>alert(1)</script>"), path="/")
     assert rejected.status_code == 415
     assert "<script>alert" not in rejected.get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.mp3" in rejected.get_data(as_text=True)
@@ -175,7 +168,7 @@ def test_a_name_that_is_not_utf8_is_shown_with_a_replacement_character(client: F
 
 
 def test_the_plain_form_stores_audio_and_says_so(client: FlaskClient, library_dir: Path) -> None:
-    response = post_form(client, ("song.wav", noise_wav(5)), ("tune.mp3", fixture_bytes("mp3-plain.mp3")))
+    response = upload(client, ("song.wav", noise_wav(5)), ("tune.mp3", fixture_bytes("mp3-plain.mp3")), path="/")
     assert response.status_code == 201
     page = read_page(response)
     assert page.notices == ["song.wav Uploaded", "tune.mp3 Uploaded"]
@@ -187,7 +180,7 @@ def test_the_plain_form_stores_audio_and_says_so(client: FlaskClient, library_di
 def test_the_plain_form_rejects_non_audio_with_the_message(
     client: FlaskClient, library_dir: Path, fixture: str
 ) -> None:
-    response = post_form(client, (fixture, fixture_bytes(fixture)))
+    response = upload(client, (fixture, fixture_bytes(fixture)), path="/")
     assert response.status_code == 415
     page = read_page(response)
     assert page.notices == [f"{fixture} Non-audio file detected"]
@@ -196,7 +189,7 @@ def test_the_plain_form_rejects_non_audio_with_the_message(
 
 
 def test_one_non_audio_file_among_several_stores_none_of_them(client: FlaskClient, library_dir: Path) -> None:
-    response = post_form(client, ("song.wav", noise_wav(6)), ("photo.mp3", fixture_bytes("image.jpg")))
+    response = upload(client, ("song.wav", noise_wav(6)), ("photo.mp3", fixture_bytes("image.jpg")), path="/")
     assert response.status_code == 415
     page = read_page(response)
     assert page.notices == ["photo.mp3 Non-audio file detected"]
@@ -206,11 +199,11 @@ def test_one_non_audio_file_among_several_stores_none_of_them(client: FlaskClien
 
 def test_the_plain_form_reports_duplicates_and_renames(client: FlaskClient) -> None:
     song = noise_wav(7)
-    assert post_form(client, ("song.wav", song)).status_code == 201
-    again = post_form(client, ("song.wav", song))
+    assert upload(client, ("song.wav", song), path="/").status_code == 201
+    again = upload(client, ("song.wav", song), path="/")
     assert again.status_code == 200
     assert read_page(again).notices == ["song.wav Already in the library as “song.wav”"]
-    other = post_form(client, ("song.wav", noise_wav(8)))
+    other = upload(client, ("song.wav", noise_wav(8)), path="/")
     assert other.status_code == 201
     page = read_page(other)
     assert page.notices == ["song.wav Uploaded as “song (2).wav”"]
@@ -219,7 +212,7 @@ def test_the_plain_form_reports_duplicates_and_renames(client: FlaskClient) -> N
 
 def test_submitting_the_form_without_a_file_says_what_to_do(client: FlaskClient) -> None:
     # A browser sends an empty part with an empty file name when no file was chosen.
-    response = post_form(client, ("", b""))
+    response = upload(client, ("", b""), path="/")
     assert response.status_code == 400
     (notice,) = read_page(response).notices
     assert "file" in notice.lower()
@@ -228,7 +221,7 @@ def test_submitting_the_form_without_a_file_says_what_to_do(client: FlaskClient)
 def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Path) -> None:
     app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "MAX_UPLOAD_SIZE": 10_000})
     try:
-        response = post_form(app.test_client(), ("big.wav", noise_wav(9, seconds=1.0)))
+        response = upload(app.test_client(), ("big.wav", noise_wav(9, seconds=1.0)), path="/")
         assert response.status_code == 413
         (notice,) = read_page(response).notices
         assert "10000 bytes" in notice
@@ -238,7 +231,7 @@ def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Pat
 
 
 def test_a_post_from_another_site_is_refused(client: FlaskClient, library_dir: Path) -> None:
-    response = post_form(client, ("song.wav", noise_wav(10)), Origin="https://evil.example")
+    response = upload(client, ("song.wav", noise_wav(10)), Origin="https://evil.example", path="/")
     assert response.status_code == 403
     assert on_disk(library_dir) == []
     assert upload(client, ("x.wav", noise_wav(15))).status_code == 201

@@ -1,9 +1,7 @@
 """The real server on a real socket: start-up, limits, streaming, disconnects, slow clients and concurrency."""
 
 import errno
-import http.client
 import io
-import json
 import socket
 import subprocess
 import sys
@@ -16,13 +14,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.audio.conftest import on_disk
-from tests.audio.streaming import BOUNDARY, PART_TAIL, part_head, request_head
+from tests import rawhttp
+from tests.library_folders import listed_names, on_disk
+from tests.multipart import BOUNDARY, PART_TAIL, part_head, upload_head
+from tests.polling import DEADLINE, wait_until
 from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port, running_command
 from tests.wav import noise_wav
-
-
-DEADLINE = 15.0
 
 
 @pytest.fixture
@@ -37,13 +34,6 @@ def post_file(url: str, name: str, content: bytes) -> requests.Response:
     return requests.post(f"{url}/api/files", files={"file": (name, content)}, timeout=60)
 
 
-def names(url: str) -> list[str]:
-    """What the server lists."""
-    response = requests.get(f"{url}/api/files", timeout=10)
-    response.raise_for_status()
-    return [entry["name"] for entry in response.json()]
-
-
 def run_server_to_exit(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the server with these arguments, expecting it to stop by itself (it cannot start)."""
     return subprocess.run(
@@ -52,20 +42,12 @@ def run_server_to_exit(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict[str, object]]:
-    """Read one HTTP response from a raw socket: its status and JSON body."""
-    response = http.client.HTTPResponse(sock)
-    response.begin()
-    return response.status, json.loads(response.read())
-
-
-def wait_until(condition: object, what: str) -> None:
-    """Poll `condition()` until it is true or the deadline passes."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {DEADLINE} s: {what}")
+    """Read one HTTP response from a raw socket: its status and JSON object body."""
+    with sock.makefile("rb") as stream:
+        response = rawhttp.read_response(stream)
+    body = response.json()
+    assert isinstance(body, dict), body
+    return response.status, body
 
 
 def test_the_server_prints_its_url_and_serves_with_waitress(library_dir: Path) -> None:
@@ -118,7 +100,7 @@ def test_stale_temporaries_are_removed_when_the_server_starts(library_dir: Path)
     stale.write_bytes(b"left by a crash")
     with audio_server(library_dir) as running:
         assert not stale.exists()
-        assert names(running.url) == []
+        assert listed_names(running.url) == []
 
 
 @pytest.mark.parametrize("flag", ["--max-size", "AUDIO_LIBRARY_MAX_SIZE"])
@@ -128,7 +110,7 @@ def test_an_oversized_body_is_refused_before_it_is_sent(library_dir: Path, flag:
     with audio_server(library_dir, *args, env=env) as running:
         for length in (limit + 1, 10 * 1024**3):
             with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
-                sock.sendall(request_head(running.port, length))  # headers only: the body is never sent
+                sock.sendall(upload_head(running.port, length))  # headers only: the body is never sent
                 status, body = read_response(sock)
             assert status == 413
             assert body == {"error": "The upload is too large: the limit is 97.7 KiB (100000 bytes) per request."}
@@ -176,9 +158,9 @@ def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debu
         song = noise_wav(9, seconds=60)
         body = part_head("cut.wav") + song + PART_TAIL
         with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
-            sock.sendall(request_head(running.port, len(body)) + body[: len(body) // 2])
+            sock.sendall(upload_head(running.port, len(body)) + body[: len(body) // 2])
         wait_until(lambda: on_disk(library_dir) == [], "the half upload's temporary file is removed")
-        assert names(running.url) == []
+        assert listed_names(running.url) == []
         assert post_file(running.url, "whole.wav", song).status_code == 201
         assert on_disk(library_dir) == ["whole.wav"]
 
@@ -188,9 +170,9 @@ def test_stalled_clients_do_not_block_others(server: RunningServer, library_dir:
     stalled = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(300)]
     try:
         for sock in stalled:
-            sock.sendall(request_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
+            sock.sendall(upload_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
         started = time.monotonic()
-        assert names(server.url) == []
+        assert listed_names(server.url) == []
         assert post_file(server.url, "quick.wav", noise_wav(1)).status_code == 201
         assert time.monotonic() - started < DEADLINE
     finally:
@@ -234,7 +216,7 @@ def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Pa
         assert sorted(path.read_bytes() for path in library_dir.iterdir() if not path.name.startswith(".")) == sorted(
             contents
         )
-        assert names(first.url) == names(second.url)
+        assert listed_names(first.url) == listed_names(second.url)
 
 
 def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,7 +232,7 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
     monkeypatch.setattr(TempfileBasedBuffer, "newfile", lambda self: FullDiskFile())
     parser = entry_point.SpoolingParser(Adjustments(inbuf_overflow=1024))
     body = part_head("big.wav") + bytes(100_000) + PART_TAIL
-    parser.received(request_head(8888, len(body)))
+    parser.received(upload_head(8888, len(body)))
     parser.received(body)
     assert parser.completed
     assert isinstance(parser.error, entry_point.DiskFullError)
@@ -271,4 +253,4 @@ def test_an_unparsable_head_gets_a_json_400_not_a_hang_up(server: RunningServer,
         status, body = read_response(sock)
     assert status == 400
     assert str(body["error"]).startswith("Bad Request: ")
-    assert names(server.url) == []
+    assert listed_names(server.url) == []

@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.audio.conftest import FIXTURES, upload
+from tests.flask_client import upload
+from tests.library_folders import FIXTURES
 from tests.wav import noise_wav
 
 

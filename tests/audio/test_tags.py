@@ -18,11 +18,12 @@ from audio_library.tags import MAX_COVER_BYTES, read_cover, read_tags
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 
-from tests.audio.conftest import fixture_bytes, upload
 from tests.audio.counting import CountingFile, count_binary_reads
 from tests.audio.damage import damaged_fixtures
 from tests.fixtures.corpus import AUDIO, COVER_BYTES, FIXTURES_DIR, TAGS
 from tests.fixtures.make_fixtures import id3_frame, id3v2, title
+from tests.flask_client import upload
+from tests.library_folders import fixture_bytes
 from tests.servers import audio_server
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import Screwdriver, screwdriver_command
-from tests.cli.peak_rss import run_with_peak_rss
+from tests.resources import run_with_peak_rss
 from tests.wav import write_silence
 
 

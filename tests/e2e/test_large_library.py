@@ -10,7 +10,7 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import VIEWPORTS, open_tab, save_screenshot
-from tests.reliability.traffic import wait_until
+from tests.polling import wait_until
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav
 

@@ -2,15 +2,15 @@
 
 import base64
 import re
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.audio.conftest import fixture_bytes, on_disk
-from tests.browser import VIEWPORTS, listed, open_tab, row, save_screenshot, upload_item, write
+from tests.browser import VIEWPORTS, open_tab, row, save_screenshot, upload_item, write
+from tests.library_folders import fixture_bytes, listed_names, on_disk
+from tests.polling import wait_until
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav, write_silence
 
@@ -80,7 +80,7 @@ def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
     expect(page.locator("#empty")).to_be_visible()
     save_screenshot(page, tmp_path, "non-audio-rejected")
     assert on_disk(library) == []
-    assert listed(server) == []
+    assert listed_names(server.url) == []
 
 
 def test_several_files_at_once_with_one_non_audio(
@@ -102,7 +102,7 @@ def test_several_files_at_once_with_one_non_audio(
     assert names == ["one.wav", "three.ogg", "two.mp3"]
     save_screenshot(page, tmp_path, "several-files")
     assert on_disk(library) == ["one.wav", "three.ogg", "two.mp3"]
-    assert listed(server) == ["one.wav", "three.ogg", "two.mp3"]
+    assert listed_names(server.url) == ["one.wav", "three.ogg", "two.mp3"]
 
 
 DROP_FILES = """async (files) => {
@@ -146,10 +146,8 @@ def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library
     slow_item.get_by_role("button", name="Cancel the upload of slow.wav").click()
     expect(slow_item.locator(".upload-status")).to_have_text("Upload cancelled: nothing was stored.")
     expect(page.locator(row("slow.wav"))).to_have_count(0)
-    deadline = time.monotonic() + 10
-    while on_disk(library) != ["quick.wav"] and time.monotonic() < deadline:
-        time.sleep(0.05)  # the server removes the cut-off upload's temporary file once it sees the disconnect
-    assert on_disk(library) == ["quick.wav"]
+    # The server removes the cut-off upload's temporary file once it sees the disconnect.
+    wait_until(lambda: on_disk(library) == ["quick.wav"], "only quick.wav is left in the folder")
 
 
 def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServer, library: Path) -> None:
@@ -188,7 +186,7 @@ def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServ
     expect(page.locator("#tracks tr.row-note")).to_contain_text("gone.wavDeleted.")
     expect(page.locator("#summary")).to_contain_text("1 track ·")
     assert on_disk(library) == ["keep.wav"]
-    assert listed(server) == ["keep.wav"]
+    assert listed_names(server.url) == ["keep.wav"]
 
 
 def test_the_next_track_plays_when_one_ends(page: Page, library: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.audio.conftest import fixture_bytes, on_disk
 from tests.browser import in_view, lines_of, open_tab, row, save_screenshot, upload_item, write
+from tests.library_folders import fixture_bytes, on_disk
 from tests.servers import RunningServer, audio_server
 from tests.wav import noise_wav
 

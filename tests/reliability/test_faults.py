@@ -20,21 +20,15 @@ import requests
 from audio_library import create_app
 from audio_library.storage import EXTENSION_KEY, Library
 
-from tests.reliability.conftest import Ledger, MountNotPermittedError, tmpfs
-from tests.reliability.traffic import (
-    Part,
-    descriptors,
-    leftovers,
-    multipart,
-    open_files_under,
-    sha256,
-    stored_files,
-    upload_head,
-    wait_until,
-)
+from tests.ledger import Ledger
+from tests.library_folders import leftovers, sha256, stored_files
+from tests.mounts import MountNotPermittedError, tmpfs
+from tests.multipart import CONTENT_TYPE, Part, multipart, upload_head
+from tests.polling import wait_until
+from tests.rawhttp import read_response
+from tests.resources import descriptors, open_files_under
 from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port
 from tests.wav import noise_wav
-from tests.wsgi.rawhttp import read_response
 
 
 SCENARIO = "faults"
@@ -229,9 +223,7 @@ def disk_full_injected_at_the_storage_layer(library_dir: Path) -> None:
     library.create_temporary = create_on_full_disk  # type: ignore[method-assign]
     try:
         body = multipart([Part(noise_wav(8, seconds=2), b"song.wav")])
-        response = app.test_client().post(
-            "/api/files", data=body, content_type="multipart/form-data; boundary=reliability-boundary-7d3f"
-        )
+        response = app.test_client().post("/api/files", data=body, content_type=CONTENT_TYPE)
         assert (response.status_code, response.json) == (507, {"error": DISK_FULL})
         assert leftovers(library_dir) == []
         assert stored_files(library_dir) == {}

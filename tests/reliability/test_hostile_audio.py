@@ -18,22 +18,14 @@ import pytest
 import requests
 
 from tests.fixtures.corpus import FIXTURES_DIR
-from tests.reliability.conftest import Ledger
-from tests.reliability.traffic import (
-    Part,
-    exchange,
-    leftovers,
-    multipart,
-    open_files_under,
-    post_raw,
-    sha256,
-    stored_files,
-    upload_head,
-    wait_until,
-)
+from tests.ledger import Ledger
+from tests.library_folders import leftovers, sha256, stored_files
+from tests.multipart import CONTENT_TYPE, Part, multipart, post_raw, upload_head
+from tests.polling import wait_until
+from tests.rawhttp import Response, exchange, read_response
+from tests.resources import open_files_under
 from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wav import noise_wav
-from tests.wsgi.rawhttp import Response, read_response
 
 
 SCENARIO = "hostile input: audio library"
@@ -256,10 +248,10 @@ def test_a_content_length_longer_than_the_body_stores_nothing(
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
-        ("multipart/form-data; boundary=reliability-boundary-7d3f", multipart([Part(b"hello", None, "note")])),
-        ("multipart/form-data; boundary=reliability-boundary-7d3f", multipart([Part(noise_wav(6), field="up")])),
-        ("multipart/form-data; boundary=reliability-boundary-7d3f", multipart([])),
-        ("multipart/form-data; boundary=reliability-boundary-7d3f", b"garbage \x00\xff" * 100),
+        (CONTENT_TYPE, multipart([Part(b"hello", None, "note")])),
+        (CONTENT_TYPE, multipart([Part(noise_wav(6), field="up")])),
+        (CONTENT_TYPE, multipart([])),
+        (CONTENT_TYPE, b"garbage \x00\xff" * 100),
         ("multipart/form-data", multipart([Part(noise_wav(6))])),
         ("application/json", b'{"file": "song.wav"}'),
         ("audio/wav", noise_wav(6)),
@@ -269,9 +261,7 @@ def test_a_content_length_longer_than_the_body_stores_nothing(
 def test_a_body_without_a_file_part_is_a_400(
     content_type: str, body: bytes, server: RunningServer, library: Path, ledger: Ledger
 ) -> None:
-    head = upload_head(server.port, len(body)).replace(
-        b"multipart/form-data; boundary=reliability-boundary-7d3f", content_type.encode()
-    )
+    head = upload_head(server.port, len(body)).replace(CONTENT_TYPE.encode(), content_type.encode())
     refused(exchange(server.port, head + body), ledger, 400)
     assert stored_files(library) == {}
 

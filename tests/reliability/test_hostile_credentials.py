@@ -18,11 +18,11 @@ from credentials import CREDENTIALS_BODIES, json_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.conftest import Ledger
+from tests.ledger import Ledger
+from tests.rawhttp import connect, exchange, read_response
 from tests.reliability.strategies import Query, queries
+from tests.request_heads import WELL_FORMED, mutated_heads, request_heads
 from tests.servers import LOOPBACK, RunningServer, children, credentials_server
-from tests.wsgi.rawhttp import connect, exchange, read_response
-from tests.wsgi.request_heads import WELL_FORMED, mutated_heads, request_heads
 
 
 SCENARIO = "hostile input: credentials"

@@ -20,20 +20,13 @@ from pathlib import Path
 import requests
 from credentials import CREDENTIALS, json_body
 
-from tests.reliability.conftest import Ledger
-from tests.reliability.traffic import (
-    DEADLINE,
-    Part,
-    leftovers,
-    multipart,
-    sha256,
-    stored_files,
-    upload_head,
-    wait_until,
-)
+from tests.ledger import Ledger
+from tests.library_folders import leftovers, sha256, stored_files
+from tests.multipart import Part, multipart, upload_head
+from tests.polling import DEADLINE, wait_until
+from tests.rawhttp import read_response
 from tests.servers import LOOPBACK, RunningServer, audio_server, credentials_server
 from tests.wav import noise_wav
-from tests.wsgi.rawhttp import read_response
 
 
 AUDIO_SECONDS = 20.0

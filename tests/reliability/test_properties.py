@@ -18,7 +18,7 @@ from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.conftest import Ledger
+from tests.ledger import Ledger
 from tests.reliability.strategies import Query, queries
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import requests
 
-from tests.reliability.conftest import Ledger
-from tests.reliability.traffic import leftovers, sha256, stored_files
+from tests.ledger import Ledger
+from tests.library_folders import leftovers, sha256, stored_files
 from tests.servers import audio_server
 from tests.wav import noise_wav
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from tests.rawhttp import connect, pipeline, read_response
 from tests.servers import RunningServer
-from tests.wsgi.rawhttp import connect, pipeline, read_response
 
 
 DALEK = b'{"credentials": "Davros"}'

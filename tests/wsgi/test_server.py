@@ -9,8 +9,8 @@ from urllib.parse import quote
 import credentials
 import pytest
 
+from tests.rawhttp import closed_by_server, connect, exchange, read_response
 from tests.servers import LOOPBACK, RunningServer
-from tests.wsgi.rawhttp import closed_by_server, connect, exchange, read_response
 
 
 UNKNOWN = b'{"credentials": "Unknown"}'

@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,10 +12,11 @@ from pathlib import Path
 import credentials
 import pytest
 
+from tests.credentials_checks import ACCESS_LINE, assert_serves_credentials
+from tests.polling import wait_until
+from tests.rawhttp import exchange
 from tests.servers import CREDENTIALS_SERVER, REPO, RunningServer, children, credentials_server
 from tests.wsgi import test_server
-from tests.wsgi.rawhttp import exchange
-from tests.wsgi.test_process import ACCESS_LINE, assert_serves_credentials
 
 
 WORKERS = 2
@@ -25,13 +25,15 @@ DEADLINE = 10.0  # seconds to wait for processes to appear or go; workers look f
 
 def workers_of(server: RunningServer, count: int = WORKERS, other_than: frozenset[int] = frozenset()) -> set[int]:
     """Wait for the supervisor to have this many workers, none of them in other_than; their ids."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        pids = children(server.process.pid)
-        if len(pids) == count and not pids & other_than:
-            return pids
-        time.sleep(0.05)
-    raise TimeoutError(f"the supervisor did not have {count} new workers within {DEADLINE} s")
+    seen: set[int] = set()
+
+    def ready() -> bool:
+        seen.clear()
+        seen.update(children(server.process.pid))
+        return len(seen) == count and not seen & other_than
+
+    wait_until(ready, f"the supervisor has {count} new workers", timeout=DEADLINE)
+    return seen
 
 
 def gone(pid: int) -> bool:
@@ -43,12 +45,9 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-def wait_until_gone(pids: set[int]) -> set[int]:
-    """Poll until every process has exited or the deadline passes; those still running."""
-    deadline = time.monotonic() + DEADLINE
-    while (running := {pid for pid in pids if not gone(pid)}) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return running
+def wait_until_gone(pids: set[int]) -> None:
+    """Poll until every process has exited, or fail at the deadline."""
+    wait_until(lambda: all(gone(pid) for pid in pids), f"processes {sorted(pids)} exited", timeout=DEADLINE)
 
 
 def ask(port: int, species: str) -> bytes:
@@ -89,7 +88,7 @@ def test_a_stop_signal_stops_every_worker(sig: signal.Signals) -> None:
         assert server.stop(sig) == 0
         log.seek(0)
         text = log.read().decode()
-    assert not wait_until_gone(pids)
+    wait_until_gone(pids)
     assert "Traceback" not in text
     assert text.rstrip().endswith("credentials: shut down")
 
@@ -114,7 +113,7 @@ def test_workers_that_keep_dying_make_the_supervisor_give_up() -> None:
         assert server.process.wait(timeout=DEADLINE) == 1
         log.seek(0)
         lines = log.read().decode().splitlines()
-    assert not wait_until_gone(killed)
+    wait_until_gone(killed)
     assert lines[-1] == (
         f"credentials: {credentials.RAPID_DEATHS} workers died within {credentials.RAPID_WINDOW:g} s; giving up"
     )
@@ -124,7 +123,7 @@ def test_workers_exit_when_the_supervisor_is_killed() -> None:
     with credentials_server("--workers", "2") as server:
         pids = workers_of(server)
         server.stop(signal.SIGKILL)
-        assert not wait_until_gone(pids)
+        wait_until_gone(pids)
 
 
 def test_one_access_log_line_per_request_from_every_worker() -> None:

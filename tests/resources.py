@@ -1,5 +1,6 @@
-"""Run a command to completion and measure its peak resident memory."""
+"""What a process the tests or benchmarks started holds (Linux): peak memory, descriptors, open files."""
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,14 @@ class Measured:
     peak_rss: int  # bytes
 
 
+def peak_rss(pid: int) -> int:
+    """A running process's peak resident set size so far (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
 def run_with_peak_rss(command: Sequence[str], timeout: float = 600.0) -> Measured:
     """Run the command and return its exit status, output and peak RSS (the kernel's ru_maxrss for it)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -45,3 +54,22 @@ def run_with_peak_rss(command: Sequence[str], timeout: float = 600.0) -> Measure
         )
         peak_kib = int(report.read_text())  # Linux reports KiB
     return Measured(result.returncode, result.stdout, result.stderr, peak_kib * 1024)
+
+
+def descriptors(pid: int) -> int:
+    """How many file descriptors the process holds: files, sockets, pipes."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def open_files_under(pid: int, folder: Path) -> list[str]:
+    """What the process holds open inside `folder` (deleted temporary files included), lock files aside."""
+    prefix = str(folder.resolve()) + "/"
+    held = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed while we looked
+            continue
+        if target.startswith(prefix) and ".instance-" not in target:
+            held.append(target)
+    return sorted(held)

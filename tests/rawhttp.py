@@ -42,9 +42,9 @@ def read_response(stream: BinaryIO, head_only: bool = False) -> Response:
     return Response(status_line.rstrip(b"\r\n"), int(status_line.split()[1]), headers, stream.read(length))
 
 
-def exchange(port: int, request: bytes) -> Response:
+def exchange(port: int, request: bytes, timeout: float = CLIENT_TIMEOUT) -> Response:
     """Send raw bytes on a fresh connection and read the one response."""
-    with connect(port) as sock, sock.makefile("rb") as stream:
+    with connect(port, timeout) as sock, sock.makefile("rb") as stream:
         sock.sendall(request)
         return read_response(stream)
 
