@@ -24,15 +24,19 @@ from tests.wav import noise_wav
 class Page:
     """What a person sees on the rendered page: the rows of the table, the messages, and the empty state."""
 
-    rows: list[list[str]] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)  # play, name, title, artist, format, duration, size, actions
     links: dict[str, str] = field(default_factory=dict)  # track name -> its href
+    covers: dict[str, str] = field(default_factory=dict)  # track name -> its cover's src, for a file with one
     notices: list[str] = field(default_factory=list)
     empty_shown: bool = False
     table_shown: bool = False
 
 
 class _PageParser(HTMLParser):
-    """Collects the visible text of table rows (outside <template>) and notices."""
+    """Collects the visible text of table rows (outside <template>) and notices.
+
+    The line under a name (title, artist and duration, shown only where their columns do not fit) is left out.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,6 +46,8 @@ class _PageParser(HTMLParser):
         self.cell: list[str] | None = None
         self.notice: list[str] | None = None
         self.href = ""
+        self.cover = ""
+        self.under_name = 0  # the depth of <span> elements inside the line under a name
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
@@ -56,6 +62,10 @@ class _PageParser(HTMLParser):
             self.cell = []
         elif tag == "a" and "track-name" in classes:
             self.href = attributes.get("href") or ""
+        elif tag == "img" and self.row is not None:
+            self.cover = attributes.get("src") or ""
+        elif tag == "span" and (self.under_name or "track-sub" in classes):
+            self.under_name += 1
         elif tag == "li" and "notice" in classes:
             self.notice = []
         elif attributes.get("id") == "empty":
@@ -69,16 +79,21 @@ class _PageParser(HTMLParser):
         elif tag == "td" and self.row is not None and self.cell is not None:
             self.row.append(" ".join("".join(self.cell).split()))
             self.cell = None
+        elif tag == "span" and self.under_name:
+            self.under_name -= 1
         elif tag == "tr" and self.row is not None:
             self.page.rows.append(self.row)
             self.page.links[self.row[1]] = self.href
+            if self.cover:
+                self.page.covers[self.row[1]] = self.cover
             self.row = None
+            self.cover = ""
         elif tag == "li" and self.notice is not None:
             self.page.notices.append(" ".join(" ".join(self.notice).split()))
             self.notice = None
 
     def handle_data(self, data: str) -> None:
-        if self.cell is not None:
+        if self.cell is not None and not self.under_name:
             self.cell.append(data)
         if self.notice is not None:
             self.notice.append(data)
@@ -111,11 +126,35 @@ def test_the_page_lists_name_format_duration_and_size_sorted_by_name(client: Fla
     page = read_page(client.get("/"))
     assert page.table_shown
     assert not page.empty_shown
-    assert [row[1:5] for row in page.rows] == [
-        ["a.wav", "WAV", "0:02", "31.3 KiB"],  # 32044 bytes
-        ["b.ogg", "Ogg", "0:01", f"{len(vorbis) / 1024:.1f} KiB"],
+    assert [row[1:7] for row in page.rows] == [
+        ["a.wav", "", "", "WAV", "0:02", "31.3 KiB"],  # 32044 bytes; no title or artist
+        ["b.ogg", "", "", "Ogg", "0:01", f"{len(vorbis) / 1024:.1f} KiB"],
     ]
     assert page.links == {"a.wav": "/files/a.wav", "b.ogg": "/files/b.ogg"}
+
+
+def test_title_artist_and_cover_are_shown_with_the_name(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
+    (library_dir / "tagged.ogg").write_bytes(fixture_bytes("tagged.ogg"))  # tags but no cover
+    (library_dir / "plain.wav").write_bytes(noise_wav(3))
+    response = client.get("/")
+    page = read_page(response)
+    assert [row[1:4] for row in page.rows] == [
+        ["plain.wav", "", ""],
+        ["tagged.flac", "Tone Title", "Fixture Artist"],
+        ["tagged.ogg", "Tone Title", "Fixture Artist"],
+    ]
+    assert page.covers == {"tagged.flac": "/files/tagged.flac/cover"}  # no request for a cover that is not there
+    assert '<span class="track-tags">Tone Title · Fixture Artist</span>' in response.get_data(as_text=True)
+    assert client.get(page.covers["tagged.flac"]).content_type.startswith("image/")
+
+
+def test_the_filter_matches_title_and_artist_too(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
+    (library_dir / "plain.wav").write_bytes(noise_wav(3))
+    assert names(read_page(client.get("/?q=fixture ARTIST"))) == ["tagged.flac"]
+    assert names(read_page(client.get("/?q=tone title"))) == ["tagged.flac"]
+    assert names(read_page(client.get("/?q=plain"))) == ["plain.wav"]
 
 
 def test_files_copied_into_the_folder_are_listed_and_non_audio_is_not(client: FlaskClient, library_dir: Path) -> None:

@@ -38,9 +38,9 @@ def test_many_uploads_leave_the_list_in_view_and_clear_themselves(
         expect(page.locator("#upload-tally")).to_have_text("6 uploaded · 1 not uploaded")
         assert lines_of(page, upload_item("photo.jpg") + " .upload-name") == 1  # not "photo." / "jpg"
         # However many files went up, the uploads take a few lines: at the top of the page, rows are in view.
+        save_screenshot(page, tmp_path, f"uploads-{viewport}", full_page=False)
         rows_in_view = [in_view(page, row(f"song {number}.wav")) for number in range(1, 7)]
         assert rows_in_view[: ROWS_IN_VIEW[viewport]] == [True] * ROWS_IN_VIEW[viewport]
-        save_screenshot(page, tmp_path, f"uploads-{viewport}", full_page=False)
 
         page.clock.run_for(LINGER_MS + 500)
         expect(page.locator("#uploads li")).to_have_count(1)  # successes clear by themselves; the failure stays

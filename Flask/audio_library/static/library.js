@@ -62,15 +62,104 @@
     return `/files/${encodeURIComponent(name)}`;
   }
 
-  // Python sorts names by code point; JavaScript's < compares UTF-16 units. Compare code points to agree.
-  function compareNames(a, b) {
-    const x = Array.from(a);
-    const y = Array.from(b);
-    for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
-      const d = x[i].codePointAt(0) - y[i].codePointAt(0);
-      if (d) return d;
+  // ---- Order: names as the server sorts them (names.natural_sort_key), or by another column ----
+
+  // Python compares strings by code point; JavaScript's < compares UTF-16 units. Compare code points to agree:
+  // a surrogate (half of a character beyond U+FFFF) sorts after every other unit, as its character does.
+  function compareCodePoints(a, b) {
+    const length = Math.min(a.length, b.length);
+    for (let i = 0; i < length; i += 1) {
+      const x = a.charCodeAt(i);
+      const y = b.charCodeAt(i);
+      if (x !== y) {
+        const xAstral = x >= 0xd800 && x <= 0xdfff;
+        const yAstral = y >= 0xd800 && y <= 0xdfff;
+        return xAstral === yAstral ? x - y : xAstral ? 1 : -1;
+      }
     }
-    return x.length - y.length;
+    return a.length - b.length;
+  }
+
+  // Upper then lower case folds as Python's casefold does for all but a few letters ("ß" → "ss" included).
+  const fold = (text) => text.toUpperCase().toLowerCase();
+
+  // A text's sort key: its runs of digits by value, the text between them without case. [0, value, digits] for
+  // a number (the value without leading zeros, compared by length first), [1, "", folded] for text.
+  function naturalKey(text) {
+    const pieces = [];
+    let position = 0;
+    for (const number of text.matchAll(/[0-9]+/g)) {
+      if (number.index > position) pieces.push([1, "", fold(text.slice(position, number.index))]);
+      pieces.push([0, number[0].replace(/^0+(?=.)/, ""), number[0]]);
+      position = number.index + number[0].length;
+    }
+    if (position < text.length) pieces.push([1, "", fold(text.slice(position))]);
+    return pieces;
+  }
+
+  function compareKeys(a, b) {
+    for (let i = 0; i < Math.min(a.length, b.length); i += 1) {
+      const [kind, value, text] = a[i];
+      const [otherKind, otherValue, otherText] = b[i];
+      const order =
+        kind - otherKind ||
+        value.length - otherValue.length ||
+        compareCodePoints(value, otherValue) ||
+        compareCodePoints(text, otherText);
+      if (order) return order;
+    }
+    return a.length - b.length;
+  }
+
+  // What sorting and filtering need of an entry, worked out once per entry (a library may have 20,000).
+  const derived = new WeakMap();
+  function derive(entry) {
+    let known = derived.get(entry);
+    if (!known) {
+      known = {
+        name: naturalKey(entry.name),
+        title: entry.title ? naturalKey(entry.title) : null,
+        artist: entry.artist ? naturalKey(entry.artist) : null,
+        text: normalized(searchText(entry)),
+      };
+      derived.set(entry, known);
+    }
+    return known;
+  }
+
+  function compareByName(a, b) {
+    return compareKeys(derive(a).name, derive(b).name) || compareCodePoints(a.name, b.name);
+  }
+
+  let sortKey = "name"; // a column: name, title, artist, duration or size
+  let descending = false;
+
+  function sortValue(entry) {
+    if (sortKey === "title" || sortKey === "artist") return derive(entry)[sortKey];
+    return Number.isFinite(entry[sortKey]) ? entry[sortKey] : null;
+  }
+
+  // The chosen column's order; tracks without a value for it (no title, say) come last either way, by name.
+  function compareEntries(a, b) {
+    const direction = descending ? -1 : 1;
+    if (sortKey === "name") return direction * compareByName(a, b);
+    const x = sortValue(a);
+    const y = sortValue(b);
+    if (x === null || y === null) return x === y ? compareByName(a, b) : x === null ? 1 : -1;
+    const order = typeof x === "number" ? x - y : compareKeys(x, y);
+    return direction * order || compareByName(a, b);
+  }
+
+  // The first index of a sorted list of `count` items whose item sorts after the new one (`after(i)`).
+  function bisect(count, after) {
+    let low = 0;
+    let high = count;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (after(middle)) high = middle;
+      else low = middle + 1;
+    }
+    return low;
   }
 
   // ---- The table ----
@@ -107,8 +196,22 @@
     const link = row.querySelector(".track-name");
     link.href = url;
     link.textContent = entry.name;
+    row.querySelector(".c-title").textContent = entry.title || "";
+    row.querySelector(".c-artist").textContent = entry.artist || "";
+    row.querySelector(".track-tags").textContent = [entry.title, entry.artist].filter(Boolean).join(" · ");
+    const cover = row.querySelector(".cover");
+    cover.replaceChildren();
+    if (entry.cover) {
+      const image = new Image(40, 40);
+      image.alt = "";
+      image.loading = "lazy";
+      image.decoding = "async";
+      image.src = `${url}/cover`;
+      cover.append(image);
+    }
     row.querySelector(".c-format").textContent = formatName(entry.type);
     row.querySelector(".c-duration").textContent = formatDuration(entry.duration);
+    row.querySelector(".track-length").textContent = formatDuration(entry.duration);
     row.querySelector(".c-size").textContent = formatSize(entry.size);
     const download = row.querySelector(".download");
     download.href = `${url}?download=1`;
@@ -132,9 +235,9 @@
   let rendered = 0; // how many of shownList are rows in the table
   let needle = "";
 
-  // What the filter matches: the name. Add the title or the artist here once the server lists them.
+  // What the filter matches, as the server's page.search_text: the name, the title and the artist.
   function searchText(entry) {
-    return entry.name;
+    return [entry.name, entry.title, entry.artist].filter(Boolean).join("\n");
   }
 
   // As the server's page.normalized: neither case nor Unicode form matters.
@@ -143,26 +246,14 @@
   }
 
   function matches(entry) {
-    return !needle || normalized(searchText(entry)).includes(needle);
-  }
-
-  // The index of the first entry of a sorted list whose name sorts after `name`.
-  function bisect(list, name, nameOf) {
-    let low = 0;
-    let high = list.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if (compareNames(nameOf(list[middle]), name) > 0) high = middle;
-      else low = middle + 1;
-    }
-    return low;
+    return !needle || derive(entry).text.includes(needle);
   }
 
   let loading = null;
   function loadModel() {
     loading ||= fetch("/api/files").then(async (response) => {
       if (!response.ok) throw new Error(`the server answered ${response.status}`);
-      model = await response.json();
+      model = (await response.json()).sort(compareEntries);
       showUnexamined(Number(response.headers.get("X-Library-Unexamined")) || 0);
       return model;
     });
@@ -224,6 +315,45 @@
   });
   filterForm.addEventListener("submit", (event) => event.preventDefault());
 
+  // Sorting: the column headers become buttons (aria-sort says the order); narrow screens, which have no room
+  // for every column, get the same choices in a menu.
+  const sortHeaders = Array.from(table.tHead.querySelectorAll("th[data-sort]"));
+  const sortMenu = document.getElementById("sort-by");
+
+  function showSort() {
+    for (const header of sortHeaders) {
+      if (header.dataset.sort === sortKey) header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+      else header.removeAttribute("aria-sort");
+    }
+    sortMenu.value = `${sortKey} ${descending ? "descending" : "ascending"}`;
+  }
+
+  async function sortBy(key, isDescending) {
+    sortKey = key;
+    descending = isDescending;
+    showSort();
+    if (!model) await loadModel(); // sorted as it arrives
+    else model.sort(compareEntries);
+    renderView();
+  }
+
+  for (const header of sortHeaders) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "sort-button";
+    button.append(...header.childNodes);
+    header.append(button);
+    button.addEventListener("click", () => {
+      const key = header.dataset.sort;
+      sortBy(key, key === sortKey && !descending).catch(() => {});
+    });
+  }
+  sortMenu.addEventListener("change", () => {
+    const [key, order] = sortMenu.value.split(" ");
+    sortBy(key, order === "descending").catch(() => {});
+  });
+  showSort();
+
   // Files still being examined by the server: ask again until they are all listed; only new rows are added.
   function showUnexamined(count) {
     unexaminedNote.dataset.count = String(count);
@@ -251,11 +381,11 @@
     if (known && known.isConnected) return known;
     if (model) {
       if (model.some((listed) => listed.name === entry.name)) return rowFor(entry);
-      model.splice(bisect(model, entry.name, (listed) => listed.name), 0, entry);
+      model.splice(bisect(model.length, (i) => compareEntries(model[i], entry) > 0), 0, entry);
       setSummary(1, entry.size);
       const row = rowFor(entry);
       if (!matches(entry)) return row;
-      const at = bisect(shownList, entry.name, (listed) => listed.name);
+      const at = bisect(shownList.length, (i) => compareEntries(shownList[i], entry) > 0);
       const wasAll = rendered === shownList.length;
       shownList.splice(at, 0, entry);
       if (at < rendered || wasAll) {
@@ -267,9 +397,10 @@
       return row;
     }
     const row = rowFor(entry);
-    // The rows are sorted by name: find the first one after the new name by bisection.
+    // Without the model the order is the server's, by name: find the first row after the new one.
     const rows = trackRows();
-    tbody.insertBefore(row, rows[bisect(rows, entry.name, (listed) => listed.dataset.name)] || null);
+    const at = bisect(rows.length, (i) => compareByName({ name: rows[i].dataset.name }, entry) > 0);
+    tbody.insertBefore(row, rows[at] || null);
     setSummary(1, entry.size);
     return row;
   }
@@ -321,7 +452,9 @@
     }
     markCurrent(row);
     player.src = row.querySelector(".track-name").href;
-    nowTitle.textContent = row.dataset.name;
+    const title = row.querySelector(".c-title").textContent;
+    const artist = row.querySelector(".c-artist").textContent;
+    nowTitle.textContent = title ? [title, artist].filter(Boolean).join(" · ") : row.dataset.name;
     player.play().catch(() => {});
   }
 
@@ -452,6 +585,16 @@
     }
     return `the server answered ${response.status} ${response.statusText}`.trim();
   }
+
+  // A cover that cannot be loaded (the file changed since the page was made) leaves the placeholder, not a
+  // broken image. Error events do not bubble: listen as they go down.
+  tbody.addEventListener(
+    "error",
+    (event) => {
+      if (event.target instanceof HTMLImageElement) event.target.remove();
+    },
+    true,
+  );
 
   // Long names are clamped to two lines; the whole name shows on hover, set only for rows a pointer visits.
   tbody.addEventListener("mouseover", (event) => {
