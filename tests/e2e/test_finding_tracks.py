@@ -149,3 +149,17 @@ def test_a_tie_keeps_a_stable_order(browser: Browser, library: Path) -> None:
         expect_names(page, ["a.wav", "b.wav", "C.wav"])
         page.get_by_role("button", name="Size").click()
         expect_names(page, ["a.wav", "b.wav", "C.wav"])  # ties by name whichever the direction
+
+
+def test_a_sort_the_server_cannot_serve_leaves_the_order_as_it_was(page: Page, sortable: Path) -> None:
+    page.goto("/")
+    before = page.locator("#tracks tbody tr[data-name] .track-name").all_text_contents()
+    page.route("**/api/files", lambda route: route.fulfill(status=503, json={"error": "Try again later."}))
+    page.get_by_role("button", name="Size").click()
+    expect(page.locator("#tracks th.c-name")).to_have_attribute("aria-sort", "ascending")
+    expect(page.locator("#tracks th.c-size")).not_to_have_attribute("aria-sort", "ascending")
+    expect_names(page, before)
+    page.unroute("**/api/files")
+    page.get_by_role("button", name="Size").click()  # once the server answers again, it sorts
+    expect(page.locator("#tracks th.c-size")).to_have_attribute("aria-sort", "ascending")
+    expect_names(page, by_size(sortable, descending=False))

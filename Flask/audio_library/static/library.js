@@ -328,12 +328,21 @@
     sortMenu.value = `${sortKey} ${descending ? "descending" : "ascending"}`;
   }
 
+  // The list is sorted once the script has the whole listing; if it cannot get it, the order stays as it was.
   async function sortBy(key, isDescending) {
+    const before = [sortKey, descending];
     sortKey = key;
     descending = isDescending;
     showSort();
-    if (!model) await loadModel(); // sorted as it arrives
-    else model.sort(compareEntries);
+    try {
+      if (!model) await loadModel(); // sorted as it arrives
+      else model.sort(compareEntries);
+    } catch {
+      loading = null;
+      [sortKey, descending] = before;
+      showSort();
+      return;
+    }
     renderView();
   }
 
@@ -345,12 +354,12 @@
     header.append(button);
     button.addEventListener("click", () => {
       const key = header.dataset.sort;
-      sortBy(key, key === sortKey && !descending).catch(() => {});
+      sortBy(key, key === sortKey && !descending);
     });
   }
   sortMenu.addEventListener("change", () => {
     const [key, order] = sortMenu.value.split(" ");
-    sortBy(key, order === "descending").catch(() => {});
+    sortBy(key, order === "descending");
   });
   showSort();
 
