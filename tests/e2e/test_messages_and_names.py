@@ -139,3 +139,17 @@ def test_without_javascript_many_messages_fold_away(page_without_js: Page, libra
     page.locator("#notices details summary").click()
     expect(page.locator("#notices details li")).to_have_count(4)
     assert on_disk(library) == [f"plain {number}.wav" for number in range(1, 7)]
+
+
+def test_without_javascript_a_phone_keeps_a_rejected_name_whole(
+    browser: Browser, server: RunningServer, tmp_path: Path
+) -> None:
+    photo = write(tmp_path, "photo.jpg", fixture_bytes("image.jpg"))
+    with open_tab(browser, server.url, "phone", javascript=False) as page:
+        page.goto("/")
+        page.set_input_files("#file-input", str(photo))
+        with page.expect_navigation():
+            page.get_by_role("button", name="Upload").click()
+        expect(page.locator("#notices .notice-text")).to_have_text("Non-audio file detected")
+        assert lines_of(page, "#notices .notice-name") == 1
+        save_screenshot(page, tmp_path, "no-javascript-rejected-phone", full_page=False)
