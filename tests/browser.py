@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, ViewportSize
+from playwright.sync_api import Browser, HttpCredentials, Page, ViewportSize
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -26,9 +26,16 @@ VIEWPORTS: dict[str, ViewportSize] = {"desktop": {"width": 1280, "height": 800},
 
 @contextmanager
 def open_tab(
-    browser: Browser, base_url: str, viewport: str = "desktop", *, javascript: bool = True, timeout_ms: int = 10_000
+    browser: Browser,
+    base_url: str,
+    viewport: str = "desktop",
+    *,
+    javascript: bool = True,
+    timeout_ms: int = 10_000,
+    credentials: HttpCredentials | None = None,
 ) -> Iterator[Page]:
-    """A fresh tab (own cookies and cache) at one of VIEWPORTS, light colour scheme, closed afterwards."""
+    """A fresh tab (own cookies, cache and credentials) at one of VIEWPORTS, light colour scheme, closed
+    afterwards; the browser answers a 401 with `credentials`."""
     phone = viewport == "phone"
     context = browser.new_context(
         base_url=base_url,
@@ -37,6 +44,7 @@ def open_tab(
         color_scheme="light",
         has_touch=phone,
         is_mobile=phone,
+        http_credentials=credentials,
     )
     context.set_default_timeout(timeout_ms)
     try:
