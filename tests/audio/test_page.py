@@ -141,30 +141,6 @@ def test_the_page_lists_name_format_duration_and_size_sorted_by_name(client: Fla
     assert page.links == {"a.wav": "/files/a.wav", "b.ogg": "/files/b.ogg"}
 
 
-def test_title_artist_and_cover_are_shown_with_the_name(client: FlaskClient, library_dir: Path) -> None:
-    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
-    (library_dir / "tagged.ogg").write_bytes(fixture_bytes("tagged.ogg"))  # tags but no cover
-    (library_dir / "plain.wav").write_bytes(noise_wav(3))
-    response = client.get("/")
-    page = read_page(response)
-    assert page.tags == {
-        "plain.wav": ["", ""],
-        "tagged.flac": ["Tone Title", "Fixture Artist"],
-        "tagged.ogg": ["Tone Title", "Fixture Artist"],
-    }
-    assert page.covers == {"tagged.flac": "/files/tagged.flac/cover"}  # no request for a cover that is not there
-    assert '<span class="track-tags">Tone Title · Fixture Artist</span>' in response.get_data(as_text=True)
-    assert client.get(page.covers["tagged.flac"]).content_type.startswith("image/")
-
-
-def test_the_filter_matches_title_and_artist_too(client: FlaskClient, library_dir: Path) -> None:
-    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
-    (library_dir / "plain.wav").write_bytes(noise_wav(3))
-    assert names(read_page(client.get("/?q=fixture ARTIST"))) == ["tagged.flac"]
-    assert names(read_page(client.get("/?q=tone title"))) == ["tagged.flac"]
-    assert names(read_page(client.get("/?q=plain"))) == ["plain.wav"]
-
-
 def test_files_copied_into_the_folder_are_listed_and_non_audio_is_not(client: FlaskClient, library_dir: Path) -> None:
     (library_dir / "copied.flac").write_bytes(fixture_bytes("flac.flac"))
     (library_dir / "notes.txt").write_bytes(b"not audio")
@@ -387,6 +363,30 @@ def test_the_filter_narrows_the_list_by_name_ignoring_case(client: FlaskClient, 
     assert read_page(missing).rows == []
     assert "No track matches “nothing like it”." in missing.get_data(as_text=True)
     assert 'value="nothing like it"' in missing.get_data(as_text=True)  # the box keeps what was typed
+
+
+def test_title_artist_and_cover_are_shown_with_the_name(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
+    (library_dir / "tagged.ogg").write_bytes(fixture_bytes("tagged.ogg"))  # tags but no cover
+    (library_dir / "plain.wav").write_bytes(noise_wav(3))
+    response = client.get("/")
+    page = read_page(response)
+    assert page.tags == {
+        "plain.wav": ["", ""],
+        "tagged.flac": ["Tone Title", "Fixture Artist"],
+        "tagged.ogg": ["Tone Title", "Fixture Artist"],
+    }
+    assert page.covers == {"tagged.flac": "/files/tagged.flac/cover"}  # no request for a cover that is not there
+    assert '<span class="track-tags">Tone Title · Fixture Artist</span>' in response.get_data(as_text=True)
+    assert client.get(page.covers["tagged.flac"]).content_type.startswith("image/")
+
+
+def test_the_filter_matches_title_and_artist_too(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
+    (library_dir / "plain.wav").write_bytes(noise_wav(3))
+    assert names(read_page(client.get("/?q=fixture ARTIST"))) == ["tagged.flac"]
+    assert names(read_page(client.get("/?q=tone title"))) == ["tagged.flac"]
+    assert names(read_page(client.get("/?q=plain"))) == ["plain.wav"]
 
 
 def test_a_change_renders_only_the_rows_that_changed(
