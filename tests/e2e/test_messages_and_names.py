@@ -153,3 +153,19 @@ def test_without_javascript_a_phone_keeps_a_rejected_name_whole(
         expect(page.locator("#notices .notice-text")).to_have_text("Non-audio file detected")
         assert lines_of(page, "#notices .notice-name") == 1
         save_screenshot(page, tmp_path, "no-javascript-rejected-phone", full_page=False)
+
+
+def test_a_success_stays_while_the_pointer_is_on_the_uploads(page: Page, tmp_path: Path) -> None:
+    song = write(tmp_path, "song.wav", noise_wav(1))
+    page.clock.install()
+    page.goto("/")
+    page.set_input_files("#file-input", str(song))
+    item = page.locator(upload_item("song.wav"))
+    expect(item.locator(".upload-status")).to_have_text("Uploaded")
+    item.hover()
+    page.clock.run_for(2 * LINGER_MS)
+    expect(item).to_be_visible()  # still being read
+    page.mouse.move(0, 0)
+    page.clock.run_for(LINGER_MS + 500)
+    expect(item).to_have_count(0)
+    expect(page.locator("#upload-panel")).to_be_hidden()
