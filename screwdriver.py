@@ -5,7 +5,12 @@ JSON, downloaded bytes) goes to stdout; progress, notes and errors go to stderr,
 """
 
 import argparse
+import enum
+import getpass
+import http.client
 import json
+import math
+import netrc
 import os
 import re
 import secrets
@@ -13,9 +18,11 @@ import stat
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO, TypedDict
+from typing import Any, BinaryIO, NoReturn, TextIO, TypedDict
 from urllib.parse import quote, urlsplit
 
 
@@ -32,29 +39,47 @@ except ImportError:
 
 DEFAULT_SERVER = "http://127.0.0.1:8888"
 SERVER_ENV = "SCREWDRIVER_SERVER"
+USER_ENV = "SCREWDRIVER_USER"
+PASSWORD_ENV = "SCREWDRIVER_PASSWORD"  # noqa: S105 -- the variable's name, not a password
 DEFAULT_TIMEOUT = 60.0
 CHUNK_SIZE = 1024 * 1024
+# The most the client reads of an answer that is not a download: whatever a server sends or claims, memory
+# stays bounded. A listing of 64 MiB holds about 250,000 files with their tags.
+LISTING_LIMIT = 64 * 1024 * 1024
+ANSWER_LIMIT = 1024 * 1024
+ERROR_LIMIT = 64 * 1024
+# How many files the server has found but not examined yet, so that a listing does not hold them.
+UNEXAMINED_HEADER = "X-Library-Unexamined"
 PROGRESS_INTERVAL = 0.1  # seconds between redraws of the progress bar
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_CREDENTIALS = 4
 EXIT_INTERRUPTED = 130
 
 EPILOG = f"""\
 output:
   stdout carries data only: the library name of each uploaded file, one name per line
-  for `list`, JSON for `list --json`, the bytes for `download -o -`. Progress bars, notes
+  for `list`, JSON for `--json`, the bytes for `download -o -`. Progress bars, notes
   and errors go to stderr; the progress bar only when stderr is a terminal.
 
+credentials (for a server started with --users; HTTP Basic, sent with every request):
+  --user NAME[:PASSWORD], else {USER_ENV} and {PASSWORD_ENV}, else the
+  server's host in ~/.netrc (or $NETRC). A missing password is asked on the terminal.
+
 environment:
-  {SERVER_ENV}  server URL used when --server is not given (default {DEFAULT_SERVER})
+  {SERVER_ENV}    server URL when --server is not given (default {DEFAULT_SERVER})
+  {USER_ENV}      user name when --user is not given
+  {PASSWORD_ENV}  that user's password, or the password of --user NAME
+  NETRC                 the netrc file to read instead of ~/.netrc
 
 exit status:
   0    success; for upload, every file is in the library afterwards
-  1    an operation failed: a file not uploaded, no such file, server unreachable or in error
+  1    an operation failed: a file not uploaded, no such file, server unreachable, slow or in error
   2    usage error (bad command line)
   3    the Python package requests is not installed
+  4    the server wants credentials: none were given, it refused them, or no password could be asked
   130  interrupted (Ctrl-C)
 """
 
@@ -66,15 +91,175 @@ class FileEntry(TypedDict):
     size: int
     type: str
     duration: float | None
+
+
+class TaggedEntry(FileEntry, total=False):
+    """The fields not every server sends, nor the client checks: tags (null when the file does not say)."""
+
     modified: str
+    title: str | None
+    artist: str | None
+    album: str | None
+    track: int | None
+
+
+# The extensions `upload -r` sends: those of the formats the server knows. The server still decides from
+# the bytes; this only spares sending a folder's covers, booklets and videos to be refused.
+AUDIO_SUFFIXES = frozenset(
+    f".{suffix}"
+    for family in (
+        "wav wave aif aiff aifc",  # RIFF and AIFF
+        "mp1 mp2 mp3 mpga",  # MPEG audio
+        "flac ogg oga opus spx",  # FLAC and Ogg
+        "m4a m4b mp4 aac",  # MP4 and ADTS
+        "mka webm weba",  # Matroska and WebM
+    )
+    for suffix in family.split()
+)
+
+
+# Asks the person for a password, showing the prompt; getpass.getpass reads it from the terminal without echo.
+AskPassword = Callable[[str], str]
+
+
+@dataclass
+class Environment:
+    """What one run sees of the world: its streams, whether each is a terminal, and its environment variables.
+
+    `main` builds one from the process's own (sys.stdout, os.environ, ...) unless it is given one, so that
+    tests run the client in-process with streams of their own and nothing read from the global state.
+    """
+
+    stdout: TextIO
+    stderr: TextIO
+    stdout_isatty: bool
+    stderr_isatty: bool
+    stdin_isatty: bool
+    variables: Mapping[str, str]
+    ask_password: AskPassword = getpass.getpass
+
+    @classmethod
+    def of(
+        cls, stdout: TextIO | None = None, stderr: TextIO | None = None, variables: Mapping[str, str] | None = None
+    ) -> "Environment":
+        """The given streams (else the process's own), asking each whether it is a terminal."""
+        stdout = sys.stdout if stdout is None else stdout
+        stderr = sys.stderr if stderr is None else stderr
+        return cls(
+            stdout=stdout,
+            stderr=stderr,
+            stdout_isatty=stdout.isatty(),
+            stderr_isatty=stderr.isatty(),
+            stdin_isatty=sys.stdin is not None and sys.stdin.isatty(),
+            variables=os.environ if variables is None else variables,
+        )
+
+
+class Console:
+    """A run's output: data lines on stdout; notes, errors and the progress bar on stderr."""
+
+    def __init__(self, env: Environment, quiet: bool) -> None:
+        self.env = env
+        self.quiet = quiet
+        self.show_progress = not quiet and env.stderr_isatty
+        self.bar: Progress | None = None
+
+    def data(self, line: str) -> None:
+        """A line of data on stdout, flushed so that a pipe sees it at once; control characters (a newline
+        too) are shown escaped on a terminal, where they would act: a file name is the server's to choose."""
+        self._write(visible(line) if self.env.stdout_isatty else line)
+
+    def json(self, value: object) -> None:
+        """A JSON document on stdout, readable (UTF-8, indented) and inert on a terminal as in a pipe."""
+        self._write(json_text(value))
+
+    def _write(self, text: str) -> None:
+        if self.env.stdout_isatty:
+            self._erase_bar()  # stdout may be the bar's terminal too
+        self.env.stdout.write(text + "\n")
+        self.env.stdout.flush()
+
+    def binary(self) -> BinaryIO:
+        """The byte stream beneath stdout, for a download's bytes; text written so far is flushed first."""
+        self.env.stdout.flush()
+        return self.env.stdout.buffer
+
+    def note(self, message: str) -> None:
+        """A line for the person on stderr, unless --quiet."""
+        if not self.quiet:
+            self.error(message)
+
+    def error(self, message: str) -> None:
+        """An error line on stderr; --quiet does not hide it."""
+        self._erase_bar()
+        self.env.stderr.write(f"screwdriver: {visible(message)}\n")
+        self.env.stderr.flush()
+
+    def progress(self, label: str, total: int) -> "Progress | None":
+        """A progress bar on stderr, or None when there is to be none (not a terminal, or --quiet)."""
+        self.bar = Progress(label, total, self.env.stderr) if self.show_progress else None
+        return self.bar
+
+    def _erase_bar(self) -> None:
+        """Make room for a line: the bar is drawn again on its next change."""
+        if self.bar is not None:
+            self.bar.finish()
+
+
+class UsageError(Exception):
+    """argparse finished the run: help was printed (status 0) or the command line is wrong (status 2)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class CommandLine(argparse.ArgumentParser):
+    """argparse that writes help and usage errors to the run's own streams and raises instead of exiting."""
+
+    def __init__(self, *args: Any, env: Environment, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.env = env
+
+    def print_usage(self, file: Any = None) -> None:
+        (file or self.env.stdout).write(self.format_usage())
+
+    def print_help(self, file: Any = None) -> None:
+        (file or self.env.stdout).write(self.format_help())
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(self.env.stderr)
+        # The message quotes the command line, which may hold control characters: keep it one inert line.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {visible(message)}\n")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self.env.stderr.write(message)
+        raise UsageError(status)
 
 
 class ClientError(Exception):
     """A failure to report to the person as one line; the message says what failed."""
 
 
-class UnreachableError(ClientError):
-    """The server could not be connected to: nothing further can succeed."""
+class ServerError(ClientError):
+    """The server answered with an error status; the message is its own reason."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(f"{message} (HTTP {status})")
+        self.status = status
+
+
+class FatalError(ClientError):
+    """A failure after which nothing further can succeed: the run stops at the first."""
+
+
+class UnreachableError(FatalError):
+    """The server could not be connected to."""
+
+
+class CredentialsError(FatalError):
+    """The server wants a user's credentials and has none it accepts, or a password cannot be had."""
 
 
 class Progress:
@@ -96,8 +281,18 @@ class Progress:
         if now - self.drawn_at >= PROGRESS_INTERVAL or self.done >= self.total:
             self._draw()
 
+    def relabel(self, label: str) -> None:
+        """Show another label (the next file of several), redrawing at once."""
+        self.label = label
+        self._draw()
+
+    def reach(self, done: int) -> None:
+        """Set the count of bytes done (after a file, whatever part of it was sent), redrawing at once."""
+        self.done = done
+        self._draw()
+
     def finish(self) -> None:
-        """Erase the bar, leaving the line to the result that follows."""
+        """Erase the bar, leaving the line to the result that follows (it is drawn again on the next change)."""
         self.stream.write("\r\x1b[K")
         self.stream.flush()
 
@@ -156,29 +351,44 @@ class MultipartUpload:
         yield self.tail
 
 
+@dataclass
+class Listing:
+    """The library's files, and how many more the server has found but not examined yet (not listed)."""
+
+    entries: list[TaggedEntry]
+    unexamined: int
+
+
 class LibraryClient:
     """The audio library's HTTP API, seen from the command line."""
 
-    def __init__(self, server: str, timeout: float, show_progress: bool) -> None:
+    def __init__(self, server: str, timeout: float, console: Console, credentials: "Credentials | None") -> None:
         self.server = server
         self.timeout = timeout
-        self.show_progress = show_progress
+        self.console = console
+        self.credentials = credentials
         self.session = requests.Session()
+        # Set even without credentials: requests would otherwise read ~/.netrc by itself, from the process's
+        # environment rather than the run's, and a refusal could not say whose credentials were sent.
+        self.session.auth = credentials.auth() if credentials is not None else NoCredentials()
+        # Answers come as sent: a compressed one could expand a thousandfold past the bounds on reading.
+        self.session.headers["Accept-Encoding"] = "identity"
 
-    def list_files(self) -> list[FileEntry]:
-        """Return the entries of every file in the library, sorted by name."""
-        response = self._request("GET", "/api/files")
-        entries = parse_json(response)
+    def list_files(self) -> Listing:
+        """Return the entries of every file in the library, and the count of files still being examined."""
+        with self._request("GET", "/api/files") as response:
+            entries = self._json(response, LISTING_LIMIT)
+            unexamined = header_number(response, UNEXAMINED_HEADER) or 0
         if not isinstance(entries, list) or not all(map(is_entry, entries)):
             raise ClientError(f"unexpected answer from {self.server}: not a list of files")
-        return entries
+        return Listing(entries, unexamined)
 
-    def upload(self, path: Path) -> dict[str, Any]:
-        """Send one file; return the server's entry for it (with `name` and `status`)."""
+    def upload(self, path: Path, progress: Progress | None) -> dict[str, Any]:
+        """Send one file, counting its bytes on the progress bar; return the server's entry for it."""
         try:
             mode = path.stat().st_mode
             if stat.S_ISDIR(mode):
-                raise ClientError("is a directory, not a file")
+                raise ClientError("is a directory, not a file (upload -r sends the audio files inside one)")
             if not stat.S_ISREG(mode):
                 raise ClientError("not a regular file")
             file = path.open("rb")
@@ -186,16 +396,12 @@ class LibraryClient:
             raise ClientError(error.strerror or str(error)) from error
         with file:
             size = os.fstat(file.fileno()).st_size
-            progress = Progress(path.name, size, sys.stderr) if self.show_progress else None
             body = MultipartUpload(file, path.name, size, progress)
-            try:
-                response = self._request(
-                    "POST", "/api/files", data=body, headers={"Content-Type": body.content_type}, stream=False
-                )
-            finally:
-                if progress is not None:
-                    progress.finish()
-        answer = parse_json(response)
+            response = self._request(
+                "POST", "/api/files", Phase.UPLOAD, data=body, headers={"Content-Type": body.content_type}
+            )
+        with response:
+            answer = self._json(response, ANSWER_LIMIT)
         files = answer.get("files") if isinstance(answer, dict) else None
         if not isinstance(files, list) or len(files) != 1 or not isinstance(files[0], dict):
             raise ClientError(f"unexpected answer from {self.server}: no entry for the file")
@@ -204,47 +410,264 @@ class LibraryClient:
 
     def download(self, name: str, write: Callable[[bytes], object]) -> None:
         """Fetch a file's bytes and pass them to `write` chunk by chunk."""
-        response = self._request("GET", "/files/" + quote(name, safe=""), stream=True)
-        with response:
-            total = int(response.headers.get("Content-Length", 0))
-            progress = Progress(name, total, sys.stderr) if self.show_progress and total else None
+        with self._request("GET", "/files/" + quote(name, safe="")) as response:
+            total = header_number(response, "Content-Length") or 0
+            progress = self.console.progress(name, total) if total else None
             try:
                 for chunk in response.iter_content(CHUNK_SIZE):
                     write(chunk)
                     if progress is not None:
                         progress.advance(len(chunk))
             except requests.RequestException as error:
-                raise ClientError(f"the download from {self.server} broke off: {describe(error)}") from error
+                raise network_failure(error, self.server, self.timeout, Phase.DOWNLOAD) from error
             finally:
                 if progress is not None:
                     progress.finish()
 
     def delete(self, name: str) -> None:
         """Remove a file from the library."""
-        self._request("DELETE", "/api/files/" + quote(name, safe=""))
+        self._request("DELETE", "/api/files/" + quote(name, safe="")).close()
 
-    def _request(self, method: str, path: str, **options: Any) -> requests.Response:
-        """Send a request; turn every failure, and every status but 2xx, into a one-line ClientError."""
+    def _request(self, method: str, path: str, phase: "Phase | None" = None, **options: Any) -> requests.Response:
+        """Send a request; turn every failure, and every status but 2xx, into a one-line ClientError.
+
+        The body is not read yet (stream=True): each caller reads it within a bound of its own.
+        """
         url = self.server + path
         try:
-            response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **options)
-        except requests.ConnectionError as error:
-            if is_connect_failure(error):
-                raise UnreachableError(
-                    f"cannot reach the server at {self.server}: {describe(error)}; is it running? (see --server)"
-                ) from error
-            raise ClientError(f"the server at {self.server} dropped the connection: {describe(error)}") from error
-        except requests.Timeout as error:
-            raise ClientError(f"the server at {self.server} did not answer within {self.timeout:g} s") from error
+            response = self.session.request(
+                method, url, timeout=self.timeout, allow_redirects=False, stream=True, **options
+            )
         except requests.RequestException as error:
-            raise ClientError(f"request to {url} failed: {describe(error)}") from error
+            raise network_failure(error, self.server, self.timeout, phase or Phase.REQUEST) from error
         if not 200 <= response.status_code < 300:
             with response:
-                raise ClientError(server_error(response))
+                message = self._server_error(response)
+                if response.status_code == HTTPStatus.UNAUTHORIZED:
+                    raise CredentialsError(self._refused())
+                raise ServerError(message, response.status_code)
         return response
+
+    def _refused(self) -> str:
+        """The line for a 401: what to give, or whose credentials were refused."""
+        if self.credentials is None:
+            return (
+                f"the server at {self.server} needs a user name and password: give --user NAME, set "
+                f"{USER_ENV} and {PASSWORD_ENV}, or add the host to ~/.netrc"
+            )
+        who = self.credentials
+        return f"the server at {self.server} refused the password of {who.name!r} (from {who.source})"
+
+    def _body(self, response: requests.Response, limit: int) -> bytes:
+        """The whole body of an answer, refused as soon as it passes `limit` bytes, however long it claims to be."""
+        length = header_number(response, "Content-Length")
+        if length is not None and length > limit:
+            raise ClientError(too_large(response, limit))
+        if response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+            raise ClientError(f"unexpected answer from {response.url}: compressed, though asked not to be")
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise ClientError(too_large(response, limit))
+        except requests.RequestException as error:
+            raise network_failure(error, self.server, self.timeout, Phase.ANSWER) from error
+        return bytes(body)
+
+    def _json(self, response: requests.Response, limit: int) -> Any:
+        """The answer's JSON, read within `limit` bytes, or a ClientError saying the server did not send JSON."""
+        return parse_json(self._body(response, limit), response.url)
+
+    def _server_error(self, response: requests.Response) -> str:
+        """One line saying what the server answered: its own message and the status."""
+        try:
+            body = self._body(response, ERROR_LIMIT)
+        except ClientError:
+            body = b""
+        try:
+            answer = json.loads(body)
+        except (ValueError, RecursionError):
+            answer = None
+        if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+            message: str = answer["error"]
+        else:
+            lines = [line.strip() for line in body.decode("utf-8", errors="replace").splitlines() if line.strip()]
+            message = lines[0] if lines else response.reason or "no message"
+        return message[:200]
+
+
+class Phase(enum.Enum):
+    """What the client was doing when the exchange failed: the same exception means other things in each."""
+
+    REQUEST = "request"  # sending a request without a body, or waiting for the answer's head
+    UPLOAD = "upload"  # sending a file, or waiting for the answer to it
+    ANSWER = "answer"  # reading the body of a short answer (JSON)
+    DOWNLOAD = "download"  # reading a file's bytes
+
+
+def causes(error: BaseException) -> list[BaseException]:
+    """The exception and everything inside it: urllib3 and requests wrap the socket's error several times over."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending and len(found) < 32:
+        current = pending.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        reason = getattr(current, "reason", None)
+        inner = [reason, *current.args, current.__cause__, current.__context__]
+        pending += [item for item in inner if isinstance(item, BaseException)]
+    return found
+
+
+def network_failure(  # noqa: PLR0911, PLR0912 -- one flat decision list, most specific first, reads best
+    error: requests.RequestException, server: str, timeout: float, phase: Phase
+) -> ClientError:
+    """One line naming what went wrong with the server, whatever wrapping requests and urllib3 put around it."""
+    chain = causes(error)
+
+    def among(*kinds: type[BaseException]) -> bool:
+        return any(isinstance(item, kinds) for item in chain)
+
+    waited = f"{timeout:g} s (see --timeout)"
+    # urllib3's NewConnectionError is a ConnectTimeoutError too, for compatibility: test it first.
+    if among(urllib3.exceptions.NameResolutionError):
+        return UnreachableError(
+            f"cannot find the server {server}: {describe(error)}; is the name right? (see --server)"
+        )
+    if among(urllib3.exceptions.NewConnectionError):
+        return UnreachableError(
+            f"cannot reach the server at {server}: {describe(error)}; is it running? (see --server)"
+        )
+    if among(requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError):
+        return UnreachableError(f"the server at {server} did not accept a connection within {waited}; is it running?")
+    if among(requests.exceptions.SSLError):
+        return UnreachableError(f"no secure connection to the server at {server}: {describe(error)}")
+    if among(requests.exceptions.ProxyError):
+        return UnreachableError(f"the proxy between here and {server} failed: {describe(error)}")
+    if among(requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+        if phase is Phase.DOWNLOAD:
+            return ClientError(f"the download from {server} stalled: nothing arrived for {waited}")
+        if phase is Phase.UPLOAD and not among(requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
+            return ClientError(f"the server at {server} stopped reading the upload: nothing was taken for {waited}")
+        return ClientError(f"the server at {server} did not answer within {waited}")
+    if among(requests.exceptions.ContentDecodingError):
+        return ClientError(f"the server at {server} sent a compressed answer that does not decompress")
+    if among(requests.exceptions.ChunkedEncodingError, http.client.IncompleteRead):
+        what = "the download" if phase is Phase.DOWNLOAD else "the answer"
+        return ClientError(f"{what} from {server} broke off: the server sent less than it announced")
+    if among(http.client.HTTPException) and not among(http.client.RemoteDisconnected):
+        return ClientError(f"the server at {server} answered something that is not HTTP: {describe(error)}")
+    if among(ConnectionError, http.client.RemoteDisconnected, urllib3.exceptions.ProtocolError):
+        if phase is Phase.DOWNLOAD:
+            return ClientError(f"the download from {server} broke off: the server closed the connection")
+        during = " during the upload" if phase is Phase.UPLOAD else ""
+        return ClientError(f"the server at {server} closed the connection{during} without answering")
+    return ClientError(f"the exchange with {server} failed: {describe(error)}")
+
+
+_COUNT = re.compile(r"[0-9]{1,18}")
+
+
+def header_number(response: requests.Response, name: str) -> int | None:
+    """A header holding a count, or None when absent or not plain ASCII digits (str.isdigit takes "²")."""
+    value = response.headers.get(name, "").strip()
+    return int(value) if _COUNT.fullmatch(value) else None
+
+
+def too_large(response: requests.Response, limit: int) -> str:
+    """The line for an answer longer than the client reads: a misbehaving server or not the audio library."""
+    return f"unexpected answer from {response.url}: more than {format_size(limit)}; is it the audio library?"
+
+
+@dataclass
+class Credentials:
+    """A user name and password for HTTP Basic, and where they came from (for the line if refused)."""
+
+    name: str
+    password: str
+    source: str
+
+    def auth(self) -> requests.auth.HTTPBasicAuth:
+        """HTTP Basic in UTF-8 (RFC 7617), as the server reads it; requests alone would encode Latin-1."""
+        return requests.auth.HTTPBasicAuth(self.name.encode(), self.password.encode())
+
+
+class NoCredentials(requests.auth.AuthBase):
+    """No Authorization header, and no looking in ~/.netrc by requests behind the client's back."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+def find_credentials(user: str | None, server: str, env: Environment, console: Console) -> Credentials | None:
+    """The credentials to send: --user NAME[:PASSWORD], else SCREWDRIVER_USER, else ~/.netrc; None if none."""
+    if user is not None:
+        name, colon, password = user.partition(":")
+        source = "--user"
+    elif env.variables.get(USER_ENV):
+        name, colon, password = env.variables[USER_ENV], "", ""
+        source = USER_ENV
+    else:
+        return netrc_credentials(server, env, console)
+    if not colon:
+        password = env.variables.get(PASSWORD_ENV) or ask_password(name, server, env)
+    return Credentials(name, password, source)
+
+
+def ask_password(name: str, server: str, env: Environment) -> str:
+    """The password typed on the terminal; a CredentialsError when there is no terminal to ask on."""
+    if not env.stdin_isatty:
+        raise CredentialsError(
+            f"no password for {name!r}: give --user {name}:PASSWORD or set {PASSWORD_ENV}, "
+            "or run on a terminal to be asked"
+        )
+    try:
+        return env.ask_password(f"Password for {name} at {server}: ")
+    except EOFError as error:
+        raise CredentialsError(f"no password for {name!r}: the terminal was closed") from error
+
+
+def netrc_credentials(server: str, env: Environment, console: Console) -> Credentials | None:
+    """The login and password for the server's host (else the default entry) in $NETRC or ~/.netrc."""
+    if env.variables.get("NETRC"):
+        path = Path(env.variables["NETRC"])
+    elif env.variables.get("HOME"):
+        path = Path(env.variables["HOME"], ".netrc")
+    else:
+        return None
+    host = urlsplit(server).hostname or ""
+    try:
+        entry = netrc.netrc(path).authenticators(host)
+    except FileNotFoundError:
+        return None
+    except (OSError, netrc.NetrcParseError) as error:
+        console.note(f"{path} is not used: {getattr(error, 'msg', None) or getattr(error, 'strerror', error)}")
+        return None
+    if entry is None:
+        return None
+    login, _, password = entry
+    return Credentials(login, password or "", str(path)) if login else None
 
 
 _DIGITS = re.compile(r"(\d+)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+_JSON_UNESCAPED_CONTROL = re.compile(r"[\x7f-\x9f]")
+
+
+def json_text(value: object) -> str:
+    """JSON for stdout, readable (UTF-8, indented) and inert: json.dumps escapes the C0 controls, and the
+    rest (DEL and C1, which some terminals obey) are escaped here as \\u00XX, which JSON reads back the same."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _JSON_UNESCAPED_CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def visible(text: str) -> str:
+    """The text with control characters (newlines, escape sequences) written as \\xNN: one inert line."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def name_sort_key(name: str) -> tuple[tuple[int, int, str], ...]:
@@ -257,14 +680,23 @@ def name_sort_key(name: str) -> tuple[tuple[int, int, str], ...]:
 
 
 def is_entry(value: object) -> bool:
-    """Whether a JSON value has the shape of a FileEntry."""
+    """Whether a JSON value has the shape of a FileEntry, with numbers that can be shown."""
+    if not isinstance(value, dict):
+        return False
+    size, duration = value.get("size"), value.get("duration")
     return (
-        isinstance(value, dict)
-        and isinstance(value.get("name"), str)
-        and isinstance(value.get("size"), int)
+        isinstance(value.get("name"), str)
+        and type(size) is int
+        and size >= 0
         and isinstance(value.get("type"), str)
-        and isinstance(value.get("duration"), (int, float, type(None)))
+        and "duration" in value
+        and (duration is None or (type(duration) in (int, float) and math.isfinite(duration) and duration >= 0))
+        and all(isinstance(value.get(tag), (str, type(None))) for tag in TEXT_TAGS)
+        and (value.get("track") is None or (type(value.get("track")) is int and value["track"] >= 0))
     )
+
+
+TEXT_TAGS = ("title", "artist", "album")
 
 
 def quote_filename(name: str) -> str:
@@ -272,57 +704,29 @@ def quote_filename(name: str) -> str:
     return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def parse_json(response: requests.Response) -> Any:
-    """The response's JSON body, or a ClientError saying the server did not send JSON."""
+def parse_json(body: bytes, url: str) -> Any:
+    """A body's JSON, or a ClientError saying the server did not send JSON (deep nesting included)."""
     try:
-        return response.json()
-    except ValueError as error:
-        raise ClientError(f"unexpected answer from {response.url}: not JSON") from error
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise ClientError(f"unexpected answer from {url}: not JSON") from error
 
 
-def server_error(response: requests.Response) -> str:
-    """One line saying what the server answered: its own message and the status."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        message: str = body["error"]
-    else:
-        lines = [line.strip() for line in response.text.splitlines() if line.strip()]
-        message = lines[0][:200] if lines else response.reason or "no message"
-    return f"{message} (HTTP {response.status_code})"
-
-
-def is_connect_failure(error: requests.ConnectionError) -> bool:
-    """Whether the connection was never established (as opposed to broken during the exchange)."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason = error.args[0] if error.args else None
-    if isinstance(reason, urllib3.exceptions.MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+_REPR = re.compile(r"\w\(|\('|object at 0x")
 
 
 def describe(error: BaseException) -> str:
     """The innermost useful words of a requests/urllib3 exception chain, without object reprs."""
-    inner: BaseException = error
-    while True:
-        reason = getattr(inner, "reason", None)
-        if isinstance(reason, BaseException):
-            inner = reason
-        elif inner.args and isinstance(inner.args[0], BaseException):
-            inner = inner.args[0]
-        else:
-            break
-    cause = inner.__cause__ or inner.__context__
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror.lower()
-    if isinstance(inner, OSError) and inner.strerror:
-        return inner.strerror.lower()
-    text = str(inner)
-    # urllib3 prefixes messages with the repr of the connection object; keep the part after it.
-    return text.rsplit(">: ", 1)[-1] or type(inner).__name__
+    chain = causes(error)
+    for item in reversed(chain):
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror.lower()
+    for item in reversed(chain):
+        # urllib3 prefixes messages with the repr of the connection object; keep the part after it.
+        text = str(item).rsplit(">: ", 1)[-1].strip()
+        if text and not _REPR.search(text):
+            return text[:200]
+    return "no details"
 
 
 def format_size(size: int) -> str:
@@ -351,72 +755,180 @@ def terminal_width(stream: TextIO) -> int:
     return columns or 80
 
 
-def note(args: argparse.Namespace, message: str) -> None:
-    """A line for the person on stderr, unless --quiet."""
-    if not args.quiet:
-        print(f"screwdriver: {message}", file=sys.stderr)
+@dataclass
+class Upload:
+    """One file to send, and what became of it."""
+
+    path: Path
+    found: bool  # found inside a folder by -r, rather than named on the command line
+    size: int
+    entry: dict[str, Any] | None = None
+    error: str | None = None
+    skipped: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The result for `upload --json`: the server's entry with the local path, or why there is none."""
+        if self.entry is not None:
+            return {"path": str(self.path), **self.entry}
+        return {"path": str(self.path), "status": "skipped" if self.skipped else "failed", "error": self.error}
 
 
-def fail(message: str) -> None:
-    """An error line on stderr; --quiet does not hide it."""
-    print(f"screwdriver: {message}", file=sys.stderr)
+def gather(arguments: Sequence[Path], recursive: bool, console: Console) -> tuple[list[Upload], bool]:
+    """The files to send, in order; with -r, folders are walked for audio files (whether all could be read)."""
+    uploads: list[Upload] = []
+    complete = True
+
+    def unreadable(error: OSError) -> None:
+        nonlocal complete
+        complete = False
+        console.error(f"{error.filename}: cannot read the folder: {error.strerror}")
+
+    for argument in arguments:
+        if not (recursive and argument.is_dir()):
+            uploads.append(Upload(argument, found=False, size=file_size(argument)))
+            continue
+        for folder, subfolders, names in os.walk(argument, onerror=unreadable):
+            # Hidden files and folders are left out, like ls and shells' globs do (AppleDouble ._song.mp3 too).
+            subfolders[:] = sorted((name for name in subfolders if not name.startswith(".")), key=name_sort_key)
+            for name in sorted((name for name in names if not name.startswith(".")), key=name_sort_key):
+                path = Path(folder, name)
+                if path.suffix.lower() in AUDIO_SUFFIXES:
+                    uploads.append(Upload(path, found=True, size=file_size(path)))
+                else:
+                    console.note(f"{path}: skipped, not an audio file name")
+    return uploads, complete
+
+
+def file_size(path: Path) -> int:
+    """A file's size for the progress bar; 0 when it cannot be read (the upload says why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def run_upload(client: LibraryClient, args: argparse.Namespace) -> int:
-    """Upload each file in turn; print its library name on stdout, or its failure on stderr."""
-    status = EXIT_OK
-    for path in args.files:
-        try:
-            entry = client.upload(path)
-        except UnreachableError:
-            raise
-        except ClientError as error:
-            fail(f"{path}: {error}")
-            status = EXIT_FAILURE
-            continue
-        name = entry.get("name")
-        if not isinstance(name, str):
-            fail(f"{path}: unexpected answer from {client.server}: no stored name")
-            status = EXIT_FAILURE
-            continue
-        print(name, flush=True)
-        if entry.get("status") == "duplicate":
-            note(args, f"{path}: already in the library as {name}")
-        elif entry.get("status") == "renamed":
-            note(args, f"{path}: stored as {name}, as a different file already had that name")
-    return status
+    """Upload each file in turn; print its library name on stdout (or all results as JSON), failures on stderr."""
+    console = client.console
+    uploads, complete = gather(args.files, args.recursive, console)
+    total = sum(upload.size for upload in uploads)
+    progress = console.progress(uploads[0].path.name, total) if uploads else None
+    sent = 0
+    try:
+        for number, upload in enumerate(uploads, 1):
+            if progress is not None and len(uploads) > 1:
+                progress.relabel(f"{number}/{len(uploads)} {upload.path.name}")
+            send(client, upload, progress)
+            sent += upload.size
+            if progress is not None:
+                progress.reach(sent)
+            if upload.entry is not None and not args.json:
+                console.data(upload.entry["name"])
+    except FatalError as error:
+        for upload in uploads:
+            if upload.entry is None and upload.error is None:
+                upload.error = str(error)
+        raise
+    finally:
+        if progress is not None:
+            progress.finish()
+        if args.json:
+            console.json([upload.to_json() for upload in uploads])
+    failed = any(upload.entry is None and not upload.skipped for upload in uploads)
+    return EXIT_FAILURE if failed or not complete else EXIT_OK
+
+
+def send(client: LibraryClient, upload: Upload, progress: Progress | None) -> None:
+    """Upload one file and record the outcome, with its note or error line on stderr."""
+    console = client.console
+    try:
+        entry = client.upload(upload.path, progress)
+    except FatalError:
+        raise
+    except ServerError as error:
+        upload.error = str(error)
+        if upload.found and error.status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE:
+            # A file -r picked by its name that the server finds is not audio: skipped, as its name misled.
+            upload.skipped = True
+            console.note(f"{upload.path}: skipped, {error}")
+        else:
+            console.error(f"{upload.path}: {error}")
+        return
+    except ClientError as error:
+        upload.error = str(error)
+        console.error(f"{upload.path}: {error}")
+        return
+    name = entry.get("name")
+    if not isinstance(name, str):
+        upload.error = f"unexpected answer from {client.server}: no stored name"
+        console.error(f"{upload.path}: {upload.error}")
+        return
+    upload.entry = entry
+    if entry.get("status") == "duplicate":
+        console.note(f"{upload.path}: already in the library as {name}")
+    elif entry.get("status") == "renamed":
+        console.note(f"{upload.path}: stored as {name}, as a different file already had that name")
 
 
 def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
-    """Print the library: names, a long table, or the JSON."""
-    entries = sorted(client.list_files(), key=lambda entry: name_sort_key(entry["name"]))
+    """Print the library: names, a long table, or the JSON; on stderr, what the listing does not show yet."""
+    listing = client.list_files()
+    entries = sorted(listing.entries, key=lambda entry: name_sort_key(entry["name"]))
     if args.json:
-        print(json.dumps(entries, indent=2, ensure_ascii=False))
+        client.console.json(entries)
     elif args.long:
-        rows = [
-            (
-                entry["name"],
-                format_size(entry["size"]),
-                entry["type"],
-                "-" if entry["duration"] is None else format_duration(entry["duration"]),
-            )
-            for entry in entries
-        ]
-        widths = [max((len(row[column]) for row in rows), default=0) for column in range(4)]
-        for name, size, kind, duration in rows:
-            print(f"{name:<{widths[0]}}  {size:>{widths[1]}}  {kind:<{widths[2]}}  {duration:>{widths[3]}}")
+        for line in long_table(entries, header=client.console.env.stdout_isatty):
+            client.console.data(line)
     else:
         for entry in entries:
-            print(entry["name"])
+            client.console.data(entry["name"])
+    if listing.unexamined:
+        files = "1 file is" if listing.unexamined == 1 else f"{listing.unexamined} files are"
+        client.console.note(f"{files} still being examined by the server and not listed yet; list again in a moment")
+    elif not entries and not args.json and client.console.env.stderr_isatty:
+        # stdout stays empty for scripts; a person at a terminal is told that nothing was printed on purpose.
+        client.console.note("the library is empty")
     return EXIT_OK
+
+
+LONG_COLUMNS = ("NAME", "TITLE", "ARTIST", "ALBUM", "TRACK", "SIZE", "TYPE", "DURATION")
+RIGHT_ALIGNED = frozenset({"TRACK", "SIZE", "DURATION"})
+
+
+def long_table(entries: Sequence[TaggedEntry], header: bool) -> list[str]:
+    """`list --long`: one aligned line per file, a missing field blank; a header line first if asked."""
+    rows = [
+        (
+            entry["name"],
+            entry.get("title") or "",
+            entry.get("artist") or "",
+            entry.get("album") or "",
+            "" if entry.get("track") is None else str(entry.get("track")),
+            format_size(entry["size"]),
+            entry["type"],
+            "" if entry["duration"] is None else format_duration(entry["duration"]),
+        )
+        for entry in entries
+    ]
+    if header and rows:
+        rows.insert(0, LONG_COLUMNS)
+    widths = [max((len(row[column]) for row in rows), default=0) for column in range(len(LONG_COLUMNS))]
+    return [
+        "  ".join(
+            cell.rjust(width) if column in RIGHT_ALIGNED else cell.ljust(width)
+            for cell, width, column in zip(row, widths, LONG_COLUMNS, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def run_download(client: LibraryClient, args: argparse.Namespace) -> int:
     """Save a file from the library: into a temp file next to the target, renamed into place once complete."""
     name: str = args.name
     if args.output == "-":
-        client.download(name, sys.stdout.buffer.write)
-        sys.stdout.buffer.flush()
+        stdout = client.console.binary()
+        client.download(name, stdout.write)
+        stdout.flush()
         return EXIT_OK
     target = Path(args.output) if args.output else Path(Path(name).name)
     if args.output and args.output.endswith(os.sep):
@@ -441,14 +953,14 @@ def run_download(client: LibraryClient, args: argparse.Namespace) -> int:
         raise ClientError(f"cannot write {target}: {error.strerror}") from error
     finally:
         temporary.unlink(missing_ok=True)
-    note(args, f"saved {name} to {target}")
+    client.console.note(f"saved {name} to {target}")
     return EXIT_OK
 
 
 def run_delete(client: LibraryClient, args: argparse.Namespace) -> int:
     """Remove a file from the library."""
     client.delete(args.name)
-    note(args, f"deleted {args.name}")
+    client.console.note(f"deleted {args.name}")
     return EXIT_OK
 
 
@@ -458,6 +970,13 @@ def server_url(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
     return text.rstrip("/")
+
+
+def user_name(text: str) -> str:
+    """An argparse type: NAME or NAME:PASSWORD, with a name."""
+    if not text.partition(":")[0]:
+        raise argparse.ArgumentTypeError("the user name is empty")
+    return text
 
 
 def positive_seconds(text: str) -> float:
@@ -472,11 +991,13 @@ def positive_seconds(text: str) -> float:
 
 
 def add_command(
-    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+    commands: "argparse._SubParsersAction[CommandLine]",
     name: str,
     run: Callable[[LibraryClient, argparse.Namespace], int],
     summary: str,
     description: str,
+    *,
+    env: Environment,
 ) -> argparse.ArgumentParser:
     """A subcommand whose help ends with the shared epilog (output, environment, exit status)."""
     command = commands.add_parser(
@@ -485,24 +1006,26 @@ def add_command(
         description=textwrap.fill(description, 79),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        env=env,
     )
     command.set_defaults(run=run)
     return command
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(env: Environment) -> CommandLine:
     """The command line: global options, then one of upload, list, download, delete."""
-    parser = argparse.ArgumentParser(
+    parser = CommandLine(
         prog="screwdriver",
         description="Command-line client of the audio library server.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        env=env,
     )
     parser.add_argument(
         "--server",
         metavar="URL",
         type=server_url,
-        default=os.environ.get(SERVER_ENV) or DEFAULT_SERVER,
+        default=env.variables.get(SERVER_ENV) or DEFAULT_SERVER,
         help=f"the library server (default: ${SERVER_ENV}, else {DEFAULT_SERVER})",
     )
     parser.add_argument(
@@ -511,6 +1034,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_seconds,
         default=DEFAULT_TIMEOUT,
         help=f"give up when connecting, or waiting for the server, takes longer (default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "-u",
+        "--user",
+        metavar="NAME[:PASSWORD]",
+        type=user_name,
+        help=f"the user to sign in as; without :PASSWORD, ${PASSWORD_ENV} or else asked on the terminal "
+        f"(default: ${USER_ENV}, else ~/.netrc)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes; errors still show")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -523,8 +1054,23 @@ def build_parser() -> argparse.ArgumentParser:
         "Upload audio files, one request each. Prints the library name of each file on stdout (the server may "
         "rename a file whose name is taken); a file already in the library counts as uploaded. Files the server "
         "refuses, such as non-audio, are reported on stderr, and the exit status is 1.",
+        env=env,
     )
-    upload.add_argument("files", metavar="FILE", nargs="+", type=Path, help="an audio file to upload")
+    upload.add_argument("files", metavar="FILE", nargs="+", type=Path, help="an audio file (or with -r, a folder)")
+    upload.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="for each FILE that is a folder, upload the audio files inside it and its subfolders: those whose "
+        "names end in an audio extension, hidden ones left out; each other file is skipped with a note, as is "
+        "one the server finds is not audio",
+    )
+    upload.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as one JSON array instead of names: per file its path and the server's entry "
+        '(name, size, type, duration, status), or "status": "failed" or "skipped" with the "error"',
+    )
 
     listing = add_command(
         commands,
@@ -533,10 +1079,18 @@ def build_parser() -> argparse.ArgumentParser:
         "print the names of the files in the library",
         "Print the name of every file in the library, one per line, sorted as people expect: case-insensitive, "
         "numbers by value (Track 2 before Track 10).",
+        env=env,
     )
     form = listing.add_mutually_exclusive_group()
-    form.add_argument("-l", "--long", action="store_true", help="aligned columns: name, size, type, duration")
-    form.add_argument("--json", action="store_true", help="the server's JSON: name, size, type, duration, modified")
+    form.add_argument(
+        "-l",
+        "--long",
+        action="store_true",
+        help="aligned columns: name, title, artist, album, track, size, type, duration (blank when unknown)",
+    )
+    form.add_argument(
+        "--json", action="store_true", help="the server's JSON: name, size, type, duration, modified and tags"
+    )
 
     download = add_command(
         commands,
@@ -545,6 +1099,7 @@ def build_parser() -> argparse.ArgumentParser:
         "save a file from the library",
         "Save a file from the library. The file appears complete or not at all: it is written to a temporary "
         "file next to the target and renamed into place.",
+        env=env,
     )
     download.add_argument("name", metavar="NAME", help="the file's name in the library")
     download.add_argument(
@@ -557,30 +1112,45 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("-f", "--force", action="store_true", help="replace the target file if it exists")
 
     delete = add_command(
-        commands, "delete", run_delete, "remove a file from the library", "Remove a file from the library."
+        commands, "delete", run_delete, "remove a file from the library", "Remove a file from the library.", env=env
     )
     delete.add_argument("name", metavar="NAME", help="the file's name in the library")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return the exit status."""
-    args = build_parser().parse_args(argv)
-    show_progress = not args.quiet and sys.stderr.isatty()
-    client = LibraryClient(args.server, args.timeout, show_progress)
+def main(
+    argv: Sequence[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    *,
+    env: Environment | None = None,
+) -> int:
+    """Run one command and return its exit status, writing only to the given streams (else the process's own)."""
+    env = env if env is not None else Environment.of(stdout, stderr)
+    try:
+        args = build_parser(env).parse_args(argv)
+    except UsageError as done:
+        return done.status
+    console = Console(env, args.quiet)
     run: Callable[[LibraryClient, argparse.Namespace], int] = args.run
     try:
-        return run(client, args)
+        credentials = find_credentials(args.user, args.server, env, console)
+        client = LibraryClient(args.server, args.timeout, console, credentials)
+        with client.session:  # closes its connections, which matters when the caller goes on running
+            return run(client, args)
+    except CredentialsError as error:
+        console.error(str(error))
+        return EXIT_CREDENTIALS
     except ClientError as error:
-        fail(str(error))
+        console.error(str(error))
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        fail("interrupted")
+        console.error("interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of stdout went away (`| head`); silence the flush at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, env.stdout.fileno())
         return EXIT_FAILURE
 
 

@@ -1,16 +1,19 @@
-"""Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N] [--debug]`.
+"""Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
+[--allowed-host NAME]... [--users FILE [--private]] [--debug]`; `python Flask/server.py add-user NAME --users FILE`
+adds a user.
 
 Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
 file) before a worker thread runs the application, so a slow or stalled client never holds a worker and the
 application never sees half a body. Its body limit is the application's, and its own error responses (413,
 400) are JSON like every other error. `--debug` runs Flask's development server instead.
 
-Exit statuses: 0 stopped by SIGTERM or Ctrl-C; 2 could not start: bad arguments, an unusable library folder, or the
-address is taken.
+Exit statuses: 0 stopped by SIGTERM or Ctrl-C; 2 could not start: bad arguments, an unusable library folder or
+users file, or the address is taken. add-user: 0 the user was written, 2 nothing was.
 """
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import os
 import resource
@@ -33,8 +36,11 @@ from waitress.utilities import Error
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
+from audio_library.auth import USERS_KEY
 from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
+from audio_library.hosts import HostNameError, split_names
 from audio_library.storage import EXTENSION_KEY, LibraryError
+from audio_library.users import UsersError, add_user_command
 
 
 DEFAULT_HOST = "127.0.0.1"
@@ -217,21 +223,70 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="largest upload request body in bytes (1 GiB)",
     )
     parser.add_argument("--debug", action="store_true", help="run Flask's development server with the debugger")
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=split_names(env.get("AUDIO_LIBRARY_ALLOWED_HOSTS")),
+        metavar="NAME",
+        help="a DNS name to answer to besides localhost and this machine's name; repeatable (and"
+        " $AUDIO_LIBRARY_ALLOWED_HOSTS, comma-separated)",
+    )
+    parser.add_argument(
+        "--users",
+        metavar="FILE",
+        help="the users who may upload and delete, one name:hash a line (default: $AUDIO_LIBRARY_USERS); "
+        "`server.py add-user NAME --users FILE` adds one",
+    )
+    parser.add_argument(
+        "--private", action="store_true", help="reads need a user's credentials too (or AUDIO_LIBRARY_PRIVATE=1)"
+    )
     arguments = parser.parse_args(argv)
     if arguments.max_size <= 0:
         parser.error("--max-size must be a positive number of bytes")
     return arguments
 
 
+def app_config(arguments: argparse.Namespace) -> dict[str, object]:
+    """The application's configuration from the flags; those not given keep create_app's defaults."""
+    config: dict[str, object] = {
+        "LIBRARY_DIR": Path(arguments.library),
+        "MAX_UPLOAD_SIZE": arguments.max_size,
+        "ALLOWED_HOSTS": arguments.allowed_host,
+    }
+    if arguments.users is not None:
+        config["USERS_FILE"] = arguments.users
+    if arguments.private:
+        config["PRIVATE"] = True
+    return config
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to listen on is reachable from this machine only."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Check the library folder, then serve until interrupted."""
+    """Check the library folder, then serve until interrupted; or run the add-user command."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["add-user"]:
+        return add_user_command(argv[1:], sys.stdin, sys.stderr)
     arguments = parse_arguments(argv)
     library = Path(arguments.library)
     try:
-        app = create_app({"LIBRARY_DIR": library, "MAX_UPLOAD_SIZE": arguments.max_size})
-    except LibraryError as error:
+        app = create_app(app_config(arguments))
+    except (LibraryError, UsersError, HostNameError) as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
+    if USERS_KEY not in app.extensions and not is_loopback(arguments.host):
+        print(
+            f"server.py: warning: listening on {arguments.host} with no users: anyone who can reach it may upload"
+            " and delete (see --users).",
+            file=sys.stderr,
+            flush=True,
+        )
     if arguments.debug:
         print(f"Serving {library} (debug) on http://{arguments.host}:{arguments.port}/", flush=True)
         app.run(host=arguments.host, port=arguments.port, debug=True, use_reloader=False)

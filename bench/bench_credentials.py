@@ -25,6 +25,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.figures import verdict, write_between_markers
 from tests.servers import LOOPBACK, REPO, RunningServer, credentials_server, free_port, running_command
 
 
@@ -38,7 +39,6 @@ SERVICES = {"credentials.py": (), "credentials.py --workers auto": ("--workers",
 MIN_RATIOS = {"credentials.py": 5.0, "credentials.py --workers auto": 10.0}
 P99_TARGETS = {"credentials.py"}  # the issue sets the p99 target for one process
 DOC = REPO / "docs" / "credentials.md"
-MARKERS = ("<!-- bench:credentials -->", "<!-- /bench:credentials -->")
 
 BASELINE = """
 import sys
@@ -163,10 +163,6 @@ def row(connections: str, name: str, measured: Measurement) -> str:
     )
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
-
-
 def run_once(drive: Drive, seconds: float) -> dict[int, dict[str, Measurement]]:
     """Start the three servers and drive each at every connection count."""
     results: dict[int, dict[str, Measurement]] = {}
@@ -215,13 +211,6 @@ def table(results: dict[int, dict[str, Measurement]], heading: str) -> list[str]
     return lines
 
 
-def write_into_doc(text: str) -> None:
-    """Replace what stands between the bench markers in docs/credentials.md."""
-    doc = DOC.read_text(encoding="utf-8")
-    start, end = doc.index(MARKERS[0]) + len(MARKERS[0]), doc.index(MARKERS[1])
-    DOC.write_text(f"{doc[:start]}\n```\n{text}```\n{doc[end:]}", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=SECONDS, help=f"length of each run (default {SECONDS:g})")
@@ -250,7 +239,7 @@ def main() -> int:
         print("\n".join(lines), flush=True)
         written += [*lines, ""]
     if not args.no_doc:
-        write_into_doc("\n".join(written).rstrip("\n") + "\n")
+        write_between_markers(DOC, "bench:credentials", ["```", *"\n".join(written).rstrip("\n").split("\n"), "```"])
         print(f"(written to {DOC.relative_to(REPO)})")
     return 0
 

@@ -1,12 +1,6 @@
 """The reliability suite's ledger: what each scenario did, as a Markdown table for pytest's summary and the docs."""
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-
-
-MARKER = "<!-- reliability-summary -->"
-END_MARKER = "<!-- /reliability-summary -->"
 
 
 @dataclass
@@ -63,13 +57,3 @@ class Ledger:
         known = f", {xfailed} failing on known bugs (xfail)" if xfailed else ""
         lines.append(f"- reliability tests: {passed} passed, {failed} failed{known}, in {seconds:.0f} s")
         return "\n".join(lines[1:]) + "\n"
-
-
-def write_between_markers(document: Path, table: str) -> bool:
-    """Replace the table between the summary markers of `document`; False when the markers are missing."""
-    text = document.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(MARKER) + r"\n.*?" + re.escape(END_MARKER), re.DOTALL)
-    if not pattern.search(text):
-        return False
-    document.write_text(pattern.sub(lambda _: f"{MARKER}\n{table}{END_MARKER}", text, count=1), encoding="utf-8")
-    return True

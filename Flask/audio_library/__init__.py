@@ -8,23 +8,31 @@ from typing import Any
 from flask import Flask, Response, request
 
 from audio_library import api, files, page
+from audio_library.auth import USERS_KEY, Users, require_credentials
 from audio_library.errors import json_error, register_error_handlers, too_large_message
+from audio_library.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host, split_names
 from audio_library.origin import refuse_cross_origin
 from audio_library.storage import EXTENSION_KEY, Library
+from audio_library.users import UsersError, read_users
 
 
 DEFAULT_LIBRARY_DIR = "var/library"
 DEFAULT_MAX_UPLOAD_SIZE = 1024**3  # 1 GiB per request
 MAX_FORM_FIELD_SIZE = 64 * 1024  # plain (non-file) form fields and part headers
 MAX_FORM_PARTS = 1000
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})  # values of AUDIO_LIBRARY_PRIVATE that leave it open
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application on the library folder config["LIBRARY_DIR"].
 
     Config keys: LIBRARY_DIR (default $AUDIO_LIBRARY_DIR or var/library), MAX_UPLOAD_SIZE or its Flask
-    name MAX_CONTENT_LENGTH (bytes per request, default 1 GiB), MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE.
-    Raises storage.LibraryError if the folder cannot be created or written.
+    name MAX_CONTENT_LENGTH (bytes per request, default 1 GiB), MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE,
+    USERS_FILE (the users who may write, default $AUDIO_LIBRARY_USERS; none: anyone may), PRIVATE (reads
+    need a user too, default $AUDIO_LIBRARY_PRIVATE) and ALLOWED_HOSTS (DNS names answered to besides
+    localhost and the machine's name, default $AUDIO_LIBRARY_ALLOWED_HOSTS, comma-separated). Raises
+    storage.LibraryError if the folder cannot be created or written, users.UsersError if the users file
+    cannot be read or PRIVATE is set without one, hosts.HostNameError for an allowed host that is no name.
     """
     app = Flask(__name__)
     app.config.from_mapping(
@@ -32,6 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=DEFAULT_MAX_UPLOAD_SIZE,
         MAX_FORM_MEMORY_SIZE=MAX_FORM_FIELD_SIZE,
         MAX_FORM_PARTS=MAX_FORM_PARTS,
+        USERS_FILE=os.environ.get("AUDIO_LIBRARY_USERS") or None,
+        PRIVATE=os.environ.get("AUDIO_LIBRARY_PRIVATE", "").strip().lower() not in FALSE_WORDS,
+        ALLOWED_HOSTS=split_names(os.environ.get("AUDIO_LIBRARY_ALLOWED_HOSTS")),
     )
     if config is not None:
         app.config.update(config)
@@ -41,10 +52,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    app.extensions[HOSTS_KEY] = HostAllowlist(app.config["ALLOWED_HOSTS"])
+    if app.config["USERS_FILE"] is not None:
+        app.extensions[USERS_KEY] = Users(read_users(Path(app.config["USERS_FILE"])))
+    elif app.config["PRIVATE"]:
+        raise UsersError("a private library needs users: give the users file too")
     app.extensions[EXTENSION_KEY] = Library(Path(app.config["LIBRARY_DIR"]))
 
     register_error_handlers(app)
+    app.before_request(refuse_foreign_host)
     app.before_request(refuse_cross_origin)
+    app.before_request(require_credentials)
     app.before_request(refuse_oversized_body)
     app.after_request(forbid_sniffing)
     app.register_blueprint(api.bp)

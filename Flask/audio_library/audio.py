@@ -13,7 +13,8 @@ The MIME types returned (one canonical name per format):
     audio/wav         RIFF WAVE with a non-empty data chunk
     audio/aiff        AIFF and AIFF-C with sample frames
     audio/flac        native FLAC, also behind an ID3v2 tag
-    audio/ogg         Ogg with only audio streams: Vorbis, Opus, FLAC or Speex
+    audio/ogg         Ogg with only audio streams: Vorbis, FLAC or Speex (mixed with Opus too)
+    audio/ogg; codecs=opus  Ogg with only Opus streams (RFC 7845), served as such: it is still audio/ogg
     audio/mp4         ISO-BMFF (M4A, MP4, MOV) with a sound track and no video track
     audio/aac         raw AAC in ADTS frames
     audio/webm        WebM whose tracks are all audio
@@ -71,7 +72,7 @@ def probe_duration(path: Path, mime: str) -> float | None:
     (WAV/AIFF/FLAC sizes, MP4 and Matroska durations, Ogg granule positions, MP3 Xing/VBRI frame counts),
     or are estimated from the bitrate for constant-bitrate MP3 and ADTS streams.
     """
-    probe = _PROBES.get(mime)
+    probe = _PROBES.get(mime.partition(";")[0])
     if probe is None:
         return None
     with path.open("rb", buffering=0) as raw:

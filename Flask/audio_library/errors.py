@@ -8,7 +8,7 @@ import errno
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 
@@ -64,6 +64,18 @@ def json_error(status: int, message: str, **extra: Any) -> Response:
     response = jsonify({"error": message, **extra})
     response.status_code = status
     return response
+
+
+def access_refused(status: int, message: str) -> Response:
+    """A JSON error refusing whoever asks (a foreign Host, no credentials), marked so that the page does not
+    wrap it in a view of the library, which would show the tracks to exactly those it refuses."""
+    g.access_refused = True
+    return json_error(status, message)
+
+
+def was_access_refused() -> bool:
+    """Whether this request's answer is an access_refused error."""
+    return bool(g.get("access_refused", False))
 
 
 def no_such_file(name: str) -> Response:

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
 
 from audio_library.catalog import Entry, Listing, display_name
-from audio_library.errors import UploadError, human_size
+from audio_library.errors import UploadError, human_size, was_access_refused
 from audio_library.storage import current_library
 from audio_library.uploads import StoredFile, store_upload, success_status
 
@@ -34,6 +34,7 @@ FORMAT_NAMES: Mapping[str, str] = {
     "audio/vnd.wave": "WAV",
     "audio/ogg": "Ogg",
     "audio/opus": "Opus",
+    "audio/ogg; codecs=opus": "Opus",
     "audio/flac": "FLAC",
     "audio/x-flac": "FLAC",
     "audio/mp4": "M4A",
@@ -72,9 +73,11 @@ class Notice:
 
 def format_name(mime_type: str) -> str:
     """A short human name for a detected MIME type: "audio/mpeg" → "MP3"."""
-    bare = mime_type.split(";", 1)[0].strip().lower()
-    if bare in FORMAT_NAMES:
-        return FORMAT_NAMES[bare]
+    bare, _, codecs = mime_type.lower().partition(";")
+    bare = bare.strip()
+    for known in (f"{bare}; {codecs.strip()}", bare):
+        if known in FORMAT_NAMES:
+            return FORMAT_NAMES[known]
     subtype = bare.partition("/")[2].removeprefix("x-")
     return subtype.upper() or "—"
 
@@ -131,6 +134,8 @@ def speak_html(response: Response) -> Response:
     """Show the app's JSON errors for the page's forms (413 before the body, 403 cross-origin) as the page."""
     if not 400 <= response.status_code < 500 or not response.is_json:
         return response  # a server error is answered as it is: rendering the page may be what failed
+    if was_access_refused():
+        return response  # the page would show the tracks to whoever is refused them
     body = response.get_json(silent=True)
     message = body.get("error") if isinstance(body, dict) else None
     if not isinstance(message, str):

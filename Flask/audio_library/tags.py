@@ -102,7 +102,7 @@ def read_cover(path: Path, mime: str) -> Cover | None:
 
 
 def _read(path: Path, mime: str) -> _Found:
-    reader = _READERS.get(mime)
+    reader = _READERS.get(mime.partition(";")[0])
     if reader is None:
         return NO_TAGS, None
     with path.open("rb", buffering=0) as raw:

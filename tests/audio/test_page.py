@@ -141,6 +141,14 @@ def test_the_page_lists_name_format_duration_and_size_sorted_by_name(client: Fla
     assert page.links == {"a.wav": "/files/a.wav", "b.ogg": "/files/b.ogg"}
 
 
+def test_opus_is_labelled_opus_and_vorbis_ogg(client: FlaskClient) -> None:
+    sent = upload(client, ("voice.opus", fixture_bytes("opus.opus")), ("tone.ogg", fixture_bytes("vorbis.ogg")))
+    assert sent.status_code == 201
+    assert [row[1:3] for row in read_page(client.get("/")).rows] == [["tone.ogg", "Ogg"], ["voice.opus", "Opus"]]
+    served = client.get("/files/voice.opus")
+    assert served.headers["Content-Type"] == "audio/ogg; codecs=opus"
+
+
 def test_files_copied_into_the_folder_are_listed_and_non_audio_is_not(client: FlaskClient, library_dir: Path) -> None:
     (library_dir / "copied.flac").write_bytes(fixture_bytes("flac.flac"))
     (library_dir / "notes.txt").write_bytes(b"not audio")
@@ -325,6 +333,9 @@ def test_durations_read_as_minutes_and_seconds(seconds: float | None, shown: str
         ("audio/mpeg", "MP3"),
         ("audio/wav", "WAV"),
         ("audio/ogg", "Ogg"),
+        ("audio/ogg; codecs=opus", "Opus"),
+        ("Audio/Ogg;codecs=opus", "Opus"),
+        ("audio/ogg; codecs=vorbis", "Ogg"),
         ("audio/x-matroska", "MKA"),
         ("audio/x-foo", "FOO"),
     ],

@@ -18,7 +18,15 @@ from tests import rawhttp
 from tests.library_folders import listed_names, on_disk
 from tests.multipart import BOUNDARY, PART_TAIL, part_head, upload_head
 from tests.polling import DEADLINE, wait_until
-from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port, running_command
+from tests.servers import (
+    AUDIO_SERVER,
+    LOOPBACK,
+    RunningServer,
+    audio_server,
+    free_port,
+    run_audio_server_to_exit,
+    running_command,
+)
 from tests.wav import noise_wav
 
 
@@ -32,13 +40,6 @@ def server(library_dir: Path) -> Iterator[RunningServer]:
 def post_file(url: str, name: str, content: bytes) -> requests.Response:
     """Upload one file as the part "file"."""
     return requests.post(f"{url}/api/files", files={"file": (name, content)}, timeout=60)
-
-
-def run_server_to_exit(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the server with these arguments, expecting it to stop by itself (it cannot start)."""
-    return subprocess.run(
-        [sys.executable, AUDIO_SERVER, *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
-    )
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict[str, object]]:
@@ -80,7 +81,7 @@ def test_debug_uses_flasks_development_server(library_dir: Path) -> None:
     [("/proc", "the library folder /proc is not writable"), ("/etc/hostname", "exists but is not a folder")],
 )
 def test_an_unusable_library_stops_the_server_at_start_up(library: str, message: str) -> None:
-    finished = run_server_to_exit("--library", library, "--port", str(free_port()))
+    finished = run_audio_server_to_exit("--library", library, "--port", str(free_port()))
     assert finished.returncode == 2
     assert finished.stderr.count("\n") == 1
     assert message in finished.stderr
@@ -88,7 +89,7 @@ def test_an_unusable_library_stops_the_server_at_start_up(library: str, message:
 
 
 def test_a_taken_port_is_a_one_line_error(server: RunningServer, tmp_path: Path) -> None:
-    finished = run_server_to_exit("--library", str(tmp_path / "other"), "--port", str(server.port))
+    finished = run_audio_server_to_exit("--library", str(tmp_path / "other"), "--port", str(server.port))
     assert finished.returncode == 2
     assert finished.stderr.count("\n") == 1
     assert finished.stderr.startswith(f"server.py: cannot listen on 127.0.0.1:{server.port}")
@@ -119,7 +120,7 @@ def test_an_oversized_body_is_refused_before_it_is_sent(library_dir: Path, flag:
 
 def test_a_malformed_request_gets_a_json_400_from_the_server_itself(server: RunningServer) -> None:
     with socket.create_connection((LOOPBACK, server.port), timeout=10) as sock:
-        sock.sendall(b"POST /api/files HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+        sock.sendall(f"POST /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Length: lots\r\n\r\n".encode())
         status, body = read_response(sock)
     assert status == 400
     assert str(body["error"]).startswith("Bad Request: ")
@@ -242,8 +243,8 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
 @pytest.mark.parametrize(
     "head",
     [
-        b"POST /api/files HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
-        b"GET http://[::1/api/files HTTP/1.1\r\nHost: x\r\n\r\n",
+        f"POST /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Length: {'9' * 5000}\r\n\r\n".encode(),
+        f"GET http://[::1/api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode(),
     ],
     ids=["5000-digit-content-length", "unparsable-absolute-form"],
 )

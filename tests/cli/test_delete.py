@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tests.cli.conftest import Screwdriver, single_line
+from tests.screwdriver_runs import Screwdriver, single_line
 from tests.wav import write_tone
 
 

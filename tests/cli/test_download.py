@@ -1,11 +1,10 @@
 """`screwdriver download`: the file appears whole or not at all; `-o -` writes the bytes to stdout."""
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Screwdriver, screwdriver_command, single_line
+from tests.screwdriver_runs import Screwdriver, single_line
 from tests.wav import write_tone
 
 
@@ -18,12 +17,13 @@ def song(screwdriver: Screwdriver, files: Path) -> Path:
 
 
 def test_download_saves_under_its_name_in_the_current_directory(
-    screwdriver: Screwdriver, song: Path, tmp_path: Path
+    screwdriver: Screwdriver, song: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     here = tmp_path / "here"
     here.mkdir()
+    monkeypatch.chdir(here)
 
-    result = screwdriver("download", song.name, cwd=here)
+    result = screwdriver("download", song.name)
 
     assert result.returncode == 0
     assert result.stdout == ""
@@ -89,16 +89,11 @@ def test_trailing_slash_creates_the_folder(screwdriver: Screwdriver, song: Path,
 
 
 def test_dash_writes_the_exact_bytes_to_stdout(screwdriver: Screwdriver, song: Path) -> None:
-    result = subprocess.run(
-        screwdriver_command("--server", screwdriver.url, "download", song.name, "-o", "-"),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    result = screwdriver("download", song.name, "-o", "-")
 
     assert result.returncode == 0
-    assert result.stdout == song.read_bytes()
-    assert result.stderr == b""
+    assert result.stdout_bytes == song.read_bytes()
+    assert result.stderr == ""
 
 
 def test_missing_name_fails_and_leaves_nothing_behind(screwdriver: Screwdriver, tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Screwdriver, screwdriver_command
 from tests.resources import run_with_peak_rss
+from tests.screwdriver_runs import Screwdriver, screwdriver_command
 from tests.wav import write_silence
 
 

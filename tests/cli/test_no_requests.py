@@ -2,10 +2,8 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-
-SCREWDRIVER = Path(__file__).resolve().parents[2] / "screwdriver.py"
+from tests.screwdriver_runs import SCREWDRIVER
 
 
 def test_missing_requests_is_one_line_and_status_3() -> None:

@@ -3,15 +3,13 @@
 import signal
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Screwdriver, run_screwdriver, screwdriver_command, single_line
+from tests.canned_http import answer, canned_server, response
+from tests.screwdriver_runs import Screwdriver, run_in_process, screwdriver_command, single_line
 from tests.servers import LOOPBACK, free_port
 from tests.wav import write_tone
 
@@ -26,57 +24,11 @@ def silent_server() -> Iterator[socket.socket]:
         yield listener
 
 
-class CannedHandler(BaseHTTPRequestHandler):
-    """Answers every GET and DELETE with the same status and body, like a server that is not the library."""
-
-    status = 503
-    content_type = "text/plain"
-    body = b"upstream is down\nplease retry later\n"
-
-    def _answer(self) -> None:
-        self.send_response(self.status)
-        self.send_header("Content-Type", self.content_type)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def do_GET(self) -> None:
-        self._answer()
-
-    def do_DELETE(self) -> None:
-        self._answer()
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the test output clean."""
-
-
-@contextmanager
-def canned_server(handler: type[CannedHandler]) -> Iterator[str]:
-    """Serve the handler on a loopback port in a thread; yield its URL."""
-    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
-class WebPageHandler(CannedHandler):
-    """Some other web site: 200 with HTML."""
-
-    status = 200
-    content_type = "text/html"
-    body = b"<!doctype html><title>Router login</title>"
-
-
 @pytest.fixture
 def unavailable_server() -> Iterator[str]:
     """The URL of an HTTP server that answers 503 with plain text to everything, like a proxy whose backend is down."""
-    with canned_server(CannedHandler) as url:
+    unavailable = response("503 Service Unavailable", b"upstream is down\nplease retry later\n", "text/plain")
+    with canned_server(answer(unavailable)) as url:
         yield url
 
 
@@ -93,7 +45,7 @@ def arguments_for(command: str, files: Path) -> list[str]:
 def test_unreachable_server_is_one_line_naming_the_url(command: str, files: Path) -> None:
     url = f"http://{LOOPBACK}:{free_port()}"
 
-    result = run_screwdriver("--server", url, *arguments_for(command, files))
+    result = run_in_process("--server", url, *arguments_for(command, files))
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -106,14 +58,14 @@ def test_unreachable_server_is_reported_once_for_many_files(files: Path) -> None
     url = f"http://{LOOPBACK}:{free_port()}"
     paths = [str(write_tone(files / f"{n}.wav", frequency=200 + n)) for n in range(3)]
 
-    result = run_screwdriver("--server", url, "upload", *paths)
+    result = run_in_process("--server", url, "upload", *paths)
 
     assert result.returncode == 1
     assert url in single_line(result.stderr)
 
 
 def test_server_comes_from_the_environment(screwdriver: Screwdriver) -> None:
-    result = run_screwdriver("list", "--json", env={"SCREWDRIVER_SERVER": screwdriver.url})
+    result = run_in_process("list", "--json", variables={"SCREWDRIVER_SERVER": screwdriver.url})
 
     assert result.returncode == 0
     assert result.stdout.strip() == "[]"
@@ -122,8 +74,10 @@ def test_server_comes_from_the_environment(screwdriver: Screwdriver) -> None:
 def test_server_option_overrides_the_environment(screwdriver: Screwdriver) -> None:
     elsewhere = f"http://{LOOPBACK}:{free_port()}"
 
-    overridden = run_screwdriver("--server", screwdriver.url, "list", "--json", env={"SCREWDRIVER_SERVER": elsewhere})
-    from_environment = run_screwdriver("list", env={"SCREWDRIVER_SERVER": elsewhere})
+    overridden = run_in_process(
+        "--server", screwdriver.url, "list", "--json", variables={"SCREWDRIVER_SERVER": elsewhere}
+    )
+    from_environment = run_in_process("list", variables={"SCREWDRIVER_SERVER": elsewhere})
 
     assert overridden.returncode == 0
     assert overridden.stdout.strip() == "[]"
@@ -132,14 +86,14 @@ def test_server_option_overrides_the_environment(screwdriver: Screwdriver) -> No
 
 
 def test_default_server_is_port_8888_on_loopback() -> None:
-    result = run_screwdriver("--help")
+    result = run_in_process("--help")
 
     assert "http://127.0.0.1:8888" in result.stdout
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1:8888", "127.0.0.1:8888", "http://"])
 def test_bad_server_url_is_a_usage_error(url: str) -> None:
-    result = run_screwdriver("--server", url, "list")
+    result = run_in_process("--server", url, "list")
 
     assert result.returncode == 2
     assert result.stdout == ""
@@ -149,7 +103,7 @@ def test_bad_server_url_is_a_usage_error(url: str) -> None:
 
 @pytest.mark.parametrize("seconds", ["0", "-1", "soon", "inf", "nan"])
 def test_bad_timeout_is_a_usage_error(seconds: str) -> None:
-    result = run_screwdriver("--timeout", seconds, "list")
+    result = run_in_process("--timeout", seconds, "list")
 
     assert result.returncode == 2
     assert "--timeout" in result.stderr
@@ -158,7 +112,7 @@ def test_bad_timeout_is_a_usage_error(seconds: str) -> None:
 def test_timeout_gives_up_on_a_server_that_does_not_answer(silent_server: socket.socket) -> None:
     url = f"http://{LOOPBACK}:{silent_server.getsockname()[1]}"
 
-    result = run_screwdriver("--server", url, "--timeout", "0.5", "list")
+    result = run_in_process("--server", url, "--timeout", "0.5", "list")
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -167,7 +121,7 @@ def test_timeout_gives_up_on_a_server_that_does_not_answer(silent_server: socket
 
 @pytest.mark.parametrize("command", ["list", "delete"])
 def test_other_server_errors_show_status_and_message(command: str, unavailable_server: str, files: Path) -> None:
-    result = run_screwdriver("--server", unavailable_server, *arguments_for(command, files))
+    result = run_in_process("--server", unavailable_server, *arguments_for(command, files))
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -175,8 +129,9 @@ def test_other_server_errors_show_status_and_message(command: str, unavailable_s
 
 
 def test_a_server_that_is_not_the_library_is_reported() -> None:
-    with canned_server(WebPageHandler) as url:
-        result = run_screwdriver("--server", url, "list")
+    web_page = response("200 OK", b"<!doctype html><title>Router login</title>", "text/html")
+    with canned_server(answer(web_page)) as url:
+        result = run_in_process("--server", url, "list")
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -204,7 +159,7 @@ def test_ctrl_c_exits_130_without_a_traceback(silent_server: socket.socket, file
 
 
 def test_no_command_is_a_usage_error() -> None:
-    result = run_screwdriver()
+    result = run_in_process()
 
     assert result.returncode == 2
     assert result.stdout == ""
@@ -212,34 +167,36 @@ def test_no_command_is_a_usage_error() -> None:
 
 
 def test_unknown_command_is_a_usage_error() -> None:
-    result = run_screwdriver("play", "song.wav")
+    result = run_in_process("play", "song.wav")
 
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
 
 
 def test_help_explains_commands_output_environment_and_exit_codes() -> None:
-    result = run_screwdriver("--help")
+    result = run_in_process("--help")
 
     assert result.returncode == 0
     assert result.stderr == ""
     for word in [*COMMANDS, "--server", "--timeout", "--quiet", "SCREWDRIVER_SERVER", "stdout", "stderr"]:
         assert word in result.stdout
-    for code in ["0 ", "1 ", "2 ", "130"]:
+    for word in ["--user", "SCREWDRIVER_USER", "SCREWDRIVER_PASSWORD", ".netrc"]:
+        assert word in result.stdout
+    for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "130"]:
         assert f"\n  {code}" in result.stdout
 
 
 @pytest.mark.parametrize(
     ("command", "words"),
     [
-        ("upload", ["FILE", "stdout", "stderr", "already in the library"]),
-        ("list", ["--long", "--json", "size", "duration"]),
+        ("upload", ["FILE", "stdout", "stderr", "already in the library", "--recursive", "--json"]),
+        ("list", ["--long", "--json", "size", "duration", "title", "artist", "album", "track"]),
         ("download", ["NAME", "--output", "stdout", "temporary file"]),
         ("delete", ["NAME"]),
     ],
 )
 def test_each_command_has_its_own_help(command: str, words: list[str]) -> None:
-    result = run_screwdriver(command, "--help")
+    result = run_in_process(command, "--help")
 
     assert result.returncode == 0
     assert result.stdout.startswith(f"usage: screwdriver {command}")

@@ -1,42 +1,20 @@
-"""The progress bar: on stderr when it is a terminal, never when piped or with --quiet."""
+"""The progress bar: on stderr when it is a terminal, never when piped or with --quiet.
 
-import os
-import pty
+One test runs the client on a real pseudo-terminal; the others tell it in-process that stderr is one.
+"""
+
 import re
-import subprocess
 from pathlib import Path
 
-from tests.cli.conftest import Screwdriver, screwdriver_command
+from tests.screwdriver_runs import Screwdriver, run_on_terminal
 from tests.wav import write_silence
-
-
-def run_with_terminal_stderr(*args: str) -> tuple[int, str, str]:
-    """Run the client with stderr on a pseudo-terminal and stdout on a pipe; return status, stdout, terminal."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        screwdriver_command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal
-    )
-    os.close(terminal)
-    seen = bytearray()
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: every copy of the terminal's other end is closed
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(controller)
-    assert process.stdout is not None
-    stdout = process.stdout.read().decode()
-    process.stdout.close()
-    return process.wait(timeout=60), stdout, seen.decode(errors="replace")
 
 
 def test_upload_on_a_terminal_shows_bytes_rate_and_eta(screwdriver: Screwdriver, files: Path) -> None:
     song = write_silence(files / "big.wav", 8 * 1024 * 1024)
 
-    status, stdout, terminal = run_with_terminal_stderr("--server", screwdriver.url, "upload", str(song))
+    status, stdout, shown = run_on_terminal("--server", screwdriver.url, "upload", str(song))
+    terminal = shown.decode(errors="replace")
 
     assert status == 0
     assert stdout == "big.wav\n"
@@ -52,9 +30,8 @@ def test_download_on_a_terminal_shows_progress(screwdriver: Screwdriver, files: 
     song = write_silence(files / "big.wav", 4 * 1024 * 1024)
     assert screwdriver("upload", str(song)).returncode == 0
 
-    status, stdout, terminal = run_with_terminal_stderr(
-        "--server", screwdriver.url, "download", "big.wav", "-o", str(tmp_path / "copy.wav")
-    )
+    result = screwdriver("download", "big.wav", "-o", str(tmp_path / "copy.wav"), stderr_isatty=True)
+    status, stdout, terminal = result.returncode, result.stdout, result.stderr
 
     assert status == 0
     assert stdout == ""
@@ -65,7 +42,8 @@ def test_download_on_a_terminal_shows_progress(screwdriver: Screwdriver, files: 
 def test_quiet_hides_the_bar_on_a_terminal(screwdriver: Screwdriver, files: Path) -> None:
     song = write_silence(files / "big.wav", 4 * 1024 * 1024)
 
-    status, stdout, terminal = run_with_terminal_stderr("--server", screwdriver.url, "-q", "upload", str(song))
+    result = screwdriver("-q", "upload", str(song), stderr_isatty=True)
+    status, stdout, terminal = result.returncode, result.stdout, result.stderr
 
     assert status == 0
     assert stdout == "big.wav\n"

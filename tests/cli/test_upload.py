@@ -1,14 +1,14 @@
 """`screwdriver upload`: one result line per file, names on stdout, everything else on stderr."""
 
 import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import SCREWDRIVER, Screwdriver, single_line
 from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
+from tests.screwdriver_runs import Screwdriver, screwdriver_command, single_line
 from tests.servers import audio_server
 from tests.wav import write_silence, write_tone
 
@@ -66,7 +66,9 @@ def test_every_audio_format_of_the_corpus_is_stored(screwdriver: Screwdriver) ->
     assert result.stdout.splitlines() == names
     assert result.stderr == ""
     listed = screwdriver("list", "--long").stdout.splitlines()
-    assert {line.split()[0]: line.split()[3] for line in listed} == AUDIO
+    # The type is the column after the size; tags before it may hold spaces or be blank.
+    types = {line.split("  ")[0]: re.search(r" (?:B|KiB|MiB|GiB)  (.+?)(?:  |\s*$)", line) for line in listed}
+    assert {name: match.group(1) for name, match in types.items() if match} == AUDIO
 
 
 def test_program_named_like_an_mp3_is_refused(screwdriver: Screwdriver) -> None:
@@ -134,11 +136,13 @@ def test_non_audio_file_is_refused_with_the_servers_reason(screwdriver: Screwdri
     assert screwdriver.names() == []
 
 
-def test_quiet_does_not_hide_errors(screwdriver: Screwdriver, files: Path) -> None:
-    notes = files / "notes.txt"
+# Neither --quiet nor -r turns a file named on the command line into a note: the person asked for it.
+@pytest.mark.parametrize("flags", [["-q", "upload"], ["upload", "-r"]], ids=["quiet", "recursive"])
+def test_quiet_does_not_hide_errors(screwdriver: Screwdriver, files: Path, flags: list[str]) -> None:
+    notes = files / "notes.mp3"
     notes.write_text("not audio")
 
-    result = screwdriver("-q", "upload", str(notes))
+    result = screwdriver(*flags, str(notes))
 
     assert result.returncode == 1
     assert "Non-audio file detected" in single_line(result.stderr)
@@ -183,7 +187,7 @@ def test_directory_is_refused(screwdriver: Screwdriver, files: Path) -> None:
 def test_unreadable_file_is_refused(screwdriver: Screwdriver, files: Path) -> None:
     song = write_tone(files / "locked.wav")
     song.chmod(0)
-    command = [sys.executable, str(SCREWDRIVER), "--server", screwdriver.url, "upload", str(song)]
+    command = screwdriver_command("--server", screwdriver.url, "upload", str(song))
     if os.geteuid() == 0:
         # root reads anything; take away the capabilities that let it, so the mode bits apply.
         command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]

@@ -1,78 +1,118 @@
-"""The crawler end to end: a real server with its private Redis, a real local HTTP target, crawl.py in-process."""
+"""The whole flow through crawl.py against a real server, its private Redis and the local farm."""
 
-import http.server
 import io
-import threading
-import uuid
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from FastAPI import crawl
-from tests.servers import LOOPBACK, RunningServer, crawler_server
-
-
-class StatusHandler(http.server.BaseHTTPRequestHandler):
-    """Answers /CODE with that status code."""
-
-    def do_GET(self) -> None:
-        code = int(self.path.strip("/") or "200")
-        self.send_response(code)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[str]:
-    farm = http.server.ThreadingHTTPServer((LOOPBACK, 0), StatusHandler)
-    thread = threading.Thread(target=farm.serve_forever, daemon=True)
-    thread.start()
-    yield f"{LOOPBACK}:{farm.server_address[1]}"
-    farm.shutdown()
-    farm.server_close()
+from tests.crawler.farm import Farm
+from tests.crawler.service import crawler
+from tests.polling import wait_until
+from tests.servers import REPO, RunningServer, free_port
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    with crawler_server() as running:
+    with crawler("--allow-private") as running:
         yield running
 
 
-def test_crawl_prints_codes_in_order_with_duplicates(server: RunningServer, target: str) -> None:
-    urls = [f"{target}/200", f"http://{target}/404", f"{target}/200", f"{target}/503", "127.0.0.1:1/"]
+def run(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    status = crawl.main(["--server", server.url, "--timeout", "30", *urls], out, err)
-    assert status == 1
-    lines = out.getvalue().splitlines()
-    assert lines == [
+    status = crawl.main(list(args), out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_prints_codes_in_order_with_duplicates_and_failures(server: RunningServer, farm: Farm) -> None:
+    host = f"{farm.hosts[0]}:{farm.port}"
+    urls = [
+        f"{host}/status/200",
+        f"http://{host}/status/404",
+        f"{host}/status/200",
+        f"{farm.hosts[1]}:{farm.port}/status/503",
+        f"127.0.0.1:{free_port()}/",
+        f"{host}/status/200",
+    ]
+    status, out, err = run("--server", server.url, "--timeout", "30", *urls)
+    assert status == 1, err
+    assert out.splitlines() == [
         f"200\t{urls[0]}",
         f"404\t{urls[1]}",
         f"200\t{urls[2]}",
         f"503\t{urls[3]}",
         f"error:connect\t{urls[4]}",
+        f"200\t{urls[5]}",
     ]
+    assert farm.hits_of("/status/200") == 1
 
 
-def test_bad_input_and_ids(server: RunningServer) -> None:
-    assert httpx.post(f"{server.url}/api/v1/tasks/", json=[]).status_code == 422
-    assert httpx.post(f"{server.url}/api/v1/tasks/", json={"a": 1}).status_code == 422
-    assert httpx.post(f"{server.url}/api/v1/tasks/", json=["ftp://x/"]).status_code == 422
-    assert httpx.get(f"{server.url}/api/v1/tasks/not-a-uuid").status_code == 422
-    assert httpx.get(f"{server.url}/api/v1/tasks/{uuid.uuid4()}").status_code == 404
+def test_exits_0_when_every_url_got_a_code(server: RunningServer, farm: Farm) -> None:
+    urls = [farm.url("/status/500"), farm.url("/status/204", 2)]
+    status, out, err = run("--server", server.url, *urls)
+    assert status == 0, err
+    assert out == f"500\t{urls[0]}\n204\t{urls[1]}\n"
+    assert "task" in err
 
 
 def test_unreachable_server_is_one_line() -> None:
-    out, err = io.StringIO(), io.StringIO()
-    assert crawl.main(["--server", "http://127.0.0.1:1", "example.org"], out, err) == 1
-    assert err.getvalue().count("\n") == 1
-    assert "cannot reach the server" in err.getvalue()
+    status, out, err = run("--server", f"http://127.0.0.1:{free_port()}", "example.org")
+    assert status == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("crawl.py: cannot reach the server at http://127.0.0.1:")
 
 
-def test_usage_error_exits_2() -> None:
-    err = io.StringIO()
-    assert crawl.main([], io.StringIO(), err) == 2
-    assert "usage: crawl.py" in err.getvalue()
+def test_refused_task_is_one_line(server: RunningServer) -> None:
+    status, out, err = run("--server", server.url, "ftp://example.org/")
+    assert status == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "422" in err
+    assert "scheme 'ftp' is not http or https" in err
+
+
+def test_deadline_ends_with_a_clear_line(server: RunningServer, farm: Farm) -> None:
+    status, out, err = run("--server", server.url, "--timeout", "0.3", farm.url("/slow/3"))
+    assert status == 1
+    assert out == ""
+    assert err.splitlines()[-1].endswith("not ready within 0.3 s")
+
+
+@pytest.mark.parametrize("args", [[], ["--timeout", "0", "x"], ["--timeout", "soon", "x"], ["--bogus", "x"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    status, out, err = run(*args)
+    assert status == 2
+    assert out == ""
+    assert "usage: crawl.py" in err
+
+
+def test_process_exit_statuses(server: RunningServer, farm: Farm) -> None:
+    script = [sys.executable, str(REPO / "FastAPI" / "crawl.py"), "--server", server.url]
+    ok = subprocess.run([*script, farm.url("/status/301")], capture_output=True, text=True, timeout=60, check=False)
+    assert (ok.returncode, ok.stdout) == (0, f"301\t{farm.url('/status/301')}\n")
+    failed = subprocess.run([*script, farm.url("/garbage")], capture_output=True, text=True, timeout=60, check=False)
+    assert (failed.returncode, failed.stdout) == (1, f"error:invalid-response\t{farm.url('/garbage')}\n")
+    usage = subprocess.run(script, capture_output=True, text=True, timeout=60, check=False)
+    assert usage.returncode == 2
+
+
+def test_ctrl_c_and_a_closed_pipe_end_quietly(server: RunningServer, farm: Farm) -> None:
+    script = [sys.executable, str(REPO / "FastAPI" / "crawl.py"), "--server", server.url]
+    slow = farm.url("/slow/20?interrupted")
+    interrupted = subprocess.Popen([*script, slow], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: farm.hits_of("/slow/20?interrupted") == 1, "the crawl under way")
+    interrupted.send_signal(signal.SIGINT)
+    out, err = interrupted.communicate(timeout=30)
+    assert (interrupted.returncode, out) == (130, "")
+    assert err.splitlines()[-1] == "crawl.py: interrupted"
+    piped = subprocess.Popen([*script, farm.url("/status/200?piped")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert piped.stdout is not None
+    piped.stdout.close()  # as `| head` does once it has had enough
+    _, complaints = piped.communicate(timeout=30)
+    assert piped.returncode == 1
+    assert b"Traceback" not in complaints
+    assert b"Exception ignored" not in complaints

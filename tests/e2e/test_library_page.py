@@ -58,13 +58,22 @@ def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
     expect(page.locator(row(song.name))).to_be_visible()
 
 
-@pytest.mark.parametrize("fixture", ["mp3-id3v2.mp3", "vorbis.ogg", "flac.flac", "ogg-named.mp3"])
+@pytest.mark.parametrize("fixture", ["mp3-id3v2.mp3", "vorbis.ogg", "opus.opus", "flac.flac", "ogg-named.mp3"])
 def test_the_player_loads_other_formats(page: Page, library: Path, fixture: str) -> None:
     write(library, fixture, fixture_bytes(fixture))
     page.goto("/")
     page.locator(row(fixture)).locator("button.play").click()
     page.wait_for_function("document.getElementById('player').duration > 0.5")
     assert page.evaluate("document.getElementById('player').error") is None
+
+
+def test_opus_is_labelled_opus_when_uploaded_and_when_listed(page: Page, tmp_path: Path) -> None:
+    voice = write(tmp_path, "voice.opus", fixture_bytes("opus.opus"))
+    page.goto("/")
+    page.set_input_files("#file-input", str(voice))
+    expect(page.locator(row("voice.opus")).locator(".c-format")).to_have_text("Opus")
+    page.reload()
+    expect(page.locator(row("voice.opus")).locator(".c-format")).to_have_text("Opus")
 
 
 def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(

@@ -6,10 +6,13 @@ written to var/reliability-summary.md, and, when the whole suite ran and passed,
 between its markers, so the figures in the docs come from a run, not from a keyboard.
 """
 
+from pathlib import Path
+
 import pytest
 from _pytest.terminal import TerminalReporter
 
-from tests.ledger import Ledger, write_between_markers
+from bench.figures import write_between_markers
+from tests.ledger import Ledger
 from tests.servers import REPO
 
 
@@ -57,13 +60,18 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int,
     SUMMARY_FILE.write_text(table, encoding="utf-8")
     terminalreporter.write_line(f"(written to {SUMMARY_FILE.relative_to(REPO)})")
     complete = _whole_suite(config) and failed == 0 and outcomes["passed"] == config.stash.get(COLLECTED, -1)
-    if complete and write_between_markers(DOCUMENT, table):
+    if complete:
+        write_between_markers(DOCUMENT, "reliability-summary", table.rstrip("\n").split("\n"))
         terminalreporter.write_line(f"(and into {DOCUMENT.relative_to(REPO)})")
 
 
 def _whole_suite(config: pytest.Config) -> bool:
-    """True when no -k or -m narrowed the run, so the figures describe the whole reliability suite."""
-    return not config.getoption("keyword") and not config.getoption("markexpr")
+    """True when the run covered all of tests/reliability: no -k or -m, and every path given holds the suite."""
+    if config.getoption("keyword") or config.getoption("markexpr"):
+        return False
+    suite = REPO / SUITE
+    given = [Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args]
+    return all(suite.is_relative_to(path) for path in given)
 
 
 def _in_suite(report: object) -> bool:

@@ -191,7 +191,8 @@ def test_odd_headers_on_a_file_get_a_deliberate_answer(
 ) -> None:
     content = noise_wav(12, seconds=1.0)
     assert requests.post(f"{server.url}/api/files", files={"file": ("odd.wav", content)}, timeout=30).ok
-    response = exchange(server.port, b"GET /files/odd.wav HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n")
+    head = f"GET /files/odd.wav HTTP/1.1\r\nHost: {LOOPBACK}\r\n".encode()
+    response = exchange(server.port, head + header + b"\r\n\r\n")
     ledger.record(SCENARIO, requests=2, errors=int(response.status >= 500))
     assert response.status == status
     if status == 200:

@@ -198,7 +198,7 @@ def test_the_library_answers_others_while_200_clients_stall(tmp_path: Path, ledg
                 sock = socket.create_connection((LOOPBACK, server.port), timeout=REQUEST_TIMEOUT)
                 stalled.append(sock)
                 if number % 2:  # headers that never end
-                    sock.sendall(b"GET /api/files HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    sock.sendall(f"GET /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nX-Slow: ".encode())
                 else:  # an upload that stops after its first bytes
                     sock.sendall(upload_head(server.port, 10_000_000) + multipart([Part(b"RIFF")])[:120])
             content = noise_wav(77)

@@ -8,6 +8,7 @@ from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES, BoundedFile
 
 _OGG_AUDIO = (b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   ")
 _OGG_METADATA = (b"fishead\0", b"fisbone\0")  # Ogg Skeleton describes the other streams
+OGG_OPUS = "audio/ogg; codecs=opus"  # RFC 7845's name for Ogg Opus, so that the page can say "Opus"
 
 
 def _ogg_pages(data: bytes) -> list[tuple[int, int, int, bytes]]:
@@ -30,11 +31,14 @@ def _ogg_streams(head: bytes) -> dict[int, bytes]:
 
 
 def check_ogg(stream: BoundedFile, size: int, head: bytes) -> str | None:
-    """Ogg is audio when every stream is an audio codec (Skeleton allowed), so Theora video is refused."""
+    """Ogg is audio when every stream is an audio codec (Skeleton allowed), so Theora video is refused.
+
+    Opus alone is OGG_OPUS, any other audio "audio/ogg".
+    """
     streams = [body for body in _ogg_streams(head).values() if not body.startswith(_OGG_METADATA)]
-    if streams and all(body.startswith(_OGG_AUDIO) for body in streams):
-        return "audio/ogg"
-    return None
+    if not streams or not all(body.startswith(_OGG_AUDIO) for body in streams):
+        return None
+    return OGG_OPUS if all(body.startswith(b"OpusHead") for body in streams) else "audio/ogg"
 
 
 def ogg_duration(stream: BoundedFile, size: int) -> float | None:

@@ -52,7 +52,8 @@
   }
 
   function formatName(type) {
-    const bare = (type || "").split(";")[0].trim().toLowerCase();
+    const [bare, codecs] = (type || "").toLowerCase().split(";").map((part) => part.trim());
+    if (formatNames[`${bare}; ${codecs}`]) return formatNames[`${bare}; ${codecs}`];
     if (formatNames[bare]) return formatNames[bare];
     const subtype = bare.split("/")[1] || "";
     return subtype.replace(/^x-/, "").toUpperCase() || "—";

@@ -1,0 +1,183 @@
+"""Measure what access control costs the audio library: signed-in reads, wrong passwords, and a flood of them.
+
+1. Warm `GET /api/files` (100 files) on a private library with a user's credentials, once verified, next to
+   the same on a library with no users: the key derivation must stay off this path (the cache).
+2. One request with credentials the server has not verified yet, and requests with a wrong password: each
+   costs one scrypt derivation (n=32768, r=8, p=1).
+3. Eight clients sending wrong passwords as fast as they are answered, while one signed-in reader lists the
+   library: its latency next to the same reader alone, and the server's peak RSS (at most two derivations
+   run at once, 32 MiB each; a request needing a third is told to retry, 503).
+
+The figures are written into docs/audio-library.md between the `bench:access` markers.
+"""
+
+import argparse
+import base64
+import http.client
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from audio_library.users import add_user
+
+from bench.figures import percentiles, write_between_markers
+from tests.resources import peak_rss
+from tests.servers import LOOPBACK, RunningServer, audio_server
+from tests.wav import noise_wav
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "audio-library.md"
+FILES = 100
+REQUESTS = 200
+WARM_UP = 10
+WRONG_REQUESTS = 20
+ATTACKERS = 8
+FLOOD_SECONDS = 10.0
+READER_PAUSE_S = 0.05
+NAME, PASSWORD = "alice", "correct horse battery staple"
+
+
+def authorization(name: str, password: str) -> dict[str, str]:
+    """The Basic Authorization header of these credentials."""
+    token = base64.b64encode(f"{name}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
+RIGHT = authorization(NAME, PASSWORD)
+WRONG = authorization(NAME, "wrong")
+
+
+def timed_get(connection: http.client.HTTPConnection, headers: dict[str, str], *statuses: int) -> tuple[float, int]:
+    """One GET /api/files on a kept-alive connection: its time in ms, body read in full, and its status, which
+    must be one of `statuses` (200 if none are given)."""
+    started = time.perf_counter()
+    connection.request("GET", "/api/files", headers=headers)
+    response = connection.getresponse()
+    response.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status not in (statuses or (200,)):
+        raise RuntimeError(f"GET /api/files answered {response.status}")
+    return elapsed, response.status
+
+
+def latency(server: RunningServer, headers: dict[str, str]) -> tuple[float, float]:
+    """p50 and p99 in ms of REQUESTS listings after a warm-up."""
+    connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60)
+    try:
+        for _ in range(WARM_UP):
+            timed_get(connection, headers)
+        return percentiles([timed_get(connection, headers)[0] for _ in range(REQUESTS)])
+    finally:
+        connection.close()
+
+
+def reader_under_flood(server: RunningServer, attackers: int) -> tuple[float, float, dict[int, int]]:
+    """A signed-in reader's (p50, p99) in ms while `attackers` clients send wrong passwords; and how many
+    wrong-password requests were answered with each status (401 checked, 503 busy)."""
+    stop = threading.Event()
+    answers: dict[int, int] = {401: 0, 503: 0}
+    lock = threading.Lock()
+
+    def attack() -> None:
+        connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60)
+        try:
+            while not stop.is_set():
+                _, status = timed_get(connection, WRONG, 401, 503)
+                with lock:
+                    answers[status] += 1
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attack) for _ in range(attackers)]
+    for thread in threads:
+        thread.start()
+    samples: list[float] = []
+    connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60)
+    try:
+        deadline = time.monotonic() + FLOOD_SECONDS
+        while time.monotonic() < deadline:
+            samples.append(timed_get(connection, RIGHT)[0])
+            time.sleep(READER_PAUSE_S)
+    finally:
+        connection.close()
+        stop.set()
+        for thread in threads:
+            thread.join()
+    p50, p99 = percentiles(samples)
+    return p50, p99, answers
+
+
+def fill_library(folder: Path) -> Path:
+    folder.mkdir()
+    for number in range(FILES):
+        (folder / f"track {number:03}.wav").write_bytes(noise_wav(number, seconds=0.1))
+    return folder
+
+
+def measure(work: Path) -> list[str]:
+    """Run the measurements; the Markdown that reports them."""
+    library = fill_library(work / "library")
+    users = work / "users"
+    add_user(users, NAME, PASSWORD)
+    load_before = os.getloadavg()[0]
+    with audio_server(library) as server:
+        open_p50, open_p99 = latency(server, {})
+    with audio_server(library, "--users", str(users), "--private") as server:
+        connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60)
+        try:
+            first, _ = timed_get(connection, RIGHT)
+            wrong = [timed_get(connection, WRONG, 401)[0] for _ in range(WRONG_REQUESTS)]
+        finally:
+            connection.close()
+        signed_p50, signed_p99 = latency(server, RIGHT)
+        rss_before = peak_rss(server.process.pid)
+        alone_p50, alone_p99, _ = reader_under_flood(server, 0)
+        flood_p50, flood_p99, answers = reader_under_flood(server, ATTACKERS)
+        rss_after = peak_rss(server.process.pid)
+    load_after = os.getloadavg()[0]
+    wrong_p50 = statistics.median(wrong)
+
+    def ms(value: float) -> str:
+        return f"{value:,.1f} ms"
+
+    return [
+        f"Measured by `make bench` (`bench/bench_access.py`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load_before:.1f} at the start "
+        f"and {load_after:.1f} at the end (a shared, noisy machine); real server processes on loopback, "
+        f"{FILES} files, {REQUESTS} listings per latency after {WARM_UP} to warm up, a scrypt user "
+        "(n=32768, r=8, p=1).",
+        "",
+        "| measured | figure | baseline in the same run | ratio |",
+        "| --- | --- | --- | --- |",
+        f"| warm `GET /api/files`, private library, a user's verified credentials | p50 {ms(signed_p50)}, "
+        f"p99 {ms(signed_p99)} | no users: p50 {ms(open_p50)}, p99 {ms(open_p99)} | {signed_p50 / open_p50:.2f}x |",
+        f"| first request with credentials not yet verified (one scrypt) | {ms(first)} | — | — |",
+        f"| request with a wrong password (one scrypt each), median of {WRONG_REQUESTS} | {ms(wrong_p50)} | — | — |",
+        f"| a signed-in reader while {ATTACKERS} clients send wrong passwords for {FLOOD_SECONDS:g} s "
+        f"({answers[401] / FLOOD_SECONDS:.1f}/s checked and refused, 401; {answers[503] / FLOOD_SECONDS:,.0f}/s "
+        f"told to retry, 503) | p50 {ms(flood_p50)}, p99 {ms(flood_p99)} | "
+        f"the reader alone: p50 {ms(alone_p50)}, p99 {ms(alone_p99)} | {flood_p50 / alone_p50:.1f}x |",
+        f"| server peak RSS | {rss_after / 2**20:.0f} MiB after the flood | {rss_before / 2**20:.0f} MiB before it "
+        f"| +{(rss_after - rss_before) / 2**20:.0f} MiB |",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="print the figures, leave the docs alone")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-access-") as temporary:
+        lines = measure(Path(temporary))
+    print("\n".join(lines))
+    if not arguments.no_write:
+        write_between_markers(DOC, "bench:access", lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

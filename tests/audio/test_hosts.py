@@ -1,0 +1,212 @@
+"""The Host allowlist against DNS rebinding: the classification of Host values, and a live server's answers."""
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from audio_library.hosts import Host, HostAllowlist, HostNameError, allowed_name, parse_host
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.rawhttp import exchange
+from tests.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
+from tests.wav import noise_wav
+
+
+ports = st.one_of(st.just(""), st.integers(0, 65535).map(lambda port: f":{port}"), st.just(":"))
+labels = st.from_regex(r"[a-zA-Z0-9_-]{1,20}", fullmatch=True)
+dns_names = st.lists(labels, min_size=1, max_size=5).map(".".join).filter(lambda name: parse_host(name) is not None)
+
+
+@given(address=st.ip_addresses(v=4), port=ports)
+def test_ipv4_literals_are_addresses(address: ipaddress.IPv4Address, port: str) -> None:
+    assert parse_host(f"{address}{port}") == Host(str(address), is_address=True)
+
+
+@given(address=st.ip_addresses(v=6), port=ports)
+def test_ipv6_literals_are_addresses_in_brackets_or_bare(address: ipaddress.IPv6Address, port: str) -> None:
+    assert parse_host(f"[{address}]{port}") == Host(str(address), is_address=True)
+    assert parse_host(f"[{address.exploded.upper()}]{port}") == Host(str(address), is_address=True)
+    assert parse_host(str(address)) == Host(str(address), is_address=True)
+
+
+@given(name=dns_names, port=ports, final_dot=st.booleans())
+def test_dns_names_are_names_whatever_their_case_port_or_final_dot(name: str, port: str, final_dot: bool) -> None:
+    host = parse_host(f"{name}{'.' if final_dot else ''}{port}")
+    assert host is not None
+    assert host == parse_host(name.lower())
+    if not host.is_address:  # a name of digits and dots can spell an address
+        assert host.name == name.lower()
+
+
+@given(value=st.text(max_size=300))
+def test_any_value_is_a_host_or_malformed_never_an_exception(value: str) -> None:
+    host = parse_host(value)
+    if host is None:
+        return
+    assert parse_host(host.name if not host.is_address or "." in host.name else f"[{host.name}]") == host
+    if host.is_address:
+        assert str(ipaddress.ip_address(host.name)) == host.name
+    else:
+        assert host.name == host.name.lower()
+        assert host.name.isascii()
+        assert not host.name.endswith(".")
+        assert len(host.name) <= 253
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "[::1",
+        "[::1]x",
+        "[::1]:port",
+        "[127.0.0.1]",
+        "evil.example:80:80",
+        "evil example",
+        "a..b",
+        "é.example",
+        "host:-1",
+        "\x00",
+        "evil.example/path",
+        "user@evil.example",
+        "x" * 254,
+    ],
+)
+def test_malformed_values_are_malformed(value: str) -> None:
+    assert parse_host(value) is None
+
+
+@given(name=dns_names, other=dns_names, swap_case=st.booleans())
+def test_a_name_is_allowed_only_if_listed(name: str, other: str, swap_case: bool) -> None:
+    allowlist = HostAllowlist([name.swapcase() if swap_case else name])
+    host = parse_host(name.upper())
+    assert host is not None
+    assert allowlist.allows(host)
+    other_host = parse_host(other)
+    assert other_host is not None
+    listed = other_host.is_address or other_host.name in {name.lower(), "localhost", socket.gethostname().lower()}
+    assert allowlist.allows(other_host) is listed
+
+
+def test_localhost_and_the_machines_own_name_are_always_allowed() -> None:
+    allowlist = HostAllowlist([])
+    for value in ["localhost", "LOCALHOST:8888", "localhost.", socket.gethostname()]:
+        host = parse_host(value)
+        assert host is not None
+        assert allowlist.allows(host), value
+
+
+@pytest.mark.parametrize("name", ["http://music.example", "music.example:8888", "music example", ""])
+def test_names_to_allow_must_be_names(name: str) -> None:
+    with pytest.raises(HostNameError, match="is not a host name to allow"):
+        allowed_name(name)
+
+
+def test_unicode_names_to_allow_are_taken_as_browsers_send_them() -> None:
+    assert allowed_name("Bücher.Example.") == "xn--bcher-kva.example"
+
+
+# Against a live server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server allowing music.example by flag and two names by environment variable, with one track."""
+    library = tmp_path_factory.mktemp("library")
+    (library / "secret song.wav").write_bytes(noise_wav(1))
+    env = {"AUDIO_LIBRARY_ALLOWED_HOSTS": "a.example, B.example"}
+    with audio_server(library, "--allowed-host", "music.example", env=env) as running:
+        yield running
+
+
+def request_with_host(server: RunningServer, method: str, path: str, host: str) -> tuple[int, bytes]:
+    """The status and body of a request whose Host header is `host`."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    response = exchange(server.port, head.encode("latin-1"))
+    return response.status, response.body
+
+
+REQUESTS = [
+    ("GET", "/api/files"),
+    ("GET", "/"),
+    ("GET", "/files/secret%20song.wav"),
+    ("DELETE", "/api/files/secret%20song.wav"),
+    ("POST", "/delete/secret%20song.wav"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), REQUESTS)
+def test_a_foreign_dns_name_is_refused_reads_included(server: RunningServer, method: str, path: str) -> None:
+    for host in ["evil.example", f"evil.example:{server.port}", "localhost.evil.example", "127.0.0.1.evil.example"]:
+        status, body = request_with_host(server, method, path, host)
+        assert status == 403, host
+        assert body.startswith(b'{"error":"This library does not answer to the name ')
+        assert b"secret song" not in body  # the page's error view must not show the tracks
+    assert requests.get(f"{server.url}/api/files", timeout=10).json()[0]["name"] == "secret song.wav"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "{loopback}:{port}",
+        "[::1]:{port}",
+        "localhost:{port}",
+        "LocalHost",
+        "{own}",
+        "music.example",
+        "MUSIC.example.:{port}",
+        "a.example",
+        "b.example:{port}",
+    ],
+)
+def test_addresses_localhost_its_own_name_and_allowed_names_are_answered(server: RunningServer, host: str) -> None:
+    value = host.format(loopback=LOOPBACK, port=server.port, own=socket.gethostname())
+    status, body = request_with_host(server, "GET", "/api/files", value)
+    assert status == 200, value
+    assert b"secret song.wav" in body
+
+
+@pytest.mark.parametrize("host", ["evil example", "[::1", "a..b", "\xe9.example"])
+def test_a_malformed_host_is_a_400(server: RunningServer, host: str) -> None:
+    status, body = request_with_host(server, "GET", "/api/files", host)
+    assert status == 400
+    assert b"error" in body
+
+
+header_values = st.one_of(
+    st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=80),
+    st.builds(lambda name, port: f"{name}{port}", dns_names, ports),
+    st.builds(lambda address, port: f"[{address}]{port}", st.ip_addresses(v=6), ports),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=header_values)
+def test_any_host_gets_a_deliberate_answer_never_a_500(server: RunningServer, value: str) -> None:
+    status, body = request_with_host(server, "GET", "/api/files", value)
+    host = parse_host(value.strip(" \t"))
+    if host is None:
+        assert status == 400
+    elif host.is_address or host.name in {"localhost", "music.example", "a.example", "b.example"}:
+        assert status == 200
+    else:
+        assert status in (200, 403)  # 200: the machine's own name
+        assert status == 200 or b"secret song" not in body
+
+
+def test_a_request_without_host_is_answered(server: RunningServer) -> None:
+    response = exchange(server.port, b"GET /api/files HTTP/1.0\r\n\r\n")
+    assert response.status == 200
+
+
+def test_the_server_refuses_to_start_with_a_name_that_is_not_one(tmp_path: Path) -> None:
+    result = run_audio_server_to_exit("--library", str(tmp_path / "library"), "--allowed-host", "music.example:80")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "server.py: 'music.example:80' is not a host name to allow (give the name alone, without scheme or port)\n"
+    )

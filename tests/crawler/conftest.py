@@ -1,0 +1,13 @@
+"""The crawler suites' farm of targets, one per test module."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.crawler.farm import Farm, running_farm
+
+
+@pytest.fixture(scope="module")
+def farm() -> Iterator[Farm]:
+    with running_farm() as running:
+        yield running

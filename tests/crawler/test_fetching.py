@@ -1,0 +1,118 @@
+"""What the crawler records for each kind of target, how often it fetches, and within which limits."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.crawler.farm import Farm
+from tests.crawler.service import crawler, results, submit, wait_ready
+from tests.servers import RunningServer, free_port
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    limits = ("--per-host", "2", "--concurrency", "5")
+    with crawler("--allow-private", "--connect-timeout", "0.5", "--read-timeout", "1", *limits) as running:
+        yield running
+
+
+def test_every_status_the_farm_gives(server: RunningServer, farm: Farm) -> None:
+    codes = [*range(200, 600), 999]
+    urls = [farm.url(f"/status/{code}", code % 3) for code in codes]
+    assert results(server, urls) == codes
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[int]:
+    """A port whose listener accepts nothing and whose backlog is full: new connections get no answer."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.5", 0))
+        listener.listen(0)
+        port: int = listener.getsockname()[1]
+        queued = []
+        for _ in range(3):
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.5", port))
+            queued.append(client)
+        try:
+            yield port
+        finally:
+            for client in queued:
+                client.close()
+
+
+def test_each_failure_has_its_label(server: RunningServer, farm: Farm, full_backlog: int) -> None:
+    urls = {
+        f"{farm.hosts[0]}:{free_port()}/": "error:connect",
+        f"127.0.0.5:{full_backlog}/": "error:connect-timeout",
+        farm.url("/hang"): "error:timeout",
+        farm.url("/garbage"): "error:invalid-response",
+        farm.url("/close", 1): "error:invalid-response",
+        farm.url("/status/200", 2).replace("http://", "https://"): "error:tls",
+        "no-such-host.invalid/": "error:dns",
+    }
+    assert results(server, list(urls)) == list(urls.values())
+
+
+def test_redirects_are_not_followed_and_bodies_not_read(server: RunningServer, farm: Farm) -> None:
+    started = time.monotonic()
+    assert results(server, [farm.url("/redirect", 1), farm.url("/big", 1)]) == [302, 200]
+    assert time.monotonic() - started < 5  # a 1 GiB body is not downloaded
+    assert farm.hits_of("/status/200", 1) == 0
+
+
+def test_duplicates_in_a_task_and_across_tasks_are_fetched_once(server: RunningServer, farm: Farm) -> None:
+    url = farm.url("/slow/0.5?shared", 2)
+    first = submit(server, [url, url, url])
+    second = submit(server, [farm.url("/status/201"), url])
+    assert wait_ready(server, first)["result"] == [200, 200, 200]
+    assert wait_ready(server, second)["result"] == [201, 200]
+    assert farm.hits_of("/slow/0.5?shared", 2) == 1
+
+
+def test_a_task_past_its_deadline_does_not_hold_up_others(farm: Farm) -> None:
+    url = farm.url("/slow/2.6?deadline")
+    with crawler("--allow-private", "--task-deadline", "2", "--read-timeout", "5") as server:
+        first = submit(server, [url, farm.url("/status/200?deadline")])
+        time.sleep(1.4)  # the second task asks while the first's fetch is under way, and outlives its deadline
+        second = submit(server, [url])
+        assert wait_ready(server, first)["result"] == ["error:deadline", 200]
+        assert wait_ready(server, second)["result"] == [200]  # not error:deadline: it got the shared fetch
+    assert farm.hits_of("/slow/2.6?deadline") == 1
+
+
+def test_global_and_per_host_limits_hold(server: RunningServer, farm: Farm) -> None:
+    farm.peak.clear()
+    farm.peak_total = 0
+    results(server, [farm.url(f"/slow/0.2?limits={i}", i % 3) for i in range(18)])
+    assert max(farm.peak.values()) == 2  # --per-host 2
+    assert farm.peak_total == 5  # --concurrency 5
+
+
+def test_concurrent_tasks_each_get_their_own_order(server: RunningServer, farm: Farm) -> None:
+    asked = {n: [200 + (n * 7 + i) % 300 for i in range(30)] for n in range(6)}
+    got: dict[int, list[int | str]] = {}
+
+    def one(n: int) -> None:
+        got[n] = results(server, [farm.url(f"/status/{code}", n % 3) for code in asked[n]])
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in asked]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert got == asked
+
+
+def test_a_waiting_get_answers_once_the_task_is_ready(server: RunningServer, farm: Farm) -> None:
+    task_id = submit(server, [farm.url("/slow/0.3?wait")])
+    assert httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": 0.01}).json()["status"] == "running"
+    waited = httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": 20}, timeout=30).json()
+    assert (waited["status"], waited["result"]) == ("ready", [200])
+    for wait in ("-1", "31", "soon"):
+        assert httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": wait}).status_code == 422

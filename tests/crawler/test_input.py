@@ -1,0 +1,166 @@
+"""Bad input: a clear 4xx and never a 500, with hand-picked cases and hypothesis against the live server."""
+
+import json
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from FastAPI.server import InvalidURLError, domain_of, normalise, parse_settings, request_target
+from tests.crawler.service import crawler
+from tests.rawhttp import exchange
+from tests.servers import RunningServer
+
+
+MAX_BODY = 4096
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    flags = ("--max-urls", "5", "--max-url-length", "100", "--max-body", str(MAX_BODY), "--body-timeout", "1")
+    with crawler(*flags) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"", "JSON list of URL strings"),
+        (b"not json", "JSON list of URL strings"),
+        (b"\xff\xfe", "JSON list of URL strings"),
+        (b"[]", "non-empty JSON list"),
+        (b'{"urls": ["a"]}', "non-empty JSON list"),
+        (b'"example.org"', "non-empty JSON list"),
+        (b"[1, 2]", "non-empty JSON list"),
+        (b'["a", null]', "non-empty JSON list"),
+        (b"[" * 2000 + b"]" * 2000, "JSON list of URL strings"),
+        (b'["a", "b", "c", "d", "e", "f"]', "at most 5 URLs per task, got 6"),
+        (json.dumps(["x" * 101]).encode(), "longer than 100 characters"),
+        (b'["ftp://example.org/"]', "scheme 'ftp' is not http or https"),
+        (b'["http://"]', "URL 0 ('http://')"),
+        (b'["http://exa mple.org/"]', "spaces or control characters"),
+        (b'["example.org", "http://[::1/"]', "URL 1"),
+        (b'["http://example.org:99999/"]', "port"),
+        (b'["http://ex%41mple.org/"]', "no valid host name"),
+        (b'["http://a\\u0000b/"]', "control characters"),
+    ],
+)
+def test_bad_bodies_are_422_with_a_reason(client: httpx.Client, body: bytes, detail: str) -> None:
+    answer = client.post("/api/v1/tasks/", content=body)
+    assert answer.status_code == 422
+    assert detail in answer.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(server: RunningServer, client: httpx.Client) -> None:
+    head = b"POST /api/v1/tasks/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n"
+    declared = exchange(server.port, head + b'["a"')  # the rest of the gigabyte never comes
+    assert declared.status == 413
+    chunks = iter([b'["' + b"a" * 1000] * 10 + [b'"]'])
+    streamed = client.post("/api/v1/tasks/", content=chunks)  # chunked: no length to look at
+    assert streamed.status_code == 413
+    assert f"longer than {MAX_BODY} bytes" in streamed.json()["detail"]
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(server: RunningServer) -> None:
+    head = b"POST /api/v1/tasks/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+    stalled = exchange(server.port, head + b'["a"')  # and then nothing more
+    assert stalled.status == 408
+    assert "did not arrive within 1 s" in str(stalled.json())
+
+
+def test_task_ids(client: httpx.Client) -> None:
+    malformed = client.get("/api/v1/tasks/not-a-uuid")
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"].startswith("path task_id: Input should be a valid UUID")
+    unknown = client.get(f"/api/v1/tasks/{uuid.uuid4()}")
+    assert unknown.status_code == 404
+    assert "no task" in unknown.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [(["--per-host", "0"], {}), (["--read-timeout", "soon"], {}), ([], {"CRAWLER_CONCURRENCY": "-3"})],
+)
+def test_bad_settings_are_usage_errors(
+    flags: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exit_:
+        parse_settings(flags)
+    assert exit_.value.code == 2
+    assert "usage: server.py" in capsys.readouterr().err
+
+
+def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRAWLER_PER_HOST", "7")
+    monkeypatch.setenv("CACHE_TTL", "9.5")
+    monkeypatch.setenv("CRAWLER_ALLOW_PRIVATE", "1")
+    _, settings = parse_settings(["--per-host", "3", "--redis", "redis://127.0.0.1:1/0"])
+    assert (settings.per_host, settings.cache_ttl, settings.allow_private) == (3, 9.5, True)
+    assert settings.redis_url == "redis://127.0.0.1:1/0"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+url_like = st.text(alphabet=st.sampled_from("htps:/[]%@?#.:-_ aZ09\x00é\u200b"), max_size=40) | st.builds(
+    "".join,
+    st.lists(
+        st.sampled_from(["http://", "https://", "127.0.0.1", "[::1]", ":80", ":0", "/x", "?q", "@", "..", "%"]),
+        max_size=6,
+    ),
+)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.lists(url_like, max_size=7).map(lambda v: json.dumps(v).encode()),
+    )
+)
+def test_fuzzed_bodies_never_get_a_500(client: httpx.Client, body: bytes) -> None:
+    answer = client.post("/api/v1/tasks/", content=body)
+    assert answer.status_code in (201, 413, 422), answer.text
+    assert isinstance(answer.json(), dict)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(task_id=st.text(max_size=60))
+def test_fuzzed_task_ids_never_get_a_500(client: httpx.Client, task_id: str) -> None:
+    answer = client.get(f"/api/v1/tasks/{urllib.parse.quote(task_id, safe='')}")
+    assert answer.status_code in (307, 404, 405, 422), answer.text  # 307: an id ending in a slash (%2F)
+
+
+def test_the_server_is_still_well_after_the_fuzzing(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.fuzz
+@settings(max_examples=500, deadline=None)
+@given(raw=url_like | st.text(max_size=60))
+def test_a_normalised_url_is_one_the_fetcher_can_use(raw: str) -> None:
+    try:
+        url = normalise(raw, 100)
+    except InvalidURLError:
+        return
+    assert url.startswith(("http://", "https://"))
+    assert domain_of(url)
+    request_target(url)
+    assert normalise(url, 100) == url
