@@ -14,7 +14,7 @@ The MIME types returned (one canonical name per format):
     audio/aiff        AIFF and AIFF-C with sample frames
     audio/flac        native FLAC, also behind an ID3v2 tag
     audio/ogg         Ogg with only audio streams: Vorbis, FLAC or Speex (mixed with Opus too)
-    audio/ogg; codecs=opus  Ogg with only Opus streams (RFC 7845), served as such: it is still audio/ogg
+    audio/ogg;codecs=opus  Ogg with only Opus streams (RFC 7845), served as such: it is still audio/ogg
     audio/mp4         ISO-BMFF (M4A, MP4, MOV) with a sound track and no video track
     audio/aac         raw AAC in ADTS frames
     audio/webm        WebM whose tracks are all audio

@@ -335,7 +335,7 @@ def test_start_up_examines_the_library_in_the_background(library_dir: Path) -> N
 
 def test_an_rfc_2231_boundary_that_is_not_ascii_is_a_400(client: FlaskClient) -> None:
     content_type = "multipart/form-data; boundary*=UTF-8''%E2%82%AC"
-    response = client.post("/api/files", data=b"--\u20ac--", content_type=content_type)
+    response = client.post("/api/files", data="--\u20ac--".encode(), content_type=content_type)
     assert response.status_code == 400
     assert response.json == {"error": "The multipart boundary must be ASCII (RFC 2046)."}
 

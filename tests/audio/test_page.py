@@ -146,7 +146,7 @@ def test_opus_is_labelled_opus_and_vorbis_ogg(client: FlaskClient) -> None:
     assert sent.status_code == 201
     assert [row[1:3] for row in read_page(client.get("/")).rows] == [["tone.ogg", "Ogg"], ["voice.opus", "Opus"]]
     served = client.get("/files/voice.opus")
-    assert served.headers["Content-Type"] == "audio/ogg; codecs=opus"
+    assert served.headers["Content-Type"] == "audio/ogg;codecs=opus"
 
 
 def test_files_copied_into_the_folder_are_listed_and_non_audio_is_not(client: FlaskClient, library_dir: Path) -> None:
