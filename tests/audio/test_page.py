@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from audio_library import catalog, create_app
 from audio_library import page as page_module
-from audio_library.catalog import Entry
+from audio_library.entries import Entry
+from audio_library.extension import get_library
 from audio_library.page import PAGE_SIZE, format_duration, format_name
-from audio_library.storage import EXTENSION_KEY, Library
+from audio_library.storage import Library
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -250,7 +251,7 @@ def test_submitting_the_form_without_a_file_says_what_to_do(client: FlaskClient)
 
 
 def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Path) -> None:
-    app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "MAX_UPLOAD_SIZE": 10_000})
+    app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "MAX_CONTENT_LENGTH": 10_000})
     try:
         response = upload(app.test_client(), ("big.wav", noise_wav(9, seconds=1.0)), path="/")
         assert response.status_code == 413
@@ -258,7 +259,7 @@ def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Pat
         assert "10000 bytes" in notice
         assert on_disk(tmp_path / "library") == []
     finally:
-        app.extensions[EXTENSION_KEY].close()
+        get_library(app).close()
 
 
 def test_a_post_from_another_site_is_refused(client: FlaskClient, library_dir: Path) -> None:
@@ -421,7 +422,7 @@ def test_a_change_renders_only_the_rows_that_changed(
 def test_files_still_being_examined_are_announced(
     client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    library: Library = client.application.extensions[EXTENSION_KEY]
+    library: Library = get_library(client.application)
     (library_dir / "held.wav").write_bytes(noise_wav(5))
     release = threading.Event()
     real_detect = library.catalog._detect
