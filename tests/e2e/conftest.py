@@ -26,17 +26,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def library(tmp_path: Path) -> Path:
-    """An empty library folder for one test."""
-    folder = tmp_path / "library"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def server(library: Path) -> Iterator[RunningServer]:
+def server(library_dir: Path) -> Iterator[RunningServer]:
     """The audio library server on a free loopback port, serving the test's folder."""
-    with audio_server(library) as running:
+    with audio_server(library_dir) as running:
         yield running
 
 

@@ -32,15 +32,15 @@ EXPECTED = {
 }
 
 
-def fill(library: Path) -> None:
+def fill(library_dir: Path) -> None:
     for number, (name, seconds) in enumerate(WAVS.items()):
-        write(library, name, noise_wav(number, seconds=seconds))
+        write(library_dir, name, noise_wav(number, seconds=seconds))
     for name, (title, artist) in MP3S.items():
-        tagged_mp3(library, name, title, artist)
+        tagged_mp3(library_dir, name, title, artist)
 
 
-def by_size(library: Path, *, descending: bool) -> list[str]:
-    sizes = {name: (library / name).stat().st_size for name in BY_NAME}
+def by_size(library_dir: Path, *, descending: bool) -> list[str]:
+    sizes = {name: (library_dir / name).stat().st_size for name in BY_NAME}
     return sorted(BY_NAME, key=lambda name: (-sizes[name] if descending else sizes[name], name_sort_key(name)))
 
 
@@ -50,9 +50,9 @@ def expect_names(page: Page, names: list[str]) -> None:
 
 
 @pytest.fixture
-def sortable(library: Path) -> Path:
-    fill(library)
-    return library
+def sortable(library_dir: Path) -> Path:
+    fill(library_dir)
+    return library_dir
 
 
 def test_the_list_comes_in_natural_order_with_numbers_by_value(
@@ -140,10 +140,10 @@ def test_without_javascript_the_filter_matches_the_artist_too(page_without_js: P
     expect(page_without_js.locator("#tracks th button")).to_have_count(0)
 
 
-def test_a_tie_keeps_a_stable_order(browser: Browser, library: Path) -> None:
+def test_a_tie_keeps_a_stable_order(browser: Browser, library_dir: Path) -> None:
     for name in ("b.wav", "a.wav", "C.wav"):
-        write(library, name, noise_wav(7, seconds=0.3))  # same length, same size
-    with audio_server(library) as server, open_tab(browser, server.url) as page:
+        write(library_dir, name, noise_wav(7, seconds=0.3))  # same length, same size
+    with audio_server(library_dir) as server, open_tab(browser, server.url) as page:
         page.goto("/")
         page.get_by_role("button", name="Size").click()
         expect_names(page, ["a.wav", "b.wav", "C.wav"])

@@ -22,7 +22,7 @@ CURRENT = re.compile(r"\bis-current\b")
 
 
 def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
-    page: Page, server: RunningServer, library: Path, tmp_path: Path
+    page: Page, server: RunningServer, library_dir: Path, tmp_path: Path
 ) -> None:
     song = write(tmp_path, "Песня про зайцев.wav", noise_wav(1, seconds=4.0))
     page.goto("/")
@@ -36,7 +36,7 @@ def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
     expect(track.locator(".c-duration")).to_have_text("0:04")
     expect(page.locator("#empty")).to_be_hidden()
     expect(page.locator("#summary")).to_have_text("1 track · 62.5 KiB")
-    assert on_disk(library) == [song.name]
+    assert on_disk(library_dir) == [song.name]
 
     track.locator("button.play").click()
     expect(page.locator("#now-title")).to_have_text(song.name)
@@ -59,8 +59,8 @@ def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
 
 
 @pytest.mark.parametrize("fixture", ["mp3-id3v2.mp3", "vorbis.ogg", "opus.opus", "flac.flac", "ogg-named.mp3"])
-def test_the_player_loads_other_formats(page: Page, library: Path, fixture: str) -> None:
-    write(library, fixture, fixture_bytes(fixture))
+def test_the_player_loads_other_formats(page: Page, library_dir: Path, fixture: str) -> None:
+    write(library_dir, fixture, fixture_bytes(fixture))
     page.goto("/")
     page.locator(row(fixture)).locator("button.play").click()
     page.wait_for_function("document.getElementById('player').duration > 0.5")
@@ -77,7 +77,7 @@ def test_opus_is_labelled_opus_when_uploaded_and_when_listed(page: Page, tmp_pat
 
 
 def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
-    page: Page, server: RunningServer, library: Path, tmp_path: Path
+    page: Page, server: RunningServer, library_dir: Path, tmp_path: Path
 ) -> None:
     fake = write(tmp_path, "holiday.mp3", fixture_bytes("image.jpg"))
     page.goto("/")
@@ -88,12 +88,12 @@ def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
     expect(page.locator("#tracks tbody tr")).to_have_count(0)
     expect(page.locator("#empty")).to_be_visible()
     save_screenshot(page, tmp_path, "non-audio-rejected")
-    assert on_disk(library) == []
+    assert on_disk(library_dir) == []
     assert listed_names(server.url) == []
 
 
 def test_several_files_at_once_with_one_non_audio(
-    page: Page, server: RunningServer, library: Path, tmp_path: Path
+    page: Page, server: RunningServer, library_dir: Path, tmp_path: Path
 ) -> None:
     files = [
         write(tmp_path, "one.wav", noise_wav(2, seconds=1.0)),
@@ -110,7 +110,7 @@ def test_several_files_at_once_with_one_non_audio(
     names = page.locator("#tracks tbody a.track-name").all_text_contents()
     assert names == ["one.wav", "three.ogg", "two.mp3"]
     save_screenshot(page, tmp_path, "several-files")
-    assert on_disk(library) == ["one.wav", "three.ogg", "two.mp3"]
+    assert on_disk(library_dir) == ["one.wav", "three.ogg", "two.mp3"]
     assert listed_names(server.url) == ["one.wav", "three.ogg", "two.mp3"]
 
 
@@ -132,7 +132,7 @@ DROP_FILES = """async (files) => {
 }"""
 
 
-def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library: Path, tmp_path: Path) -> None:
+def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library_dir: Path, tmp_path: Path) -> None:
     slow = write_silence(tmp_path / "slow.wav", 3_000_000)
     quick = write(tmp_path, "quick.wav", noise_wav(16))
     page.goto("/")
@@ -156,10 +156,10 @@ def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library
     expect(slow_item.locator(".upload-status")).to_have_text("Upload cancelled: nothing was stored.")
     expect(page.locator(row("slow.wav"))).to_have_count(0)
     # The server removes the cut-off upload's temporary file once it sees the disconnect.
-    wait_until(lambda: on_disk(library) == ["quick.wav"], "only quick.wav is left in the folder")
+    wait_until(lambda: on_disk(library_dir) == ["quick.wav"], "only quick.wav is left in the folder")
 
 
-def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServer, library: Path) -> None:
+def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServer, library_dir: Path) -> None:
     page.goto("/")
     dropped = [
         ["dropped.wav", "audio/wav", base64.b64encode(noise_wav(3)).decode()],
@@ -170,12 +170,12 @@ def test_files_dropped_on_the_page_are_uploaded(page: Page, server: RunningServe
     expect(page.locator(upload_item("dropped.wav")).locator(".upload-status")).to_have_text("Uploaded")
     expect(page.locator(upload_item("dropped.txt")).locator(".upload-status")).to_have_text(NON_AUDIO)
     expect(page.locator(row("dropped.wav"))).to_be_visible()
-    assert on_disk(library) == ["dropped.wav"]
+    assert on_disk(library_dir) == ["dropped.wav"]
 
 
-def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServer, library: Path) -> None:
-    write(library, "keep.wav", noise_wav(4))
-    write(library, "gone.wav", noise_wav(5))
+def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServer, library_dir: Path) -> None:
+    write(library_dir, "keep.wav", noise_wav(4))
+    write(library_dir, "gone.wav", noise_wav(5))
     page.goto("/")
     messages: list[str] = []
 
@@ -187,20 +187,20 @@ def test_delete_asks_first_and_removes_the_track(page: Page, server: RunningServ
     page.locator(row("gone.wav")).locator("a.delete").click()
     expect(page.locator(row("gone.wav"))).to_be_visible()
     assert messages == ["Delete “gone.wav” from the library? This cannot be undone."]
-    assert on_disk(library) == ["gone.wav", "keep.wav"]
+    assert on_disk(library_dir) == ["gone.wav", "keep.wav"]
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator(row("gone.wav")).locator("a.delete").click()
     expect(page.locator(row("gone.wav"))).to_have_count(0)
     expect(page.locator("#tracks tr.row-note")).to_contain_text("gone.wavDeleted.")
     expect(page.locator("#summary")).to_contain_text("1 track ·")
-    assert on_disk(library) == ["keep.wav"]
+    assert on_disk(library_dir) == ["keep.wav"]
     assert listed_names(server.url) == ["keep.wav"]
 
 
-def test_the_next_track_plays_when_one_ends(page: Page, library: Path) -> None:
-    write(library, "a first.wav", noise_wav(6, seconds=0.5))
-    write(library, "b second.wav", noise_wav(7, seconds=0.5))
+def test_the_next_track_plays_when_one_ends(page: Page, library_dir: Path) -> None:
+    write(library_dir, "a first.wav", noise_wav(6, seconds=0.5))
+    write(library_dir, "b second.wav", noise_wav(7, seconds=0.5))
     page.goto("/")
     first, second = page.locator(row("a first.wav")), page.locator(row("b second.wav"))
     first.locator("a.track-name").click()  # a plain click on the name plays it in the page
@@ -215,8 +215,8 @@ def test_the_next_track_plays_when_one_ends(page: Page, library: Path) -> None:
     expect(first).to_have_class(CURRENT)
 
 
-def test_keyboard_alone_can_play_a_track(page: Page, library: Path) -> None:
-    write(library, "keys.wav", noise_wav(8, seconds=2.0))
+def test_keyboard_alone_can_play_a_track(page: Page, library_dir: Path) -> None:
+    write(library_dir, "keys.wav", noise_wav(8, seconds=2.0))
     page.goto("/")
     for _ in range(10):
         page.keyboard.press("Tab")
@@ -232,10 +232,10 @@ def test_keyboard_alone_can_play_a_track(page: Page, library: Path) -> None:
     expect(page.locator(":focus")).to_have_attribute("aria-label", "Play keys.wav")
 
 
-def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: Path, tmp_path: Path) -> None:
+def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library_dir: Path, tmp_path: Path) -> None:
     big = write(tmp_path, "big.wav", noise_wav(9, seconds=2.0))
     with ExitStack() as serving:
-        server = serving.enter_context(audio_server(library, "--max-size", "20000"))
+        server = serving.enter_context(audio_server(library_dir, "--max-size", "20000"))
         with open_tab(browser, server.url) as page:
             page.goto("/")
             page.set_input_files("#file-input", str(big))
@@ -255,11 +255,11 @@ def test_too_large_and_unreachable_are_said_plainly(browser: Browser, library: P
                 "Upload failed: the server is unreachable."
             )
             save_screenshot(page, tmp_path, "errors")
-    assert on_disk(library) == []
+    assert on_disk(library_dir) == []
 
 
 def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
-    page_without_js: Page, library: Path, tmp_path: Path
+    page_without_js: Page, library_dir: Path, tmp_path: Path
 ) -> None:
     page = page_without_js
     song = write(tmp_path, "plain.wav", noise_wav(11))
@@ -276,7 +276,7 @@ def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
     assert navigation.value.status == 201
     expect(page.locator("#notices li")).to_have_text("plain.wavUploaded")
     expect(page.locator(row("plain.wav"))).to_be_visible()
-    assert on_disk(library) == ["plain.wav"]
+    assert on_disk(library_dir) == ["plain.wav"]
 
     page.set_input_files("#file-input", str(fake))
     with page.expect_navigation() as navigation:
@@ -287,29 +287,29 @@ def test_without_javascript_the_plain_form_uploads_and_shows_the_messages(
     expect(notice.locator(".notice-name")).to_have_text("fake.wav")
     expect(notice.locator(".notice-text")).to_have_text(NON_AUDIO)
     save_screenshot(page, tmp_path, "no-javascript-rejected")
-    assert on_disk(library) == ["plain.wav"]
+    assert on_disk(library_dir) == ["plain.wav"]
 
     page.get_by_role("link", name="Delete plain.wav").click()
     expect(page.get_by_role("heading", name="Delete this track?")).to_be_visible()
     save_screenshot(page, tmp_path, "no-javascript-confirm-delete")
-    assert on_disk(library) == ["plain.wav"]
+    assert on_disk(library_dir) == ["plain.wav"]
     page.get_by_role("button", name="Delete").click()
     expect(page.locator("#notices li")).to_have_text("plain.wavDeleted.")
     expect(page.locator("#empty")).to_be_visible()
-    assert on_disk(library) == []
+    assert on_disk(library_dir) == []
 
 
 def test_long_and_unicode_names_and_hundreds_of_tracks_keep_the_layout(
-    browser: Browser, library: Path, tmp_path: Path
+    browser: Browser, library_dir: Path, tmp_path: Path
 ) -> None:
     long_name = "A very long recording name that goes on " * 5 + ".wav"
-    write(library, long_name.strip(), noise_wav(12))
-    write(library, "日本語のタイトル — Ünïcödé ☕ 🎵.wav", noise_wav(13))
-    write(library, "<b>not bold & co.wav", noise_wav(14))
+    write(library_dir, long_name.strip(), noise_wav(12))
+    write(library_dir, "日本語のタイトル — Ünïcödé ☕ 🎵.wav", noise_wav(13))
+    write(library_dir, "<b>not bold & co.wav", noise_wav(14))
     song = noise_wav(15)
     for number in range(300):
-        write(library, f"track {number:03}.wav", song)
-    with audio_server(library) as server:
+        write(library_dir, f"track {number:03}.wav", song)
+    with audio_server(library_dir) as server:
         for viewport, size in VIEWPORTS.items():
             with open_tab(browser, server.url, viewport) as page:
                 page.goto("/")

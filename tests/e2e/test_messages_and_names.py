@@ -64,11 +64,11 @@ def test_clear_finished_removes_every_finished_upload(page: Page, tmp_path: Path
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_deleted_is_said_in_the_rows_place(browser: Browser, library: Path, tmp_path: Path, viewport: str) -> None:
+def test_deleted_is_said_in_the_rows_place(browser: Browser, library_dir: Path, tmp_path: Path, viewport: str) -> None:
     song = noise_wav(2, seconds=0.3)
     for number in range(1, 41):
-        write(library, f"track {number:02}.wav", song)
-    with audio_server(library) as server, open_tab(browser, server.url, viewport) as page:
+        write(library_dir, f"track {number:02}.wav", song)
+    with audio_server(library_dir) as server, open_tab(browser, server.url, viewport) as page:
         page.clock.install()
         page.goto("/")
         target = page.locator(row("track 30.wav"))
@@ -82,7 +82,7 @@ def test_deleted_is_said_in_the_rows_place(browser: Browser, library: Path, tmp_
         expect(page.locator("#notices li")).to_have_count(0)
         expect(page.locator("#announcer")).to_have_text("track 30.wav: Deleted.")
         save_screenshot(page, tmp_path, f"deleted-in-place-{viewport}", full_page=False)
-        assert "track 30.wav" not in on_disk(library)
+        assert "track 30.wav" not in on_disk(library_dir)
 
         page.clock.run_for(5500)
         expect(note).to_have_count(0)
@@ -92,8 +92,8 @@ def test_deleted_is_said_in_the_rows_place(browser: Browser, library: Path, tmp_
         assert "track 30.wav" not in names
 
 
-def test_a_failed_delete_is_said_below_its_row_until_dismissed(page: Page, library: Path) -> None:
-    write(library, "stays.wav", noise_wav(3))
+def test_a_failed_delete_is_said_below_its_row_until_dismissed(page: Page, library_dir: Path) -> None:
+    write(library_dir, "stays.wav", noise_wav(3))
     page.goto("/")
     page.route("**/api/files/*", lambda route: route.fulfill(status=507, json={"error": "The disk is full."}))
     page.once("dialog", accept)
@@ -105,10 +105,10 @@ def test_a_failed_delete_is_said_below_its_row_until_dismissed(page: Page, libra
     expect(note).to_have_count(0)
 
 
-def test_long_names_are_whole_on_a_touch_screen_and_on_hover_elsewhere(browser: Browser, library: Path) -> None:
-    write(library, LONG_NAME, noise_wav(4))
-    write(library, "photo.jpg.wav", noise_wav(5))
-    with audio_server(library) as server:
+def test_long_names_are_whole_on_a_touch_screen_and_on_hover_elsewhere(browser: Browser, library_dir: Path) -> None:
+    write(library_dir, LONG_NAME, noise_wav(4))
+    write(library_dir, "photo.jpg.wav", noise_wav(5))
+    with audio_server(library_dir) as server:
         with open_tab(browser, server.url, "phone") as phone:
             phone.goto("/")
             name = phone.locator(row(LONG_NAME)).locator(".track-name")
@@ -125,7 +125,7 @@ def test_long_names_are_whole_on_a_touch_screen_and_on_hover_elsewhere(browser: 
             assert name.evaluate("(link) => link.scrollHeight <= link.clientHeight")  # and with keyboard focus
 
 
-def test_without_javascript_many_messages_fold_away(page_without_js: Page, library: Path, tmp_path: Path) -> None:
+def test_without_javascript_many_messages_fold_away(page_without_js: Page, library_dir: Path, tmp_path: Path) -> None:
     page = page_without_js
     files = [write(tmp_path, f"plain {number}.wav", noise_wav(number, seconds=0.3)) for number in range(1, 7)]
     page.goto("/")
@@ -138,7 +138,7 @@ def test_without_javascript_many_messages_fold_away(page_without_js: Page, libra
     save_screenshot(page, tmp_path, "no-javascript-uploads")
     page.locator("#notices details summary").click()
     expect(page.locator("#notices details li")).to_have_count(4)
-    assert on_disk(library) == [f"plain {number}.wav" for number in range(1, 7)]
+    assert on_disk(library_dir) == [f"plain {number}.wav" for number in range(1, 7)]
 
 
 def test_without_javascript_a_phone_keeps_a_rejected_name_whole(

@@ -21,10 +21,10 @@ WITHOUT_COVER = ["tagged.ogg", "untagged.wav"]
 LOADED = "(image) => image.complete && image.naturalWidth > 0"
 
 
-def fill(library: Path) -> None:
+def fill(library_dir: Path) -> None:
     for name in [*WITH_COVER, "tagged.ogg"]:
-        shutil.copy(FIXTURES / name, library / name)
-    write(library, "untagged.wav", noise_wav(1))
+        shutil.copy(FIXTURES / name, library_dir / name)
+    write(library_dir, "untagged.wav", noise_wav(1))
 
 
 def cover_requests(page: Page) -> list[str]:
@@ -41,10 +41,10 @@ def cover_requests(page: Page) -> list[str]:
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_title_artist_and_cover_show_with_the_name(
-    browser: Browser, library: Path, tmp_path: Path, viewport: str
+    browser: Browser, library_dir: Path, tmp_path: Path, viewport: str
 ) -> None:
-    fill(library)
-    with audio_server(library) as server, open_tab(browser, server.url, viewport) as page:
+    fill(library_dir)
+    with audio_server(library_dir) as server, open_tab(browser, server.url, viewport) as page:
         requested = cover_requests(page)
         page.goto("/")
         flac = page.locator(row("tagged.flac"))
@@ -68,10 +68,10 @@ def test_title_artist_and_cover_show_with_the_name(
         save_screenshot(page, tmp_path, f"tags-{viewport}")
 
 
-def test_covers_load_as_they_scroll_into_view(browser: Browser, library: Path) -> None:
+def test_covers_load_as_they_scroll_into_view(browser: Browser, library_dir: Path) -> None:
     for number in range(60):
-        tagged_mp3(library, f"song {number:02}.mp3", f"Song {number}", "Someone")
-    with audio_server(library) as server, open_tab(browser, server.url) as page:
+        tagged_mp3(library_dir, f"song {number:02}.mp3", f"Song {number}", "Someone")
+    with audio_server(library_dir) as server, open_tab(browser, server.url) as page:
         requested = cover_requests(page)
         page.goto("/")
         first = page.locator(row("song 00.mp3")).locator(".cover img")
@@ -82,8 +82,8 @@ def test_covers_load_as_they_scroll_into_view(browser: Browser, library: Path) -
         page.wait_for_function(LOADED, arg=last.element_handle())
 
 
-def test_a_cover_that_fails_leaves_the_placeholder(page: Page, library: Path) -> None:
-    fill(library)
+def test_a_cover_that_fails_leaves_the_placeholder(page: Page, library_dir: Path) -> None:
+    fill(library_dir)
     page.route("**/files/tagged.m4a/cover", lambda route: route.fulfill(status=404, json={"error": "gone"}))
     page.goto("/")
     expect(page.locator(row("tagged.m4a")).locator(".cover img")).to_have_count(0)
