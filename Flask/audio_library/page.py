@@ -59,6 +59,9 @@ class Track:
     format: str
     duration: float | None
     size: int
+    title: str = ""
+    artist: str = ""
+    cover_url: str = ""  # empty when the file has no cover picture: the row shows a placeholder, no request
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,8 @@ def _error_page(error: RequestError) -> Response:
 
 
 def search_text(entry: Entry) -> str:
-    """What the filter box matches an entry against: its name. The hook for matching title or artist later."""
-    return entry.name
+    """What the filter box matches an entry against: its name, title and artist (the script does the same)."""
+    return "\n".join(text for text in (entry.name, entry.tags.title, entry.tags.artist) if text)
 
 
 def normalized(text: str) -> str:
@@ -252,6 +255,9 @@ def _track(entry: Entry) -> Track:
         format=format_name(entry.type),
         duration=entry.duration,
         size=entry.size,
+        title=entry.tags.title or "",
+        artist=entry.tags.artist or "",
+        cover_url=f"/files/{quoted}/cover" if entry.tags.cover else "",
     )
 
 

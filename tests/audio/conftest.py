@@ -12,12 +12,6 @@ from flask.testing import FlaskClient
 
 
 @pytest.fixture
-def library_dir(tmp_path: Path) -> Path:
-    """Where the test's library lives (created by the app)."""
-    return tmp_path / "library"
-
-
-@pytest.fixture
 def app(library_dir: Path) -> Iterator[Flask]:
     """A fresh application on an empty temporary library folder."""
     application = create_app({"TESTING": True, "LIBRARY_DIR": library_dir})

@@ -319,7 +319,6 @@ def test_downloads_and_uploads_are_answered_while_files_wait_to_be_examined(
 
 
 def test_start_up_examines_the_library_in_the_background(library_dir: Path) -> None:
-    library_dir.mkdir()
     for number in range(30):
         (library_dir / f"{number:02}.wav").write_bytes(noise_wav(number))
     app = create_app({"LIBRARY_DIR": library_dir})

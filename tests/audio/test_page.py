@@ -25,15 +25,21 @@ from tests.wav import noise_wav
 class Page:
     """What a person sees on the rendered page: the rows of the table, the messages, and the empty state."""
 
-    rows: list[list[str]] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)  # play, name, format, duration, size, actions
     links: dict[str, str] = field(default_factory=dict)  # track name -> its href
+    tags: dict[str, list[str]] = field(default_factory=dict)  # track name -> its title and artist columns
+    covers: dict[str, str] = field(default_factory=dict)  # track name -> its cover's src, for a file with one
     notices: list[str] = field(default_factory=list)
     empty_shown: bool = False
     table_shown: bool = False
 
 
 class _PageParser(HTMLParser):
-    """Collects the visible text of table rows (outside <template>) and notices."""
+    """Collects the visible text of table rows (outside <template>) and notices.
+
+    The title and artist columns go to `tags`; the line under a name (title, artist and duration, shown only
+    where their columns do not fit) is left out.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,8 +47,12 @@ class _PageParser(HTMLParser):
         self.in_template = 0
         self.row: list[str] | None = None
         self.cell: list[str] | None = None
+        self.tag_cell = False  # whether the cell is the title or the artist column
+        self.tags: list[str] = []
         self.notice: list[str] | None = None
         self.href = ""
+        self.cover = ""
+        self.under_name = 0  # the depth of <span> elements inside the line under a name
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
@@ -55,8 +65,13 @@ class _PageParser(HTMLParser):
             self.row = []
         elif tag == "td" and self.row is not None:
             self.cell = []
+            self.tag_cell = bool({"c-title", "c-artist"} & set(classes))
         elif tag == "a" and "track-name" in classes:
             self.href = attributes.get("href") or ""
+        elif tag == "img" and self.row is not None:
+            self.cover = attributes.get("src") or ""
+        elif tag == "span" and (self.under_name or "track-sub" in classes):
+            self.under_name += 1
         elif tag == "li" and "notice" in classes:
             self.notice = []
         elif attributes.get("id") == "empty":
@@ -68,18 +83,25 @@ class _PageParser(HTMLParser):
         if tag == "template":
             self.in_template -= 1
         elif tag == "td" and self.row is not None and self.cell is not None:
-            self.row.append(" ".join("".join(self.cell).split()))
+            (self.tags if self.tag_cell else self.row).append(" ".join("".join(self.cell).split()))
             self.cell = None
+        elif tag == "span" and self.under_name:
+            self.under_name -= 1
         elif tag == "tr" and self.row is not None:
             self.page.rows.append(self.row)
             self.page.links[self.row[1]] = self.href
+            self.page.tags[self.row[1]] = self.tags
+            if self.cover:
+                self.page.covers[self.row[1]] = self.cover
             self.row = None
+            self.tags = []
+            self.cover = ""
         elif tag == "li" and self.notice is not None:
             self.page.notices.append(" ".join(" ".join(self.notice).split()))
             self.notice = None
 
     def handle_data(self, data: str) -> None:
-        if self.cell is not None:
+        if self.cell is not None and not self.under_name:
             self.cell.append(data)
         if self.notice is not None:
             self.notice.append(data)
@@ -116,6 +138,7 @@ def test_the_page_lists_name_format_duration_and_size_sorted_by_name(client: Fla
         ["a.wav", "WAV", "0:02", "31.3 KiB"],  # 32044 bytes
         ["b.ogg", "Ogg", "0:01", f"{len(vorbis) / 1024:.1f} KiB"],
     ]
+    assert page.tags == {"a.wav": ["", ""], "b.ogg": ["", ""]}  # no title or artist
     assert page.links == {"a.wav": "/files/a.wav", "b.ogg": "/files/b.ogg"}
 
 
@@ -352,6 +375,30 @@ def test_the_filter_narrows_the_list_by_name_ignoring_case(client: FlaskClient, 
     assert read_page(missing).rows == []
     assert "No track matches “nothing like it”." in missing.get_data(as_text=True)
     assert 'value="nothing like it"' in missing.get_data(as_text=True)  # the box keeps what was typed
+
+
+def test_title_artist_and_cover_are_shown_with_the_name(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
+    (library_dir / "tagged.ogg").write_bytes(fixture_bytes("tagged.ogg"))  # tags but no cover
+    (library_dir / "plain.wav").write_bytes(noise_wav(3))
+    response = client.get("/")
+    page = read_page(response)
+    assert page.tags == {
+        "plain.wav": ["", ""],
+        "tagged.flac": ["Tone Title", "Fixture Artist"],
+        "tagged.ogg": ["Tone Title", "Fixture Artist"],
+    }
+    assert page.covers == {"tagged.flac": "/files/tagged.flac/cover"}  # no request for a cover that is not there
+    assert '<span class="track-tags">Tone Title · Fixture Artist</span>' in response.get_data(as_text=True)
+    assert client.get(page.covers["tagged.flac"]).content_type.startswith("image/")
+
+
+def test_the_filter_matches_title_and_artist_too(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
+    (library_dir / "plain.wav").write_bytes(noise_wav(3))
+    assert names(read_page(client.get("/?q=fixture ARTIST"))) == ["tagged.flac"]
+    assert names(read_page(client.get("/?q=tone title"))) == ["tagged.flac"]
+    assert names(read_page(client.get("/?q=plain"))) == ["plain.wav"]
 
 
 def test_a_change_renders_only_the_rows_that_changed(

@@ -75,7 +75,6 @@ def test_a_file_deleted_by_hand_disappears_from_the_listing(client: FlaskClient,
 
 
 def test_stale_temporaries_of_a_dead_process_are_removed_at_start_up(library_dir: Path) -> None:
-    library_dir.mkdir()
     stale = library_dir / f".upload-{'a' * 16}-{'b' * 16}.part"
     stale.write_bytes(b"half an upload")
     stale_lock = library_dir / f".instance-{'a' * 16}.lock"
@@ -151,7 +150,6 @@ def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.Mon
 
 
 def test_a_corrupt_cache_is_ignored(library_dir: Path) -> None:
-    library_dir.mkdir()
     (library_dir / "song.wav").write_bytes(noise_wav(1))
     (library_dir / metadata_cache.CACHE_FILE).write_text("{not json", encoding="utf-8")
     app = create_app({"LIBRARY_DIR": library_dir})

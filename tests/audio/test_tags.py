@@ -188,7 +188,6 @@ def test_no_cover_is_a_404_in_json(client: FlaskClient, path: str) -> None:
 
 
 def test_a_cache_of_the_previous_version_is_examined_again(library_dir: Path) -> None:
-    library_dir.mkdir()
     song = library_dir / "song.flac"
     shutil.copy(FIXTURES_DIR / "tagged.flac", song)
     info = song.stat()
