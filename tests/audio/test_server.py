@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from audio_library import waitress_serving
 
 from tests import rawhttp
 from tests.library_folders import listed_names, on_disk
@@ -223,7 +224,6 @@ def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Pa
 
 def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # The reliability tests fill a real tmpfs; here the spool file itself reports the full disk.
-    import waitress_serving  # noqa: PLC0415
     from waitress.adjustments import Adjustments  # noqa: PLC0415
     from waitress.buffers import TempfileBasedBuffer  # noqa: PLC0415
 

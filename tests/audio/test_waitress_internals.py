@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable
 
 import pytest
-import waitress_serving
+from audio_library import waitress_serving
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from audio_library.waitress_serving import SpoolingParser
 from hypothesis import HealthCheck, given, settings
 from waitress.adjustments import Adjustments
-from waitress_serving import SpoolingParser
 
 from tests.ledger import Ledger
 from tests.rawhttp import connect, exchange

@@ -20,14 +20,15 @@ import time
 from collections.abc import Mapping
 from typing import ClassVar, cast
 
-from access_log import AccessLog
-from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 from waitress.utilities import Error
+
+from audio_library.access_log import AccessLog
+from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
 
 
 # How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
