@@ -38,6 +38,11 @@ MAX_LOGGED_LINE = 1024
 DEFAULT_CONNECTIONS_PER_CLIENT = 64
 # A header line beginning with whitespace continues the one before (obs-fold, RFC 9112 §5.2).
 FOLDED_LINE = re.compile(rb"\r\n[ \t]")
+# A request line as waitress's own pattern for it accepts (a method token, a target without spaces, an optional
+# version), written so that a line that does not match fails in linear time: waitress's pattern, on a long
+# absolute-form target that fails to match, backtracks for a time quadratic in its length (4,000 bytes take
+# 0.3 s, a 256 KiB head minutes), on the event loop's thread, so one request froze the whole server.
+REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ ]+(?: HTTP/[0-9]\.[0-9])?")
 
 
 class DiskFullError(Error):
@@ -128,10 +133,15 @@ class SpoolingParser(HTTPRequestParser):
             return len(data)
 
     def parse_header(self, header_plus: bytes) -> None:
-        """Extends HTTPRequestParser.parse_header: ambiguous framing is a 400 (waitress accepts it); and a
+        """Extends HTTPRequestParser.parse_header: a malformed request line is refused in linear time
+        (REQUEST_LINE), before waitress's own pattern spends quadratic time on it; ambiguous framing is a 400
+        (waitress accepts it); and a
         Content-Length too long for int() or a target urlsplit cannot split is a 400, not a ValueError that
         closes the connection without an answer. A ParsingError becomes waitress's 400 and closes."""
-        self.request_line = header_plus.partition(b"\r\n")[0][:MAX_LOGGED_LINE]
+        request_line = header_plus.partition(b"\r\n")[0]
+        self.request_line = request_line[:MAX_LOGGED_LINE]
+        if not REQUEST_LINE.fullmatch(request_line.rstrip()):
+            raise ParsingError("Start line is invalid")
         problem = framing_error(header_plus)
         if problem is not None:
             raise ParsingError(problem)
