@@ -64,11 +64,13 @@ def raise_descriptor_limit(wanted: int) -> None:
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     """Flags, with defaults from the AUDIO_LIBRARY_* environment variables."""
+    # Defaults from the environment are text that argparse converts like the flags, so a typo there is a
+    # usage error (exit 2) naming the option, not a traceback.
     env = os.environ
     parser = argparse.ArgumentParser(description="Serve the audio library over HTTP.")
     parser.add_argument("--host", default=env.get("AUDIO_LIBRARY_HOST", DEFAULT_HOST), help="address to listen on")
     parser.add_argument(
-        "--port", type=int, default=int(env.get("AUDIO_LIBRARY_PORT", DEFAULT_PORT)), help="TCP port (8888)"
+        "--port", type=int, default=env.get("AUDIO_LIBRARY_PORT", str(DEFAULT_PORT)), help="TCP port (8888)"
     )
     parser.add_argument(
         "--library",
@@ -78,19 +80,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-size",
         type=int,
-        default=int(env.get("AUDIO_LIBRARY_MAX_SIZE", DEFAULT_MAX_UPLOAD_SIZE)),
+        default=env.get("AUDIO_LIBRARY_MAX_SIZE", str(DEFAULT_MAX_UPLOAD_SIZE)),
         help="largest upload request body in bytes (1 GiB)",
     )
     parser.add_argument(
         "--head-timeout",
         type=float,
-        default=float(env.get("AUDIO_LIBRARY_HEAD_TIMEOUT", DEFAULT_HEAD_TIMEOUT)),
+        default=env.get("AUDIO_LIBRARY_HEAD_TIMEOUT", str(DEFAULT_HEAD_TIMEOUT)),
         help="seconds a request head may take to arrive, from its first byte (10)",
     )
     parser.add_argument(
         "--connections-per-client",
         type=int,
-        default=int(env.get("AUDIO_LIBRARY_CONNECTIONS_PER_CLIENT", DEFAULT_CONNECTIONS_PER_CLIENT)),
+        default=env.get("AUDIO_LIBRARY_CONNECTIONS_PER_CLIENT", str(DEFAULT_CONNECTIONS_PER_CLIENT)),
         help="open connections one client address may hold; more are answered 429 (64)",
     )
     parser.add_argument("--debug", action="store_true", help="run Flask's development server with the debugger")

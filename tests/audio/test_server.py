@@ -265,3 +265,19 @@ def test_a_long_malformed_request_line_is_refused_at_once(server: RunningServer)
     response = rawhttp.exchange(server.port, line + f"\r\nHost: {LOOPBACK}\r\n\r\n".encode())
     assert (response.status, response.json()) == (400, {"error": "Bad Request: Start line is invalid."})
     assert listed_names(server.url) == []
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "AUDIO_LIBRARY_PORT",
+        "AUDIO_LIBRARY_MAX_SIZE",
+        "AUDIO_LIBRARY_HEAD_TIMEOUT",
+        "AUDIO_LIBRARY_CONNECTIONS_PER_CLIENT",
+    ],
+)
+def test_a_bad_number_in_the_environment_is_a_usage_error(variable: str, library_dir: Path) -> None:
+    ended = run_audio_server_to_exit("--library", str(library_dir), env={variable: "twelve"})
+    assert ended.returncode == 2
+    assert "Traceback" not in ended.stderr
+    assert ended.stderr.strip().splitlines()[-1].endswith("value: 'twelve'")
