@@ -1,11 +1,13 @@
 """Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
-[--allowed-host NAME]... [--users FILE [--private]] [--debug]`; `python Flask/server.py add-user NAME --users FILE`
+[--allowed-host NAME]... [--users FILE [--private]] [--head-timeout S] [--max-connections-per-address N]
+[--debug]`; `python Flask/server.py add-user NAME --users FILE`
 adds a user.
 
 Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
 file) before a worker thread runs the application, so a slow or stalled client never holds a worker and the
 application never sees half a body. Its body limit is the application's, and its own error responses (413,
-400) are JSON like every other error. `--debug` runs Flask's development server instead.
+400) are JSON like every other error. What is changed in waitress, and why, is in audio_library/serving.py.
+`--debug` runs Flask's development server instead.
 
 Exit statuses: 0 stopped by SIGTERM or Ctrl-C; 2 could not start: bad arguments, an unusable library folder or
 users file, or the address is taken. add-user: 0 the user was written, 2 nothing was.
@@ -14,193 +16,41 @@ users file, or the address is taken. add-user: 0 the user was written, 2 nothing
 import argparse
 import contextlib
 import ipaddress
-import json
 import os
-import resource
 import signal
-import socket
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import FrameType
-from typing import cast
 
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError
-from waitress.server import create_server
-from waitress.task import ErrorTask
-from waitress.utilities import Error
+from waitress.server import MultiSocketServer
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.auth import USERS_KEY
-from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
 from audio_library.hosts import HostNameError, split_names
+from audio_library.serving import (
+    CONNECTION_LIMIT,
+    DESCRIPTORS_WANTED,
+    HEAD_TIMEOUT,
+    MAX_CONNECTIONS_PER_ADDRESS,
+    THREADS,
+    create_server,
+    raise_descriptor_limit,
+)
 from audio_library.storage import EXTENSION_KEY, LibraryError
 from audio_library.users import UsersError, add_user_command
 
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
-THREADS = 8
-# Waitress's default of 100 open connections lets 100 stalled clients lock everyone else out. Each connection
-# costs a descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
-CONNECTION_LIMIT = 1000
-DESCRIPTORS_WANTED = 2 * CONNECTION_LIMIT + 256
-# How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
-LINGER_SECONDS = 5.0
-
-
-class JSONErrorTask(ErrorTask):
-    """Waitress's own error responses (body over the limit, malformed request) as JSON, not text/plain."""
-
-    def execute(self) -> None:
-        """Write the error as `{"error": "..."}` and close the connection, as waitress does."""
-        error = cast(HTTPRequestParser, self.request).error
-        assert error is not None  # an ErrorTask exists only for a request that failed to parse
-        if error.code == 413:
-            message = too_large_message(self.channel.server.adj.max_request_body_size - 1)
-        elif isinstance(error, DiskFullError):
-            message = DISK_FULL_MESSAGE
-        else:
-            message = f"{error.reason}: {error.body}."
-        body = json.dumps({"error": message}).encode()
-        self.status = f"{error.code} {error.reason}"
-        self.response_headers = [
-            ("Content-Type", "application/json"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-
-
-class DiskFullError(Error):
-    """The disk filled up while waitress spooled a request body."""
-
-    code = 507
-    reason = "Insufficient Storage"
-
-
-class SpoolingParser(HTTPRequestParser):
-    """Waitress's request parser, but a full disk while spooling the body is an error response (507), not
-    an exception that resets the connection; the partial spool is closed with the request."""
-
-    def received(self, data: bytes) -> int:
-        """Parse more of the request, as waitress does."""
-        try:
-            return super().received(data)
-        except OSError as error:
-            if error.errno not in DISK_FULL_ERRNOS:
-                raise
-            self.error = DiskFullError(error.strerror or "")
-            self.completed = True
-            return len(data)
-
-    def parse_header(self, header_plus: bytes) -> None:
-        """Parse the head, as waitress does; but a Content-Length too long for int() or a target urlsplit
-        cannot split is a 400, not a ValueError that closes the connection without an answer."""
-        try:
-            super().parse_header(header_plus)
-        except ValueError as error:
-            raise ParsingError(f"The request head cannot be parsed ({error})") from error
-
-
-class LingeringChannel(HTTPChannel):
-    """A waitress connection that, closing after answering a request it stopped reading (too large, a full
-    disk, malformed), drains what the client still sends before it closes: a lingering close.
-
-    Closing a socket with unread bytes in it makes the kernel answer with a reset, and a client still sending
-    its body (curl, requests, a browser) then reports "connection reset" instead of the answer it was sent.
-    As nginx and Apache do, the connection is instead shut for writing, so the client sees the whole answer
-    and its end, and read and dropped until the client closes or LINGER_SECONDS pass. The event loop does
-    the reading, one non-blocking read at a time; nothing read is parsed, spooled or kept.
-    """
-
-    answered_before_reading_all = False
-    linger_deadline: float | None = None
-
-    def service(self) -> None:
-        """Run the next request, noting first whether its parse failed and left the rest of it unread."""
-        if self.requests[0].error is not None:
-            self.answered_before_reading_all = True
-        super().service()
-
-    def handle_close(self) -> None:
-        """Close, or, when closing after such an answer is sent, shut for writing and start draining."""
-        if (
-            self.answered_before_reading_all
-            and self.will_close
-            and not self.total_outbufs_len
-            and self.linger_deadline is None
-            and self.socket is not None
-        ):
-            self.start_lingering(self.socket)
-        else:
-            super().handle_close()
-
-    def start_lingering(self, sock: socket.socket) -> None:
-        """Send end-of-file after the answer and keep reading until the client closes or time is up."""
-        try:
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:  # the client is already gone: nothing to drain
-            super().handle_close()
-            return
-        if self.request is not None:  # a next request begun from the dropped body: never to be served
-            self.request.close()
-            self.request = None
-        self.will_close = False
-        self.linger_deadline = time.monotonic() + LINGER_SECONDS
-
-    def readable(self) -> bool:
-        """While lingering, always: to drain."""
-        return self.linger_deadline is not None or super().readable()
-
-    def writable(self) -> bool:
-        """While lingering, only once the time is up (a socket shut for writing polls writable at once)."""
-        if self.linger_deadline is not None:
-            return self.will_close or time.monotonic() >= self.linger_deadline
-        return bool(super().writable())
-
-    def handle_read(self) -> None:
-        """While lingering, read and drop; `recv` closes the connection at the client's end-of-file."""
-        if self.linger_deadline is None:
-            super().handle_read()
-            return
-        try:
-            self.recv(self.adj.recv_bytes)
-        except OSError:
-            self.handle_close()
-
-    def handle_write(self) -> None:
-        """While lingering, called only when the time is up: close."""
-        if self.linger_deadline is not None:
-            self.handle_close()
-        else:
-            super().handle_write()
-
-
-class JSONErrorChannel(LingeringChannel):
-    """A waitress connection whose protocol errors, a full disk included, are answered by JSONErrorTask."""
-
-    parser_class = SpoolingParser
-    error_task_class = JSONErrorTask
 
 
 def stop_serving(signum: int, frame: FrameType | None) -> None:
     """SIGTERM stops the server as Ctrl-C does, so it exits 0 after releasing its lock file."""
     raise KeyboardInterrupt
-
-
-def raise_descriptor_limit(wanted: int) -> None:
-    """Raise the soft limit on open files towards `wanted`, as far as the hard limit allows."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < ceiling:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -240,9 +90,29 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--private", action="store_true", help="reads need a user's credentials too (or AUDIO_LIBRARY_PRIVATE=1)"
     )
+    parser.add_argument(
+        "--head-timeout",
+        type=float,
+        default=float(env.get("AUDIO_LIBRARY_HEAD_TIMEOUT", HEAD_TIMEOUT)),
+        metavar="SECONDS",
+        help=f"how long a request head may take to arrive whole, from its first byte ({HEAD_TIMEOUT:g}; and"
+        " $AUDIO_LIBRARY_HEAD_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=int(env.get("AUDIO_LIBRARY_MAX_CONNECTIONS_PER_ADDRESS", MAX_CONNECTIONS_PER_ADDRESS)),
+        metavar="N",
+        help=f"open connections one client address may hold; more are answered 503 ({MAX_CONNECTIONS_PER_ADDRESS};"
+        " and $AUDIO_LIBRARY_MAX_CONNECTIONS_PER_ADDRESS)",
+    )
     arguments = parser.parse_args(argv)
     if arguments.max_size <= 0:
         parser.error("--max-size must be a positive number of bytes")
+    if not arguments.head_timeout > 0:
+        parser.error("--head-timeout must be a positive number of seconds")
+    if not 0 < arguments.max_connections_per_address <= CONNECTION_LIMIT:
+        parser.error(f"--max-connections-per-address must be from 1 to {CONNECTION_LIMIT}")
     return arguments
 
 
@@ -288,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if arguments.debug:
-        print(f"Serving {library} (debug) on http://{arguments.host}:{arguments.port}/", flush=True)
+        print(f"Serving {library} (debug) on http://{arguments.host}:{arguments.port}/ (Ctrl-C to stop)", flush=True)
         app.run(host=arguments.host, port=arguments.port, debug=True, use_reloader=False)
         return 0
     raise_descriptor_limit(DESCRIPTORS_WANTED)
@@ -298,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = create_server(
             app,
+            per_address=arguments.max_connections_per_address,
+            head_timeout=arguments.head_timeout,
             host=arguments.host,
             port=arguments.port,
             threads=THREADS,
@@ -312,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)
         return 2
-    server.channel_class = JSONErrorChannel  # type: ignore[union-attr]
-    print(f"Serving {library} on http://{arguments.host}:{server.effective_port}/", flush=True)  # type: ignore[union-attr]
+    port = (server.effective_listen if isinstance(server, MultiSocketServer) else [server.getsockname()])[0][1]
+    print(f"Serving {library} on http://{arguments.host}:{port}/ (Ctrl-C to stop)", flush=True)
     signal.signal(signal.SIGTERM, stop_serving)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from audio_library.serving import DiskFullError, FramingParser
 
 from tests import rawhttp
 from tests.library_folders import listed_names, on_disk
@@ -166,19 +167,21 @@ def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debu
         assert on_disk(library_dir) == ["whole.wav"]
 
 
-def test_stalled_clients_do_not_block_others(server: RunningServer, library_dir: Path) -> None:
-    # More stalled uploads than the server has worker threads, and than waitress's default connection limit.
-    stalled = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(300)]
-    try:
-        for sock in stalled:
-            sock.sendall(upload_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
-        started = time.monotonic()
-        assert listed_names(server.url) == []
-        assert post_file(server.url, "quick.wav", noise_wav(1)).status_code == 201
-        assert time.monotonic() - started < DEADLINE
-    finally:
-        for sock in stalled:
-            sock.close()
+def test_stalled_clients_do_not_block_others(library_dir: Path) -> None:
+    # More stalled uploads than the server has worker threads, and than waitress's default connection limit;
+    # all from this one address, so its per-address limit is raised to let them all in.
+    with audio_server(library_dir, "--max-connections-per-address", "1000") as server:
+        stalled = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(300)]
+        try:
+            for sock in stalled:
+                sock.sendall(upload_head(server.port, 10_000_000) + part_head("slow.wav") + b"RIFF")
+            started = time.monotonic()
+            assert listed_names(server.url) == []
+            assert post_file(server.url, "quick.wav", noise_wav(1)).status_code == 201
+            assert time.monotonic() - started < DEADLINE
+        finally:
+            for sock in stalled:
+                sock.close()
     assert on_disk(library_dir) == ["quick.wav"]
 
 
@@ -222,7 +225,6 @@ def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Pa
 
 def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # The reliability tests fill a real tmpfs; here the spool file itself reports the full disk.
-    import server as entry_point  # noqa: PLC0415 - Flask/server.py is a script, imported only for this test
     from waitress.adjustments import Adjustments  # noqa: PLC0415
     from waitress.buffers import TempfileBasedBuffer  # noqa: PLC0415
 
@@ -231,12 +233,12 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(TempfileBasedBuffer, "newfile", lambda self: FullDiskFile())
-    parser = entry_point.SpoolingParser(Adjustments(inbuf_overflow=1024))
+    parser = FramingParser(Adjustments(inbuf_overflow=1024))
     body = part_head("big.wav") + bytes(100_000) + PART_TAIL
     parser.received(upload_head(8888, len(body)))
     parser.received(body)
     assert parser.completed
-    assert isinstance(parser.error, entry_point.DiskFullError)
+    assert isinstance(parser.error, DiskFullError)
     assert parser.error.code == 507
 
 
