@@ -155,10 +155,12 @@ class AccessLoggedTask(Task):
         try:
             super().service()
         finally:
-            # waitress's stubs say bytes; waitress 3 keeps these as str (None before the request line parsed).
-            request: Any = self.request
-            target = (request.request_uri or "-")[:LOGGED_TARGET]
-            line = f"{request.command or '-'} {target} HTTP/{request.version or '-'}"
+            # Strings in waitress 3 (its stubs say bytes); a head refused before its request line was parsed
+            # has none of them.
+            request = self.request
+            target = (getattr(request, "request_uri", None) or "-")[:LOGGED_TARGET]
+            method = getattr(request, "command", None) or "-"
+            line = f"{method} {target} HTTP/{getattr(request, 'version', None) or '-'}"
             status = self.status.split(" ", 1)[0] if self.wrote_header else "-"
             client = str(self.channel.addr[0])
             ACCESS_LOG.request(client, line, status, self.content_bytes_written, time.monotonic() - started)
