@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
@@ -73,11 +74,20 @@ def test_credentials_are_never_logged(library_dir: Path, tmp_path: Path) -> None
                 auth=("alice", password),
                 timeout=10,
             )
-        first, second = logged(log, 2)
+        in_target = f"GET http://alice:{quote(PASSWORD)}@{LOOPBACK}/api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n"
+        assert exchange(server.port, in_target.encode()).status == 200
+        first, second, third = logged(log, 3)
     assert [first["request"], second["request"]] == ["POST /api/files HTTP/1.1"] * 2
     assert second["status"] == "401"
+    assert third["request"] == f"GET http://***@{LOOPBACK}/api/files HTTP/1.1"  # a target's user:password@ too
     text = log.read_text(encoding="utf-8")
-    for secret in (PASSWORD, base64.b64encode(f"alice:{PASSWORD}".encode()).decode(), "Authorization", "Basic"):
+    for secret in (
+        PASSWORD,
+        quote(PASSWORD),
+        base64.b64encode(f"alice:{PASSWORD}".encode()).decode(),
+        "Authorization",
+        "Basic",
+    ):
         assert secret not in text
 
 

@@ -257,3 +257,12 @@ def test_an_unparsable_head_gets_a_json_400_not_a_hang_up(server: RunningServer,
     assert status == 400
     assert str(body["error"]).startswith("Bad Request: ")
     assert listed_names(server.url) == []
+
+
+def test_a_long_malformed_request_line_is_refused_at_once(server: RunningServer) -> None:
+    # waitress's request-line pattern took time quadratic in such a line's length, on the event loop's
+    # thread: 4,000 bytes took 0.3 s, this one would freeze every connection for many minutes.
+    line = b"GET https://user:pw@x:8888" + b"N" * 200_000 + b"/api/files HTTP/1.1x"
+    response = rawhttp.exchange(server.port, line + f"\r\nHost: {LOOPBACK}\r\n\r\n".encode())
+    assert (response.status, response.json()) == (400, {"error": "Bad Request: Start line is invalid."})
+    assert listed_names(server.url) == []
