@@ -5,7 +5,8 @@ reopening whenever the server closes them. A visitor from another address opens 
 the library (`GET /api/files`, 100 files) every REQUEST_PAUSE seconds; its latency is compared with the same
 visitor on the same server with no tricklers. Two attacks: the tricklers spread over 25 addresses (40 each,
 under the per-address cap, together the whole connection limit), and all from one address (the cap holds
-them to 64, the rest are refused). Target: every visitor request answered within 1 s (issue 10).
+them to 64, the rest are refused); and, third, 1,000 kept-alive connections left idle after one request
+each. Target: every visitor request answered within 1 s (issue 10).
 
 The figures are written into docs/audio-library.md between the `bench:trickling` markers.
 """
@@ -23,7 +24,7 @@ from audio_library.serving import DESCRIPTORS_WANTED, raise_descriptor_limit
 from bench.figures import measure_and_write, percentiles, verdict
 from tests.rawhttp import read_response
 from tests.servers import LOOPBACK, RunningServer, audio_server
-from tests.trickling import trickling
+from tests.trickling import closed_ones, kept_alive, trickling
 from tests.wav import noise_wav
 
 
@@ -78,6 +79,14 @@ def under_attack(server: RunningServer, addresses: int) -> tuple[list[float], in
         return samples, tricklers.reopened
 
 
+def beside_idle_connections(server: RunningServer) -> tuple[list[float], int]:
+    """The visitor's latencies while TRICKLERS kept-alive connections from 25 addresses sit idle after one
+    request each; and how many of them the server closed to make room."""
+    with kept_alive(server.port, TRICKLERS, addresses=25) as idle:
+        samples = visits(server.port, ATTACK_SECONDS / 2)
+        return samples, closed_ones(idle)
+
+
 def measure(work: Path) -> list[str]:
     """Run the measurements; the Markdown that reports them."""
     raise_descriptor_limit(DESCRIPTORS_WANTED)  # this process holds the tricklers' sockets
@@ -91,6 +100,7 @@ def measure(work: Path) -> list[str]:
         idle = visits(server.port, ATTACK_SECONDS / 2)
         spread, spread_closed = under_attack(server, addresses=25)
         single, single_closed = under_attack(server, addresses=1)
+        held, held_closed = beside_idle_connections(server)
         alive = server.process.poll() is None
     load_after = os.getloadavg()[0]
 
@@ -121,6 +131,11 @@ def measure(work: Path) -> list[str]:
         row("idle server (baseline)", idle, None),
         row(f"{TRICKLERS:,} tricklers from 25 addresses (the whole connection limit)", spread, spread_closed),
         row(f"{TRICKLERS:,} tricklers from one address (held to its cap)", single, single_closed),
+        row(
+            f"{TRICKLERS:,} idle kept-alive connections from 25 addresses, for {ATTACK_SECONDS / 2:g} s",
+            held,
+            held_closed,
+        ),
     ]
 
 

@@ -1,11 +1,13 @@
-"""Trickling clients, for tests and benchmarks: connections that send a request head one byte at a time and
-never finish it, from several loopback source addresses, reopened whenever the server closes them."""
+"""Slow clients, for tests and benchmarks: connections that send a request head one byte at a time and never
+finish it, from several loopback source addresses, reopened whenever the server closes them; and connections
+kept alive, idle, after one request each."""
 
 import errno
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.rawhttp import read_response
 from tests.servers import LOOPBACK
 
 
@@ -98,3 +100,41 @@ def trickling(port: int, count: int, addresses: int) -> Iterator[Tricklers]:
         yield tricklers
     finally:
         tricklers.close()
+
+
+@contextmanager
+def kept_alive(port: int, count: int, addresses: int) -> Iterator[list[socket.socket]]:
+    """`count` connections from `addresses` addresses, each having asked for the listing once and read the
+    answer, then left open and idle; closed afterwards."""
+    request = f"GET /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
+    held: list[socket.socket] = []
+    try:
+        for number in range(count):
+            sock = socket.create_connection(
+                (LOOPBACK, port), timeout=30, source_address=(source_address(number % addresses), 0)
+            )
+            held.append(sock)
+            sock.sendall(request)
+            with sock.makefile("rb") as stream:
+                read_response(stream)
+        yield held
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def closed_ones(socks: list[socket.socket]) -> int:
+    """How many of these connections the server has closed (without waiting for the others)."""
+    closed = 0
+    for sock in socks:
+        sock.setblocking(False)
+        try:
+            sock.recv(1)
+            closed += 1  # end of file (an idle connection is never sent anything else)
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        finally:
+            sock.setblocking(True)
+    return closed

@@ -12,7 +12,8 @@ when a method or attribute used here changes shape, so a waitress upgrade is a d
   still sends before closing (a lingering close), so the client reads the answer, not a reset.
 - `AdmittedChannel`, `AudioServer`, `ConnectionBook`: a request head must arrive whole within a deadline
   counted from its first byte; one client address may hold only so many connections; and when every
-  connection slot is taken, the connection that has waited longest for its head makes room for a new one.
+  connection slot is taken, the connection that has waited longest for its head (else the longest idle
+  kept-alive one) makes room for a new one.
 """
 
 import json
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from typing import IO, Any, cast
 
 from waitress.adjustments import Adjustments
@@ -50,6 +52,7 @@ HEAD_TIMEOUT = 10.0
 MAX_CONNECTIONS_PER_ADDRESS = 64
 # How often (seconds) waitress's maintenance runs: it enforces the head deadline and the idle timeout.
 MAINTENANCE_INTERVAL = 1
+ROOM_CHECK_INTERVAL = 0.05  # seconds between looks for a connection to close at the connection limit
 LOGGED_TARGET = 2000  # characters of a request target an access-log line keeps; the rest is cut
 # Control characters in a logged target would reach the operator's terminal (0x9B is a CSI) or forge a line;
 # a quote or backslash would make the quoted request ambiguous: all become \xNN.
@@ -320,9 +323,14 @@ class ConnectionBook:
             late.append(channel)
         return late
 
-    def evictable(self) -> "AdmittedChannel | None":
-        """The channel that has waited longest for a head while running no request, if any."""
-        return next((channel for channel in self.waiting if not channel.requests), None)
+    def evictable(self, channels: "Iterable[AdmittedChannel]") -> "AdmittedChannel | None":
+        """The channel to close to make room: the one that has waited longest for a head while running no
+        request; else the kept-alive connection idle longest (HTTP lets a server close those at any time,
+        and clients retry); else None, when every connection is busy."""
+        waiting = next((channel for channel in self.waiting if not channel.requests), None)
+        if waiting is not None:
+            return waiting
+        return min((channel for channel in channels if channel.idle()), key=lambda c: c.last_activity, default=None)
 
 
 class AdmittedChannel(LingeringChannel):
@@ -370,6 +378,17 @@ class AdmittedChannel(LingeringChannel):
             self.book.head_begun(self, time.monotonic())
         return result
 
+    def idle(self) -> bool:
+        """A kept-alive connection between requests: nothing received, running or left to send."""
+        return not (
+            self.requests
+            or self.request is not None
+            or self.total_outbufs_len
+            or self.will_close
+            or self.close_when_flushed
+            or self.linger_deadline is not None
+        )
+
     def start_lingering(self, sock: socket.socket) -> None:
         """Linger as LingeringChannel does; draining is bounded by its own time, not the head deadline."""
         super().start_lingering(sock)
@@ -389,12 +408,15 @@ class AudioServer(TcpWSGIServer):
 
     waitress's own timeout counts idle time only, so a client sending one byte of head every few seconds
     keeps a connection forever; and at its connection limit waitress stops accepting, so such clients lock
-    everyone else out. Here maintenance closes a connection whose head is overdue, and at the limit a new
-    connection is still accepted, closing the one that has waited longest for its head.
+    everyone else out; so did clients holding kept-alive connections idle. Here maintenance closes a
+    connection whose head is overdue, and at the limit a new connection is still accepted, closing the one
+    that has waited longest for its head, or else the one idle longest.
     """
 
     channel_class = AdmittedChannel
     book: ConnectionBook
+    next_room_check = 0.0
+    room = False  # whether, at the connection limit, a connection could make room for a new one
 
     def maintenance(self, now: float) -> None:
         """Close idle connections as waitress does, and those whose head is overdue."""
@@ -410,16 +432,30 @@ class AudioServer(TcpWSGIServer):
     def readable(self) -> bool:
         """Accept as waitress does below the connection limit; at it, as long as a connection can make room."""
         accepting = bool(super().readable())
-        return accepting or (self.accepting and self.book.evictable() is not None)
+        if accepting or not self.accepting:
+            return accepting
+        # At the limit: look for a connection that could make room, at most every ROOM_CHECK_INTERVAL, as
+        # the look may go through every connection and this runs on each turn of the event loop.
+        now = time.monotonic()
+        if now >= self.next_room_check:
+            self.next_room_check = now + ROOM_CHECK_INTERVAL
+            self.room = self.book.evictable(self.channels()) is not None
+        return self.room
 
     def handle_accept(self) -> None:
-        """At the connection limit, close the connection waiting longest for its head; then accept."""
+        """At the connection limit, close the connection ConnectionBook.evictable names; then accept."""
         if len(cast(Any, self)._map) >= self.adj.connection_limit:
-            oldest = self.book.evictable()
-            if oldest is not None:
-                self.book.head_ended(oldest)
-                oldest.handle_close()
+            oldest = self.book.evictable(self.channels())
+            if oldest is None:  # every connection is busy: the newcomer waits in the backlog, as in waitress
+                self.room = False
+                return
+            self.book.head_ended(oldest)
+            oldest.handle_close()
         super().handle_accept()
+
+    def channels(self) -> "Iterable[AdmittedChannel]":
+        """The open connections, of every listener sharing the event loop."""
+        return (channel for channel in cast(Any, self)._map.values() if isinstance(channel, AdmittedChannel))
 
 
 def create_server(

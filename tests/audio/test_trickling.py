@@ -14,7 +14,7 @@ from tests.multipart import PART_TAIL, part_head, upload_head
 from tests.polling import DEADLINE, wait_until
 from tests.rawhttp import Response, closed_by_server, read_response
 from tests.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
-from tests.trickling import Trickler, trickling
+from tests.trickling import Trickler, closed_ones, kept_alive, trickling
 from tests.wav import noise_wav
 
 
@@ -131,6 +131,15 @@ def test_a_thousand_tricklers_do_not_lock_others_out(library_dir: Path) -> None:
         answer = ask(running.port, listing_request(running.port))
         assert (answer.status, answer.json()) == (200, [])
         wait_until(lambda: tricklers.step() > 0, "the server closes tricklers to make room")
+        assert running.process.poll() is None
+
+
+def test_a_thousand_idle_kept_alive_connections_do_not_lock_others_out(library_dir: Path) -> None:
+    # waitress keeps an idle kept-alive connection for 120 s: 1,000 of them filled its connection limit.
+    with audio_server(library_dir) as running, kept_alive(running.port, 1000, addresses=25) as idle:
+        answer = ask(running.port, listing_request(running.port))
+        assert (answer.status, answer.json()) == (200, [])
+        assert closed_ones(idle) > 0  # the room was made by closing idle ones
         assert running.process.poll() is None
 
 
