@@ -125,7 +125,7 @@ def measure(work: Path) -> list[str]:
         f"the library every {REQUEST_PAUSE:g} s. Target: every visitor request within {TARGET_S:g} s. "
         f"Server alive afterwards: {'yes' if alive else '**no**'}.",
         "",
-        "| visitor's `GET /api/files` | requests | p50 | p99 | slowest | p50 vs idle | tricklers closed by the "
+        "| visitor's `GET /api/files` | requests | p50 | p99 | slowest | p50 vs idle | slow connections closed by the "
         "server | slowest <= 1 s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         row("idle server (baseline)", idle, None),

@@ -52,6 +52,7 @@ HEAD_TIMEOUT = 10.0
 MAX_CONNECTIONS_PER_ADDRESS = 64
 # How often (seconds) waitress's maintenance runs: it enforces the head deadline and the idle timeout.
 MAINTENANCE_INTERVAL = 1
+ACCEPTS_PER_TURN = 64  # connections accepted per turn of the event loop, at most
 ROOM_CHECK_INTERVAL = 0.05  # seconds between looks for a connection to close at the connection limit
 LOGGED_TARGET = 2000  # characters of a request target an access-log line keeps; the rest is cut
 # Control characters in a logged target would reach the operator's terminal (0x9B is a CSI) or forge a line;
@@ -291,6 +292,7 @@ class ConnectionBook:
         self.per_address = per_address
         self.head_timeout = head_timeout
         self.by_address: Counter[str] = Counter()
+        self.newest: AdmittedChannel | None = None  # the connection accepted last
         self.waiting: dict[AdmittedChannel, float] = {}  # channel -> when its head began; oldest first
 
     def opened(self, address: str) -> bool:
@@ -323,14 +325,17 @@ class ConnectionBook:
             late.append(channel)
         return late
 
-    def evictable(self, channels: "Iterable[AdmittedChannel]") -> "AdmittedChannel | None":
-        """The channel to close to make room: the one that has waited longest for a head while running no
-        request; else the kept-alive connection idle longest (HTTP lets a server close those at any time,
-        and clients retry); else None, when every connection is busy."""
-        waiting = next((channel for channel in self.waiting if not channel.requests), None)
+    def evictable(
+        self, channels: "Iterable[AdmittedChannel]", spare: "AdmittedChannel | None" = None
+    ) -> "AdmittedChannel | None":
+        """The channel to close to make room, `spare` aside: the one that has waited longest for a head while
+        running no request; else the kept-alive connection idle longest (HTTP lets a server close those at
+        any time, and clients retry); else None, when every connection is busy."""
+        waiting = next((c for c in self.waiting if not c.requests and c is not spare), None)
         if waiting is not None:
             return waiting
-        return min((channel for channel in channels if channel.idle()), key=lambda c: c.last_activity, default=None)
+        idle = (channel for channel in channels if channel.idle() and channel is not spare)
+        return min(idle, key=lambda channel: channel.last_activity, default=None)
 
 
 class AdmittedChannel(LingeringChannel):
@@ -346,6 +351,7 @@ class AdmittedChannel(LingeringChannel):
         """Set up as waitress does; count the connection, whose first head is due from now."""
         super().__init__(server, sock, addr, adj, map)
         self.book = server.book
+        self.book.newest = self
         self.address = str(addr[0]) if isinstance(addr, tuple) else str(addr)
         if self.book.opened(self.address):
             self.book.head_begun(self, time.monotonic())
@@ -400,6 +406,8 @@ class AdmittedChannel(LingeringChannel):
         if not self.released:
             self.released = True
             self.book.head_ended(self)
+            if self.book.newest is self:
+                self.book.newest = None
             self.book.closed(self.address)
 
 
@@ -443,15 +451,25 @@ class AudioServer(TcpWSGIServer):
         return self.room
 
     def handle_accept(self) -> None:
-        """At the connection limit, close the connection ConnectionBook.evictable names; then accept."""
-        if len(cast(Any, self)._map) >= self.adj.connection_limit:
-            oldest = self.book.evictable(self.channels())
-            if oldest is None:  # every connection is busy: the newcomer waits in the backlog, as in waitress
-                self.room = False
+        """Accept up to ACCEPTS_PER_TURN waiting connections, not waitress's one: after a burst of closes
+        (a thousand tricklers past their deadline at once, reconnecting) a newcomer in the backlog would
+        otherwise wait a turn of the event loop, a poll() of every connection, for each one ahead of it.
+        At the connection limit, each first closes the connection ConnectionBook.evictable names."""
+        socket_map = cast(Any, self)._map
+        for _ in range(ACCEPTS_PER_TURN):
+            full = len(socket_map) >= self.adj.connection_limit
+            if full and self.book.evictable(self.channels()) is None:
+                self.room = False  # every connection is busy: newcomers wait in the backlog, as in waitress
                 return
-            self.book.head_ended(oldest)
-            oldest.handle_close()
-        super().handle_accept()
+            before = len(socket_map)
+            super().handle_accept()
+            if len(socket_map) <= before:  # the backlog is empty (or an accept failed): until the next turn
+                return
+            if full:  # closed after the accept, so that a turn with nothing to accept closes nothing
+                oldest = self.book.evictable(self.channels(), spare=self.book.newest)
+                if oldest is not None:
+                    self.book.head_ended(oldest)
+                    oldest.handle_close()
 
     def channels(self) -> "Iterable[AdmittedChannel]":
         """The open connections, of every listener sharing the event loop."""
