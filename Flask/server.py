@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.auth import USERS_KEY
+from audio_library.extension import get_library
 from audio_library.hosts import HostNameError, split_names
 from audio_library.serving import (
     CONNECTION_LIMIT,
@@ -40,7 +41,7 @@ from audio_library.serving import (
     create_server,
     raise_descriptor_limit,
 )
-from audio_library.storage import EXTENSION_KEY, LibraryError
+from audio_library.storage import LibraryError
 from audio_library.users import UsersError, add_user_command
 
 
@@ -120,7 +121,7 @@ def app_config(arguments: argparse.Namespace) -> dict[str, object]:
     """The application's configuration from the flags; those not given keep create_app's defaults."""
     config: dict[str, object] = {
         "LIBRARY_DIR": Path(arguments.library),
-        "MAX_UPLOAD_SIZE": arguments.max_size,
+        "MAX_CONTENT_LENGTH": arguments.max_size,
         "ALLOWED_HOSTS": arguments.allowed_host,
     }
     if arguments.users is not None:
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_serving)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    app.extensions[EXTENSION_KEY].close()
+    get_library(app).close()
     return 0
 
 

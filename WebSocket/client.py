@@ -40,6 +40,7 @@ class Chat:
         self.url = url
         self.say = say
         self.connection: ClientConnection | None = None
+        self.connected = asyncio.Event()
         self.rest = httpx.AsyncClient(base_url=rest_base(url), timeout=REST_TIMEOUT)
 
     async def listen(self) -> None:
@@ -49,6 +50,7 @@ class Chat:
             try:
                 async with websockets.connect(self.url, open_timeout=REST_TIMEOUT) as connection:
                     self.connection = connection
+                    self.connected.set()
                     backoff = FIRST_BACKOFF
                     async for message in connection:
                         self.say(message if isinstance(message, str) else message.decode(errors="replace"))
@@ -57,6 +59,7 @@ class Chat:
             else:
                 reason = "connection closed"
             self.connection = None
+            self.connected.clear()
             self.say(f"* Disconnected from {self.url} ({reason}); reconnecting in {backoff:g} s")
             await asyncio.sleep(backoff)
             backoff = min(MAX_BACKOFF, backoff * 2)
@@ -69,11 +72,18 @@ class Chat:
             await self.who()
         elif line.startswith("/announce"):
             await self.announce(line.removeprefix("/announce").strip())
-        elif self.connection is None:
-            self.say("* Not connected; message not sent")
         else:
-            with contextlib.suppress(websockets.ConnectionClosed):
-                await self.connection.send(line)
+            await self.send(line)
+
+    async def send(self, line: str) -> None:
+        """Send a message, waiting a while for a connection (a line typed or piped while connecting is kept)."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), REST_TIMEOUT)
+        if self.connection is None:
+            self.say("* Not connected; message not sent")
+            return
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.connection.send(line)
 
     async def who(self) -> None:
         try:

@@ -1,208 +1,110 @@
 """The chat service: a websocket chatroom and its REST side, FastAPI under uvicorn on one port.
 
-Run `python WebSocket/server.py [--host 127.0.0.1] [--port 8765]`. Every websocket client is a chat client:
-one UTF-8 text frame is one message. The lines the server sends are listed in docs/chat.md.
+Run `python WebSocket/server.py [--host 127.0.0.1] [--port 8765] [--redis URL]`. Every websocket client is a
+chat client: one UTF-8 text frame is one message. The lines the server sends are listed in docs/chat.md.
+With --redis, several processes share one room (redis_room.py); without it the room is this process's.
 """
 
 import argparse
 import asyncio
 import contextlib
-import itertools
+import sys
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo root holds WebSocket/
+
+import redis
 import uvicorn
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+from websockets.legacy.protocol import WebSocketCommonProtocol
+
+from WebSocket.redis_room import PRESENCE_TTL, UNAVAILABLE, RedisRoom
+from WebSocket.room import BACKLOG, BURST, MAX_TEXT, RATE, Client, Limits, Room
 
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-MAX_TEXT = 2000  # characters in one chat message
 MAX_FRAME = 16 * 1024  # bytes in one websocket frame; a larger one closes the connection with 1009
-QUEUE_LIMIT = 1000  # lines waiting for one client before it is dropped as too slow
-RATE = 20.0  # messages a second one client may send, on average
-BURST = 40.0  # messages one client may send at once
-PAGE_INTERVAL = 1.0
-SLOW_CLOSE = 1008  # policy violation: the client does not read what it is sent
+MAX_QUEUE = 16  # frames read ahead from one client; its rate limit drops what comes faster than it is read
 SHUTDOWN_CLOSE = (1001, "server shutting down")
+CLOSE_TIMEOUT = 3.0  # seconds a peer has to answer a close frame (or a dead one's is aborted) before it is cut off
+JOIN_TIMEOUT = 10.0  # seconds the lifespan waits for the Redis room to be joined
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Any
+Send = Any
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one client may do: queued lines before it is dropped, messages a second, characters a message."""
+class ChatApp:
+    """The ASGI app: a websocket at `/` is a chat client, everything else goes to the REST API.
 
-    queue: int = QUEUE_LIMIT
-    rate: float = RATE
-    burst: float = BURST
-    text: int = MAX_TEXT
+    Lines are written by the websockets library's `broadcast()` straight onto each connection, which needs
+    the library's protocol object: uvicorn's `websockets` protocol is that object, and its ASGI `send` is
+    one of its methods. Closing still goes through ASGI, so that uvicorn knows.
+    """
 
+    def __init__(self, room: Room, api: FastAPI) -> None:
+        self.room = room
+        self.api = api
 
-@dataclass(eq=False)
-class Client:
-    """One websocket connection: its name, its clock, its outgoing queue and its private partner."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.api(scope, receive, send)
+            return
+        await receive()  # websocket.connect
+        if scope["path"] != "/":
+            await send({"type": "websocket.close", "code": 1008})  # before the handshake: a 403
+            return
+        await send({"type": "websocket.accept"})
+        protocol = getattr(send, "__self__", None)
+        if not isinstance(protocol, WebSocketCommonProtocol):
+            raise TypeError("the chat needs uvicorn's ws='websockets' protocol")
+        protocol.close_timeout = CLOSE_TIMEOUT  # uvicorn leaves the library's 10 s
 
-    name: str
-    websocket: WebSocket
-    connected_at: float = field(default_factory=time.monotonic)
-    connected_wall: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    limits: Limits = field(default_factory=Limits)
-    outbox: "asyncio.Queue[str]" = field(init=False)
-    partner: "Client | None" = None
-    tokens: float = field(init=False)
-    refilled_at: float = field(default_factory=time.monotonic)
-    dropped: bool = False
+        async def close(code: int, reason: str) -> None:
+            await send({"type": "websocket.close", "code": code, "reason": reason})
 
-    def __post_init__(self) -> None:
-        self.outbox = asyncio.Queue(self.limits.queue)
-        self.tokens = self.limits.burst
-
-    def seconds(self) -> int:
-        """Whole seconds since this client connected: the stamp on its messages."""
-        return int(time.monotonic() - self.connected_at)
-
-    def allow(self) -> bool:
-        """Take one token from the client's bucket; False when it sends faster than RATE."""
-        now = time.monotonic()
-        self.tokens = min(self.limits.burst, self.tokens + (now - self.refilled_at) * self.limits.rate)
-        self.refilled_at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-class Room:
-    """Who is connected, who pages and who chats privately: every change to that state happens here."""
-
-    def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits if limits is not None else Limits()
-        self.clients: dict[str, Client] = {}
-        self.numbers = itertools.count(1)
-        self.pager: Client | None = None
-        self.pager_task: asyncio.Task[None] | None = None
-        self.commands: dict[str, Callable[[Client, str], None]] = {
-            "page": self.page,
-            "invite": self.invite,
-            "leave": self.leave_private,
-        }
-
-    # Delivery never waits: a full outbox means the client is too slow, and it is dropped.
-    def send(self, client: Client, line: str) -> None:
-        if client.dropped:
+        try:
+            client = await self.room.claim_name(protocol, close)
+        except self.room.failures:
+            await close(*UNAVAILABLE)
             return
         try:
-            client.outbox.put_nowait(line)
-        except asyncio.QueueFull:
-            client.dropped = True
-            reason = f"too slow: fell {self.limits.queue} messages behind"
-            asyncio.get_running_loop().create_task(self.close(client, SLOW_CLOSE, reason))
+            # In the room before it is told its name, so that nothing said after the welcome misses it.
+            await self.room.enter(client)
+            # Through ASGI, which waits for the handshake to complete; later lines go straight to the protocol.
+            await send({"type": "websocket.send", "text": f"You are {client.name}"})
+            self.room.welcomed(client)
+            await self.chat(client, receive)
+        except self.room.failures:
+            await self.room.close(client, *UNAVAILABLE)
+        except OSError:
+            pass  # uvicorn's ClientDisconnected: the client went before its welcome was sent
+        finally:
+            with contextlib.suppress(*self.room.failures):
+                await self.room.part(client)
 
-    def broadcast(self, line: str, exclude: Client | None = None, *, room_only: bool = False) -> None:
-        for client in list(self.clients.values()):
-            if client is not exclude and not (room_only and client.partner is not None):
-                self.send(client, line)
-
-    async def close(self, client: Client, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await client.websocket.close(code, reason)
-
-    def join(self, websocket: WebSocket) -> Client:
-        client = Client(f"Client {next(self.numbers)}", websocket, limits=self.limits)
-        self.clients[client.name] = client
-        self.send(client, f"You are {client.name}")
-        self.broadcast(f"{client.name} connected", exclude=client)
-        return client
-
-    def part(self, client: Client) -> None:
-        if self.clients.pop(client.name, None) is None:
-            return
-        partner = client.partner
-        if partner is not None:
-            client.partner = partner.partner = None
-            self.send(partner, f"{client.name} left; private chat ended.")
-        if self.pager is client:
-            self.stop_paging()
-        self.broadcast(f"{client.name} left", exclude=partner)
-
-    def receive(self, client: Client, text: str) -> None:
-        """One text frame from a client: a command or a message."""
-        if not client.allow():
-            self.send(client, f"Slow down: at most {self.limits.rate:g} messages a second")
-            return
-        if len(text) > self.limits.text:
-            self.send(client, f"Message too long: at most {self.limits.text} characters")
-            return
-        if self.pager is not None and self.pager is not client:
-            self.stop_paging()
-        word, _, rest = text.strip().partition(" ")
-        command = self.commands.get(word)
-        if command is not None and (word == "invite") == bool(rest.strip()):
-            command(client, rest.strip())
-            return
-        line = f"{client.seconds()} {client.name}: {text}"
-        if client.partner is not None:
-            self.send(client.partner, line)
-        else:
-            self.broadcast(line, exclude=client, room_only=True)
-
-    def announce(self, text: str) -> int:
-        self.broadcast(f"Announcement: {text}")
-        return len(self.clients)
-
-    def page(self, client: Client, _: str) -> None:
-        self.stop_paging()
-        self.pager = client
-        self.pager_task = asyncio.get_running_loop().create_task(self.keep_paging(client))
-
-    async def keep_paging(self, pager: Client) -> None:
+    async def chat(self, client: Client, receive: Receive) -> None:
+        """The client's frames, one at a time, until it disconnects for whatever reason."""
         while True:
-            self.broadcast("PAGING", exclude=pager)
-            await asyncio.sleep(PAGE_INTERVAL)
-
-    def stop_paging(self) -> None:
-        if self.pager_task is not None:
-            self.pager_task.cancel()
-        self.pager = self.pager_task = None
-
-    def invite(self, client: Client, who: str) -> None:
-        name = f"Client {who}" if who.isdigit() else who
-        invitee = self.clients.get(name)
-        if invitee is None:
-            self.send(client, f"No such client: {name}")
-        elif invitee is client:
-            self.send(client, "You cannot invite yourself")
-        elif client.partner is not None:
-            self.send(client, f"You are already in a private chat with {client.partner.name}")
-        elif invitee.partner is not None:
-            self.send(client, f"{invitee.name} is already in a private chat")
-        else:
-            client.partner, invitee.partner = invitee, client
-            self.send(invitee, f"Private chatting with {client.name}")
-            self.send(client, f"Private chatting with {invitee.name}")
-
-    def leave_private(self, client: Client, _: str) -> None:
-        partner = client.partner
-        if partner is None:
-            self.send(client, "You are not in a private chat")
-            return
-        client.partner = partner.partner = None
-        self.send(client, "Private chat ended.")
-        self.send(partner, "Private chat ended.")
-
-    async def close_all(self, code: int, reason: str) -> None:
-        self.stop_paging()
-        await asyncio.gather(*(self.close(client, code, reason) for client in list(self.clients.values())))
-
-
-async def write_outbox(client: Client) -> None:
-    """Send the client's queued lines in order; only this task writes to its socket."""
-    while True:
-        line = await client.outbox.get()
-        await client.websocket.send_text(line)
+            message: Message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self.room.tell(client, "Binary frames are not supported: send UTF-8 text")
+            else:
+                await self.room.receive(client, text)
 
 
 class ConnectedClient(BaseModel):
@@ -224,53 +126,63 @@ class AnnouncementAccepted(BaseModel):
     recipients: int
 
 
-def create_app(room: Room | None = None) -> FastAPI:
-    """The ASGI app: the chatroom at `/`, the REST side under /api/v1."""
-    chat = room if room is not None else Room()
+def create_api(room: Room) -> FastAPI:
+    """The REST side under /api/v1; its lifespan joins a Redis room before serving and leaves it after."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await chat.close_all(*SHUTDOWN_CLOSE)
-
-    app = FastAPI(title="Chat service", lifespan=lifespan)
-    app.state.room = chat
-
-    @app.websocket("/")
-    async def chatroom(websocket: WebSocket) -> None:
-        await websocket.accept()
-        client = chat.join(websocket)
-        writer = asyncio.create_task(write_outbox(client))
+        if not isinstance(room, RedisRoom):
+            yield
+            await room.close_all(*SHUTDOWN_CLOSE)
+            return
+        keeper = asyncio.ensure_future(room.run())
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while not room.available and time.monotonic() < deadline and not keeper.done():
+            await asyncio.sleep(0.02)
+        if not room.available:
+            keeper.cancel()
+            raise RuntimeError(f"could not join the room through Redis at {room.url}")
         try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text = message.get("text")
-                if text is None:
-                    chat.send(client, "Binary frames are not supported: send UTF-8 text")
-                else:
-                    chat.receive(client, text)
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            yield
         finally:
-            chat.part(client)
-            writer.cancel()
+            await room.close_all(*SHUTDOWN_CLOSE)
+            keeper.cancel()
+            await room.stop()
 
-    @app.get("/api/v1/clients")
+    api = FastAPI(title="Chat service", lifespan=lifespan)
+
+    async def unavailable(_: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"{UNAVAILABLE[1]} ({type(error).__name__})"}, status_code=503)
+
+    for failure in room.failures:
+        api.add_exception_handler(failure, unavailable)
+
+    @api.get("/api/v1/clients")
     async def clients() -> ClientList:
+        now = time.time()
         return ClientList(
             clients=[
-                ConnectedClient(name=c.name, connected_at=c.connected_wall, connected_for=c.seconds())
-                for c in chat.clients.values()
+                ConnectedClient(
+                    name=name,
+                    connected_at=datetime.fromtimestamp(since, timezone.utc),
+                    connected_for=max(0, int(now - since)),
+                )
+                for name, since in await room.roster()
             ]
         )
 
-    @app.post("/api/v1/announcements", status_code=202)
+    @api.post("/api/v1/announcements", status_code=202)
     async def announcements(announcement: Announcement) -> AnnouncementAccepted:
-        return AnnouncementAccepted(recipients=chat.announce(announcement.text))
+        await room.announce(announcement.text)
+        return AnnouncementAccepted(recipients=await room.recipients())
 
-    return app
+    return api
+
+
+def create_app(room: Room | None = None) -> ChatApp:
+    """The chat service's ASGI app: the chatroom at `/`, the REST side under /api/v1."""
+    chat = room if room is not None else Room()
+    return ChatApp(chat, create_api(chat))
 
 
 class ChatServer(uvicorn.Server):
@@ -289,32 +201,58 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The chat service: websocket chatroom and REST API on one port.")
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--redis", metavar="URL", help="share one room with other processes through this Redis")
+    parser.add_argument(
+        "--presence-ttl", type=float, default=PRESENCE_TTL, help="seconds before a silent process is taken for dead"
+    )
     parser.add_argument("--ping-interval", type=float, default=20.0, help="seconds between keep-alive pings")
     parser.add_argument("--ping-timeout", type=float, default=20.0, help="seconds to wait for a pong")
-    parser.add_argument("--queue-limit", type=int, default=QUEUE_LIMIT, help="lines queued before a client is dropped")
+    parser.add_argument(
+        "--send-buffer", type=int, default=BACKLOG // 1024, help="KiB unsent to one client before it is dropped"
+    )
     parser.add_argument("--rate", type=float, default=RATE, help="messages a second one client may send")
     parser.add_argument("--burst", type=float, default=BURST, help="messages one client may send at once")
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def redis_problem(url: str) -> str | None:
+    """Why the Redis at `url` cannot be used, or None if it answers."""
+    try:
+        with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as client:
+            client.ping()
+    except (RedisError, OSError, ValueError) as error:
+        return str(error) or type(error).__name__
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    limits = Limits(backlog=args.send_buffer * 1024, rate=args.rate, burst=args.burst)
+    room = Room(limits)
+    if args.redis:
+        problem = redis_problem(args.redis)
+        if problem is not None:
+            print(f"server.py: cannot reach Redis at {args.redis}: {problem}", file=sys.stderr)
+            return 1
+        room = RedisRoom(args.redis, limits, args.presence_ttl)
     # uvicorn's websockets-based protocol is the one with keep-alive pings; its deprecation is not news here.
     warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
-    room = Room(Limits(queue=args.queue_limit, rate=args.rate, burst=args.burst))
     config = uvicorn.Config(
         create_app(room),
         host=args.host,
         port=args.port,
         ws="websockets",
         ws_max_size=MAX_FRAME,
+        ws_max_queue=MAX_QUEUE,
+        ws_per_message_deflate=False,  # a zlib context per connection costs far more memory than chat lines save
         ws_ping_interval=args.ping_interval,
         ws_ping_timeout=args.ping_timeout,
         log_level="warning",
         backlog=4096,
     )
     ChatServer(config, room).run()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

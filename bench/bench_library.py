@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from audio_library.api import UNEXAMINED_HEADER
-from audio_library.catalog import CACHE_FILE
+from audio_library.metadata_cache import CACHE_FILE
 
 from bench.figures import verdict, write_between_markers
 from tests.multipart import stream_upload

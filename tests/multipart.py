@@ -74,20 +74,32 @@ def post_raw(port: int, parts: Iterable[Part], *extra_headers: str, path: str = 
 
 def stream_upload(port: int, path: Path) -> tuple[int, dict[str, object]]:
     """POST the file as one part, read from disk 1 MiB at a time, with an exact Content-Length."""
-    head, size = part_head(path.name), path.stat().st_size
 
-    def body() -> Iterator[bytes]:
-        yield head
+    def chunks() -> Iterator[bytes]:
         with path.open("rb") as source:
             while chunk := source.read(CHUNK):
                 yield chunk
+
+    return upload_chunks(port, path.name, path.stat().st_size, chunks())
+
+
+def upload_chunks(
+    port: int, name: str, size: int, chunks: Iterable[bytes], path: str = "/api/files"
+) -> tuple[int, dict[str, object]]:
+    """POST `size` bytes, given as chunks (never held whole), as one part named `name` with an exact
+    Content-Length."""
+    head = part_head(name)
+
+    def body() -> Iterator[bytes]:
+        yield head
+        yield from chunks
         yield PART_TAIL
 
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=600)
     try:
         connection.request(
             "POST",
-            "/api/files",
+            path,
             body=body(),
             headers={"Content-Type": CONTENT_TYPE, "Content-Length": str(len(head) + size + len(PART_TAIL))},
         )

@@ -7,12 +7,11 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from audio_library import api, files, page
+from audio_library import api, extension, files, page
 from audio_library.auth import USERS_KEY, Users, require_credentials
-from audio_library.errors import json_error, register_error_handlers, too_large_message
+from audio_library.errors import RequestError, register_error_handlers, too_large_message
 from audio_library.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host, split_names
 from audio_library.origin import refuse_cross_origin
-from audio_library.storage import EXTENSION_KEY, Library
 from audio_library.users import UsersError, read_users
 
 
@@ -26,13 +25,14 @@ FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})  # values of AUDIO_LIBR
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application on the library folder config["LIBRARY_DIR"].
 
-    Config keys: LIBRARY_DIR (default $AUDIO_LIBRARY_DIR or var/library), MAX_UPLOAD_SIZE or its Flask
-    name MAX_CONTENT_LENGTH (bytes per request, default 1 GiB), MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE,
-    USERS_FILE (the users who may write, default $AUDIO_LIBRARY_USERS; none: anyone may), PRIVATE (reads
-    need a user too, default $AUDIO_LIBRARY_PRIVATE) and ALLOWED_HOSTS (DNS names answered to besides
-    localhost and the machine's name, default $AUDIO_LIBRARY_ALLOWED_HOSTS, comma-separated). Raises
-    storage.LibraryError if the folder cannot be created or written, users.UsersError if the users file
-    cannot be read or PRIVATE is set without one, hosts.HostNameError for an allowed host that is no name.
+    Config keys: LIBRARY_DIR (default $AUDIO_LIBRARY_DIR or var/library), MAX_CONTENT_LENGTH (the largest
+    upload request body in bytes, default 1 GiB; Flask's own name, so werkzeug enforces it too),
+    MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE, USERS_FILE (the users who may write, default $AUDIO_LIBRARY_USERS;
+    none: anyone may), PRIVATE (reads need a user too, default $AUDIO_LIBRARY_PRIVATE) and ALLOWED_HOSTS (DNS
+    names answered to besides localhost and the machine's name, default $AUDIO_LIBRARY_ALLOWED_HOSTS,
+    comma-separated). Raises storage.LibraryError if the folder cannot be created or written,
+    users.UsersError if the users file cannot be read or PRIVATE is set without one, hosts.HostNameError for
+    an allowed host that is no name.
     """
     app = Flask(__name__)
     app.config.from_mapping(
@@ -46,9 +46,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     if config is not None:
         app.config.update(config)
-        if "MAX_UPLOAD_SIZE" in config:
-            app.config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_SIZE"]
-    app.config["MAX_UPLOAD_SIZE"] = app.config["MAX_CONTENT_LENGTH"]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -57,7 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions[USERS_KEY] = Users(read_users(Path(app.config["USERS_FILE"])))
     elif app.config["PRIVATE"]:
         raise UsersError("a private library needs users: give the users file too")
-    app.extensions[EXTENSION_KEY] = Library(Path(app.config["LIBRARY_DIR"]))
+    extension.init_app(app)
 
     register_error_handlers(app)
     app.before_request(refuse_foreign_host)
@@ -71,12 +68,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def refuse_oversized_body() -> Response | None:
+def refuse_oversized_body() -> None:
     """Answer 413 from the Content-Length alone, before a byte of an oversized body is stored."""
     limit: int = request.max_content_length or 0
     if limit and request.content_length is not None and request.content_length > limit:
-        return json_error(413, too_large_message(limit))
-    return None
+        raise RequestError(413, too_large_message(limit))
 
 
 def forbid_sniffing(response: Response) -> Response:

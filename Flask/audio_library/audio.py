@@ -14,7 +14,7 @@ The MIME types returned (one canonical name per format):
     audio/aiff        AIFF and AIFF-C with sample frames
     audio/flac        native FLAC, also behind an ID3v2 tag
     audio/ogg         Ogg with only audio streams: Vorbis, FLAC or Speex (mixed with Opus too)
-    audio/ogg; codecs=opus  Ogg with only Opus streams (RFC 7845), served as such: it is still audio/ogg
+    audio/ogg;codecs=opus  Ogg with only Opus streams (RFC 7845), served as such: it is still audio/ogg
     audio/mp4         ISO-BMFF (M4A, MP4, MOV) with a sound track and no video track
     audio/aac         raw AAC in ADTS frames
     audio/webm        WebM whose tracks are all audio
@@ -36,6 +36,7 @@ from audio_library.formats.matroska import check_matroska, matroska_duration
 from audio_library.formats.mpeg import adts_duration, check_adts, check_mpeg, check_unknown, mpeg_duration
 from audio_library.formats.ogg import check_ogg, ogg_duration
 from audio_library.formats.riff import aiff_duration, check_aiff, check_wav, wav_duration
+from audio_library.regular_files import open_regular
 
 
 # What parsing a lying header can raise; such a file is simply not (measurable) audio.
@@ -50,7 +51,7 @@ def detect_audio_type(path: Path) -> str | None:
     The file name and extension are never consulted. The result is one of the types listed in this
     module's docstring.
     """
-    with path.open("rb", buffering=0) as raw:
+    with open_regular(path, buffered=False) as raw:
         stream = BoundedFile(raw, DETECT_READ_BYTES, DETECT_STRUCTURES)
         size = stream.size
         if size == 0:
@@ -75,7 +76,7 @@ def probe_duration(path: Path, mime: str) -> float | None:
     probe = _PROBES.get(mime.partition(";")[0])
     if probe is None:
         return None
-    with path.open("rb", buffering=0) as raw:
+    with open_regular(path, buffered=False) as raw:
         stream = BoundedFile(raw, DETECT_READ_BYTES, DETECT_STRUCTURES)
         try:
             duration = probe(stream, stream.size)

@@ -20,10 +20,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from flask import Response, current_app, request
+from flask import current_app, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from audio_library.errors import access_refused, json_error
+from audio_library.errors import AccessRefusedError, RequestError
 from audio_library.origin import CHANGING_METHODS
 from audio_library.users import HASH_METHOD, MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH
 
@@ -109,26 +109,23 @@ class Users:
         return True
 
 
-def require_credentials() -> Response | None:
+def require_credentials() -> None:
     """Answer 401 to a request that needs a user's credentials and does not carry them; pass the rest."""
     users: Users | None = current_app.extensions.get(USERS_KEY)
     if users is None:
-        return None
+        return
     private: bool = current_app.config["PRIVATE"]
     if not private and request.method not in CHANGING_METHODS:
-        return None
+        return
     credentials = basic_credentials(request.headers.get("Authorization"))
     try:
         if credentials is not None and users.verify(credentials):
-            return None
+            return
     except ChecksBusyError:
-        busy = json_error(503, "The server is busy checking other passwords: try again in a second.")
-        busy.headers["Retry-After"] = "1"
-        return busy
+        message = "The server is busy checking other passwords: try again in a second."
+        raise RequestError(503, message, headers={"Retry-After": "1"}) from None
     if private:
         message = "This library is private: sign in with a user name and password."
     else:
         message = "Sign in with a user name and password to change this library."
-    response = access_refused(401, message)
-    response.headers["WWW-Authenticate"] = CHALLENGE
-    return response
+    raise AccessRefusedError(401, message, headers={"WWW-Authenticate": CHALLENGE})

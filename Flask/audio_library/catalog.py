@@ -1,19 +1,15 @@
-"""What is known about each file in the library, cached so a listing does not re-read 20,000 files.
+"""The library's listing: the folder scanned, its files examined once each, in the background.
 
-A file's type, duration and digest depend only on its bytes, so they are cached under the key (name, size,
-mtime_ns): a file replaced or edited in place gets a new key and is examined again. The cache is kept in
-memory and persisted to a hidden JSON file in the library, so a restarted server lists a large library at
-once instead of running libmagic over every file.
-
-Examining is done by one background thread per library, never by a listing: a listing scans the folder (one
+What each file's bytes say is kept by `metadata_cache.MetadataCache`, so a listing does not re-read 20,000
+files. Examining is done by one background thread per library, never by a listing: a listing scans the folder (one
 scan shared by every listing that arrives meanwhile), hands the files it has not seen to that thread, waits
 for it at most LISTING_WAIT_S and then answers with what is known, saying how many files are not examined
 yet. So a library of 20,000 new files is answered within a second, and uploads, downloads and other requests
 never wait for it.
 """
 
+import errno
 import hashlib
-import json
 import logging
 import os
 import stat
@@ -21,116 +17,36 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from audio_library.tags import NO_TAGS, Tags, read_tags
+from audio_library.entries import Entry, Facts, Key, Listing, make_entry
+from audio_library.file_json import compact_json, file_json, json_array
+from audio_library.listing_order import ListingOrder
+from audio_library.metadata_cache import MetadataCache
+from audio_library.regular_files import open_regular
+from audio_library.tags import read_tags
 
 
-CACHE_FILE = ".metadata.json"
-CACHE_VERSION = 2  # 2: tags; a cache of another version is ignored, so every file is examined again
 HASH_CHUNK = 1024 * 1024
 REVALIDATE_NS = 1_000_000_000  # how stale a file rewritten in place (folder mtime unchanged) may be listed
 SETTLE_NS = 50_000_000  # well above the granularity of the kernel's coarse clock that stamps folder mtimes
 LISTING_WAIT_S = 1.0  # how long a listing waits for files being examined before answering without them
-SAVE_INTERVAL_NS = 2_000_000_000  # the cache is saved at most this often while listings change it
 NOTIFY_EVERY = 100  # files examined between two wake-ups of the listings waiting for them
 
 logger = logging.getLogger(__name__)
-
-Key = tuple[str, int, int]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One audio file in the library as the API lists it.
-
-    `name` is always valid Unicode: a name on disk that is not UTF-8 (copied in by hand from an old system)
-    is shown with U+FFFD for its undecodable bytes, and `file_name` keeps the name on disk.
-    """
-
-    name: str
-    size: int
-    type: str
-    duration: float | None
-    modified: str
-    file_name: str = ""  # the name on disk, when it differs from `name`
-    tags: Tags = NO_TAGS
-
-    @property
-    def on_disk(self) -> str:
-        """The name of the file in the folder."""
-        return self.file_name or self.name
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON object of the API's listing."""
-        return {
-            "name": self.name,
-            "size": self.size,
-            "type": self.type,
-            "duration": self.duration,
-            "modified": self.modified,
-            **self.tags.to_json(),
-        }
-
-
-@dataclass(frozen=True)
-class Listing:
-    """The library's entries sorted by name, with the JSON array the API sends for them.
-
-    `unexamined` counts the files found in the folder whose examination is still under way: they are not in
-    `entries` yet. `generation` grows whenever the listing changes, so callers can cache what they derive.
-    """
-
-    entries: list[Entry]
-    json: bytes
-    unexamined: int = 0
-    generation: int = 0
-    pending: frozenset[Key] = frozenset()
-
-
-@dataclass
-class Facts:
-    """What the bytes of one file say: its audio type (None: not audio), duration, tags and, once needed, digest."""
-
-    type: str | None
-    duration: float | None
-    sha256: str | None = None
-    tags: Tags = NO_TAGS
-
-
-def iso_utc(mtime_ns: int) -> str:
-    """Format a modification time as ISO 8601 UTC with a Z, to the second."""
-    moment = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def display_name(file_name: str) -> str:
-    """A name as text: one on disk that is not UTF-8 shows U+FFFD where its undecodable bytes are."""
-    return os.fsencode(file_name).decode("utf-8", errors="replace")
-
-
-def make_entry(file_name: str, size: int, facts: Facts, mtime_ns: int) -> Entry:
-    """The Entry of an audio file, with a displayable name if its name on disk is not UTF-8."""
-    shown = display_name(file_name)
-    assert facts.type is not None
-    renamed = "" if shown == file_name else file_name
-    return Entry(shown, size, facts.type, facts.duration, iso_utc(mtime_ns), renamed, facts.tags)
 
 
 def file_sha256(path: Path) -> str:
     """Hash a file in chunks, never holding it whole in memory."""
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
+    with open_regular(path) as stream:
         while chunk := stream.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 class Catalog:
-    """The cache of Facts for the files of one library folder, safe to share between threads."""
+    """The listing of one library folder and the examination of its files, safe to share between threads."""
 
     def __init__(
         self,
@@ -142,28 +58,25 @@ class Catalog:
         self.root = root
         self._detect = detect
         self._probe = probe
-        self._temp_name = temp_name
-        self._facts: dict[Key, Facts] = {}
+        self.cache = MetadataCache(root, temp_name)
         self._rows: dict[Key, tuple[Entry, bytes]] = {}
+        self._order = ListingOrder()
         self._lock = threading.Lock()  # guards everything below; never held while a file is read
         self._examined = threading.Condition(self._lock)
         self._scan_lock = threading.Lock()  # one scan and one build at a time, shared by the listings waiting
         self._keys: list[Key] = []
         self._keys_version = 0
-        self._facts_version = 0
+        self._queue_version = 0  # grows when files are handed to the examiner: the listing counts them
         self._scanned_at = -1  # when the last scan started (time_ns), -1 before the first
         self._stated_at = -REVALIDATE_NS  # when the last scan that stat'ed every file started
         self._folder_mtime = 0
         self._listing: Listing | None = None
-        self._built_for = (-1, -1)
+        self._built_for = (-1, -1, -1)
         self._queue: deque[Key] = deque()
         self._queued: set[Key] = set()
         self._examiner: threading.Thread | None = None  # the running examiner, None once it has emptied the queue
         self._last_examiner: threading.Thread | None = None  # the latest one, joined at close: it saves last
         self._closed = False
-        self._dirty = False
-        self._saved_at = 0
-        self._load()
 
     def start(self) -> None:
         """Scan the folder and hand what the cache does not know to the examiner: start-up waits for the scan
@@ -178,7 +91,7 @@ class Catalog:
             self._examined.notify_all()
         if examiner is not None:
             examiner.join(timeout=10)
-        self.save()
+        self.cache.save()
 
     def listing(self, wait: float | None = None) -> Listing:
         """Every audio file directly in the folder, sorted by name; hidden files and non-audio are left out.
@@ -206,10 +119,10 @@ class Catalog:
                 self._rescan(folder_mtime)
             with self._lock:
                 listing = self._listing
-                stale = listing is None or self._built_for != (self._keys_version, self._facts_version)
+                stale = listing is None or self._built_for != self._versions()
             if stale:
                 listing = self._build()
-        self._save_if_due()
+        self.cache.save_if_due()
         assert listing is not None
         return listing
 
@@ -239,37 +152,33 @@ class Catalog:
             if keys != self._keys:
                 self._keys = keys
                 self._keys_version += 1
-            stale = self._facts.keys() - present
-            for key in stale:
-                del self._facts[key]
-                self._rows.pop(key, None)
-            if stale:
-                self._dirty = True
-                self._facts_version += 1
-            # Unknown files are (re)queued at every scan: one that could not be read is tried again.
-            unknown = sorted(key for key in keys if key not in self._facts and key not in self._queued)
-            if unknown:
-                self._facts_version += 1  # the listing gains pending files: built again
+            for key in self._rows.keys() - present:
+                del self._rows[key]
+        self.cache.retain(present)
+        # Unknown files are (re)queued at every scan: one that could not be read is tried again.
+        unknown = sorted(key for key, facts in self.cache.get_many(keys) if facts is None)
         self._enqueue(unknown)
 
     def _build(self) -> Listing:
         rows: list[tuple[Entry, bytes]] = []
         pending: list[Key] = []
         with self._lock:
-            keys, built_for = self._keys, (self._keys_version, self._facts_version)
-            known = [(key, self._facts.get(key)) for key in keys]
-            queued = {key for key, facts in known if facts is None and key in self._queued}
+            keys, built_for = self._keys, self._versions()
+            # Taken before the facts: the examiner records a file's facts before it stops counting it as queued,
+            # so every key is then either known or still pending, never neither.
+            queued = self._queued & set(keys)
             generation = (self._listing.generation + 1) if self._listing is not None else 1
+        known = self.cache.get_many(keys)
         for key, facts in known:
             if facts is None:
                 if key in queued:
                     pending.append(key)
             elif facts.type is not None:
                 rows.append(self._row(key, facts))
-        rows.sort(key=lambda row: row[0].name)
+        rows = self._order.arrange(rows)
         listing = Listing(
             [entry for entry, _ in rows],
-            b"[" + b",".join(fragment for _, fragment in rows) + b"]",
+            json_array([fragment for _, fragment in rows]),
             unexamined=len(pending),
             generation=generation,
             pending=frozenset(pending),
@@ -282,8 +191,12 @@ class Catalog:
         if not keys:
             return
         with self._lock:
+            keys = [key for key in keys if key not in self._queued]
+            if not keys:
+                return
             self._queue.extend(keys)
             self._queued.update(keys)
+            self._queue_version += 1  # the listing gains pending files: built again
             if self._examiner is None and not self._closed:
                 self._examiner = threading.Thread(target=self._examine_queue, name="library-examiner", daemon=True)
                 self._last_examiner = self._examiner
@@ -307,7 +220,11 @@ class Catalog:
                 self._queued.discard(key)
                 if done % NOTIFY_EVERY == 0 or not self._queue:
                     self._examined.notify_all()
-        self.save()
+        self.cache.save()
+
+    def _versions(self) -> tuple[int, int, int]:
+        """What the listing is built from: the folder's keys, the facts known, the files handed over."""
+        return self._keys_version, self.cache.version, self._queue_version
 
     def _scan(self, known: dict[str, Key]) -> list[Key]:
         """The keys of the plain, visible files in the folder; those of `known` names are taken as they are."""
@@ -334,7 +251,7 @@ class Catalog:
             return row
         name, size, mtime_ns = key
         entry = make_entry(name, size, facts, mtime_ns)
-        row = (entry, json.dumps(entry.to_json(), ensure_ascii=False, separators=(",", ":")).encode())
+        row = (entry, compact_json(file_json(entry)))
         with self._lock:
             self._rows[key] = row
         return row
@@ -345,6 +262,10 @@ class Catalog:
             info = (self.root / name).lstat()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:  # a listed name with \xNN escapes may be longer than any file's
+                return None
+            raise
         if not stat.S_ISREG(info.st_mode):
             return None
         facts = self.facts((name, info.st_size, info.st_mtime_ns))
@@ -358,23 +279,33 @@ class Catalog:
         A file that vanished meanwhile, or that the server may not read (copied in with the wrong owner), is
         left out of the listing, not cached: it shows once it becomes readable.
         """
-        with self._lock:
-            known = self._facts.get(key)
+        known = self.cache.get(key)
         if known is not None:
             return known
         path = self.root / key[0]
         try:
-            mime = self._detect(path)
-            duration = self._probe(path, mime) if mime is not None else None
-            tags = read_tags(path, mime) if mime is not None else NO_TAGS
+            facts = self.examine(path)
         except FileNotFoundError:
             return None
         except OSError as error:
             logger.warning("cannot read %s: %s", path, error)
             return None
-        facts = Facts(mime, duration, tags=tags)
-        self.remember(key, facts)
+        self.cache.put(key, facts)
         return facts
+
+    def examine(self, path: Path) -> Facts:
+        """Read what a file's bytes say, uncached: the one place files are examined (uploads included)."""
+        try:
+            mime = self._detect(path)
+            if mime is None:
+                return Facts(None, None)
+            return Facts(mime, self._probe(path, mime), tags=read_tags(path, mime))
+        except OSError:
+            raise
+        except Exception:
+            # A parser's bug must not kill the examiner or turn a request into a 500: the file is refused.
+            logger.exception("examining %s failed; taking it as not audio", path)
+            return Facts(None, None)
 
     def sha256(self, key: Key) -> str | None:
         """The digest of a file, computed once per (name, size, mtime_ns); None if it cannot be read."""
@@ -386,54 +317,5 @@ class Catalog:
                 facts.sha256 = file_sha256(self.root / key[0])
             except OSError:
                 return None
-            self._dirty = True
+            self.cache.changed()
         return facts.sha256
-
-    def remember(self, key: Key, facts: Facts) -> None:
-        """Record facts learnt elsewhere, e.g. while validating an upload."""
-        with self._lock:
-            self._facts[key] = facts
-            self._facts_version += 1
-            self._dirty = True
-
-    def _save_if_due(self) -> None:
-        if self._dirty and time.monotonic_ns() - self._saved_at >= SAVE_INTERVAL_NS:
-            self.save()
-
-    def save(self) -> None:
-        """Persist the cache if it changed: written to a temporary file, then renamed over the old one."""
-        with self._lock:
-            if not self._dirty:
-                return
-            rows = [_cache_row(key, facts) for key, facts in self._facts.items()]
-            self._dirty = False
-            self._saved_at = time.monotonic_ns()
-        temp = self.root / self._temp_name("metadata")
-        try:
-            temp.write_text(json.dumps({"version": CACHE_VERSION, "files": rows}), encoding="utf-8")
-            os.replace(temp, self.root / CACHE_FILE)
-        except OSError as error:
-            # The cache only saves time; a full disk must not turn a listing into an error.
-            logger.warning("could not save the metadata cache: %s", error)
-            temp.unlink(missing_ok=True)
-            with self._lock:
-                self._dirty = True
-
-    def _load(self) -> None:
-        try:
-            document = json.loads((self.root / CACHE_FILE).read_text(encoding="utf-8"))
-            if document.get("version") != CACHE_VERSION:
-                return
-            for name, size, mtime_ns, mime, duration, sha256, *tags in document["files"]:
-                self._facts[(str(name), int(size), int(mtime_ns))] = Facts(mime, duration, sha256, Tags(*tags))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
-            logger.warning("ignoring an unreadable metadata cache: %s", error)
-            self._facts.clear()
-
-
-def _cache_row(key: Key, facts: Facts) -> list[Any]:
-    """A file's row in the persisted cache; `_load` reads it back."""
-    tags = facts.tags
-    return [*key, facts.type, facts.duration, facts.sha256, tags.title, tags.artist, tags.album, tags.track, tags.cover]

@@ -1,11 +1,17 @@
 """Serving the library's files for playback and download."""
 
-from flask import Blueprint, Response, request, send_file
+import os
+from datetime import datetime, timezone
+from typing import BinaryIO
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.wsgi import wrap_file
 
 from audio_library.download_names import content_disposition
-from audio_library.errors import json_error, no_such_file
+from audio_library.errors import RequestError, no_such_file
+from audio_library.extension import get_library
 from audio_library.names import sanitize_filename
-from audio_library.storage import current_library
 from audio_library.tags import read_cover
 
 
@@ -18,36 +24,45 @@ def serve_file(name: str) -> Response:
 
     Only files detected as audio are served, so nothing here is ever text/html or image/svg+xml.
     """
-    library = current_library()
+    library = get_library()
     entry = library.entry(name)
     if entry is None:
-        return no_such_file(name)
-    path = library.path(entry)
+        raise no_such_file(name)
     attachment = request.args.get("download") == "1"
+    try:
+        stream, info = library.open(entry)
+    except FileNotFoundError:
+        # Deleted since the lookup, or a link swapped in. Once the file is open, a delete no longer matters: the
+        # open file keeps its bytes, so the client gets the whole version it asked for, or this 404.
+        raise no_such_file(name) from None
+    response = _send(stream, info, entry.type)
     # A name copied in by hand may hold a newline, which no header may carry: the suggested name is the one an
     # upload of it would get.
     download_name = sanitize_filename(entry.name)
-    try:
-        info = path.stat()
-        response = send_file(
-            path,
-            mimetype=entry.type,
-            as_attachment=attachment,
-            download_name=download_name,
-            conditional=True,
-            # Our own tag: werkzeug's hashes the path as UTF-8, which fails for names on disk that are not.
-            etag=f"{info.st_size:x}-{info.st_mtime_ns:x}",
-            max_age=None,
-        )
-    except FileNotFoundError:
-        # Deleted since the lookup. Once send_file has opened it, a delete no longer matters: the open file
-        # keeps its bytes, so the client gets the whole version it asked for, or this 404.
-        return no_such_file(name)
-    response.headers["Accept-Ranges"] = "bytes"
-    if not download_name.isascii():
+    if download_name.isascii():
+        response.headers.set("Content-Disposition", "attachment" if attachment else "inline", filename=download_name)
+    else:
         # werkzeug's ASCII fallback drops every non-Latin letter (`  .wav`): clients that ignore filename*
         # (curl -OJ) get a readable transliteration instead.
         response.headers["Content-Disposition"] = content_disposition(download_name, attachment=attachment)
+    return response
+
+
+def _send(stream: BinaryIO, info: os.stat_result, mimetype: str) -> Response:
+    """What send_file does for a path, for a file we opened ourselves: Range, ETag, Last-Modified, 304."""
+    response = current_app.response_class(
+        wrap_file(request.environ, stream), mimetype=mimetype, direct_passthrough=True
+    )
+    response.content_length = info.st_size
+    response.last_modified = datetime.fromtimestamp(info.st_mtime, tz=timezone.utc)
+    response.cache_control.no_cache = True
+    # Our own tag from what fstat says, so it describes the very file being sent.
+    response.set_etag(f"{info.st_size:x}-{info.st_mtime_ns:x}")
+    try:
+        response.make_conditional(request.environ, accept_ranges=True, complete_length=info.st_size)
+    except RequestedRangeNotSatisfiable:
+        stream.close()
+        raise
     return response
 
 
@@ -58,18 +73,18 @@ def serve_cover(name: str) -> Response:
     Its type is told from its bytes, never from what the tag claims, so nothing else is ever served here.
     404 when the file has no such picture.
     """
-    library = current_library()
+    library = get_library()
     entry = library.entry(name)
     if entry is None:
-        return no_such_file(name)
-    path = library.path(entry)
+        raise no_such_file(name)
     try:
-        info = path.stat()
-        cover = read_cover(path, entry.type)
+        stream, info = library.open(entry, buffered=False)
     except FileNotFoundError:
-        return no_such_file(name)
+        raise no_such_file(name) from None
+    with stream:
+        cover = read_cover(stream, entry.type)
     if cover is None:
-        return json_error(404, f'The audio file "{name}" has no cover picture.')
+        raise RequestError(404, f'The audio file "{name}" has no cover picture.')
     response = Response(cover.data, mimetype=cover.type)
     response.set_etag(f"cover-{info.st_size:x}-{info.st_mtime_ns:x}")
     response.make_conditional(request)

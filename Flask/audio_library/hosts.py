@@ -14,9 +14,9 @@ import socket
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from flask import Response, current_app, request
+from flask import current_app, request
 
-from audio_library.errors import access_refused, json_error
+from audio_library.errors import AccessRefusedError, RequestError
 
 
 HOSTS_KEY = "audio_library.hosts"
@@ -112,19 +112,19 @@ class HostAllowlist:
         return host.is_address or host.name in self.names
 
 
-def refuse_foreign_host() -> Response | None:
+def refuse_foreign_host() -> None:
     """Refuse (403) a request whose Host is a DNS name the library does not answer to, reads included; a
     malformed Host is a 400. A request without Host (HTTP/1.0) cannot come from a browser's page: it passes."""
     value = request.headers.get("Host")
     if value is None:
-        return None
+        return
     host = parse_host(value)
     if host is None:
-        return json_error(400, "The Host header is malformed.")
+        raise RequestError(400, "The Host header is malformed.")
     allowlist: HostAllowlist = current_app.extensions[HOSTS_KEY]
     if allowlist.allows(host):
-        return None
-    return access_refused(
+        return
+    raise AccessRefusedError(
         403,
         f"This library does not answer to the name {host.name}: use its address, or start the server with "
         f"--allowed-host {host.name}.",

@@ -13,6 +13,12 @@ FALLBACK_NAME = "unnamed"
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _SEPARATORS = frozenset({"/", "\\"})
 _LEADING_JUNK = re.compile(r"^[\s.]+")
+_NUMBER = re.compile(r"\d+")
+
+# One piece of a name's sort key: (0, value, digits) for a number, (1, 0, casefolded text) for text, so
+# numbers come before text at the same position and equal numbers written differently ("07", "7") still
+# compare the same way every time.
+SortPiece = tuple[int, int, str]
 
 
 def sanitize_filename(sent: str) -> str:
@@ -56,3 +62,21 @@ def fit_name(name: str, suffix: str) -> str:
         # Cutting bytes may split a character: drop the partial one rather than write invalid UTF-8.
         stem = encoded[:budget].decode(errors="ignore").rstrip()
     return f"{stem}{suffix}{extension}"
+
+
+def natural_sort_key(name: str) -> tuple[tuple[SortPiece, ...], str]:
+    """The order people expect: case-insensitive, runs of digits by value ("Track 2" before "Track 10").
+
+    screwdriver's `name_sort_key` orders names the same way (property-tested); names equal but for case
+    are then ordered by code point, so the order never depends on the folder's.
+    """
+    pieces: list[SortPiece] = []
+    position = 0
+    for number in _NUMBER.finditer(name):
+        if number.start() > position:
+            pieces.append((1, 0, name[position : number.start()].casefold()))
+        pieces.append((0, int(number.group()), number.group()))
+        position = number.end()
+    if position < len(name):
+        pieces.append((1, 0, name[position:].casefold()))
+    return tuple(pieces), name

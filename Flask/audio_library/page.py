@@ -8,10 +8,12 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
-from audio_library.catalog import Entry, Listing, display_name
-from audio_library.errors import UploadError, human_size, was_access_refused
-from audio_library.storage import current_library
+from audio_library import original_client
+from audio_library.entries import Entry, Listing, display_name
+from audio_library.errors import AccessRefusedError, RequestError, from_http_exception, human_size, storage_error
+from audio_library.extension import get_library
 from audio_library.uploads import StoredFile, store_upload, success_status
 
 
@@ -57,6 +59,9 @@ class Track:
     format: str
     duration: float | None
     size: int
+    title: str = ""
+    artist: str = ""
+    cover_url: str = ""  # empty when the file has no cover picture: the row shows a placeholder, no request
 
 
 @dataclass(frozen=True)
@@ -90,30 +95,29 @@ def format_duration(seconds: float | None) -> str:
 
 
 @bp.get("/")
-def index() -> str:
-    """The page: upload form, the library's tracks and the player."""
+def index() -> str | Response:
+    """The page: upload form, the library's tracks and the player (for the original client, its JSON)."""
+    if original_client.wants_json():
+        return original_client.listing_response()
     return _render_index([])
 
 
 @bp.post("/")
-def upload() -> tuple[str, int]:
+def upload() -> tuple[str, int] | Response:
     """The plain form's upload (without JavaScript): store the files, then show the page with the outcome.
 
     The status is the API's: 201 stored, 200 all already there, 415 for a non-audio file, 413, 400, 507.
     """
-    try:
-        stored = store_upload(current_library(), request)
-    except UploadError as error:
-        rejected = error.status == 415
-        notice = Notice("error", NON_AUDIO, error.name or "") if rejected else Notice("error", error.message)
-        return _render_index([notice]), error.status
+    stored = store_upload(get_library(), request)
+    if original_client.wants_json():
+        return original_client.upload_response(stored, success_status(stored))
     return _render_index([_stored_notice(item) for item in stored]), success_status(stored)
 
 
 @bp.get("/delete/<name>")
 def confirm_delete(name: str) -> tuple[str, int]:
     """Delete without JavaScript, first step: a page asking to confirm, whose button posts the deletion."""
-    if current_library().entry(name) is None:
+    if get_library().entry(name) is None:
         return _render_index([_missing_notice(name)]), 404
     return render_template("page/confirm_delete.html", name=display_name(name), delete_url=_delete_url(name)), 200
 
@@ -121,32 +125,49 @@ def confirm_delete(name: str) -> tuple[str, int]:
 @bp.post("/delete/<name>")
 def delete(name: str) -> tuple[str, int]:
     """Delete without JavaScript, second step: delete, then show the page with the outcome."""
-    if not current_library().delete(name):
+    if not get_library().delete(name):
         return _render_index([_missing_notice(name)]), 404
     return _render_index([Notice("success", "Deleted.", display_name(name))]), 200
 
 
-@bp.after_request
-def speak_html(response: Response) -> Response:
-    """Show the app's JSON errors for the page's forms (413 before the body, 403 cross-origin) as the page."""
-    if not 400 <= response.status_code < 500 or not response.is_json:
-        return response  # a server error is answered as it is: rendering the page may be what failed
-    if was_access_refused():
-        return response  # the page would show the tracks to whoever is refused them
-    body = response.get_json(silent=True)
-    message = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(message, str):
-        return response
-    page = Response(_render_index([Notice("error", message)]), status=response.status_code, mimetype="text/html")
-    for header in ("Allow", "Retry-After", "Connection"):
-        if header in response.headers:
-            page.headers[header] = response.headers[header]
+@bp.errorhandler(RequestError)
+def request_error(error: RequestError) -> Response:
+    """The page with the error's sentence (413 before the body, 403 cross-origin, 404), with the API's status."""
+    return _error_page(error)
+
+
+@bp.errorhandler(OSError)
+def storage_failure(error: OSError) -> Response:
+    """The folder or disk failed under one of the page's routes: the page says so, with the API's status."""
+    return _error_page(storage_error(error))
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> Response:
+    """werkzeug's errors in the page's routes, rendered as the page like every other client error."""
+    return _error_page(from_http_exception(error))
+
+
+def _error_page(error: RequestError) -> Response:
+    if isinstance(error, AccessRefusedError):
+        return error.to_response()  # the page, or the names, would show the tracks to whoever is refused them
+    if original_client.wants_json():
+        return original_client.error_response(error)
+    if error.status >= 500:
+        return error.to_response()  # a server error is answered as JSON: rendering the page may be what failed
+    notice = Notice("error", NON_AUDIO, error.name or "") if error.status == 415 else Notice("error", error.message)
+    try:
+        html = _render_index([notice])
+    except OSError:  # the library cannot be listed either: the error alone, as JSON
+        return error.to_response()
+    page = Response(html, status=error.status, mimetype="text/html")
+    page.headers.update(error.headers)
     return page
 
 
 def search_text(entry: Entry) -> str:
-    """What the filter box matches an entry against: its name. The hook for matching title or artist later."""
-    return entry.name
+    """What the filter box matches an entry against: its name, title and artist (the script does the same)."""
+    return "\n".join(text for text in (entry.name, entry.tags.title, entry.tags.artist) if text)
 
 
 def normalized(text: str) -> str:
@@ -167,7 +188,7 @@ class _View:
 
 
 def _render_index(notices: Sequence[Notice]) -> str:
-    listing = current_library().listing()
+    listing = get_library().listing()
     query = request.args.get("q", "")[:MAX_QUERY_CHARS]
     view = _view(listing, query, _page_number())
     count = len(listing.entries)
@@ -180,7 +201,7 @@ def _render_index(notices: Sequence[Notice]) -> str:
         unexamined=listing.unexamined,
         page_size=PAGE_SIZE,
         notices=notices,
-        max_size=current_app.config["MAX_UPLOAD_SIZE"],
+        max_size=current_app.config["MAX_CONTENT_LENGTH"],
         format_names=FORMAT_NAMES,
         blank_track=Track(name="", url="", delete_url="", format="", duration=None, size=0),
     )
@@ -234,6 +255,9 @@ def _track(entry: Entry) -> Track:
         format=format_name(entry.type),
         duration=entry.duration,
         size=entry.size,
+        title=entry.tags.title or "",
+        artist=entry.tags.artist or "",
+        cover_url=f"/files/{quoted}/cover" if entry.tags.cover else "",
     )
 
 
@@ -242,11 +266,7 @@ def _delete_url(name: str) -> str:
 
 
 def _stored_notice(item: StoredFile) -> Notice:
-    if item.status == "duplicate":
-        return Notice("info", f"Already in the library as “{item.entry.name}”", item.sent_name)
-    if item.status == "renamed":
-        return Notice("success", f"Uploaded as “{item.entry.name}”", item.sent_name)
-    return Notice("success", "Uploaded", item.sent_name)
+    return Notice("info" if item.status == "duplicate" else "success", item.outcome, item.sent_name)
 
 
 def _missing_notice(name: str) -> Notice:

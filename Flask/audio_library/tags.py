@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import mutagen
 import mutagen.flac
@@ -33,6 +33,7 @@ import mutagen.oggvorbis
 from audio_library.formats.id3 import extract_id3
 from audio_library.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile
 from audio_library.formats.riff import id3_chunk
+from audio_library.regular_files import open_regular
 
 
 MAX_TEXT = 500  # characters kept of a title, artist or album
@@ -93,27 +94,31 @@ _Found = tuple[Tags, Cover | None]
 
 def read_tags(path: Path, mime: str) -> Tags:
     """The tags of the audio file at ``path`` (``mime`` as detected); NO_TAGS if it has none we can read."""
-    return _read(path, mime)[0]
+    with open_regular(path, buffered=False) as raw:
+        return _read(raw, mime)[0]
 
 
-def read_cover(path: Path, mime: str) -> Cover | None:
-    """The cover picture of the audio file at ``path``, or None when it has none we may serve."""
-    return _read(path, mime)[1]
+def read_cover(source: Path | BinaryIO, mime: str) -> Cover | None:
+    """The cover picture of an audio file (a path, or the file opened unbuffered), or None when it has none
+    we may serve."""
+    if isinstance(source, Path):
+        with open_regular(source, buffered=False) as raw:
+            return _read(raw, mime)[1]
+    return _read(source, mime)[1]
 
 
-def _read(path: Path, mime: str) -> _Found:
+def _read(raw: BinaryIO, mime: str) -> _Found:
     reader = _READERS.get(mime.partition(";")[0])
     if reader is None:
         return NO_TAGS, None
-    with path.open("rb", buffering=0) as raw:
-        stream = BoundedFile(raw, TAG_READ_BYTES, TAG_READS)
-        try:
-            return reader(stream)
-        except OSError:
-            raise
-        except Exception as error:
-            logger.debug("no tags read from %s: %r", path, error)
-            return NO_TAGS, None
+    stream = BoundedFile(raw, TAG_READ_BYTES, TAG_READS)
+    try:
+        return reader(stream)
+    except OSError:
+        raise
+    except Exception as error:
+        logger.debug("no tags read from %s: %r", raw.name, error)
+        return NO_TAGS, None
 
 
 def _leading_id3(stream: BoundedFile) -> _Found:

@@ -17,11 +17,10 @@ from flask import Request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from audio_library.audio import detect_audio_type, probe_duration
-from audio_library.catalog import Entry, Facts
+from audio_library.entries import Entry, Facts
 from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, human_size, too_large_message
+from audio_library.file_json import file_json
 from audio_library.storage import Library
-from audio_library.tags import read_tags
 
 
 FILE_FIELD = "file"
@@ -47,7 +46,16 @@ class StoredFile:
 
     def to_json(self) -> dict[str, Any]:
         """The API's JSON for this file: the listing entry plus sent_name and status."""
-        return {**self.entry.to_json(), "sent_name": self.sent_name, "status": self.status}
+        return file_json(self.entry, sent_name=self.sent_name, status=self.status)
+
+    @property
+    def outcome(self) -> str:
+        """What happened, in words: "Uploaded", "Uploaded as “x”" or "Already in the library as “x”"."""
+        if self.status == "duplicate":
+            return f"Already in the library as “{self.entry.name}”"
+        if self.status == "renamed":
+            return f"Uploaded as “{self.entry.name}”"
+        return "Uploaded"
 
 
 def success_status(stored: list[StoredFile]) -> int:
@@ -66,7 +74,7 @@ def store_upload(library: Library, request: Request) -> list[StoredFile]:
     receiver = _Receiver(library, request)
     try:
         received = receiver.receive()
-        checked = [(part, _validate(part)) for part in received]
+        checked = [(part, _validate(library, part)) for part in received]
         return _commit_all(library, checked)
     except FileExistsError as error:  # every numbered variant of the name is taken
         raise UploadError(409, f"Every name for this file is taken ({error}): rename it and upload again.") from error
@@ -189,11 +197,12 @@ def _pieces(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
             yield chunk[start : start + size]
 
 
-def _validate(part: ReceivedFile) -> Facts:
-    mime = detect_audio_type(part.temporary)
-    if mime is None:
+def _validate(library: Library, part: ReceivedFile) -> Facts:
+    facts = library.examine(part.temporary)
+    if facts.type is None:
         raise UploadError(415, f"Non-audio file detected: {part.sent_name}", name=part.sent_name)
-    return Facts(mime, probe_duration(part.temporary, mime), part.sha256, read_tags(part.temporary, mime))
+    facts.sha256 = part.sha256
+    return facts
 
 
 def _commit_all(library: Library, checked: list[tuple[ReceivedFile, Facts]]) -> list[StoredFile]:
@@ -201,10 +210,7 @@ def _commit_all(library: Library, checked: list[tuple[ReceivedFile, Facts]]) -> 
     try:
         for part, facts in checked:
             committed = library.commit(part.temporary, part.sent_name, facts)
-            entry = library.entry(committed.name)
-            if entry is None:
-                raise FileNotFoundError(f"{committed.name} vanished right after it was stored")
-            stored.append(StoredFile(entry, part.sent_name, committed.status))
+            stored.append(StoredFile(committed.entry, part.sent_name, committed.status))
     except BaseException:
         for done in stored:
             if done.status != "duplicate":

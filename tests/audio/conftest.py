@@ -5,15 +5,10 @@ from pathlib import Path
 
 import pytest
 from audio_library import create_app
-from audio_library.storage import EXTENSION_KEY, Library
+from audio_library.extension import get_library
+from audio_library.storage import Library
 from flask import Flask
 from flask.testing import FlaskClient
-
-
-@pytest.fixture
-def library_dir(tmp_path: Path) -> Path:
-    """Where the test's library lives (created by the app)."""
-    return tmp_path / "library"
 
 
 @pytest.fixture
@@ -21,13 +16,13 @@ def app(library_dir: Path) -> Iterator[Flask]:
     """A fresh application on an empty temporary library folder."""
     application = create_app({"TESTING": True, "LIBRARY_DIR": library_dir})
     yield application
-    application.extensions[EXTENSION_KEY].close()
+    get_library(application).close()
 
 
 @pytest.fixture
 def library(app: Flask) -> Library:
     """The Library object the app serves."""
-    found: Library = app.extensions[EXTENSION_KEY]
+    found: Library = get_library(app)
     return found
 
 

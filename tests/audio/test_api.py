@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app
+from audio_library import catalog, create_app, metadata_cache
 from audio_library.api import UNEXAMINED_HEADER
-from audio_library.catalog import Listing
-from audio_library.storage import EXTENSION_KEY, Library
+from audio_library.entries import Listing
+from audio_library.extension import get_library
+from audio_library.storage import Library
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -318,24 +319,23 @@ def test_downloads_and_uploads_are_answered_while_files_wait_to_be_examined(
 
 
 def test_start_up_examines_the_library_in_the_background(library_dir: Path) -> None:
-    library_dir.mkdir()
     for number in range(30):
         (library_dir / f"{number:02}.wav").write_bytes(noise_wav(number))
     app = create_app({"LIBRARY_DIR": library_dir})
     try:
-        cache = library_dir / catalog.CACHE_FILE
+        cache = library_dir / metadata_cache.CACHE_FILE
         # No request has been made: the examiner found the files by itself and saved what it learnt.
         wait_until(lambda: cache.is_file() and len(json.loads(cache.read_text())["files"]) == 30, "the cache saved")
         response = app.test_client().get("/api/files")
         assert response.headers[UNEXAMINED_HEADER] == "0"
         assert len(response.json) == 30  # type: ignore[arg-type]
     finally:
-        app.extensions[EXTENSION_KEY].close()
+        get_library(app).close()
 
 
 def test_an_rfc_2231_boundary_that_is_not_ascii_is_a_400(client: FlaskClient) -> None:
     content_type = "multipart/form-data; boundary*=UTF-8''%E2%82%AC"
-    response = client.post("/api/files", data=b"--\u20ac--", content_type=content_type)
+    response = client.post("/api/files", data="--\u20ac--".encode(), content_type=content_type)
     assert response.status_code == 400
     assert response.json == {"error": "The multipart boundary must be ASCII (RFC 2046)."}
 

@@ -3,11 +3,12 @@
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
+from urllib.parse import quote
 
 import pytest
-from audio_library import files
-from flask import Response, send_file
+from audio_library.entries import Entry
+from audio_library.storage import Library
 from flask.testing import FlaskClient
 
 from tests.flask_client import upload
@@ -140,11 +141,13 @@ def test_a_file_deleted_between_lookup_and_open_is_a_404(
 ) -> None:
     upload(client, ("song.wav", noise_wav(1)))
 
-    def delete_then_send(path: Path, **options: Any) -> Response:
-        path.unlink()  # another request's DELETE wins the race
-        return send_file(path, **options)
+    real_open = Library.open
 
-    monkeypatch.setattr(files, "send_file", delete_then_send)
+    def delete_then_open(library: Library, entry: Entry) -> tuple[BinaryIO, os.stat_result]:
+        library.path(entry).unlink()  # another request's DELETE wins the race
+        return real_open(library, entry)
+
+    monkeypatch.setattr(Library, "open", delete_then_open)
     response = client.get("/files/song.wav")
     assert response.status_code == 404
     assert response.is_json
@@ -158,3 +161,20 @@ def test_a_name_with_a_newline_copied_in_by_hand_is_listed_and_served(client: Fl
     assert served.status_code == 200
     assert served.data == song
     assert served.headers["Content-Disposition"] == "attachment; filename=two_lines.wav"
+
+
+def test_ambiguous_replaced_names_are_listed_with_escapes_and_served(client: FlaskClient, library_dir: Path) -> None:
+    for raw in (b"caf\xe9.wav", b"caf\xe8.wav"):
+        (library_dir / os.fsdecode(raw)).write_bytes(noise_wav(raw[3]))
+    listed = [entry["name"] for entry in client.get("/api/files").json]  # type: ignore[union-attr]
+    assert listed == ["caf\\xe8.wav", "caf\\xe9.wav"]
+    assert client.get("/files/caf%5Cxe9.wav").data == noise_wav(0xE9)
+    assert client.delete("/api/files/caf%5Cxe8.wav").status_code == 204
+    assert not (library_dir / os.fsdecode(b"caf\xe8.wav")).exists()
+
+
+def test_a_long_name_that_is_not_utf8_is_served(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / os.fsdecode(b"\xff" * 200 + b".wav")).write_bytes(noise_wav(7))
+    (name,) = [entry["name"] for entry in client.get("/api/files").json]  # type: ignore[union-attr]
+    assert name == "\ufffd" * 200 + ".wav"
+    assert client.get(f"/files/{quote(name)}").data == noise_wav(7)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from audio_library import catalog, create_app
 from audio_library import page as page_module
-from audio_library.catalog import Entry
+from audio_library.entries import Entry
+from audio_library.extension import get_library
 from audio_library.page import PAGE_SIZE, format_duration, format_name
-from audio_library.storage import EXTENSION_KEY, Library
+from audio_library.storage import Library
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -24,15 +25,21 @@ from tests.wav import noise_wav
 class Page:
     """What a person sees on the rendered page: the rows of the table, the messages, and the empty state."""
 
-    rows: list[list[str]] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)  # play, name, format, duration, size, actions
     links: dict[str, str] = field(default_factory=dict)  # track name -> its href
+    tags: dict[str, list[str]] = field(default_factory=dict)  # track name -> its title and artist columns
+    covers: dict[str, str] = field(default_factory=dict)  # track name -> its cover's src, for a file with one
     notices: list[str] = field(default_factory=list)
     empty_shown: bool = False
     table_shown: bool = False
 
 
 class _PageParser(HTMLParser):
-    """Collects the visible text of table rows (outside <template>) and notices."""
+    """Collects the visible text of table rows (outside <template>) and notices.
+
+    The title and artist columns go to `tags`; the line under a name (title, artist and duration, shown only
+    where their columns do not fit) is left out.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -40,8 +47,12 @@ class _PageParser(HTMLParser):
         self.in_template = 0
         self.row: list[str] | None = None
         self.cell: list[str] | None = None
+        self.tag_cell = False  # whether the cell is the title or the artist column
+        self.tags: list[str] = []
         self.notice: list[str] | None = None
         self.href = ""
+        self.cover = ""
+        self.under_name = 0  # the depth of <span> elements inside the line under a name
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
@@ -54,8 +65,13 @@ class _PageParser(HTMLParser):
             self.row = []
         elif tag == "td" and self.row is not None:
             self.cell = []
+            self.tag_cell = bool({"c-title", "c-artist"} & set(classes))
         elif tag == "a" and "track-name" in classes:
             self.href = attributes.get("href") or ""
+        elif tag == "img" and self.row is not None:
+            self.cover = attributes.get("src") or ""
+        elif tag == "span" and (self.under_name or "track-sub" in classes):
+            self.under_name += 1
         elif tag == "li" and "notice" in classes:
             self.notice = []
         elif attributes.get("id") == "empty":
@@ -67,18 +83,25 @@ class _PageParser(HTMLParser):
         if tag == "template":
             self.in_template -= 1
         elif tag == "td" and self.row is not None and self.cell is not None:
-            self.row.append(" ".join("".join(self.cell).split()))
+            (self.tags if self.tag_cell else self.row).append(" ".join("".join(self.cell).split()))
             self.cell = None
+        elif tag == "span" and self.under_name:
+            self.under_name -= 1
         elif tag == "tr" and self.row is not None:
             self.page.rows.append(self.row)
             self.page.links[self.row[1]] = self.href
+            self.page.tags[self.row[1]] = self.tags
+            if self.cover:
+                self.page.covers[self.row[1]] = self.cover
             self.row = None
+            self.tags = []
+            self.cover = ""
         elif tag == "li" and self.notice is not None:
             self.page.notices.append(" ".join(" ".join(self.notice).split()))
             self.notice = None
 
     def handle_data(self, data: str) -> None:
-        if self.cell is not None:
+        if self.cell is not None and not self.under_name:
             self.cell.append(data)
         if self.notice is not None:
             self.notice.append(data)
@@ -115,6 +138,7 @@ def test_the_page_lists_name_format_duration_and_size_sorted_by_name(client: Fla
         ["a.wav", "WAV", "0:02", "31.3 KiB"],  # 32044 bytes
         ["b.ogg", "Ogg", "0:01", f"{len(vorbis) / 1024:.1f} KiB"],
     ]
+    assert page.tags == {"a.wav": ["", ""], "b.ogg": ["", ""]}  # no title or artist
     assert page.links == {"a.wav": "/files/a.wav", "b.ogg": "/files/b.ogg"}
 
 
@@ -123,7 +147,7 @@ def test_opus_is_labelled_opus_and_vorbis_ogg(client: FlaskClient) -> None:
     assert sent.status_code == 201
     assert [row[1:3] for row in read_page(client.get("/")).rows] == [["tone.ogg", "Ogg"], ["voice.opus", "Opus"]]
     served = client.get("/files/voice.opus")
-    assert served.headers["Content-Type"] == "audio/ogg; codecs=opus"
+    assert served.headers["Content-Type"] == "audio/ogg;codecs=opus"
 
 
 def test_files_copied_into_the_folder_are_listed_and_non_audio_is_not(client: FlaskClient, library_dir: Path) -> None:
@@ -227,7 +251,7 @@ def test_submitting_the_form_without_a_file_says_what_to_do(client: FlaskClient)
 
 
 def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Path) -> None:
-    app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "MAX_UPLOAD_SIZE": 10_000})
+    app = create_app({"TESTING": True, "LIBRARY_DIR": tmp_path / "library", "MAX_CONTENT_LENGTH": 10_000})
     try:
         response = upload(app.test_client(), ("big.wav", noise_wav(9, seconds=1.0)), path="/")
         assert response.status_code == 413
@@ -235,7 +259,7 @@ def test_an_oversized_upload_is_refused_on_the_page_with_the_limit(tmp_path: Pat
         assert "10000 bytes" in notice
         assert on_disk(tmp_path / "library") == []
     finally:
-        app.extensions[EXTENSION_KEY].close()
+        get_library(app).close()
 
 
 def test_a_post_from_another_site_is_refused(client: FlaskClient, library_dir: Path) -> None:
@@ -353,6 +377,30 @@ def test_the_filter_narrows_the_list_by_name_ignoring_case(client: FlaskClient, 
     assert 'value="nothing like it"' in missing.get_data(as_text=True)  # the box keeps what was typed
 
 
+def test_title_artist_and_cover_are_shown_with_the_name(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
+    (library_dir / "tagged.ogg").write_bytes(fixture_bytes("tagged.ogg"))  # tags but no cover
+    (library_dir / "plain.wav").write_bytes(noise_wav(3))
+    response = client.get("/")
+    page = read_page(response)
+    assert page.tags == {
+        "plain.wav": ["", ""],
+        "tagged.flac": ["Tone Title", "Fixture Artist"],
+        "tagged.ogg": ["Tone Title", "Fixture Artist"],
+    }
+    assert page.covers == {"tagged.flac": "/files/tagged.flac/cover"}  # no request for a cover that is not there
+    assert '<span class="track-tags">Tone Title · Fixture Artist</span>' in response.get_data(as_text=True)
+    assert client.get(page.covers["tagged.flac"]).content_type.startswith("image/")
+
+
+def test_the_filter_matches_title_and_artist_too(client: FlaskClient, library_dir: Path) -> None:
+    (library_dir / "tagged.flac").write_bytes(fixture_bytes("tagged.flac"))
+    (library_dir / "plain.wav").write_bytes(noise_wav(3))
+    assert names(read_page(client.get("/?q=fixture ARTIST"))) == ["tagged.flac"]
+    assert names(read_page(client.get("/?q=tone title"))) == ["tagged.flac"]
+    assert names(read_page(client.get("/?q=plain"))) == ["plain.wav"]
+
+
 def test_a_change_renders_only_the_rows_that_changed(
     client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -374,7 +422,7 @@ def test_a_change_renders_only_the_rows_that_changed(
 def test_files_still_being_examined_are_announced(
     client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    library: Library = client.application.extensions[EXTENSION_KEY]
+    library: Library = get_library(client.application)
     (library_dir / "held.wav").write_bytes(noise_wav(5))
     release = threading.Event()
     real_detect = library.catalog._detect

@@ -97,7 +97,6 @@ def test_a_taken_port_is_a_one_line_error(server: RunningServer, tmp_path: Path)
 
 
 def test_stale_temporaries_are_removed_when_the_server_starts(library_dir: Path) -> None:
-    library_dir.mkdir()
     stale = library_dir / f".upload-{'c' * 16}-{'d' * 16}.part"
     stale.write_bytes(b"left by a crash")
     with audio_server(library_dir) as running:

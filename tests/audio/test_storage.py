@@ -5,8 +5,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app
-from audio_library.storage import EXTENSION_KEY, Library, LibraryError
+from audio_library import catalog, create_app, metadata_cache
+from audio_library.extension import get_library
+from audio_library.storage import Library, LibraryError
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,7 +75,6 @@ def test_a_file_deleted_by_hand_disappears_from_the_listing(client: FlaskClient,
 
 
 def test_stale_temporaries_of_a_dead_process_are_removed_at_start_up(library_dir: Path) -> None:
-    library_dir.mkdir()
     stale = library_dir / f".upload-{'a' * 16}-{'b' * 16}.part"
     stale.write_bytes(b"half an upload")
     stale_lock = library_dir / f".instance-{'a' * 16}.lock"
@@ -112,7 +112,7 @@ def test_the_listing_does_not_read_files_again(
         (library_dir / f"{number}.wav").write_bytes(noise_wav(number))
     assert len(client.get("/api/files").json) == 5  # type: ignore[arg-type]
     examined: list[Path] = []
-    library: Library = client.application.extensions[EXTENSION_KEY]
+    library: Library = get_library(client.application)
     real_detect = library.catalog._detect
 
     def counting_detect(path: Path) -> str | None:
@@ -135,8 +135,8 @@ def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.Mon
     for number in range(3):
         (library_dir / f"{number}.wav").write_bytes(noise_wav(number))
     before = first.test_client().get("/api/files").json
-    first.extensions[EXTENSION_KEY].close()
-    assert (library_dir / catalog.CACHE_FILE).is_file()
+    get_library(first).close()
+    assert (library_dir / metadata_cache.CACHE_FILE).is_file()
 
     def no_reading(path: Path) -> str | None:
         raise AssertionError(f"{path} was read again after a restart")
@@ -146,18 +146,17 @@ def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.Mon
     try:
         assert second.test_client().get("/api/files").json == before
     finally:
-        second.extensions[EXTENSION_KEY].close()
+        get_library(second).close()
 
 
 def test_a_corrupt_cache_is_ignored(library_dir: Path) -> None:
-    library_dir.mkdir()
     (library_dir / "song.wav").write_bytes(noise_wav(1))
-    (library_dir / catalog.CACHE_FILE).write_text("{not json", encoding="utf-8")
+    (library_dir / metadata_cache.CACHE_FILE).write_text("{not json", encoding="utf-8")
     app = create_app({"LIBRARY_DIR": library_dir})
     try:
         assert [entry["name"] for entry in app.test_client().get("/api/files").json] == ["song.wav"]  # type: ignore[union-attr]
     finally:
-        app.extensions[EXTENSION_KEY].close()
+        get_library(app).close()
 
 
 def test_a_library_path_that_is_a_file_is_refused(tmp_path: Path) -> None:

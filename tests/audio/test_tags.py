@@ -11,9 +11,9 @@ from pathlib import Path
 import mutagen.id3
 import pytest
 import requests
-from audio_library import catalog, create_app
+from audio_library import catalog, create_app, metadata_cache
+from audio_library.extension import get_library
 from audio_library.formats.limits import TAG_READ_BYTES
-from audio_library.storage import EXTENSION_KEY
 from audio_library.tags import MAX_COVER_BYTES, read_cover, read_tags
 from flask.testing import FlaskClient
 from hypothesis import given, settings
@@ -188,19 +188,18 @@ def test_no_cover_is_a_404_in_json(client: FlaskClient, path: str) -> None:
 
 
 def test_a_cache_of_the_previous_version_is_examined_again(library_dir: Path) -> None:
-    library_dir.mkdir()
     song = library_dir / "song.flac"
     shutil.copy(FIXTURES_DIR / "tagged.flac", song)
     info = song.stat()
     old = {"version": 1, "files": [["song.flac", info.st_size, info.st_mtime_ns, "audio/flac", 0.5, None]]}
-    (library_dir / catalog.CACHE_FILE).write_text(json.dumps(old), encoding="utf-8")
+    (library_dir / metadata_cache.CACHE_FILE).write_text(json.dumps(old), encoding="utf-8")
     app = create_app({"LIBRARY_DIR": library_dir})
     try:
         (listed,) = app.test_client().get("/api/files").json  # type: ignore[misc]
     finally:
-        app.extensions[EXTENSION_KEY].close()
+        get_library(app).close()
     assert listed["title"] == "Tone Title"
-    assert json.loads((library_dir / catalog.CACHE_FILE).read_text(encoding="utf-8"))["version"] == 2
+    assert json.loads((library_dir / metadata_cache.CACHE_FILE).read_text(encoding="utf-8"))["version"] == 2
 
 
 def test_tags_are_cached_across_a_restart(library_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,7 +207,7 @@ def test_tags_are_cached_across_a_restart(library_dir: Path, monkeypatch: pytest
     for name in TAGS:
         shutil.copy(FIXTURES_DIR / name, library_dir / name)
     before = first.test_client().get("/api/files").json
-    first.extensions[EXTENSION_KEY].close()
+    get_library(first).close()
 
     def no_reading(path: Path, mime: str) -> None:
         raise AssertionError(f"the tags of {path} were read again after a restart")
@@ -218,7 +217,7 @@ def test_tags_are_cached_across_a_restart(library_dir: Path, monkeypatch: pytest
     try:
         assert second.test_client().get("/api/files").json == before
     finally:
-        second.extensions[EXTENSION_KEY].close()
+        get_library(second).close()
     assert {entry["name"]: entry["title"] for entry in before} == {name: TAGS[name][0] for name in TAGS}  # type: ignore[union-attr]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from audio_library import auth, create_app
 from audio_library.auth import ChecksBusyError, Credentials, Users
-from audio_library.storage import EXTENSION_KEY
+from audio_library.extension import get_library
 from audio_library.users import UsersError, add_user, add_user_command, parse_users, read_users
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -212,4 +212,4 @@ def test_a_busy_check_is_a_503_with_retry_after(tmp_path: Path, monkeypatch: pyt
         assert response.headers["Retry-After"] == "1"
         assert response.json == {"error": "The server is busy checking other passwords: try again in a second."}
     finally:
-        app.extensions[EXTENSION_KEY].close()
+        get_library(app).close()

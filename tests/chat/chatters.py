@@ -1,6 +1,7 @@
 """Real websocket clients for the chat tests: connect, send, and wait for lines with a deadline."""
 
 import asyncio
+import re
 import socket
 from collections.abc import Callable
 from types import TracebackType
@@ -18,7 +19,8 @@ class Chatter:
 
     def __init__(self, port: int, **options: object) -> None:
         self.url = f"ws://127.0.0.1:{port}/"
-        self.options = options
+        # Unread lines must not stop the client reading: it would miss the close frame and wait 10 s to close.
+        self.options = {"max_queue": None, **options}
         self.connection: ClientConnection | None = None
         self.name = ""
         self.seen: list[str] = []
@@ -70,6 +72,12 @@ class Chatter:
             line = await self.recv(max(0.0, deadline - loop.time()))
             if test(line):
                 return line
+
+
+def said(name: str, text: str) -> Callable[[str], bool]:
+    """A test for the line others see when `name` says `text`: `<seconds> <name>: <text>`, whatever the seconds."""
+    pattern = re.compile(rf"\d+ {re.escape(name)}: {re.escape(text)}")
+    return lambda line: pattern.fullmatch(line) is not None
 
 
 def raw_websocket(port: int, receive_buffer: int | None = None) -> socket.socket:

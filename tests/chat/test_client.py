@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.chat.chatters import DEADLINE, Chatter
+from tests.chat.chatters import DEADLINE, Chatter, said
 from tests.event_loop import run
 from tests.servers import REPO, RunningServer, chat_server, free_port
 
@@ -32,7 +32,7 @@ def test_piped_lines_are_sent_and_arrivals_printed(server: RunningServer) -> Non
             name = (await other.expect(lambda line: line.endswith(" connected"))).removesuffix(" connected")
             client.stdin.write(b"from a pipe\n")
             await client.stdin.drain()
-            await other.expect(f"0 {name}: from a pipe")
+            await other.expect(said(name, "from a pipe"))
             await other.send("to the pipe")
             while not (await asyncio.wait_for(client.stdout.readline(), DEADLINE)).endswith(b": to the pipe\n"):
                 pass
@@ -130,9 +130,9 @@ def test_a_terminal_types_chats_and_uses_the_rest_side(server: RunningServer) ->
                 tty.wait(lambda: f"{other.name}: arrives mid-line" in tty.screen(), "the arriving line")
                 tty.wait(lambda: tty.screen().rstrip().endswith("half typed"), "the typed text kept intact")
                 arrival = next(line for line in tty.screen().splitlines() if "arrives mid-line" in line)
-                assert arrival.strip() == f"0 {other.name}: arrives mid-line"  # not garbled into the typed text
+                assert said(other.name, "arrives mid-line")(arrival.strip())  # not garbled into the typed text
                 tty.keys(" and sent", "Enter")
-                await other.expect(f"0 {name}: half typed and sent")
+                await other.expect(said(name, "half typed and sent"))
                 tty.keys("/who", "Enter")
                 tty.wait(lambda: f"* {other.name} (connected" in tty.screen(), "/who's list")
                 tty.keys("/announce lunch", "Enter")

@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from tests.chat.chatters import Chatter
+from tests.chat.chatters import Chatter, said
 from tests.event_loop import run
 from tests.servers import RunningServer
 
@@ -12,11 +12,11 @@ def test_a_message_reaches_the_others_but_not_the_sender(server: RunningServer) 
     async def scenario() -> None:
         async with Chatter(server.port) as one, Chatter(server.port) as two, Chatter(server.port) as three:
             await one.send("pizza later?")
-            assert await two.expect(lambda line: "pizza" in line) == f"0 {one.name}: pizza later?"
-            assert await three.expect(lambda line: "pizza" in line) == f"0 {one.name}: pizza later?"
+            assert said(one.name, "pizza later?")(await two.expect(lambda line: "pizza" in line))
+            assert said(one.name, "pizza later?")(await three.expect(lambda line: "pizza" in line))
             await two.send("sure")
             # Lines arrive in order, so had the sender got its own message back it would come before this one.
-            assert await one.expect(lambda line: ": " in line) == f"0 {two.name}: sure"
+            assert said(two.name, "sure")(await one.expect(lambda line: ": " in line))
 
     run(scenario())
 
@@ -93,13 +93,13 @@ def test_invite_pairs_two_clients_who_alone_see_each_other(server: RunningServer
             assert await two.expect(lambda line: line.startswith("Private")) == f"Private chatting with {one.name}"
             assert await one.expect(lambda line: line.startswith("Private")) == f"Private chatting with {two.name}"
             await two.send("secret")
-            assert await one.expect(lambda line: ": " in line) == f"0 {two.name}: secret"
+            assert said(two.name, "secret")(await one.expect(lambda line: ": " in line))
             await three.send("public")
             await one.send("leave")
             assert await one.expect(lambda line: line.startswith("Private")) == "Private chat ended."
             assert await two.expect(lambda line: line.startswith("Private")) == "Private chat ended."
             await two.send("back")
-            assert await three.expect(lambda line: ": " in line) == f"0 {two.name}: back"
+            assert said(two.name, "back")(await three.expect(lambda line: ": " in line))
             await two.send(f"invite {three.name}")
             assert await three.expect(lambda line: line.startswith("Private")) == f"Private chatting with {two.name}"
             # The private pair and the room never saw each other's messages.
@@ -137,6 +137,6 @@ def test_a_partner_who_disconnects_drops_the_other_back_into_the_room(server: Ru
                 await stays.expect(f"Private chatting with {goes.name}")
             assert await stays.expect(lambda line: goes.name in line) == f"{goes.name} left; private chat ended."
             await stays.send("back in the room")
-            assert await room.expect(lambda line: ": " in line) == f"0 {stays.name}: back in the room"
+            assert said(stays.name, "back in the room")(await room.expect(lambda line: ": " in line))
 
     run(scenario())

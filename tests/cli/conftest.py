@@ -10,14 +10,6 @@ from tests.servers import audio_server
 
 
 @pytest.fixture
-def library(tmp_path: Path) -> Path:
-    """An empty library folder for one test."""
-    folder = tmp_path / "library"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def files(tmp_path: Path) -> Path:
     """A folder for the local files a test uploads or downloads."""
     folder = tmp_path / "files"
@@ -26,7 +18,7 @@ def files(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def screwdriver(library: Path) -> Iterator[Screwdriver]:
+def screwdriver(library_dir: Path) -> Iterator[Screwdriver]:
     """The client against a fresh server on an empty temporary library."""
-    with audio_server(library) as server:
+    with audio_server(library_dir) as server:
         yield Screwdriver(server)

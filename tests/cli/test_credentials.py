@@ -23,9 +23,9 @@ def users_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def guarded(library: Path, users_file: Path) -> Iterator[Screwdriver]:
+def guarded(library_dir: Path, users_file: Path) -> Iterator[Screwdriver]:
     """A server on which uploads and deletes need a user's credentials."""
-    with audio_server(library, "--users", str(users_file)) as server:
+    with audio_server(library_dir, "--users", str(users_file)) as server:
         yield Screwdriver(server)
 
 
@@ -184,8 +184,8 @@ def test_the_first_401_stops_an_upload_of_many(guarded: Screwdriver, files: Path
     assert [item["status"] for item in json.loads(result.stdout)] == ["failed"] * 3
 
 
-def test_a_private_library_needs_credentials_to_list(library: Path, users_file: Path, song: Path) -> None:
-    with audio_server(library, "--users", str(users_file), "--private") as server:
+def test_a_private_library_needs_credentials_to_list(library_dir: Path, users_file: Path, song: Path) -> None:
+    with audio_server(library_dir, "--users", str(users_file), "--private") as server:
         anonymous = run_in_process("--server", server.url, "list")
         signed_in = run_in_process("--server", server.url, "-u", f"alice:{PASSWORD}", "list", "--json")
 

@@ -203,9 +203,9 @@ def test_unreadable_file_is_refused(screwdriver: Screwdriver, files: Path) -> No
 
 
 @pytest.mark.parametrize("size", [160_000, 32 * 1024 * 1024], ids=["small", "refused-while-sending"])
-def test_file_over_the_servers_limit_is_refused_as_too_large(library: Path, files: Path, size: int) -> None:
+def test_file_over_the_servers_limit_is_refused_as_too_large(library_dir: Path, files: Path, size: int) -> None:
     song = write_silence(files / "long.wav", size)
-    with audio_server(library, "--max-size", "50000") as server:
+    with audio_server(library_dir, "--max-size", "50000") as server:
         result = Screwdriver(server)("upload", str(song))
         names = Screwdriver(server).names()
 

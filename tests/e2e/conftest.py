@@ -26,27 +26,28 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def library(tmp_path: Path) -> Path:
-    """An empty library folder for one test."""
-    folder = tmp_path / "library"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def server(library: Path) -> Iterator[RunningServer]:
+def server(library_dir: Path) -> Iterator[RunningServer]:
     """The audio library server on a free loopback port, serving the test's folder."""
-    with audio_server(library) as running:
+    with audio_server(library_dir) as running:
         yield running
 
 
 @pytest.fixture
 def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
-    """A fresh browser tab (own cookies and cache) on the test's server, with JavaScript."""
-    yield from open_tab(browser, server)
+    """A fresh desktop-sized tab on the test's server, with JavaScript."""
+    with open_tab(browser, server.url) as tab:
+        yield tab
+
+
+@pytest.fixture
+def phone(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """A fresh phone-sized touch tab on the test's server, with JavaScript."""
+    with open_tab(browser, server.url, "phone") as tab:
+        yield tab
 
 
 @pytest.fixture
 def page_without_js(browser: Browser, server: RunningServer) -> Iterator[Page]:
-    """A fresh browser tab on the test's server with JavaScript disabled."""
-    yield from open_tab(browser, server, javascript=False)
+    """A fresh desktop-sized tab on the test's server with JavaScript disabled."""
+    with open_tab(browser, server.url, javascript=False) as tab:
+        yield tab

@@ -18,7 +18,8 @@ from typing import BinaryIO
 import pytest
 import requests
 from audio_library import create_app
-from audio_library.storage import EXTENSION_KEY, Library
+from audio_library.extension import get_library
+from audio_library.storage import Library
 
 from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
@@ -212,7 +213,7 @@ class _FullDisk(io.RawIOBase):
 def disk_full_injected_at_the_storage_layer(library_dir: Path) -> None:
     """Where no tmpfs can be mounted: the same outcome with ENOSPC injected into the library's writes."""
     app = create_app({"TESTING": True, "LIBRARY_DIR": library_dir})
-    library: Library = app.extensions[EXTENSION_KEY]
+    library: Library = get_library(app)
     real_create = library.create_temporary
 
     def create_on_full_disk() -> tuple[Path, BinaryIO]:

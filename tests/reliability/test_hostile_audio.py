@@ -49,7 +49,7 @@ def server(site: Path) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def library(site: Path, server: RunningServer, ledger: Ledger) -> Iterator[Path]:
+def library_dir(site: Path, server: RunningServer, ledger: Ledger) -> Iterator[Path]:
     """The library folder; afterwards, nothing beside it has changed, no temporary is left, nothing is open."""
     folder = site / "library"
     beside = sorted(os.listdir(site))
@@ -101,7 +101,7 @@ HOSTILE_NAMES = [
 
 @pytest.mark.parametrize("sent", HOSTILE_NAMES, ids=range(len(HOSTILE_NAMES)))
 def test_hostile_file_names_stay_inside_the_library(
-    sent: bytes, server: RunningServer, library: Path, ledger: Ledger
+    sent: bytes, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     content = noise_wav(HOSTILE_NAMES.index(sent))  # str hashes vary between runs; the index does not
     response = post_raw(server.port, [Part(content, sent)])
@@ -119,7 +119,7 @@ def test_hostile_file_names_stay_inside_the_library(
     assert "\0" not in name
     assert not name.startswith(".")
     assert len(name.encode()) <= 255
-    assert (library / name).read_bytes() == content
+    assert (library_dir / name).read_bytes() == content
     assert not Path("/tmp/reliability-escape.wav").exists()
     served = requests.get(f"{server.url}/files/{quote(name, safe='')}", timeout=30)
     assert sha256(served.content) == sha256(content)
@@ -131,7 +131,7 @@ def test_hostile_file_names_stay_inside_the_library(
     ledger.record(SCENARIO, requests=3, files=1)
 
 
-def test_a_name_encoded_per_rfc_5987_cannot_climb_out(server: RunningServer, library: Path, ledger: Ledger) -> None:
+def test_a_name_encoded_per_rfc_5987_cannot_climb_out(server: RunningServer, library_dir: Path, ledger: Ledger) -> None:
     part = Part(noise_wav(2), b"plain.wav", disposition_extra=b"; filename*=UTF-8''..%2F..%2Fescape.wav")
     response = post_raw(server.port, [part])
     ledger.record(SCENARIO, requests=1, errors=int(response.status >= 500))
@@ -139,7 +139,7 @@ def test_a_name_encoded_per_rfc_5987_cannot_climb_out(server: RunningServer, lib
     body = response.json()
     assert isinstance(body, dict)
     name = body["files"][0]["name"]
-    assert (library / name).is_file()
+    assert (library_dir / name).is_file()
     assert "/" not in name
     assert requests.delete(f"{server.url}/api/files/{quote(name, safe='')}", timeout=30).status_code == 204
 
@@ -160,12 +160,12 @@ TRAVERSING_PATHS = [
 @pytest.mark.parametrize("path", TRAVERSING_PATHS)
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_paths_cannot_reach_outside_the_library(
-    path: str, method: str, server: RunningServer, library: Path, ledger: Ledger
+    path: str, method: str, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     target = path if method == "GET" else path.replace("/files/", "/api/files/", 1)
     response = exchange(server.port, f"{method} {target} HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode())
     refused(response, ledger, 400, 404, 405)
-    assert (library / ".metadata.json").exists() or not any(library.iterdir())
+    assert (library_dir / ".metadata.json").exists() or not any(library_dir.iterdir())
 
 
 # Malformed requests
@@ -187,7 +187,7 @@ ODD_HEADERS = {
 
 @pytest.mark.parametrize(("header", "status"), ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
 def test_odd_headers_on_a_file_get_a_deliberate_answer(
-    header: bytes, status: int, server: RunningServer, library: Path, ledger: Ledger
+    header: bytes, status: int, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     content = noise_wav(12, seconds=1.0)
     assert requests.post(f"{server.url}/api/files", files={"file": ("odd.wav", content)}, timeout=30).ok
@@ -200,13 +200,13 @@ def test_odd_headers_on_a_file_get_a_deliberate_answer(
     assert requests.delete(f"{server.url}/api/files/odd.wav", timeout=30).status_code == 204
 
 
-def test_a_file_name_that_is_not_utf8_is_a_clear_400(server: RunningServer, library: Path, ledger: Ledger) -> None:
+def test_a_file_name_that_is_not_utf8_is_a_clear_400(server: RunningServer, library_dir: Path, ledger: Ledger) -> None:
     message = refused(post_raw(server.port, [Part(noise_wav(13), b"\xff\xfe.wav")]), ledger, 400)
     assert message.startswith("The multipart body is malformed")
-    assert stored_files(library) == {}
+    assert stored_files(library_dir) == {}
 
 
-def test_huge_headers_get_a_json_431(server: RunningServer, library: Path, ledger: Ledger) -> None:
+def test_huge_headers_get_a_json_431(server: RunningServer, library_dir: Path, ledger: Ledger) -> None:
     head = f"GET /api/files HTTP/1.1\r\nHost: {LOOPBACK}\r\nX-Huge: {'a' * 300_000}\r\n\r\n".encode()
     assert refused(exchange(server.port, head), ledger, 431)
     many = "".join(f"X-H{number}: {'b' * 100}\r\n" for number in range(3000))
@@ -217,24 +217,24 @@ def test_huge_headers_get_a_json_431(server: RunningServer, library: Path, ledge
 
 @pytest.mark.parametrize("length", ["-1", "abc", "1e3", "10, 20"])
 def test_an_unreadable_content_length_is_a_400(
-    length: str, server: RunningServer, library: Path, ledger: Ledger
+    length: str, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     body = multipart([Part(noise_wav(3))])
     head = upload_head(server.port, 0).replace(b"Content-Length: 0", f"Content-Length: {length}".encode())
     refused(exchange(server.port, head + body), ledger, 400)
-    assert stored_files(library) == {}
+    assert stored_files(library_dir) == {}
 
 
 def test_a_content_length_shorter_than_the_body_stores_nothing(
-    server: RunningServer, library: Path, ledger: Ledger
+    server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     body = multipart([Part(noise_wav(4), b"short.wav")])
     refused(exchange(server.port, upload_head(server.port, len(body) - 100) + body), ledger, 400)
-    assert stored_files(library) == {}
+    assert stored_files(library_dir) == {}
 
 
 def test_a_content_length_longer_than_the_body_stores_nothing(
-    server: RunningServer, library: Path, ledger: Ledger
+    server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     body = multipart([Part(noise_wav(5), b"long.wav")])
     with socket.create_connection((LOOPBACK, server.port), timeout=30) as sock, sock.makefile("rb") as stream:
@@ -243,7 +243,7 @@ def test_a_content_length_longer_than_the_body_stores_nothing(
         answer = stream.read()
     ledger.record(SCENARIO, requests=1, errors=int(answer.startswith(b"HTTP/1.1 5")))
     assert answer == b"" or answer.startswith(b"HTTP/1.1 4")  # the server hangs up or refuses; never a 5xx
-    assert stored_files(library) == {}
+    assert stored_files(library_dir) == {}
 
 
 @pytest.mark.parametrize(
@@ -260,16 +260,16 @@ def test_a_content_length_longer_than_the_body_stores_nothing(
     ids=["text-field-only", "file-under-another-field", "no-parts", "garbage", "no-boundary", "json", "bare-wav"],
 )
 def test_a_body_without_a_file_part_is_a_400(
-    content_type: str, body: bytes, server: RunningServer, library: Path, ledger: Ledger
+    content_type: str, body: bytes, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     head = upload_head(server.port, len(body)).replace(CONTENT_TYPE.encode(), content_type.encode())
     refused(exchange(server.port, head + body), ledger, 400)
-    assert stored_files(library) == {}
+    assert stored_files(library_dir) == {}
 
 
 @pytest.mark.parametrize("kind", ["fields", "files"])
 def test_thousands_of_tiny_parts_are_a_413_and_leave_nothing(
-    kind: str, server: RunningServer, library: Path, ledger: Ledger
+    kind: str, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     if kind == "fields":
         parts = [Part(b"x", None, f"f{number}", None) for number in range(5000)]
@@ -277,24 +277,24 @@ def test_thousands_of_tiny_parts_are_a_413_and_leave_nothing(
         parts = [Part(b"x", f"{number}.wav".encode()) for number in range(3000)]
     message = refused(post_raw(server.port, parts), ledger, 413)
     assert "Too many parts" in message
-    assert stored_files(library) == {}
+    assert stored_files(library_dir) == {}
 
 
 # The size limit, enforced before the body is stored
 
 
 def test_an_upload_over_the_limit_is_refused_before_the_rest_is_sent(tmp_path: Path, ledger: Ledger) -> None:
-    library = tmp_path / "library"
-    with audio_server(library, "--max-size", str(SMALL_LIMIT)) as server:
+    library_dir = tmp_path / "library"
+    with audio_server(library_dir, "--max-size", str(SMALL_LIMIT)) as server:
         body_start = multipart([Part(noise_wav(7, seconds=10))])[:65_536]
         with socket.create_connection((LOOPBACK, server.port), timeout=15) as sock, sock.makefile("rb") as stream:
             sock.sendall(upload_head(server.port, 50_000_000) + body_start)  # 64 KB of a promised 50 MB
             response = read_response(stream)  # answered now, while 49.9 MB are still unsent
         message = refused(response, ledger, 413)
         assert message == "The upload is too large: the limit is 976.6 KiB (1000000 bytes) per request."
-        assert stored_files(library) == {}
-        assert leftovers(library) == []
-        assert open_files_under(server.process.pid, library) == []
+        assert stored_files(library_dir) == {}
+        assert leftovers(library_dir) == []
+        assert open_files_under(server.process.pid, library_dir) == []
 
 
 # Requests from another origin
@@ -309,11 +309,11 @@ EVIL = "http://evil.example"
     ids=["other-origin", "null-origin", "cross-site", "other-port"],
 )
 def test_changes_from_another_origin_are_refused(
-    headers: str, server: RunningServer, library: Path, ledger: Ledger
+    headers: str, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     content = noise_wav(8)
     assert requests.post(f"{server.url}/api/files", files={"file": ("kept.wav", content)}, timeout=30).ok
-    before = stored_files(library)
+    before = stored_files(library_dir)
     refused(post_raw(server.port, [Part(noise_wav(9), b"forged.wav")], headers), ledger, 403)
     form = post_raw(server.port, [Part(noise_wav(9), b"forged.wav")], headers, path="/")  # the page's form
     ledger.record(SCENARIO, requests=1, errors=int(form.status >= 500))
@@ -328,7 +328,7 @@ def test_changes_from_another_origin_are_refused(
         response = exchange(server.port, request)
         ledger.record(SCENARIO, requests=1, errors=int(response.status >= 500))
         assert response.status == 403
-    assert stored_files(library) == before
+    assert stored_files(library_dir) == before
     assert requests.delete(f"{server.url}/api/files/kept.wav", timeout=30).status_code == 204
     ledger.record(SCENARIO, requests=2, files=1)
 
@@ -350,7 +350,7 @@ DISGUISES = {
 
 @pytest.mark.parametrize("disguise", sorted(DISGUISES))
 def test_markup_disguised_as_audio_is_never_stored(
-    disguise: str, server: RunningServer, library: Path, ledger: Ledger
+    disguise: str, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
     content = DISGUISES[disguise]
     alone = Part(content, b"track.mp3", content_type="audio/mpeg")
@@ -362,14 +362,14 @@ def test_markup_disguised_as_audio_is_never_stored(
     ledger.record(SCENARIO, requests=1, errors=int(form.status >= 500))
     assert form.status == 415
     assert "Non-audio file detected" in form.body.decode()
-    assert stored_files(library) == {}
+    assert stored_files(library_dir) == {}
 
 
 @pytest.mark.parametrize("disguise", sorted(DISGUISES))
 def test_markup_copied_into_the_folder_is_never_served(
-    disguise: str, server: RunningServer, library: Path, ledger: Ledger
+    disguise: str, server: RunningServer, library_dir: Path, ledger: Ledger
 ) -> None:
-    (library / "planted.mp3").write_bytes(DISGUISES[disguise])
+    (library_dir / "planted.mp3").write_bytes(DISGUISES[disguise])
     try:
         refused(
             exchange(server.port, f"GET /files/planted.mp3 HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()), ledger, 404
@@ -379,10 +379,12 @@ def test_markup_copied_into_the_folder_is_never_served(
         assert "planted.mp3" not in requests.get(f"{server.url}/", timeout=30).text
         ledger.record(SCENARIO, requests=2)
     finally:
-        (library / "planted.mp3").unlink()
+        (library_dir / "planted.mp3").unlink()
 
 
-def test_audio_with_markup_inside_is_served_only_as_audio(server: RunningServer, library: Path, ledger: Ledger) -> None:
+def test_audio_with_markup_inside_is_served_only_as_audio(
+    server: RunningServer, library_dir: Path, ledger: Ledger
+) -> None:
     # A real WAV whose samples spell out a page: storable audio, but it must never render as one.
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:

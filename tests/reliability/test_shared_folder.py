@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from audio_library.names import natural_sort_key
 
 from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
@@ -63,7 +64,7 @@ def test_two_servers_sharing_a_folder_lose_and_overwrite_nothing(tmp_path: Path,
         assert on_disk == {pair[0][0]: digest for digest, pair in outcomes.items()}
         assert leftovers(library) == []
         listings = [requests.get(f"{server.url}/api/files", timeout=30).json() for server in (first, second)]
-        assert [entry["name"] for entry in listings[0]] == sorted(on_disk)
+        assert [entry["name"] for entry in listings[0]] == sorted(on_disk, key=natural_sort_key)
         assert listings[0] == listings[1]
         verified = 0
         for server in (first, second):

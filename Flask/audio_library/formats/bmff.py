@@ -2,26 +2,33 @@
 
 import struct
 
-from audio_library.formats.limits import MAX_CHUNKS, BoundedFile
+from audio_library.formats.limits import MAX_CHUNKS, BoundedFile, OutOfBoundsError
 
 
 def _bmff_boxes(stream: BoundedFile, start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """(type, body offset, body end) of the boxes between ``start`` and ``end``, reading only headers."""
+    """(type, body offset, body end) of the boxes between ``start`` and ``end``, reading only headers.
+
+    A box whose size is smaller than its header, runs past its parent (or the file), or whose 64-bit size is
+    cut short is a lie: OutOfBoundsError. Size 0 means "to the end of the parent", as the format says.
+    """
     boxes: list[tuple[bytes, int, int]] = []
     offset = start
     while offset + 8 <= end and len(boxes) < MAX_CHUNKS:
+        stream.walk()
         stream.seek(offset)
-        header = stream.read(16)
+        header = stream.read(min(16, end - offset))
         box_size, box_type = struct.unpack(">I4s", header[:8])
         body = offset + 8
-        if box_size == 1 and len(header) == 16:
+        if box_size == 1:
+            if len(header) < 16:
+                raise OutOfBoundsError("64-bit box size cut short")
             (box_size,) = struct.unpack(">Q", header[8:])
             body += 8
         elif box_size == 0:
             box_size = end - offset
-        if box_size < body - offset:
-            break
-        boxes.append((box_type, body, min(offset + box_size, end)))
+        if box_size < body - offset or offset + box_size > end:
+            raise OutOfBoundsError(f"box {box_type!r} of {box_size} bytes does not fit in its parent")
+        boxes.append((box_type, body, offset + box_size))
         offset += box_size
     return boxes
 

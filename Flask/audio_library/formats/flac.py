@@ -3,7 +3,7 @@
 import struct
 
 from audio_library.formats.id3 import skip_id3
-from audio_library.formats.limits import MAX_CHUNKS, BoundedFile
+from audio_library.formats.limits import MAX_CHUNKS, BoundedFile, OutOfBoundsError
 
 
 def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
@@ -29,11 +29,14 @@ def _flac_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
     for _ in range(MAX_CHUNKS):
         if last:
             break
+        stream.walk()
         stream.seek(offset)
         header = stream.read(4)
         if len(header) < 4:
             return None
         last, offset = bool(header[0] & 0x80), offset + 4 + int.from_bytes(header[1:], "big")
+        if offset > size:
+            raise OutOfBoundsError("FLAC metadata block runs past the end of the file")
     stream.seek(offset)
     sync = stream.read(2)
     if sample_rate == 0 or len(sync) < 2 or sync[0] != 0xFF or sync[1] & 0xFE != 0xF8:

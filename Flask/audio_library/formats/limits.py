@@ -69,6 +69,6 @@ class BoundedFile:
 
     def walk(self, count: int = 1) -> None:
         """Count `count` structures walked; OutOfBoundsError once more than the budget allows."""
-        self.structures += count
-        if self.structures > self.max_structures:
+        if self.structures + count > self.max_structures:
             raise OutOfBoundsError(f"more than {self.max_structures} structures")
+        self.structures += count

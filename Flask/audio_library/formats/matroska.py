@@ -2,10 +2,10 @@
 
 import struct
 
-from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES, BoundedFile
+from audio_library.formats.limits import MAX_CHUNKS, SNIFF_BYTES, BoundedFile, OutOfBoundsError
 
 
-EBML_READ_LIMIT = 1024 * 1024  # largest Matroska Info or Tracks element read whole
+EBML_READ_LIMIT = 64 * 1024  # largest Matroska Info or Tracks element read whole
 
 _EBML_HEADER, _EBML_DOCTYPE = 0x1A45DFA3, 0x4282
 _SEGMENT, _CLUSTER, _INFO, _TRACKS = 0x18538067, 0x1F43B675, 0x1549A966, 0x1654AE6B
@@ -27,56 +27,79 @@ def _ebml_vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
     return (_UNKNOWN_SIZE if value == (1 << (7 * length)) - 1 else value), pos + length
 
 
-def _ebml_children(data: bytes) -> list[tuple[int, bytes]]:
-    """(id, body) of the elements in ``data``, which is a whole element body."""
+def _ebml_children(data: bytes, stream: BoundedFile) -> list[tuple[int, bytes]]:
+    """(id, body) of the elements in ``data``, which is a whole element body; each is walked on ``stream``.
+
+    A child running past its parent's end is a lie (OutOfBoundsError); an unknown size ends the walk.
+    """
     children: list[tuple[int, bytes]] = []
     pos = 0
     while pos < len(data) and len(children) < MAX_CHUNKS:
+        stream.walk()
         element_id, pos = _ebml_vint(data, pos, keep_marker=True)
         element_size, pos = _ebml_vint(data, pos, keep_marker=False)
         if element_size == _UNKNOWN_SIZE:
             break
+        if pos + element_size > len(data):
+            raise OutOfBoundsError("EBML element runs past its parent")
         children.append((element_id, data[pos : pos + element_size]))
         pos += element_size
     return children
 
 
-def _ebml_layout(stream: BoundedFile, size: int) -> tuple[bytes, list[int], bytes] | None:
-    """(doc type, track types, Info body) of a Matroska/WebM file whose Tracks come before its clusters."""
+def _ebml_segment(stream: BoundedFile, size: int) -> tuple[bytes, int, int] | None:
+    """(doc type, offset of the Segment's body, its end) from the EBML header in the first SNIFF_BYTES."""
     stream.seek(0)
     head = stream.read(SNIFF_BYTES)
     element_id, pos = _ebml_vint(head, 0, keep_marker=True)
     header_size, pos = _ebml_vint(head, pos, keep_marker=False)
     if element_id != _EBML_HEADER or header_size == _UNKNOWN_SIZE:
         return None
-    doc_type = dict(_ebml_children(head[pos : pos + header_size])).get(_EBML_DOCTYPE, b"")
+    if pos + header_size > len(head):
+        raise OutOfBoundsError("EBML header larger than any real one")
+    doc_type = dict(_ebml_children(head[pos : pos + header_size], stream)).get(_EBML_DOCTYPE, b"")
     segment_id, pos = _ebml_vint(head, pos + header_size, keep_marker=True)
-    _, offset = _ebml_vint(head, pos, keep_marker=False)
+    segment_size, offset = _ebml_vint(head, pos, keep_marker=False)
     if segment_id != _SEGMENT:
         return None
+    end = size if segment_size == _UNKNOWN_SIZE else offset + segment_size
+    if end > size:
+        raise OutOfBoundsError("Segment runs past the end of the file")
+    return doc_type, offset, end
+
+
+def _ebml_layout(stream: BoundedFile, size: int) -> tuple[bytes, list[int], bytes] | None:
+    """(doc type, track types, Info body) of a Matroska/WebM file whose Tracks come before its clusters."""
+    segment = _ebml_segment(stream, size)
+    if segment is None:
+        return None
+    doc_type, offset, end = segment
     info, tracks = b"", None
     for _ in range(MAX_CHUNKS):
-        if offset >= size:  # also keeps a lying element size from seeking past what the OS allows
+        if offset >= end:
             break
+        stream.walk()
         stream.seek(offset)
-        header = stream.read(12)
+        header = stream.read(min(12, end - offset))
         if len(header) < 2:
             break
         element_id, pos = _ebml_vint(header, 0, keep_marker=True)
         element_size, pos = _ebml_vint(header, pos, keep_marker=False)
         if element_id == _CLUSTER or element_size == _UNKNOWN_SIZE:
             break
+        if offset + pos + element_size > end:
+            raise OutOfBoundsError("EBML element runs past its Segment")
         if element_id in (_INFO, _TRACKS):
             if element_size > EBML_READ_LIMIT:
-                return None
+                raise OutOfBoundsError("Info or Tracks larger than any real one")
             stream.seek(offset + pos)
             body = stream.read(element_size)
             if element_id == _INFO:
                 info = body
             else:
                 tracks = [
-                    int.from_bytes(dict(_ebml_children(entry)).get(_TRACK_TYPE, b"\0"), "big")
-                    for entry_id, entry in _ebml_children(body)
+                    int.from_bytes(dict(_ebml_children(entry, stream)).get(_TRACK_TYPE, b"\0"), "big")
+                    for entry_id, entry in _ebml_children(body, stream)
                     if entry_id == _TRACK_ENTRY
                 ]
         offset += pos + element_size
@@ -96,7 +119,7 @@ def matroska_duration(stream: BoundedFile, size: int) -> float | None:
     layout = _ebml_layout(stream, size)
     if layout is None:
         return None
-    info = dict(_ebml_children(layout[2]))
+    info = dict(_ebml_children(layout[2], stream))
     if _DURATION not in info:
         return None  # live recordings (MediaRecorder) carry no duration
     raw = info[_DURATION]

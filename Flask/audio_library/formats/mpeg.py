@@ -87,22 +87,37 @@ def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int]
     The chain must hold at least MIN_FRAMES frames of one stream, each starting where the previous one
     ends, and run to the end of the window (or of the file) or to a tag, so that neither a few lucky
     sync words in random bytes nor a few frames in front of a document count as audio.
+
+    A chain that joins one already walked takes over its count and end instead of walking it again, so each
+    offset of the window is parsed at most twice (as a start, and inside a chain), however the chains
+    overlap: crafted ones cost no more than the window's length.
     """
-    walked: set[int] = set()  # a start on an already walked chain would end where that chain ended
+    walked: dict[int, tuple[object, int, int]] = {}  # frame offset -> (stream key, frames from it, chain end)
     start = -1
     while (start := data.find(b"\xff", start + 1, MAX_JUNK + 1)) >= 0:
-        first = None if start in walked else frame_at(data, start)
+        if start in walked:
+            continue  # a start on an already walked chain would end where that chain ended
+        first = frame_at(data, start)
         if first is None:
             continue
-        key, pos, count = first[0], start, 0
+        key, pos, path = first[0], start, []
+        count, end = 0, 0
         while pos + 4 <= len(data):
-            frame = frame_at(data, pos)
+            if pos in walked:
+                known_key, known_count, known_end = walked[pos]
+                if known_key == key:
+                    count, end = known_count, known_end
+                break
+            frame = frame_at(data, pos) if pos != start else first
             if frame is None or frame[0] != key:
                 break
-            walked.add(pos)
-            count += 1
+            path.append(pos)
             pos += frame[1]
-        if count >= MIN_FRAMES and _chain_ends_cleanly(data, pos):
+        if count == 0:
+            end = pos
+        for steps_left, offset in enumerate(reversed(path), start=1):
+            walked[offset] = (key, count + steps_left, end)
+        if count + len(path) >= MIN_FRAMES and _chain_ends_cleanly(data, end):
             return start
     return None
 

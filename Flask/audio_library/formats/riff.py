@@ -2,18 +2,29 @@
 
 import struct
 
-from audio_library.formats.limits import MAX_CHUNKS, BoundedFile
+from audio_library.formats.limits import MAX_CHUNKS, BoundedFile, OutOfBoundsError
 
 
-def _walk_chunks(stream: BoundedFile, size: int, start: int, big_endian: bool) -> list[tuple[bytes, int, int]]:
-    """(chunk id, data offset, data size) of the chunks from ``start``, reading only their headers."""
+def _walk_chunks(
+    stream: BoundedFile, size: int, start: int, big_endian: bool, sound: bytes
+) -> list[tuple[bytes, int, int]]:
+    """(chunk id, data offset, data size) of the chunks from ``start``, reading only their headers.
+
+    A chunk running past the end of the file is a lie (OutOfBoundsError), except the ``sound`` data chunk,
+    whose size streaming writers leave unknown (0xFFFFFFFF): it ends the walk.
+    """
     chunks: list[tuple[bytes, int, int]] = []
     offset = start
     while offset + 8 <= size and len(chunks) < MAX_CHUNKS:
+        stream.walk()
         stream.seek(offset)
         header = stream.read(8)
         chunk_id, chunk_size = header[:4], struct.unpack(">I" if big_endian else "<I", header[4:])[0]
         chunks.append((chunk_id, offset + 8, chunk_size))
+        if offset + 8 + chunk_size > size:
+            if chunk_id != sound:
+                raise OutOfBoundsError(f"chunk {chunk_id!r} of {chunk_size} bytes runs past the end of the file")
+            break
         offset += 8 + chunk_size + (chunk_size & 1)
     return chunks
 
@@ -24,7 +35,7 @@ def _wav_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
     if (riff := stream.read(12))[:4] != b"RIFF" or riff[8:12] != b"WAVE":
         return None
     byte_rate = None
-    for chunk_id, offset, chunk_size in _walk_chunks(stream, size, 12, big_endian=False):
+    for chunk_id, offset, chunk_size in _walk_chunks(stream, size, 12, big_endian=False, sound=b"data"):
         if chunk_id == b"fmt " and chunk_size >= 16:
             stream.seek(offset)
             _, channels, rate, byte_rate, block_align, _ = struct.unpack("<HHIIHH", stream.read(16))
@@ -63,9 +74,9 @@ def _aiff_layout(stream: BoundedFile, size: int) -> tuple[int, float] | None:
         return None
     chunks = {
         chunk_id: (offset, chunk_size)
-        for chunk_id, offset, chunk_size in _walk_chunks(stream, size, 12, big_endian=True)
+        for chunk_id, offset, chunk_size in _walk_chunks(stream, size, 12, big_endian=True, sound=b"SSND")
     }
-    if b"COMM" not in chunks or b"SSND" not in chunks:
+    if b"COMM" not in chunks or b"SSND" not in chunks or chunks[b"COMM"][1] < 18:
         return None
     stream.seek(chunks[b"COMM"][0])
     comm = stream.read(18)
@@ -90,12 +101,12 @@ def id3_chunk(stream: BoundedFile, size: int) -> int | None:
     stream.seek(0)
     form = stream.read(12)
     if form[:4] == b"RIFF" and form[8:12] == b"WAVE":
-        big_endian = False
+        big_endian, sound = False, b"data"
     elif form[:4] == b"FORM" and form[8:12] in (b"AIFF", b"AIFC"):
-        big_endian = True
+        big_endian, sound = True, b"SSND"
     else:
         return None
-    for chunk_id, offset, _ in _walk_chunks(stream, size, 12, big_endian):
+    for chunk_id, offset, _ in _walk_chunks(stream, size, 12, big_endian, sound):
         if chunk_id in (b"id3 ", b"ID3 "):
             return offset
     return None

@@ -6,11 +6,16 @@
 (() => {
   const UPLOADS_AT_ONCE = 3;
   const NON_AUDIO = "Non-audio file detected";
+  const DONE_LINGER_MS = 6000; // how long a successful upload's line stays; failures stay until dismissed
+  const NOTE_LINGER_MS = 5000; // how long "Deleted." stays in the deleted row's place
 
   const form = document.getElementById("upload-form");
   const input = document.getElementById("file-input");
   const notices = document.getElementById("notices");
+  const uploadPanel = document.getElementById("upload-panel");
   const uploads = document.getElementById("uploads");
+  const uploadTally = document.getElementById("upload-tally");
+  const clearUploads = document.getElementById("clear-uploads");
   const announcer = document.getElementById("announcer");
   const table = document.getElementById("tracks");
   const tbody = table.tBodies[0];
@@ -58,21 +63,121 @@
     return `/files/${encodeURIComponent(name)}`;
   }
 
-  // Python sorts names by code point; JavaScript's < compares UTF-16 units. Compare code points to agree.
-  function compareNames(a, b) {
-    const x = Array.from(a);
-    const y = Array.from(b);
-    for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
-      const d = x[i].codePointAt(0) - y[i].codePointAt(0);
-      if (d) return d;
+  // ---- Order: names as the server sorts them (names.natural_sort_key), or by another column ----
+
+  // Python compares strings by code point; JavaScript's < compares UTF-16 units. Compare code points to agree:
+  // a surrogate (half of a character beyond U+FFFF) sorts after every other unit, as its character does.
+  function compareCodePoints(a, b) {
+    const length = Math.min(a.length, b.length);
+    for (let i = 0; i < length; i += 1) {
+      const x = a.charCodeAt(i);
+      const y = b.charCodeAt(i);
+      if (x !== y) {
+        const xAstral = x >= 0xd800 && x <= 0xdfff;
+        const yAstral = y >= 0xd800 && y <= 0xdfff;
+        return xAstral === yAstral ? x - y : xAstral ? 1 : -1;
+      }
     }
-    return x.length - y.length;
+    return a.length - b.length;
+  }
+
+  // Upper then lower case folds as Python's casefold does for all but a few letters ("ß" → "ss" included).
+  const fold = (text) => text.toUpperCase().toLowerCase();
+
+  // A text's sort key: its runs of digits by value, the text between them without case. [0, value, digits] for
+  // a number (the value without leading zeros, compared by length first), [1, "", folded] for text.
+  function naturalKey(text) {
+    const pieces = [];
+    let position = 0;
+    for (const number of text.matchAll(/[0-9]+/g)) {
+      if (number.index > position) pieces.push([1, "", fold(text.slice(position, number.index))]);
+      pieces.push([0, number[0].replace(/^0+(?=.)/, ""), number[0]]);
+      position = number.index + number[0].length;
+    }
+    if (position < text.length) pieces.push([1, "", fold(text.slice(position))]);
+    return pieces;
+  }
+
+  function compareKeys(a, b) {
+    for (let i = 0; i < Math.min(a.length, b.length); i += 1) {
+      const [kind, value, text] = a[i];
+      const [otherKind, otherValue, otherText] = b[i];
+      const order =
+        kind - otherKind ||
+        value.length - otherValue.length ||
+        compareCodePoints(value, otherValue) ||
+        compareCodePoints(text, otherText);
+      if (order) return order;
+    }
+    return a.length - b.length;
+  }
+
+  // What sorting and filtering need of an entry, worked out once per entry (a library may have 20,000).
+  const derived = new WeakMap();
+  function derive(entry) {
+    let known = derived.get(entry);
+    if (!known) {
+      known = {
+        name: naturalKey(entry.name),
+        title: entry.title ? naturalKey(entry.title) : null,
+        artist: entry.artist ? naturalKey(entry.artist) : null,
+        text: normalized(searchText(entry)),
+      };
+      derived.set(entry, known);
+    }
+    return known;
+  }
+
+  function compareByName(a, b) {
+    return compareKeys(derive(a).name, derive(b).name) || compareCodePoints(a.name, b.name);
+  }
+
+  let sortKey = "name"; // a column: name, title, artist, duration or size
+  let descending = false;
+
+  function sortValue(entry) {
+    if (sortKey === "title" || sortKey === "artist") return derive(entry)[sortKey];
+    return Number.isFinite(entry[sortKey]) ? entry[sortKey] : null;
+  }
+
+  // The chosen column's order; tracks without a value for it (no title, say) come last either way, by name.
+  function compareEntries(a, b) {
+    const direction = descending ? -1 : 1;
+    if (sortKey === "name") return direction * compareByName(a, b);
+    const x = sortValue(a);
+    const y = sortValue(b);
+    if (x === null || y === null) return x === y ? compareByName(a, b) : x === null ? 1 : -1;
+    const order = typeof x === "number" ? x - y : compareKeys(x, y);
+    return direction * order || compareByName(a, b);
+  }
+
+  // The first index of a sorted list of `count` items whose item sorts after the new one (`after(i)`).
+  function bisect(count, after) {
+    let low = 0;
+    let high = count;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (after(middle)) high = middle;
+      else low = middle + 1;
+    }
+    return low;
   }
 
   // ---- The table ----
 
   const rowsByName = new Map();
   for (const row of tbody.rows) rowsByName.set(row.dataset.name, row);
+
+  // The table's track rows, without the notes that stand for a moment where a row was deleted.
+  function trackRows() {
+    return Array.from(tbody.querySelectorAll(":scope > tr[data-name]"));
+  }
+
+  function nextTrackRow(row) {
+    let next = row.nextElementSibling;
+    while (next && !next.dataset.name) next = next.nextElementSibling;
+    return next;
+  }
 
   function setSummary(countDelta, bytesDelta) {
     const count = Number(summary.dataset.count) + countDelta;
@@ -92,8 +197,22 @@
     const link = row.querySelector(".track-name");
     link.href = url;
     link.textContent = entry.name;
+    row.querySelector(".c-title").textContent = entry.title || "";
+    row.querySelector(".c-artist").textContent = entry.artist || "";
+    row.querySelector(".track-tags").textContent = [entry.title, entry.artist].filter(Boolean).join(" · ");
+    const cover = row.querySelector(".cover");
+    cover.replaceChildren();
+    if (entry.cover) {
+      const image = new Image(40, 40);
+      image.alt = "";
+      image.loading = "lazy";
+      image.decoding = "async";
+      image.src = `${url}/cover`;
+      cover.append(image);
+    }
     row.querySelector(".c-format").textContent = formatName(entry.type);
     row.querySelector(".c-duration").textContent = formatDuration(entry.duration);
+    row.querySelector(".track-length").textContent = formatDuration(entry.duration);
     row.querySelector(".c-size").textContent = formatSize(entry.size);
     const download = row.querySelector(".download");
     download.href = `${url}?download=1`;
@@ -117,9 +236,9 @@
   let rendered = 0; // how many of shownList are rows in the table
   let needle = "";
 
-  // What the filter matches: the name. Add the title or the artist here once the server lists them.
+  // What the filter matches, as the server's page.search_text: the name, the title and the artist.
   function searchText(entry) {
-    return entry.name;
+    return [entry.name, entry.title, entry.artist].filter(Boolean).join("\n");
   }
 
   // As the server's page.normalized: neither case nor Unicode form matters.
@@ -128,26 +247,14 @@
   }
 
   function matches(entry) {
-    return !needle || normalized(searchText(entry)).includes(needle);
-  }
-
-  // The index of the first entry of a sorted list whose name sorts after `name`.
-  function bisect(list, name, nameOf) {
-    let low = 0;
-    let high = list.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if (compareNames(nameOf(list[middle]), name) > 0) high = middle;
-      else low = middle + 1;
-    }
-    return low;
+    return !needle || derive(entry).text.includes(needle);
   }
 
   let loading = null;
   function loadModel() {
     loading ||= fetch("/api/files").then(async (response) => {
       if (!response.ok) throw new Error(`the server answered ${response.status}`);
-      model = await response.json();
+      model = (await response.json()).sort(compareEntries);
       showUnexamined(Number(response.headers.get("X-Library-Unexamined")) || 0);
       return model;
     });
@@ -209,6 +316,54 @@
   });
   filterForm.addEventListener("submit", (event) => event.preventDefault());
 
+  // Sorting: the column headers become buttons (aria-sort says the order); narrow screens, which have no room
+  // for every column, get the same choices in a menu.
+  const sortHeaders = Array.from(table.tHead.querySelectorAll("th[data-sort]"));
+  const sortMenu = document.getElementById("sort-by");
+
+  function showSort() {
+    for (const header of sortHeaders) {
+      if (header.dataset.sort === sortKey) header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+      else header.removeAttribute("aria-sort");
+    }
+    sortMenu.value = `${sortKey} ${descending ? "descending" : "ascending"}`;
+  }
+
+  // The list is sorted once the script has the whole listing; if it cannot get it, the order stays as it was.
+  async function sortBy(key, isDescending) {
+    const before = [sortKey, descending];
+    sortKey = key;
+    descending = isDescending;
+    showSort();
+    try {
+      if (!model) await loadModel(); // sorted as it arrives
+      else model.sort(compareEntries);
+    } catch {
+      loading = null;
+      [sortKey, descending] = before;
+      showSort();
+      return;
+    }
+    renderView();
+  }
+
+  for (const header of sortHeaders) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "sort-button";
+    button.append(...header.childNodes);
+    header.append(button);
+    button.addEventListener("click", () => {
+      const key = header.dataset.sort;
+      sortBy(key, key === sortKey && !descending);
+    });
+  }
+  sortMenu.addEventListener("change", () => {
+    const [key, order] = sortMenu.value.split(" ");
+    sortBy(key, order === "descending");
+  });
+  showSort();
+
   // Files still being examined by the server: ask again until they are all listed; only new rows are added.
   function showUnexamined(count) {
     unexaminedNote.dataset.count = String(count);
@@ -236,24 +391,26 @@
     if (known && known.isConnected) return known;
     if (model) {
       if (model.some((listed) => listed.name === entry.name)) return rowFor(entry);
-      model.splice(bisect(model, entry.name, (listed) => listed.name), 0, entry);
+      model.splice(bisect(model.length, (i) => compareEntries(model[i], entry) > 0), 0, entry);
       setSummary(1, entry.size);
       const row = rowFor(entry);
       if (!matches(entry)) return row;
-      const at = bisect(shownList, entry.name, (listed) => listed.name);
+      const at = bisect(shownList.length, (i) => compareEntries(shownList[i], entry) > 0);
       const wasAll = rendered === shownList.length;
       shownList.splice(at, 0, entry);
       if (at < rendered || wasAll) {
-        tbody.insertBefore(row, tbody.rows[at] || null);
+        const following = shownList[at + 1] && rowsByName.get(shownList[at + 1].name);
+        tbody.insertBefore(row, following && following.parentNode === tbody ? following : null);
         rendered += 1;
       }
       describeShown();
       return row;
     }
     const row = rowFor(entry);
-    // The rows are sorted by name: find the first one after the new name by bisection.
-    const rows = tbody.rows;
-    tbody.insertBefore(row, rows[bisect(rows, entry.name, (listed) => listed.dataset.name)] || null);
+    // Without the model the order is the server's, by name: find the first row after the new one.
+    const rows = trackRows();
+    const at = bisect(rows.length, (i) => compareByName({ name: rows[i].dataset.name }, entry) > 0);
+    tbody.insertBefore(row, rows[at] || null);
     setSummary(1, entry.size);
     return row;
   }
@@ -305,7 +462,9 @@
     }
     markCurrent(row);
     player.src = row.querySelector(".track-name").href;
-    nowTitle.textContent = row.dataset.name;
+    const title = row.querySelector(".c-title").textContent;
+    const artist = row.querySelector(".c-artist").textContent;
+    nowTitle.textContent = title ? [title, artist].filter(Boolean).join(" · ") : row.dataset.name;
     player.play().catch(() => {});
   }
 
@@ -318,13 +477,13 @@
   }
 
   function step(offset) {
-    const rows = tbody.rows;
+    const rows = trackRows();
     if (!rows.length) return;
     if (!current) {
       play(rows[offset > 0 ? 0 : rows.length - 1]);
       return;
     }
-    const next = rows[current.sectionRowIndex + offset];
+    const next = rows[rows.indexOf(current) + offset];
     if (next) play(next);
   }
 
@@ -341,35 +500,66 @@
     if (current && player.getAttribute("src")) nowTitle.textContent = `Cannot play ${current.dataset.name}`;
   });
   player.addEventListener("ended", () => {
-    if (current && !current.nextElementSibling && model && rendered < shownList.length) showMore();
-    const next = current && current.nextElementSibling;
+    if (current && !nextTrackRow(current) && model && rendered < shownList.length) showMore();
+    const next = current && nextTrackRow(current);
     if (next) play(next);
   });
   document.getElementById("previous").addEventListener("click", () => step(-1));
   document.getElementById("next").addEventListener("click", () => step(1));
 
-  // ---- Messages ----
+  // ---- Messages: each can be dismissed; the outcome of a delete shows in the row's place ----
 
-  function notify(kind, name, text) {
-    let list = notices.querySelector(".notice-list");
-    if (!list) {
-      list = document.createElement("ul");
-      list.className = "notice-list";
-      notices.append(list);
-    }
-    const item = document.createElement("li");
-    item.className = `notice notice-${kind}`;
+  function dismissButton(label, dismiss) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "icon-button dismiss";
+    button.setAttribute("aria-label", label);
+    button.addEventListener("click", dismiss);
+    return button;
+  }
+
+  function noticeText(container, name, text) {
     if (name) {
       const label = document.createElement("span");
       label.className = "notice-name";
       label.textContent = name;
-      item.append(label);
+      container.append(label);
     }
     const message = document.createElement("span");
     message.className = "notice-text";
     message.textContent = text;
-    item.append(message);
-    list.prepend(item);
+    container.append(message);
+  }
+
+  // The server's messages (after a plain form post, or an error page) get a button to dismiss them.
+  for (const notice of notices.querySelectorAll(".notice")) {
+    notice.append(dismissButton("Dismiss this message", () => notice.remove()));
+  }
+
+  // A message in the table, where the person who deleted a row is looking.
+  function rowNote(kind, name, text) {
+    const note = document.createElement("tr");
+    note.className = `row-note notice-${kind}`;
+    const cell = note.insertCell();
+    // Across the columns on view: spanning a column hidden on a narrow screen would bring it back.
+    cell.colSpan = Array.from(table.tHead.rows[0].cells).filter((th) => th.offsetWidth).length;
+    cell.tabIndex = -1;
+    const inner = document.createElement("div");
+    inner.className = "row-note-inner";
+    noticeText(inner, name, text);
+    inner.append(dismissButton("Dismiss this message", () => dropNote(note)));
+    cell.append(inner);
+    announcer.textContent = `${name}: ${text}`;
+    return note;
+  }
+
+  // Focus inside a note that goes away moves on to the row now in its place.
+  function dropNote(note) {
+    if (!note.isConnected) return;
+    const hadFocus = note.contains(document.activeElement);
+    const next = nextTrackRow(note);
+    note.remove();
+    if (hadFocus) (next ? next.querySelector(".track-name") : filterInput).focus();
   }
 
   // ---- Delete ----
@@ -377,19 +567,23 @@
   async function deleteTrack(row) {
     const name = row.dataset.name;
     if (!window.confirm(`Delete “${name}” from the library? This cannot be undone.`)) return;
-    let response;
+    let failure = "";
     try {
-      response = await fetch(`/api/files/${encodeURIComponent(name)}`, { method: "DELETE" });
+      const response = await fetch(`/api/files/${encodeURIComponent(name)}`, { method: "DELETE" });
+      if (response.ok || response.status === 404) {
+        const note = rowNote("success", name, response.ok ? "Deleted." : "Already gone from the library.");
+        const focused = row.contains(document.activeElement) || document.activeElement === document.body;
+        row.before(note);
+        removeTrack(row);
+        if (focused) note.cells[0].focus({ preventScroll: true });
+        setTimeout(() => dropNote(note), NOTE_LINGER_MS);
+        return;
+      }
+      failure = `Not deleted: ${await errorMessage(response)}`;
     } catch {
-      notify("error", name, "Not deleted: the server is unreachable.");
-      return;
+      failure = "Not deleted: the server is unreachable.";
     }
-    if (response.ok || response.status === 404) {
-      removeTrack(row);
-      notify("success", name, response.ok ? "Deleted." : "Already gone from the library.");
-    } else {
-      notify("error", name, `Not deleted: ${await errorMessage(response)}`);
-    }
+    if (row.isConnected) row.after(rowNote("error", name, failure));
   }
 
   async function errorMessage(response) {
@@ -401,6 +595,16 @@
     }
     return `the server answered ${response.status} ${response.statusText}`.trim();
   }
+
+  // A cover that cannot be loaded (the file changed since the page was made) leaves the placeholder, not a
+  // broken image. Error events do not bubble: listen as they go down.
+  tbody.addEventListener(
+    "error",
+    (event) => {
+      if (event.target instanceof HTMLImageElement) event.target.remove();
+    },
+    true,
+  );
 
   // Long names are clamped to two lines; the whole name shows on hover, set only for rows a pointer visits.
   tbody.addEventListener("mouseover", (event) => {
@@ -436,12 +640,15 @@
   function uploadItem(file) {
     const item = document.createElement("li");
     item.className = "upload-item";
+    const main = document.createElement("span");
+    main.className = "upload-main";
     const name = document.createElement("span");
     name.className = "upload-name";
     name.textContent = file.name;
     const status = document.createElement("span");
     status.className = "upload-status";
     status.textContent = "Waiting…";
+    main.append(name, status);
     const cancel = document.createElement("button");
     cancel.type = "button";
     cancel.className = "link-button";
@@ -452,14 +659,17 @@
     progress.max = 100;
     progress.value = 0;
     progress.setAttribute("aria-label", `Upload of ${file.name}`);
-    item.append(name, status, cancel, progress);
-    uploads.hidden = false;
+    item.append(main, cancel, progress);
+    uploadPanel.hidden = false;
     uploads.prepend(item);
+    tallyUploads();
     const finish = (outcome, text) => {
       item.classList.add(outcome);
       status.textContent = text;
-      cancel.remove();
+      cancel.replaceWith(dismissButton(`Dismiss the message about ${file.name}`, () => dropUpload(item)));
       announcer.textContent = `${file.name}: ${text}`;
+      tallyUploads();
+      if (outcome === "is-done") lingerThenDrop(item);
     };
     const upload = {
       file,
@@ -474,6 +684,44 @@
     cancel.addEventListener("click", () => upload.onCancel && upload.onCancel());
     return upload;
   }
+
+  // The list of uploads stays short so the tracks stay in view: successes leave by themselves (later while
+  // the pointer or focus is on the list), failures stay until dismissed, and the list scrolls past a few lines.
+  function lingerThenDrop(item) {
+    setTimeout(() => {
+      if (uploadPanel.matches(":hover, :focus-within")) lingerThenDrop(item);
+      else dropUpload(item);
+    }, DONE_LINGER_MS);
+  }
+
+  function dropUpload(item) {
+    if (item.contains(document.activeElement)) {
+      const neighbour = item.nextElementSibling || item.previousElementSibling;
+      (neighbour?.querySelector("button") || input).focus();
+    }
+    item.remove();
+    tallyUploads();
+  }
+
+  function tallyUploads() {
+    const count = (selector) => uploads.querySelectorAll(selector).length;
+    const all = uploads.children.length;
+    const done = count(".is-done");
+    const failed = count(".is-failed");
+    const parts = [];
+    if (all - done - failed) parts.push(`${all - done - failed} uploading`);
+    if (done) parts.push(`${done} uploaded`);
+    if (failed) parts.push(`${failed} not uploaded`);
+    uploadTally.textContent = parts.join(" · ");
+    uploadPanel.hidden = all === 0;
+    clearUploads.hidden = done + failed === 0;
+  }
+
+  clearUploads.addEventListener("click", () => {
+    for (const item of uploads.querySelectorAll(".is-done, .is-failed")) item.remove();
+    tallyUploads();
+    if (uploadPanel.hidden) input.focus();
+  });
 
   function describeStored(sent, file) {
     if (file.status === "duplicate") return `Already in the library as “${file.name}”`;
