@@ -55,12 +55,14 @@ def stop_serving(signum: int, frame: FrameType | None) -> None:
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    """Flags, with defaults from the AUDIO_LIBRARY_* environment variables."""
+    """Flags, with defaults from the AUDIO_LIBRARY_* environment variables. A default is given as text, so
+    argparse converts it as it does a flag's value: a bad environment variable is a usage error (exit 2),
+    not a traceback."""
     env = os.environ
     parser = argparse.ArgumentParser(description="Serve the audio library over HTTP.")
     parser.add_argument("--host", default=env.get("AUDIO_LIBRARY_HOST", DEFAULT_HOST), help="address to listen on")
     parser.add_argument(
-        "--port", type=int, default=int(env.get("AUDIO_LIBRARY_PORT", DEFAULT_PORT)), help="TCP port (8888)"
+        "--port", type=int, default=env.get("AUDIO_LIBRARY_PORT", str(DEFAULT_PORT)), help="TCP port (8888)"
     )
     parser.add_argument(
         "--library",
@@ -70,7 +72,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-size",
         type=int,
-        default=int(env.get("AUDIO_LIBRARY_MAX_SIZE", DEFAULT_MAX_UPLOAD_SIZE)),
+        default=env.get("AUDIO_LIBRARY_MAX_SIZE", str(DEFAULT_MAX_UPLOAD_SIZE)),
         help="largest upload request body in bytes (1 GiB)",
     )
     parser.add_argument("--debug", action="store_true", help="run Flask's development server with the debugger")
@@ -94,7 +96,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--head-timeout",
         type=float,
-        default=float(env.get("AUDIO_LIBRARY_HEAD_TIMEOUT", HEAD_TIMEOUT)),
+        default=env.get("AUDIO_LIBRARY_HEAD_TIMEOUT", str(HEAD_TIMEOUT)),
         metavar="SECONDS",
         help=f"how long a request head may take to arrive whole, from its first byte ({HEAD_TIMEOUT:g}; and"
         " $AUDIO_LIBRARY_HEAD_TIMEOUT)",
@@ -102,7 +104,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-connections-per-address",
         type=int,
-        default=int(env.get("AUDIO_LIBRARY_MAX_CONNECTIONS_PER_ADDRESS", MAX_CONNECTIONS_PER_ADDRESS)),
+        default=env.get("AUDIO_LIBRARY_MAX_CONNECTIONS_PER_ADDRESS", str(MAX_CONNECTIONS_PER_ADDRESS)),
         metavar="N",
         help=f"open connections one client address may hold; more are answered 503 ({MAX_CONNECTIONS_PER_ADDRESS};"
         " and $AUDIO_LIBRARY_MAX_CONNECTIONS_PER_ADDRESS)",

@@ -154,3 +154,14 @@ def test_a_bad_limit_is_refused_at_start_up(flag: str, value: str, message: str)
     finished = run_audio_server_to_exit(flag, value)
     assert finished.returncode == 2
     assert message in finished.stderr
+
+
+@pytest.mark.parametrize(
+    "variable", ["AUDIO_LIBRARY_HEAD_TIMEOUT", "AUDIO_LIBRARY_MAX_CONNECTIONS_PER_ADDRESS", "AUDIO_LIBRARY_PORT"]
+)
+def test_a_bad_number_in_the_environment_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "soon")  # the server process inherits it
+    finished = run_audio_server_to_exit()
+    assert finished.returncode == 2
+    assert "invalid" in finished.stderr
+    assert "Traceback" not in finished.stderr
