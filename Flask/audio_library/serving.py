@@ -20,12 +20,10 @@ import json
 import re
 import resource
 import socket
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
@@ -34,6 +32,7 @@ from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ErrorTask, Task, ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import Error
 
+from audio_library.access_log import ACCESS_LOG, loggable_target
 from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
 
 
@@ -54,17 +53,11 @@ MAX_CONNECTIONS_PER_ADDRESS = 64
 MAINTENANCE_INTERVAL = 1
 ACCEPTS_PER_TURN = 64  # connections accepted per turn of the event loop, at most
 ROOM_CHECK_INTERVAL = 0.05  # seconds between looks for a connection to close at the connection limit
-LOGGED_TARGET = 2000  # characters of a request target an access-log line keeps; the rest is cut
-# Control characters in a logged target would reach the operator's terminal (0x9B is a CSI) or forge a line;
-# a quote or backslash would make the quoted request ambiguous: all become \xNN.
 # A request line as waitress's own pattern for it accepts (a method token, a target without spaces, an optional
 # version), written so that a line that does not match fails in linear time: waitress's pattern, on a long
 # absolute-form target that fails to match, backtracks for a time quadratic in its length (4,000 bytes take
 # 0.3 s, a 256 KiB head minutes), on the event loop's thread, so one request froze the whole server.
 REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ ]+(?: HTTP/[0-9]\.[0-9])?")
-# The user:password@ of an absolute-form target, never to be logged.
-USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
-LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0), ord('"'), ord("\\"))}
 
 
 class DiskFullError(Error):
@@ -132,34 +125,6 @@ class FramingParser(HTTPRequestParser):
             raise ParsingError(f"The request head cannot be parsed ({error})") from error
 
 
-def escape_log(text: str) -> str:
-    """Text for a log line: every C0 and C1 control, DEL, quote and backslash as \\xNN."""
-    return text.translate(LOG_ESCAPES)
-
-
-class AccessLog:
-    """One line per request on a stream (stderr), in the Common Log Format plus the seconds it took. The
-    request line is the only thing taken from the request: never a header, so never credentials."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.lock = threading.Lock()  # worker threads log at once; one line must not cut into another
-
-    def request(self, client: str, request: str, status: str, size: int, seconds: float) -> None:
-        """Write one line; a stream that cannot take it loses the line, never the answer."""
-        date = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
-        line = f'{escape_log(client)} - - [{date}] "{escape_log(request)}" {status} {size} {seconds:.3f}\n'
-        with self.lock:
-            try:
-                self.stream.write(line)
-                self.stream.flush()
-            except (OSError, ValueError):  # a closed or broken stderr
-                pass
-
-
-ACCESS_LOG = AccessLog(sys.stderr)
-
-
 class AccessLoggedTask(Task):
     """A waitress task (one request's answer) that writes its access-log line when it is done. waitress
     logs nothing per request; an operator wants to see who asked what, and what they got."""
@@ -173,7 +138,7 @@ class AccessLoggedTask(Task):
             # Strings in waitress 3 (its stubs say bytes); a head refused before its request line was parsed
             # has none of them.
             request = self.request
-            target = USERINFO.sub(r"\1***@", (getattr(request, "request_uri", None) or "-")[:LOGGED_TARGET])
+            target = loggable_target(getattr(request, "request_uri", None) or "-")
             method = getattr(request, "command", None) or "-"
             line = f"{method} {target} HTTP/{getattr(request, 'version', None) or '-'}"
             status = self.status.split(" ", 1)[0] if self.wrote_header else "-"
