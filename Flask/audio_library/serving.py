@@ -296,7 +296,7 @@ class ConnectionBook:
         """The channel to close to make room, `spare` aside: the one that has waited longest for a head while
         running no request; else the kept-alive connection idle longest (HTTP lets a server close those at
         any time, and clients retry); else None, when every connection is busy."""
-        waiting = next((c for c in self.waiting if not c.requests and c is not spare), None)
+        waiting = next((c for c in self.waiting if not c.busy() and c is not spare), None)
         if waiting is not None:
             return waiting
         idle = (channel for channel in channels if channel.idle() and channel is not spare)
@@ -349,12 +349,16 @@ class AdmittedChannel(LingeringChannel):
             self.book.head_begun(self, time.monotonic())
         return result
 
+    def busy(self) -> bool:
+        """Answering a request: running it, or sending what it wrote. Never closed to make room or for a late
+        head (a pipelined next head may have arrived in the same read as the request)."""
+        return bool(self.requests or self.total_outbufs_len)
+
     def idle(self) -> bool:
         """A kept-alive connection between requests: nothing received, running or left to send."""
         return not (
-            self.requests
+            self.busy()
             or self.request is not None
-            or self.total_outbufs_len
             or self.will_close
             or self.close_when_flushed
             or self.linger_deadline is not None
@@ -396,7 +400,7 @@ class AudioServer(TcpWSGIServer):
         super().maintenance(int(now))
         monotonic = time.monotonic()
         for channel in self.book.overdue(monotonic):
-            if channel.requests:  # its head follows a request still being answered: it cannot be read yet
+            if channel.busy():  # its head follows an answer still being made or sent: it cannot be read yet
                 self.book.head_begun(channel, monotonic)
             else:
                 self.book.head_ended(channel)

@@ -97,6 +97,25 @@ def test_a_kept_alive_connection_may_idle_past_the_head_deadline(server: Running
         assert read_response(stream).json() == []
 
 
+def test_a_pipelined_head_waits_while_a_large_answer_is_still_being_read(
+    server: RunningServer, library_dir: Path
+) -> None:
+    # A download far larger than the socket buffers, and the start of a next request in the same write: the
+    # next head cannot be read until the download is sent, so its deadline must not cut the download short.
+    song = noise_wav(12, seconds=600)  # 9.6 MB: more than the kernel buffers between us hold
+    library_dir.mkdir(exist_ok=True)
+    (library_dir / "big.wav").write_bytes(song)
+    download = f"GET /files/big.wav HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
+    with socket.socket() as sock, sock.makefile("rb") as stream:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the answer stays queued
+        sock.settimeout(DEADLINE)
+        sock.connect((LOOPBACK, server.port))
+        sock.sendall(download + listing_request(server.port)[:20])
+        time.sleep(3 * HEAD_TIMEOUT)  # a slow reader: the answer waits in the server past the head deadline
+        response = read_response(stream)
+    assert (response.status, len(response.body)) == (200, len(song))
+
+
 @pytest.mark.parametrize("flag", ["--max-connections-per-address", "AUDIO_LIBRARY_MAX_CONNECTIONS_PER_ADDRESS"])
 def test_one_address_may_hold_only_so_many_connections(library_dir: Path, flag: str) -> None:
     args, env = ([flag, "4"], {}) if flag.startswith("--") else ([], {flag: "4"})
