@@ -143,7 +143,14 @@ class AccessLoggedTask(Task):
             line = f"{method} {target} HTTP/{getattr(request, 'version', None) or '-'}"
             status = self.status.split(" ", 1)[0] if self.wrote_header else "-"
             client = str(self.channel.addr[0])
-            ACCESS_LOG.request(client, line, status, self.content_bytes_written, time.monotonic() - started)
+            ACCESS_LOG.request(client, line, status, self.body_size(method), time.monotonic() - started)
+
+    def body_size(self, method: str) -> int:
+        """The body bytes of the answer. waitress counts what a task writes, but hands a file (a download,
+        through wsgi.file_wrapper) to the connection whole, uncounted: then it is the Content-Length."""
+        if self.content_bytes_written or not self.wrote_header or method == "HEAD":
+            return self.content_bytes_written
+        return self.content_length or 0
 
 
 class LoggedWSGITask(AccessLoggedTask, WSGITask):

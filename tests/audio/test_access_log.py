@@ -13,6 +13,7 @@ from tests.polling import wait_until
 from tests.rawhttp import exchange
 from tests.servers import AUDIO_SERVER, LOOPBACK, audio_server, free_port, running_command
 from tests.users_files import write_users_file
+from tests.wav import noise_wav
 
 
 PASSWORD = "correct horse battery staple"
@@ -49,6 +50,23 @@ def test_each_request_gets_one_line_with_what_it_asked_and_got(library_dir: Path
     )
     assert (second["request"], second["status"]) == ("GET /files/missing.wav?x=1 HTTP/1.1", "404")
     assert (third["request"], third["status"], third["size"]) == ("POST /api/files HTTP/1.1", "400", str(len(bad.body)))
+
+
+def test_a_download_is_logged_with_its_size(library_dir: Path, tmp_path: Path) -> None:
+    song = noise_wav(5)
+    library_dir.mkdir(exist_ok=True)
+    (library_dir / "song.wav").write_bytes(song)
+    log = tmp_path / "stderr"
+    with log.open("wb") as stderr, audio_server(library_dir, stderr=stderr.fileno()) as server:
+        assert requests.get(f"{server.url}/files/song.wav", timeout=10).content == song
+        assert requests.head(f"{server.url}/files/song.wav", timeout=10).status_code == 200
+        download, head = logged(log, 2)
+    assert (download["request"], download["status"], download["size"]) == (
+        "GET /files/song.wav HTTP/1.1",
+        "200",
+        str(len(song)),
+    )
+    assert (head["request"], head["status"], head["size"]) == ("HEAD /files/song.wav HTTP/1.1", "200", "0")
 
 
 def test_a_hostile_target_cannot_forge_a_line_or_reach_the_terminal(library_dir: Path, tmp_path: Path) -> None:
