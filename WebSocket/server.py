@@ -13,11 +13,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo root holds WebSocket/
 
 import redis
 import uvicorn

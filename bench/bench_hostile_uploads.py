@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import os
 import platform
-import re
 import struct
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 import requests
 from audio_library.audio import detect_audio_type, probe_duration
 
+from bench.figures import within, write_between_markers
 from tests.audio.hostile import HOSTILE
 from tests.multipart import upload_chunks
 from tests.servers import RunningServer, audio_server
@@ -131,10 +131,6 @@ def detection_cpu(chunks: Callable[[int], Iterator[bytes]], size: int, folder: P
     return spent
 
 
-def verdict(value: float, target: float) -> str:
-    return "met" if value <= target else "NOT met"
-
-
 def figures(rounds: list[Round], baseline: Round, floor: Round, size: int, load: tuple[float, float]) -> list[str]:
     """The Markdown table of the rounds, each next to the baseline."""
     moment = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -166,23 +162,14 @@ def figures(rounds: list[Round], baseline: Round, floor: Round, size: int, load:
     lines += [
         "",
         f"Worst server peak RSS: {worst_rss / 2**20:.0f} MiB (target <= {RSS_TARGET / 2**20:.0f} MiB: "
-        f"{verdict(worst_rss, RSS_TARGET)}). Worst server CPU per refused upload: {worst_cpu:.2f} s (target <= "
-        f"{CPU_TARGET_S} s: {verdict(worst_cpu, CPU_TARGET_S)}).",
+        f"{within(worst_rss, RSS_TARGET)}). Worst server CPU per refused upload: {worst_cpu:.2f} s (target <= "
+        f"{CPU_TARGET_S} s: {within(worst_cpu, CPU_TARGET_S)}).",
     ]
     return lines
 
 
 def milliseconds(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds * 1000:.1f} ms"
-
-
-def write_figures(lines: list[str]) -> None:
-    """Replace the text between the bench:hostile markers of the product's doc with these lines."""
-    text = DOC.read_text(encoding="utf-8")
-    pattern = re.compile(r"(<!-- bench:hostile -->\n).*?(<!-- /bench:hostile -->)", re.DOTALL)
-    if not pattern.search(text):
-        raise RuntimeError(f"no bench:hostile markers in {DOC}")
-    DOC.write_text(pattern.sub(lambda match: match[1] + "\n".join(lines) + "\n" + match[2], text), encoding="utf-8")
 
 
 def main() -> int:
@@ -208,7 +195,7 @@ def main() -> int:
     print("\n".join(lines))
     complete = arguments.family is None and arguments.size == UPLOAD_BYTES
     if not arguments.no_write and complete:  # only a complete run replaces the docs' figures
-        write_figures(lines)
+        write_between_markers(DOC, "bench:hostile", lines)
     return 0
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from audio_library.api import UNEXAMINED_HEADER
 from audio_library.metadata_cache import CACHE_FILE
 
-from bench.figures import verdict, write_between_markers
+from bench.figures import within, write_between_markers
 from tests.multipart import stream_upload
 from tests.resources import peak_rss
 from tests.servers import LOOPBACK, RunningServer, audio_server
@@ -213,11 +213,6 @@ def median_upload(work: Path, big: Path, debug: bool) -> tuple[float, int]:
     """The median time of UPLOAD_RUNS uploads and the highest peak RSS seen."""
     runs = [measure_upload(work, big, debug) for _ in range(UPLOAD_RUNS)]
     return statistics.median(seconds for seconds, _ in runs), max(peak for _, peak in runs)
-
-
-def within(value: float, target: float) -> str:
-    """The verdict on a figure whose target is a ceiling."""
-    return verdict(value <= target)
 
 
 def library_figures(work: Path) -> list[str]:

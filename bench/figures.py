@@ -19,6 +19,11 @@ def verdict(met: bool) -> str:
     return "met" if met else "**not met**"
 
 
+def within(value: float, target: float) -> str:
+    """The verdict on a figure whose target is a ceiling."""
+    return verdict(value <= target)
+
+
 def write_between_markers(doc: Path, marker: str, lines: list[str]) -> None:
     """Replace the text between `<!-- MARKER -->` and `<!-- /MARKER -->` in the doc with these lines."""
     text = doc.read_text(encoding="utf-8")

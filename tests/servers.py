@@ -120,12 +120,15 @@ def audio_server(
     return running_server([AUDIO_SERVER, "--library", str(library), *flags], env=env, stderr=stderr)
 
 
-def run_audio_server_to_exit(*args: str, stdin_text: str = "") -> subprocess.CompletedProcess[str]:
+def run_audio_server_to_exit(
+    *args: str, stdin_text: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run Flask/server.py with these arguments (one it stops by itself after: a command, or a start that
     fails) and standard input, and return how it ended, with its output as text."""
     return subprocess.run(
         [sys.executable, AUDIO_SERVER, *args],
         cwd=REPO,
+        env=None if env is None else {**os.environ, **env},
         input=stdin_text,
         capture_output=True,
         text=True,

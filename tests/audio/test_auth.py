@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 from audio_library.auth import Credentials, basic_credentials
+from audio_library.serve import is_loopback
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.auth import HTTPBasicAuth
@@ -218,9 +219,7 @@ def test_listening_beyond_loopback_with_no_users_is_said_in_one_line(tmp_path: P
     ],
 )
 def test_only_loopback_addresses_go_without_the_warning(host: str, loopback: bool) -> None:
-    import server as entry_point  # noqa: PLC0415 - Flask/server.py is a script, imported only for this test
-
-    assert entry_point.is_loopback(host) is loopback
+    assert is_loopback(host) is loopback
 
 
 def test_credentials_from_add_user_open_a_live_server(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from audio_library.serving import DiskFullError, FramingParser
+from audio_library import waitress_serving
 
 from tests import rawhttp
 from tests.library_folders import listed_names, on_disk
@@ -58,7 +58,7 @@ def test_the_server_prints_its_url_and_serves_with_waitress(library_dir: Path) -
     with running_command(command, port, stdout=subprocess.PIPE, stderr=None) as server:
         assert server.process.stdout is not None
         line = server.process.stdout.readline().decode()
-        assert f"http://127.0.0.1:{port}/" in line
+        assert f"http://127.0.0.1:{port}/ (Ctrl-C to stop)" in line
         response = requests.get(f"http://127.0.0.1:{port}/api/files", timeout=10)
         assert response.json() == []
         assert response.headers["Server"] == "audio-library"
@@ -167,9 +167,9 @@ def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debu
 
 
 def test_stalled_clients_do_not_block_others(library_dir: Path) -> None:
-    # More stalled uploads than the server has worker threads, and than waitress's default connection limit;
-    # all from this one address, so its per-address limit is raised to let them all in.
-    with audio_server(library_dir, "--max-connections-per-address", "1000") as server:
+    # More stalled uploads than the server has worker threads, and than waitress's default connection limit,
+    # all from one address: the cap per address is raised past them.
+    with audio_server(library_dir, "--connections-per-client", "400") as server:
         stalled = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(300)]
         try:
             for sock in stalled:
@@ -232,12 +232,12 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(TempfileBasedBuffer, "newfile", lambda self: FullDiskFile())
-    parser = FramingParser(Adjustments(inbuf_overflow=1024))
+    parser = waitress_serving.SpoolingParser(Adjustments(inbuf_overflow=1024))
     body = part_head("big.wav") + bytes(100_000) + PART_TAIL
     parser.received(upload_head(8888, len(body)))
     parser.received(body)
     assert parser.completed
-    assert isinstance(parser.error, DiskFullError)
+    assert isinstance(parser.error, waitress_serving.DiskFullError)
     assert parser.error.code == 507
 
 
@@ -259,9 +259,25 @@ def test_an_unparsable_head_gets_a_json_400_not_a_hang_up(server: RunningServer,
 
 
 def test_a_long_malformed_request_line_is_refused_at_once(server: RunningServer) -> None:
-    # waitress's request-line pattern took time quadratic in such a line's length, on the event loop's
-    # thread: 4,000 bytes took 0.3 s, this one would freeze every connection for many minutes.
+    # waitress's request-line pattern takes time quadratic in such a line's length, on the event loop's
+    # thread: 4,000 bytes took 0.3 s; this one would freeze every connection for many minutes.
     line = b"GET https://user:pw@x:8888" + b"N" * 200_000 + b"/api/files HTTP/1.1x"
     response = rawhttp.exchange(server.port, line + f"\r\nHost: {LOOPBACK}\r\n\r\n".encode())
     assert (response.status, response.json()) == (400, {"error": "Bad Request: Start line is invalid."})
     assert listed_names(server.url) == []
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "AUDIO_LIBRARY_PORT",
+        "AUDIO_LIBRARY_MAX_SIZE",
+        "AUDIO_LIBRARY_HEAD_TIMEOUT",
+        "AUDIO_LIBRARY_CONNECTIONS_PER_CLIENT",
+    ],
+)
+def test_a_bad_number_in_the_environment_is_a_usage_error(variable: str, library_dir: Path) -> None:
+    ended = run_audio_server_to_exit("--library", str(library_dir), env={variable: "twelve"})
+    assert ended.returncode == 2
+    assert "Traceback" not in ended.stderr
+    assert ended.stderr.strip().splitlines()[-1].endswith("value: 'twelve'")

@@ -117,8 +117,8 @@ def test_the_library_under_20_uploaders_and_100_readers(tmp_path: Path, ledger: 
     library = tmp_path / "library"
     accepted: dict[str, str] = {}  # stored name -> SHA-256 of what was sent
     uploads, reads = Tally(), Tally()
-    # Every client comes from this one address: its per-address limit is raised to let them all in.
-    with audio_server(library, "--max-connections-per-address", "1000") as server:
+    # Every client here shares one address; the cap per address is raised past them all.
+    with audio_server(library, "--connections-per-client", str(2 * (UPLOADERS + READERS))) as server:
         window = Window(AUDIO_SECONDS, UPLOADERS + READERS)
 
         def uploader(number: int) -> None:
@@ -192,8 +192,7 @@ def test_the_library_under_20_uploaders_and_100_readers(tmp_path: Path, ledger: 
 def test_the_library_answers_others_while_200_clients_stall(tmp_path: Path, ledger: Ledger) -> None:
     library = tmp_path / "library"
     served = Tally()
-    # All from this one address: its per-address limit is raised to let every stalled client in.
-    with audio_server(library, "--max-connections-per-address", "1000") as server:
+    with audio_server(library, "--connections-per-client", str(2 * STALLED)) as server:
         stalled = []
         try:
             for number in range(STALLED):

@@ -1,0 +1,99 @@
+"""The waitress internals that Flask/waitress_serving.py overrides or calls still have the shape it relies on.
+
+A waitress release that renames, removes or re-signs one of them fails here, by name, instead of quietly
+changing how the server behaves.
+"""
+
+import inspect
+from collections.abc import Callable
+
+import pytest
+from audio_library import waitress_serving
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.server import BaseWSGIServer
+from waitress.task import ErrorTask, Task
+from waitress.utilities import BadRequest, Error
+
+
+METHODS: list[tuple[type, str, list[str]]] = [
+    (HTTPChannel, "__init__", ["self", "server", "sock", "addr", "adj", "map"]),
+    (HTTPChannel, "received", ["self", "data"]),
+    (HTTPChannel, "service", ["self"]),
+    (HTTPChannel, "handle_close", ["self"]),
+    (HTTPChannel, "readable", ["self"]),
+    (HTTPChannel, "writable", ["self"]),
+    (HTTPChannel, "handle_read", ["self"]),
+    (HTTPChannel, "handle_write", ["self"]),
+    (HTTPChannel, "recv", ["self", "buffer_size"]),
+    (HTTPRequestParser, "__init__", ["self", "adj"]),
+    (HTTPRequestParser, "received", ["self", "data"]),
+    (HTTPRequestParser, "parse_header", ["self", "header_plus"]),
+    (HTTPRequestParser, "close", ["self"]),
+    (ErrorTask, "execute", ["self"]),
+    (Task, "set_close_on_finish", ["self"]),
+    (Task, "write", ["self", "data"]),
+]
+CLASS_ATTRIBUTES: list[tuple[type, str]] = [
+    (HTTPChannel, "parser_class"),
+    (HTTPChannel, "error_task_class"),
+    (HTTPChannel, "will_close"),
+    (HTTPChannel, "total_outbufs_len"),
+    (HTTPRequestParser, "completed"),
+    (HTTPRequestParser, "headers_finished"),
+    (HTTPRequestParser, "error"),
+    (Task, "start_time"),
+    (Task, "content_length"),
+    (Error, "code"),
+    (Error, "reason"),
+    (BaseWSGIServer, "channel_class"),
+]
+OVERRIDES: list[tuple[type, type]] = [
+    (waitress_serving.AudioChannel, HTTPChannel),
+    (waitress_serving.SpoolingParser, HTTPRequestParser),
+    (waitress_serving.JSONErrorTask, ErrorTask),
+]
+
+
+def parameters(function: Callable[..., object]) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+@pytest.mark.parametrize(("owner", "name", "expected"), METHODS, ids=lambda value: getattr(value, "__name__", ""))
+def test_each_waitress_method_relied_on_keeps_its_parameters(owner: type, name: str, expected: list[str]) -> None:
+    assert callable(getattr(owner, name, None)), f"waitress's {owner.__name__}.{name} is gone"
+    assert parameters(getattr(owner, name)) == expected, f"waitress's {owner.__name__}.{name} changed its signature"
+
+
+@pytest.mark.parametrize(("owner", "name"), CLASS_ATTRIBUTES, ids=lambda value: getattr(value, "__name__", value))
+def test_each_waitress_attribute_relied_on_exists(owner: type, name: str) -> None:
+    assert hasattr(owner, name), f"waitress's {owner.__name__}.{name} is gone"
+
+
+@pytest.mark.parametrize(("ours", "theirs"), OVERRIDES, ids=lambda value: value.__name__)
+def test_every_override_replaces_a_method_waitress_still_has(ours: type, theirs: type) -> None:
+    overridden = [name for name in vars(ours) if callable(vars(ours)[name]) and not name.startswith("__")]
+    for name in overridden:
+        if hasattr(theirs, name):
+            assert parameters(getattr(ours, name)) == parameters(getattr(theirs, name)), name
+    if "__init__" in vars(ours):
+        assert parameters(vars(ours)["__init__"]) == parameters(vars(theirs)["__init__"])
+
+
+def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
+    parser = waitress_serving.SpoolingParser(Adjustments())
+    parser.received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert (parser.completed, parser.headers_finished, parser.error) == (True, True, None)
+    first_line: object = parser.first_line  # bytes, though the stubs say str
+    assert first_line == b"GET /x HTTP/1.1"
+    assert Adjustments().recv_bytes > 0
+    assert Adjustments(max_request_body_size=5).max_request_body_size == 5
+
+
+def test_a_parsing_error_still_becomes_waitresss_400() -> None:
+    parser = waitress_serving.SpoolingParser(Adjustments())
+    parser.received(b"GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+    assert isinstance(parser.error, BadRequest)
+    assert parser.error.code == 400
+    assert issubclass(ParsingError, Exception)
