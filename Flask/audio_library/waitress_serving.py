@@ -257,8 +257,14 @@ class AudioChannel(HTTPChannel):
         lingering, always readable, to drain."""
         if self.linger_deadline is not None:
             return True
-        late = self.head_started is not None and time.monotonic() - self.head_started > self.head_timeout
-        if late and not self.requests:  # as waitress's timeout, never while an answer is being made
+        now = time.monotonic()
+        late = self.head_started is not None and now - self.head_started > self.head_timeout
+        if late and (self.requests or self.total_outbufs_len):
+            # A next head that came in the same read as a request cannot be read while that request's answer
+            # is made or still sent (a download to a slow reader): its clock starts again, and the answer is
+            # never cut short.
+            self.head_started = now
+        elif late:
             self.head_started = None
             self.will_close = True  # writable() now says so, and handle_write() closes, as waitress does
         return bool(super().readable())

@@ -13,6 +13,7 @@ import pytest
 from tests.polling import wait_until
 from tests.rawhttp import closed_by_server, connect, exchange, read_response
 from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server
+from tests.wav import noise_wav
 
 
 HEAD_TIMEOUT = 1.0
@@ -98,6 +99,23 @@ def test_connections_past_the_cap_per_address_are_refused_and_others_served(serv
             sock.close()
     # The server notices the closes on its next pass.
     wait_until(lambda: exchange(server.port, LISTING).status == 200, "the address is served once its connections close")
+
+
+def test_a_pipelined_head_never_cuts_a_large_answer_short(server: RunningServer, library_dir: Path) -> None:
+    # A download larger than the kernel buffers between us, and the start of a next request in the same
+    # write: that head cannot be read until the download is sent, so its deadline must not close the
+    # connection under the answer while a slow reader takes it.
+    song = noise_wav(12, seconds=600)  # 9.6 MB
+    (library_dir / "big.wav").write_bytes(song)
+    download = f"GET /files/big.wav HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
+    with socket.socket() as sock, sock.makefile("rb") as stream:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the answer stays queued
+        sock.settimeout(DEADLINE)
+        sock.connect((LOOPBACK, server.port))
+        sock.sendall(download + LISTING[:20])
+        time.sleep(3 * HEAD_TIMEOUT)  # a slow reader: the answer waits in the server past the head deadline
+        response = read_response(stream)
+    assert (response.status, len(response.body)) == (200, len(song))
 
 
 @pytest.mark.parametrize(
