@@ -187,12 +187,16 @@ class AudioChannel(HTTPChannel):
         adj: Adjustments,
         map: Mapping[int, socket.socket] | None = None,
     ) -> None:
-        """Extends HTTPChannel.__init__: refuse the connection when its address has too many open already."""
+        """Extends HTTPChannel.__init__: refuse the connection when its address has too many open already;
+        else its first head is due from now, so a connection that never sends a byte is closed at the head
+        deadline too, not after waitress's 120 s idle timeout."""
         channels = cast(dict[int, HTTPChannel], server.active_channels)  # the stubs mistype this dict
         already = sum(1 for channel in channels.values() if channel.addr and channel.addr[0] == addr[0])
         super().__init__(server, sock, addr, adj, map)
         if already >= self.connections_per_client:
             self.refuse(sock)
+        else:
+            self.head_started = time.monotonic()
 
     def refuse(self, sock: socket.socket) -> None:
         """Answer 429 in one non-blocking send (a fresh socket's buffer takes it) and close."""

@@ -101,6 +101,13 @@ def test_connections_past_the_cap_per_address_are_refused_and_others_served(serv
     wait_until(lambda: exchange(server.port, LISTING).status == 200, "the address is served once its connections close")
 
 
+def test_a_connection_that_sends_nothing_is_closed_at_the_deadline(server: RunningServer) -> None:
+    with connect(server.port, timeout=DEADLINE) as sock:
+        started = time.monotonic()
+        assert closed_by_server(sock)  # waitress alone would keep it for its 120 s idle timeout
+        assert time.monotonic() - started >= HEAD_TIMEOUT
+
+
 def test_a_pipelined_head_never_cuts_a_large_answer_short(server: RunningServer, library_dir: Path) -> None:
     # A download larger than the kernel buffers between us, and the start of a next request in the same
     # write: that head cannot be read until the download is sent, so its deadline must not close the
