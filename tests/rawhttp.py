@@ -66,3 +66,21 @@ def pipeline(port: int, requests: list[bytes]) -> list[bytes]:
         bodies = [read_response(stream).body for _ in requests]
         sender.join(timeout=30)
     return bodies
+
+
+def answer_to(port: int, data: bytes, tolerate_reset: bool = False) -> bytes:
+    """Send raw bytes, close our side, and read everything the server says until it hangs up.
+
+    With tolerate_reset, a reset (the server refused a head before all of it was sent) ends the answer.
+    """
+    chunks = []
+    with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (ConnectionResetError, BrokenPipeError):
+            if not tolerate_reset:
+                raise
+    return b"".join(chunks)

@@ -1,4 +1,5 @@
-"""Request heads for fuzzing the credentials service: valid ones, byte-level mutations of them, and a strategy.
+"""Request heads for fuzzing live servers (the credentials service; the audio library, aimed at its Host and
+API by its fuzz test): valid ones, byte-level mutations of them, and a strategy.
 
 The mutations aim at what a parser trips on: every byte value in every position class, lengths from 0 past each
 limit, numbers past Python's int-to-string limit, absolute-form targets, IPv6 literals and bad versions.

@@ -1,5 +1,6 @@
 """Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
-[--head-timeout S] [--connections-per-client N] [--allowed-host NAME]... [--users FILE [--private]] [--debug]`;
+[--head-timeout S] [--connections-per-client N] [--connection-limit N]
+[--allowed-host NAME]... [--users FILE [--private]] [--debug]`;
 `python Flask/server.py add-user NAME --users FILE` adds a user.
 
 Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
@@ -22,8 +23,6 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from waitress.server import create_server
-
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.access_log import AccessLog, logged
 from audio_library.auth import USERS_KEY
@@ -36,6 +35,7 @@ from audio_library.waitress_serving import (
     DEFAULT_HEAD_TIMEOUT,
     JSONErrorTask,
     configured_channel,
+    create_server,
 )
 
 
@@ -46,7 +46,6 @@ THREADS = 8
 # --connections-per-client (64) from one address, 4000 takes 63 addresses to fill. Each connection costs a
 # descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
 CONNECTION_LIMIT = 4000
-DESCRIPTORS_WANTED = 2 * CONNECTION_LIMIT + 256
 
 
 def stop_serving(signum: int, frame: FrameType | None) -> None:
@@ -95,6 +94,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=env.get("AUDIO_LIBRARY_CONNECTIONS_PER_CLIENT", str(DEFAULT_CONNECTIONS_PER_CLIENT)),
         help="open connections one client address may hold; more are answered 429 (64)",
     )
+    parser.add_argument(
+        "--connection-limit",
+        type=int,
+        default=env.get("AUDIO_LIBRARY_CONNECTION_LIMIT", str(CONNECTION_LIMIT)),
+        metavar="N",
+        help=f"open connections in all; at the limit an idle or trickling one makes room ({CONNECTION_LIMIT})",
+    )
     parser.add_argument("--debug", action="store_true", help="run Flask's development server with the debugger")
     parser.add_argument(
         "--allowed-host",
@@ -120,6 +126,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--head-timeout must be a positive number of seconds")
     if arguments.connections_per_client <= 0:
         parser.error("--connections-per-client must be a positive number")
+    if arguments.connection_limit < 8:
+        parser.error("--connection-limit must be at least 8")
     return arguments
 
 
@@ -168,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Serving {library} (debug) on http://{arguments.host}:{arguments.port}/ (Ctrl-C to stop)", flush=True)
         app.run(host=arguments.host, port=arguments.port, debug=True, use_reloader=False)
         return 0
-    raise_descriptor_limit(DESCRIPTORS_WANTED)
+    raise_descriptor_limit(2 * arguments.connection_limit + 256)
     # Waitress spools request bodies with `tempfile`: keep them on the library's disk, not in a /tmp that may
     # be a small RAM-backed tmpfs. They are anonymous files, never visible in the folder.
     tempfile.tempdir = str(app.config["LIBRARY_DIR"])
@@ -177,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         JSONErrorTask.access_log = access_log
         server = create_server(
             logged(app, access_log),
+            configured_channel(arguments.head_timeout, arguments.connections_per_client),
             host=arguments.host,
             port=arguments.port,
             threads=THREADS,
@@ -185,14 +194,13 @@ def main(argv: list[str] | None = None) -> int:
             ident="audio-library",
             # Read big bodies in 256 KiB gulps rather than 8 KiB: fewer wake-ups of the event loop per upload.
             recv_bytes=256 * 1024,
-            connection_limit=CONNECTION_LIMIT,
+            connection_limit=arguments.connection_limit,
             asyncore_use_poll=True,
         )
     except OSError as error:
         print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)
         return 2
-    server.channel_class = configured_channel(arguments.head_timeout, arguments.connections_per_client)  # type: ignore[union-attr]
-    url = f"http://{arguments.host}:{server.effective_port}/"  # type: ignore[union-attr]
+    url = f"http://{arguments.host}:{server.effective_port}/"
     print(f"Serving {library} on {url} (Ctrl-C to stop)", flush=True)
     signal.signal(signal.SIGTERM, stop_serving)
     with contextlib.suppress(KeyboardInterrupt):

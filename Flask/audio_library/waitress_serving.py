@@ -17,14 +17,14 @@ import json
 import re
 import socket
 import time
-from collections.abc import Mapping
-from typing import ClassVar, cast
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, cast
 
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
-from waitress.server import BaseWSGIServer
-from waitress.task import ErrorTask
+from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import Error
 
 from audio_library.access_log import AccessLog
@@ -36,6 +36,8 @@ LINGER_SECONDS = 5.0
 DEFAULT_HEAD_TIMEOUT = 10.0
 MAX_LOGGED_LINE = 1024
 DEFAULT_CONNECTIONS_PER_CLIENT = 64
+ACCEPTS_PER_TURN = 64  # connections accepted per turn of the event loop, at most (waitress accepts one)
+ROOM_CHECK_INTERVAL = 0.05  # seconds between looks for a connection to close, at the connection limit
 # A header line beginning with whitespace continues the one before (obs-fold, RFC 9112 §5.2).
 FOLDED_LINE = re.compile(rb"\r\n[ \t]")
 # A request line as waitress's own pattern for it accepts (a method token, a target without spaces, an optional
@@ -187,12 +189,16 @@ class AudioChannel(HTTPChannel):
         adj: Adjustments,
         map: Mapping[int, socket.socket] | None = None,
     ) -> None:
-        """Extends HTTPChannel.__init__: refuse the connection when its address has too many open already."""
+        """Extends HTTPChannel.__init__: refuse the connection when its address has too many open already;
+        else its first head is due from now, so a connection that never sends a byte is closed at the head
+        deadline too, not after waitress's 120 s idle timeout."""
         channels = cast(dict[int, HTTPChannel], server.active_channels)  # the stubs mistype this dict
         already = sum(1 for channel in channels.values() if channel.addr and channel.addr[0] == addr[0])
         super().__init__(server, sock, addr, adj, map)
         if already >= self.connections_per_client:
             self.refuse(sock)
+        else:
+            self.head_started = time.monotonic()
 
     def refuse(self, sock: socket.socket) -> None:
         """Answer 429 in one non-blocking send (a fresh socket's buffer takes it) and close."""
@@ -217,6 +223,20 @@ class AudioChannel(HTTPChannel):
         elif self.head_started is None:
             self.head_started = started
         return taken
+
+    def busy(self) -> bool:
+        """Answering a request: running it, or sending what it wrote."""
+        return bool(self.requests or self.total_outbufs_len)
+
+    def idle(self) -> bool:
+        """A kept-alive connection between requests: nothing received, running or left to send."""
+        return not (
+            self.busy()
+            or self.request is not None
+            or self.will_close
+            or self.close_when_flushed
+            or self.linger_deadline is not None
+        )
 
     def service(self) -> None:
         """Extends HTTPChannel.service: note first whether the request's parse failed, leaving the rest of it
@@ -257,8 +277,14 @@ class AudioChannel(HTTPChannel):
         lingering, always readable, to drain."""
         if self.linger_deadline is not None:
             return True
-        late = self.head_started is not None and time.monotonic() - self.head_started > self.head_timeout
-        if late and not self.requests:  # as waitress's timeout, never while an answer is being made
+        now = time.monotonic()
+        late = self.head_started is not None and now - self.head_started > self.head_timeout
+        if late and self.busy():
+            # A next head that came in the same read as a request cannot be read while that request's answer
+            # is made or still sent (a download to a slow reader): its clock starts again, and the answer is
+            # never cut short.
+            self.head_started = now
+        elif late:
             self.head_started = None
             self.will_close = True  # writable() now says so, and handle_write() closes, as waitress does
         return bool(super().readable())
@@ -296,3 +322,88 @@ def configured_channel(head_timeout: float, connections_per_client: int) -> type
         (AudioChannel,),
         {"head_timeout": head_timeout, "connections_per_client": connections_per_client},
     )
+
+
+def room_maker(channels: Iterator[AudioChannel], spare: set[int]) -> AudioChannel | None:
+    """The connection to close to make room for a new one (those whose descriptors are in `spare` aside): the
+    one that has waited longest for its head while answering nothing; else the kept-alive connection idle
+    longest (HTTP lets a server close an idle connection at any time, and clients retry); else None, when
+    every connection is busy."""
+    waiting: AudioChannel | None = None
+    idle: AudioChannel | None = None
+    for channel in channels:
+        if cast(Any, channel)._fileno in spare or channel.busy():
+            continue
+        if channel.head_started is not None and channel.linger_deadline is None and not channel.will_close:
+            if waiting is None or channel.head_started < cast(float, waiting.head_started):
+                waiting = channel
+        elif channel.idle() and (idle is None or channel.last_activity < idle.last_activity):
+            idle = channel
+    return waiting or idle
+
+
+class AudioServer(TcpWSGIServer):
+    """waitress's TCP server, making room at its connection limit instead of no longer accepting.
+
+    At `connection_limit` waitress stops accepting until a connection closes, so connections that trickle a
+    head (until the head deadline, then again) or sit idle after a request (waitress's 120 s idle timeout)
+    lock every newcomer out. Here a newcomer is still accepted, and `room_maker`'s connection is closed.
+    Connections answering a request are never closed for this; when all are, newcomers wait in the backlog,
+    as in waitress.
+    """
+
+    next_room_check = 0.0
+    room = False  # whether, at the connection limit, a connection could make room for a new one
+
+    def channels(self) -> Iterator[AudioChannel]:
+        """The open connections of every listener sharing the event loop."""
+        return (channel for channel in cast(Any, self)._map.values() if isinstance(channel, AudioChannel))
+
+    def readable(self) -> bool:
+        """Extends BaseWSGIServer.readable: at the connection limit, still accept while a connection could
+        make room; looked for at most every ROOM_CHECK_INTERVAL, as the look goes through every connection."""
+        accepting = bool(super().readable())
+        if accepting or not self.accepting:
+            return accepting
+        now = time.monotonic()
+        if now >= self.next_room_check:
+            self.next_room_check = now + ROOM_CHECK_INTERVAL
+            self.room = room_maker(self.channels(), set()) is not None
+        return self.room
+
+    def handle_accept(self) -> None:
+        """Extends BaseWSGIServer.handle_accept: accept up to ACCEPTS_PER_TURN waiting connections, not one (a
+        newcomer behind a burst of reconnecting clients would wait a turn of the event loop, a poll() of every
+        connection, for each); at the limit, close room_maker's connection after each accept."""
+        socket_map = cast(dict[int, Any], cast(Any, self)._map)
+        for _ in range(ACCEPTS_PER_TURN):
+            full = len(socket_map) >= self.adj.connection_limit
+            if full and room_maker(self.channels(), set()) is None:
+                self.room = False
+                return
+            before = set(socket_map)
+            super().handle_accept()
+            accepted = set(socket_map) - before
+            if not accepted:  # the backlog is empty (or the accept failed): until the next turn
+                return
+            if full:
+                making_room = room_maker(self.channels(), accepted)
+                if making_room is not None:
+                    making_room.handle_close()
+
+
+def create_server(application: Any, channel_class: type[AudioChannel], **adjustments: Any) -> Any:
+    """waitress's `create_server` for TCP addresses, with AudioServer listeners and this channel class."""
+    adj = Adjustments(**adjustments)
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adj.threads)
+    socket_map: dict[int, Any] = {}
+    servers = []
+    for sockinfo in cast(list[Any], adj.listen):
+        server = AudioServer(application, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+        server.channel_class = channel_class
+        servers.append(server)
+    if len(servers) == 1:
+        return servers[0]
+    listening = [cast(Any, server).getsockname() for server in servers]
+    return MultiSocketServer(socket_map, adj, listening, dispatcher, servers[0].log_info)

@@ -13,6 +13,7 @@ import pytest
 from tests.polling import wait_until
 from tests.rawhttp import closed_by_server, connect, exchange, read_response
 from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server
+from tests.wav import noise_wav
 
 
 HEAD_TIMEOUT = 1.0
@@ -98,6 +99,79 @@ def test_connections_past_the_cap_per_address_are_refused_and_others_served(serv
             sock.close()
     # The server notices the closes on its next pass.
     wait_until(lambda: exchange(server.port, LISTING).status == 200, "the address is served once its connections close")
+
+
+def test_a_connection_that_sends_nothing_is_closed_at_the_deadline(server: RunningServer) -> None:
+    with connect(server.port, timeout=DEADLINE) as sock:
+        started = time.monotonic()
+        assert closed_by_server(sock)  # waitress alone would keep it for its 120 s idle timeout
+        assert time.monotonic() - started >= HEAD_TIMEOUT
+
+
+LIMIT = 200  # a small connection limit, so that these tests fill it quickly
+
+
+def fill(port: int, count: int, request: bytes, answered: bool) -> list[socket.socket]:
+    """`count` connections from 10 addresses (under the per-address cap), each sending `request` (and reading
+    its answer when `answered`), then left open."""
+    held: list[socket.socket] = []
+    for number in range(count):
+        sock = connect_from(f"127.0.3.{1 + number % 10}", port)
+        held.append(sock)
+        sock.sendall(request)
+        if answered:
+            with sock.makefile("rb") as stream:
+                read_response(stream)
+    return held
+
+
+def closed_already(sock: socket.socket) -> bool:
+    """Whether the server has closed this connection, without waiting (nothing else is sent on it)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+@pytest.mark.parametrize("kind", ["idle kept-alive", "trickling"])
+def test_at_the_connection_limit_an_idle_or_trickling_connection_makes_room(library_dir: Path, kind: str) -> None:
+    # waitress stops accepting at its limit: these held it full for 120 s (idle) or the head deadline (60 s
+    # here), and every newcomer waited in the backlog.
+    flags = ("--connection-limit", str(LIMIT), "--head-timeout", "60")
+    with audio_server(library_dir, *flags) as running:
+        request = LISTING.replace(b"Connection: close\r\n", b"") if kind == "idle kept-alive" else LISTING[:20]
+        held = fill(running.port, LIMIT, request, answered=kind == "idle kept-alive")
+        try:
+            with connect_from("127.0.0.2", running.port) as newcomer, newcomer.makefile("rb") as stream:
+                newcomer.sendall(LISTING)
+                assert read_response(stream).status == 200
+            assert sum(closed_already(sock) for sock in held) > 0  # room was made by closing some of them
+            assert running.process.poll() is None
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_a_pipelined_head_never_cuts_a_large_answer_short(server: RunningServer, library_dir: Path) -> None:
+    # A download larger than the kernel buffers between us, and the start of a next request in the same
+    # write: that head cannot be read until the download is sent, so its deadline must not close the
+    # connection under the answer while a slow reader takes it.
+    song = noise_wav(12, seconds=600)  # 9.6 MB
+    (library_dir / "big.wav").write_bytes(song)
+    download = f"GET /files/big.wav HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
+    with socket.socket() as sock, sock.makefile("rb") as stream:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the answer stays queued
+        sock.settimeout(DEADLINE)
+        sock.connect((LOOPBACK, server.port))
+        sock.sendall(download + LISTING[:20])
+        time.sleep(3 * HEAD_TIMEOUT)  # a slow reader: the answer waits in the server past the head deadline
+        response = read_response(stream)
+    assert (response.status, len(response.body)) == (200, len(song))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from audio_library import waitress_serving
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
-from waitress.server import BaseWSGIServer
+from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
 from waitress.task import ErrorTask, Task
 from waitress.utilities import BadRequest, Error
 
@@ -34,6 +34,15 @@ METHODS: list[tuple[type, str, list[str]]] = [
     (ErrorTask, "execute", ["self"]),
     (Task, "set_close_on_finish", ["self"]),
     (Task, "write", ["self", "data"]),
+    (
+        TcpWSGIServer,
+        "__init__",
+        ["self", "application", "map", "_start", "_sock", "dispatcher", "adj", "sockinfo", "bind_socket", "kw"],
+    ),
+    (BaseWSGIServer, "readable", ["self"]),
+    (BaseWSGIServer, "handle_accept", ["self"]),
+    (TcpWSGIServer, "getsockname", ["self"]),
+    (MultiSocketServer, "__init__", ["self", "map", "adj", "effective_listen", "dispatcher", "log_info"]),
 ]
 CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (HTTPChannel, "parser_class"),
@@ -48,11 +57,15 @@ CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (Error, "code"),
     (Error, "reason"),
     (BaseWSGIServer, "channel_class"),
+    (BaseWSGIServer, "accepting"),
+    (HTTPChannel, "close_when_flushed"),
+    (HTTPChannel, "last_activity"),
 ]
 OVERRIDES: list[tuple[type, type]] = [
     (waitress_serving.AudioChannel, HTTPChannel),
     (waitress_serving.SpoolingParser, HTTPRequestParser),
     (waitress_serving.JSONErrorTask, ErrorTask),
+    (waitress_serving.AudioServer, TcpWSGIServer),
 ]
 
 

@@ -6,7 +6,6 @@ at the live server.
 """
 
 import re
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.ledger import Ledger
-from tests.rawhttp import connect, exchange, read_response
+from tests.rawhttp import answer_to, connect, exchange, read_response
 from tests.reliability.strategies import Query, queries
 from tests.request_heads import WELL_FORMED, mutated_heads, request_heads
-from tests.servers import LOOPBACK, RunningServer, children, credentials_server
+from tests.servers import RunningServer, children, credentials_server
 
 
 SCENARIO = "hostile input: credentials"
@@ -109,24 +108,6 @@ def test_garbage_after_a_good_request_is_refused_on_the_same_connection(service:
     ledger.record(SCENARIO, requests=2, errors=int(500 in (first.status, second.status)))
     assert (first.status, first.body) == (200, DALEK)
     assert second.status == 400
-
-
-def answer_to(port: int, data: bytes, tolerate_reset: bool = False) -> bytes:
-    """Send raw bytes, close our side, and read everything the server says until it hangs up.
-
-    With tolerate_reset, a reset (the server refused a head before all of it was sent) ends the answer.
-    """
-    chunks = []
-    with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
-        try:
-            sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except (ConnectionResetError, BrokenPipeError):
-            if not tolerate_reset:
-                raise
-    return b"".join(chunks)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
