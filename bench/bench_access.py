@@ -11,13 +11,11 @@
 The figures are written into docs/audio-library.md between the `bench:access` markers.
 """
 
-import argparse
 import base64
 import http.client
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -25,7 +23,7 @@ from pathlib import Path
 
 from audio_library.users import add_user
 
-from bench.figures import percentiles, write_between_markers
+from bench.figures import measure_and_write, percentiles
 from tests.resources import peak_rss
 from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wav import noise_wav
@@ -168,15 +166,7 @@ def measure(work: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-write", action="store_true", help="print the figures, leave the docs alone")
-    arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-access-") as temporary:
-        lines = measure(Path(temporary))
-    print("\n".join(lines))
-    if not arguments.no_write:
-        write_between_markers(DOC, "bench:access", lines)
-    return 0
+    return measure_and_write(__doc__.splitlines()[0], measure, DOC, "bench:access")
 
 
 if __name__ == "__main__":
