@@ -8,6 +8,7 @@ from audio_library.download_names import ascii_download_name, content_dispositio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.examples import MANY_EXAMPLES
 from tests.servers import audio_server
 from tests.wav import noise_wav
 
@@ -21,6 +22,7 @@ def test_header_keeps_the_exact_name() -> None:
     assert value == "attachment; filename=\"Pesnya.wav\"; filename*=UTF-8''%D0%9F%D0%B5%D1%81%D0%BD%D1%8F.wav"
 
 
+@MANY_EXAMPLES
 @given(st.text(max_size=80))
 def test_any_name_gives_a_safe_non_empty_ascii_name(name: str) -> None:
     result = ascii_download_name(name)

@@ -7,6 +7,8 @@ from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.examples import MANY_EXAMPLES
+
 
 @pytest.mark.parametrize(
     ("sent", "stored"),
@@ -52,6 +54,7 @@ def test_numbered_names_go_before_the_extension_and_fit() -> None:
     assert numbered_name(long, 12).endswith(" (12).ogg")
 
 
+@MANY_EXAMPLES
 @given(st.text())
 def test_any_name_becomes_one_safe_plain_name(sent: str) -> None:
     name = sanitize_filename(sent)
@@ -65,6 +68,7 @@ def test_any_name_becomes_one_safe_plain_name(sent: str) -> None:
     assert len(name.encode()) <= MAX_NAME_BYTES
 
 
+@MANY_EXAMPLES
 @given(st.text())
 def test_sanitizing_is_stable(sent: str) -> None:
     once = sanitize_filename(sent)
@@ -72,6 +76,7 @@ def test_sanitizing_is_stable(sent: str) -> None:
     assert sanitize_filename(sent) == once
 
 
+@MANY_EXAMPLES
 @given(st.text(), st.integers(min_value=2, max_value=100_000))
 def test_numbered_names_stay_safe(sent: str, number: int) -> None:
     name = numbered_name(sanitize_filename(sent), number)

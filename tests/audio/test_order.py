@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from screwdriver import name_sort_key
+from tests.examples import MANY_EXAMPLES
 from tests.flask_client import upload
 from tests.wav import noise_wav
 
@@ -35,12 +36,14 @@ names = st.text(
 )
 
 
+@MANY_EXAMPLES
 @given(st.lists(names, max_size=20))
 def test_screwdriver_keeps_the_order_the_api_sends(sent: list[str]) -> None:
     listed = sorted(sent, key=natural_sort_key)
     assert sorted(listed, key=name_sort_key) == listed
 
 
+@MANY_EXAMPLES
 @given(names, names)
 def test_the_server_and_screwdriver_compare_any_two_names_alike(first: str, second: str) -> None:
     server = natural_sort_key(first)[0] < natural_sort_key(second)[0]

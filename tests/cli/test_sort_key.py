@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from screwdriver import name_sort_key
+from tests.examples import MANY_EXAMPLES
 
 
 def test_digits_that_are_not_decimal_are_sorted_as_text() -> None:
@@ -16,6 +17,7 @@ def test_numbers_sort_by_value_and_case_is_ignored() -> None:
     assert sorted(names, key=name_sort_key) == ["a9b", "a10b", "apple", "Big", "Track 1", "track 2", "Track 10"]
 
 
+@MANY_EXAMPLES
 @given(st.lists(st.text(max_size=12), max_size=8))
 def test_any_names_sort_into_the_same_order_whatever_order_they_came_in(names: list[str]) -> None:
     once = sorted(names, key=name_sort_key)
