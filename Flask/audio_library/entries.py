@@ -1,15 +1,11 @@
 """What the library knows about a file: the facts its bytes give, and the entry a listing shows for it."""
 
-import logging
-import os
-from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from audio_library.names import listed_name
 from audio_library.tags import NO_TAGS, Tags
 
-
-logger = logging.getLogger(__name__)
 
 # A file's version: (name on disk, size, mtime_ns). Facts depend only on the bytes, so they are kept per key.
 Key = tuple[str, int, int]
@@ -29,8 +25,9 @@ class Facts:
 class Entry:
     """One audio file in the library as the API lists it.
 
-    `name` is always valid Unicode: a name on disk that is not UTF-8 (copied in by hand from an old system)
-    is shown with U+FFFD for its undecodable bytes, and `file_name` keeps the name on disk.
+    `name` is always valid Unicode and one-to-one with the name on disk (see names.listed_name): a name that
+    is not UTF-8 (copied in by hand from an old system) or holds a backslash is listed escaped, and then
+    `file_name` keeps the name on disk.
     """
 
     name: str
@@ -68,41 +65,9 @@ def iso_utc(mtime_ns: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def display_name(file_name: str) -> str:
-    """A name as text: one on disk that is not UTF-8 shows U+FFFD where its undecodable bytes are."""
-    return os.fsencode(file_name).decode("utf-8", errors="replace")
-
-
 def make_entry(file_name: str, size: int, facts: Facts, mtime_ns: int) -> Entry:
-    """The Entry of an audio file, with a displayable name if its name on disk is not UTF-8."""
-    shown = display_name(file_name)
+    """The Entry of an audio file, listed under names.listed_name of its name on disk."""
+    shown = listed_name(file_name)
     assert facts.type is not None
     renamed = "" if shown == file_name else file_name
     return Entry(shown, size, facts.type, facts.duration, iso_utc(mtime_ns), renamed, facts.tags)
-
-
-def escaped_name(file_name: str) -> str:
-    """A name on disk that is not UTF-8 with each undecodable byte written as \\xNN: distinct per name."""
-    return os.fsencode(file_name).decode("utf-8", errors="backslashreplace")
-
-
-def distinct_names(entries: list[Entry]) -> list[Entry]:
-    """The entries with names that are all different, so that each listed file can be asked for by its name.
-
-    Names on disk that are not UTF-8 are shown with U+FFFD; when that is ambiguous (two such names, or one
-    equal to a real name), they are shown with \\xNN escapes instead. A name still taken then is left out
-    (and logged): it could not be served.
-    """
-    counts = Counter(entry.name for entry in entries)
-    taken = {entry.name for entry in entries if not entry.file_name}
-    distinct = [entry for entry in entries if not entry.file_name]
-    for entry in entries:
-        if not entry.file_name:
-            continue
-        name = entry.name if counts[entry.name] == 1 else escaped_name(entry.file_name)
-        if name in taken:
-            logger.warning("not listing %r: its name is shown like another file's", entry.file_name)
-            continue
-        taken.add(name)
-        distinct.append(entry if name == entry.name else replace(entry, name=name))
-    return distinct

@@ -2,13 +2,12 @@
 
 A natural key costs a regular expression per name, and sorting 20,000 shuffled keys takes a tenth of a
 second, so keys are kept per name and each build starts from the previous listing's order: new names are
-then placed by bisection. Names that would show alike are made distinct first (entries.distinct_names).
+then placed by bisection.
 """
 
 import bisect
 
-from audio_library.entries import Entry, distinct_names
-from audio_library.file_json import compact_json, file_json
+from audio_library.entries import Entry
 from audio_library.names import SortPiece, natural_sort_key
 
 
@@ -25,8 +24,7 @@ class ListingOrder:
         self._rank: dict[str, int] = {}  # each name's place in the last listing
 
     def arrange(self, rows: list[Row]) -> list[Row]:
-        """The rows with distinct names, in natural name order."""
-        rows = _with_distinct_names(rows)
+        """The rows in natural name order (listed names are distinct: names.listed_name)."""
         rank = self._rank
         rows.sort(key=lambda row: rank.get(row[0].name, len(rank)))
         known = sum(1 for entry, _ in rows if entry.name in rank)
@@ -47,12 +45,3 @@ class ListingOrder:
         if key is None:
             key = self._keys[name] = natural_sort_key(name)
         return key
-
-
-def _with_distinct_names(rows: list[Row]) -> list[Row]:
-    """The rows with every name distinct (see entries.distinct_names); a renamed row gets its JSON anew."""
-    if all(not entry.file_name for entry, _ in rows):
-        return rows
-    fragments = dict(rows)
-    distinct = distinct_names([entry for entry, _ in rows])
-    return [(entry, fragments.get(entry) or compact_json(file_json(entry))) for entry in distinct]

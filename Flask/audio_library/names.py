@@ -1,5 +1,7 @@
-"""File names in the library: what a sent name becomes on disk, and the names tried when it is taken."""
+"""File names in the library: what a sent name becomes on disk, the names tried when it is taken, and the
+name each file on disk is listed under."""
 
+import os
 import re
 import unicodedata
 
@@ -14,6 +16,8 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _SEPARATORS = frozenset({"/", "\\"})
 _LEADING_JUNK = re.compile(r"^[\s.]+")
 _NUMBER = re.compile(r"\d+")
+_ESCAPE = "\\"  # the one character the listed form of a name escapes, besides bytes that are not UTF-8
+_ESCAPE_SEQUENCE = re.compile(r"\\(?:\\|x([0-9a-f]{2}))")
 
 # One piece of a name's sort key: (0, value, digits) for a number, (1, 0, casefolded text) for text, so
 # numbers come before text at the same position and equal numbers written differently ("07", "7") still
@@ -62,6 +66,41 @@ def fit_name(name: str, suffix: str) -> str:
         # Cutting bytes may split a character: drop the partial one rather than write invalid UTF-8.
         stem = encoded[:budget].decode(errors="ignore").rstrip()
     return f"{stem}{suffix}{extension}"
+
+
+def listed_name(file_name: str) -> str:
+    """The name a file in the folder is listed, served and deleted under: one-to-one with names on disk.
+
+    A name that is UTF-8 without a backslash is listed as it is (every name stored through the API is: a
+    sent backslash becomes "_"). Any other name is escaped: each backslash is doubled and each byte that is
+    not UTF-8 is written \\xNN. Escaping the escape character makes the mapping injective by construction:
+    an escaped name always holds a backslash, which an unescaped one never does, and the escapes read back
+    one way only. :func:`disk_name` is its inverse.
+    """
+    raw = os.fsencode(file_name)
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        pass
+    else:
+        if _ESCAPE not in text:
+            return text
+    return raw.replace(b"\\", b"\\\\").decode(errors="backslashreplace")
+
+
+def disk_name(listed: str) -> str | None:
+    """The name on disk (in os.fsdecode's form) that is listed as exactly `listed`, or None if none can be."""
+    pieces = _ESCAPE_SEQUENCE.split(listed)  # text, then per escape its hex digits (None for a backslash), ...
+    raw = bytearray()
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            raw += b"\\" if piece is None else bytes.fromhex(piece)
+        elif _ESCAPE in piece:
+            return None  # a backslash that starts no escape: no name is listed so
+        else:
+            raw += piece.encode(errors="surrogatepass")  # a surrogate is never listed: refused just below
+    name = os.fsdecode(bytes(raw))
+    return name if listed_name(name) == listed else None
 
 
 def natural_sort_key(name: str) -> tuple[tuple[SortPiece, ...], str]:

@@ -11,7 +11,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from audio_library import original_client
-from audio_library.entries import Entry, Listing, display_name
+from audio_library.entries import Entry, Listing
 from audio_library.errors import AccessRefusedError, RequestError, from_http_exception, human_size, storage_error
 from audio_library.extension import get_library
 from audio_library.uploads import StoredFile, store_upload, success_status
@@ -119,7 +119,7 @@ def confirm_delete(name: str) -> tuple[str, int]:
     """Delete without JavaScript, first step: a page asking to confirm, whose button posts the deletion."""
     if get_library().entry(name) is None:
         return _render_index([_missing_notice(name)]), 404
-    return render_template("page/confirm_delete.html", name=display_name(name), delete_url=_delete_url(name)), 200
+    return render_template("page/confirm_delete.html", name=name, delete_url=_delete_url(name)), 200
 
 
 @bp.post("/delete/<name>")
@@ -127,7 +127,7 @@ def delete(name: str) -> tuple[str, int]:
     """Delete without JavaScript, second step: delete, then show the page with the outcome."""
     if not get_library().delete(name):
         return _render_index([_missing_notice(name)]), 404
-    return _render_index([Notice("success", "Deleted.", display_name(name))]), 200
+    return _render_index([Notice("success", "Deleted.", name)]), 200
 
 
 @bp.errorhandler(RequestError)
@@ -247,9 +247,9 @@ def _total_size(listing: Listing) -> int:
 
 
 def _track(entry: Entry) -> Track:
-    quoted = quote(entry.name, safe="", errors="surrogateescape")
+    quoted = quote(entry.name, safe="")
     return Track(
-        name=entry.name,  # already displayable: make_entry decoded it
+        name=entry.name,  # already text: names.listed_name escaped it
         url=f"/files/{quoted}",
         delete_url=f"/delete/{quoted}",
         format=format_name(entry.type),
@@ -262,7 +262,7 @@ def _track(entry: Entry) -> Track:
 
 
 def _delete_url(name: str) -> str:
-    return f"/delete/{quote(name, safe='', errors='surrogateescape')}"
+    return f"/delete/{quote(name, safe='')}"
 
 
 def _stored_notice(item: StoredFile) -> Notice:
@@ -270,4 +270,4 @@ def _stored_notice(item: StoredFile) -> Notice:
 
 
 def _missing_notice(name: str) -> Notice:
-    return Notice("error", "There is no such file in the library.", display_name(name))
+    return Notice("error", "There is no such file in the library.", name)

@@ -13,14 +13,13 @@ from typing import BinaryIO
 
 from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import Catalog
-from audio_library.entries import Entry, Facts, Listing, escaped_name, make_entry
+from audio_library.entries import Entry, Facts, Listing, make_entry
 from audio_library.folder_lock import FILE_MODE, FolderLock, LibraryError
-from audio_library.names import numbered_name, sanitize_filename
+from audio_library.names import disk_name, numbered_name, sanitize_filename
 from audio_library.regular_files import open_regular
 
 
 MAX_NUMBERED_NAMES = 10_000  # "name (10000).mp3": past that, something other than uploads fills the folder
-REPLACEMENT = "\ufffd"  # what stands for bytes that are not UTF-8 in a listed name
 
 
 @dataclass(frozen=True)
@@ -57,19 +56,10 @@ class Library:
 
     def entry(self, name: str) -> Entry | None:
         """The audio file called `name`, or None: absent, hidden, not a plain file, not audio, or not a name."""
-        if not is_plain_name(name):
+        file_name = disk_name(name)
+        if file_name is None or not is_plain_name(file_name):
             return None
-        entry = self.catalog.entry(name)
-        if entry is None and (REPLACEMENT in name or "\\x" in name):
-            # Perhaps the name as listed of a file whose name on disk is not UTF-8 (listed names are distinct);
-            # its \xNN form always works, also once the name it was confused with is gone.
-            matches = [
-                listed
-                for listed in self.catalog.listing().entries
-                if listed.file_name and name in {listed.name, escaped_name(listed.file_name)}
-            ]
-            entry = matches[0] if matches else None
-        return entry
+        return self.catalog.entry(file_name)
 
     def path(self, entry: Entry) -> Path:
         """Where the bytes of an entry are."""

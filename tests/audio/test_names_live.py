@@ -9,24 +9,17 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.library_folders import on_disk
 from tests.multipart import Part, post_raw
+from tests.name_bytes import ISSUE_NAMES, byte_names, with_look_alikes
 from tests.servers import audio_server
 from tests.wav import noise_wav
 
 
 TIMEOUT = 10
-MAX_NAME_BYTES = 255
-
-byte_names = st.one_of(
-    st.binary(min_size=1, max_size=40),
-    st.text(min_size=1, max_size=40).map(lambda text: text.encode("utf-8", "surrogatepass")),
-    st.binary(min_size=200, max_size=MAX_NAME_BYTES),
-    st.sampled_from([b"caf\xe9", b"caf\xe8", b"caf\xef\xbf\xbd", b"caf\\xe9", b"two\nlines", b" ", b"%41", b"?#"]),
-).filter(lambda name: b"/" not in name and b"\0" not in name and not name.startswith(b"."))
 
 
 def url(base: str, name: str, route: str = "/files/") -> str:
@@ -38,8 +31,10 @@ def test_every_name_copied_in_is_listed_served_and_deleted(tmp_path: Path) -> No
     library.mkdir()
     with audio_server(library) as server:
 
-        @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        @given(st.lists(byte_names, min_size=1, max_size=4, unique=True))
+        @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(st.lists(byte_names, min_size=1, max_size=3, unique=True).map(with_look_alikes))
+        @example([b"caf\x80", b"caf\xe9", b"caf\\xe9"]).via("the three names once listed as two")
+        @example(list(ISSUE_NAMES)).via("the six names once listed as four")
         def check(names: list[bytes]) -> None:
             for leftover in on_disk(library):  # of an earlier example that failed
                 (library / leftover).unlink()
