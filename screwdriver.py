@@ -6,10 +6,8 @@ JSON, downloaded bytes) goes to stdout; progress, notes and errors go to stderr,
 
 import argparse
 import enum
-import getpass
 import http.client
 import json
-import math
 import netrc
 import os
 import re
@@ -17,12 +15,11 @@ import secrets
 import stat
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn, TextIO, TypedDict
+from typing import Any, BinaryIO, NoReturn, TextIO
 from urllib.parse import quote, urlsplit
 
 
@@ -35,6 +32,12 @@ except ImportError:
     # The docs promise one line and no traceback, even when the one dependency is missing.
     sys.stderr.write("screwdriver: the Python package 'requests' is missing; install it: pip install requests\n")
     sys.exit(EXIT_NO_REQUESTS)
+
+# After the check: with `python -I`, the folder of this file is not on sys.path either.
+from sonic.console import Console, Progress  # noqa: E402
+from sonic.entries import TaggedEntry, is_entry  # noqa: E402
+from sonic.environment import Environment  # noqa: E402
+from sonic.output import format_size, long_table, name_sort_key, visible  # noqa: E402
 
 
 DEFAULT_SERVER = "http://127.0.0.1:8888"
@@ -50,7 +53,6 @@ ANSWER_LIMIT = 1024 * 1024
 ERROR_LIMIT = 64 * 1024
 # How many files the server has found but not examined yet, so that a listing does not hold them.
 UNEXAMINED_HEADER = "X-Library-Unexamined"
-PROGRESS_INTERVAL = 0.1  # seconds between redraws of the progress bar
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -84,25 +86,6 @@ exit status:
 """
 
 
-class FileEntry(TypedDict):
-    """One file in the library, as `GET /api/files` describes it."""
-
-    name: str
-    size: int
-    type: str
-    duration: float | None
-
-
-class TaggedEntry(FileEntry, total=False):
-    """The fields not every server sends, nor the client checks: tags (null when the file does not say)."""
-
-    modified: str
-    title: str | None
-    artist: str | None
-    album: str | None
-    track: int | None
-
-
 # The extensions `upload -r` sends: those of the formats the server knows. The server still decides from
 # the bytes; this only spares sending a folder's covers, booklets and videos to be refused.
 AUDIO_SUFFIXES = frozenset(
@@ -116,94 +99,6 @@ AUDIO_SUFFIXES = frozenset(
     )
     for suffix in family.split()
 )
-
-
-# Asks the person for a password, showing the prompt; getpass.getpass reads it from the terminal without echo.
-AskPassword = Callable[[str], str]
-
-
-@dataclass
-class Environment:
-    """What one run sees of the world: its streams, whether each is a terminal, and its environment variables.
-
-    `main` builds one from the process's own (sys.stdout, os.environ, ...) unless it is given one, so that
-    tests run the client in-process with streams of their own and nothing read from the global state.
-    """
-
-    stdout: TextIO
-    stderr: TextIO
-    stdout_isatty: bool
-    stderr_isatty: bool
-    stdin_isatty: bool
-    variables: Mapping[str, str]
-    ask_password: AskPassword = getpass.getpass
-
-    @classmethod
-    def of(
-        cls, stdout: TextIO | None = None, stderr: TextIO | None = None, variables: Mapping[str, str] | None = None
-    ) -> "Environment":
-        """The given streams (else the process's own), asking each whether it is a terminal."""
-        stdout = sys.stdout if stdout is None else stdout
-        stderr = sys.stderr if stderr is None else stderr
-        return cls(
-            stdout=stdout,
-            stderr=stderr,
-            stdout_isatty=stdout.isatty(),
-            stderr_isatty=stderr.isatty(),
-            stdin_isatty=sys.stdin is not None and sys.stdin.isatty(),
-            variables=os.environ if variables is None else variables,
-        )
-
-
-class Console:
-    """A run's output: data lines on stdout; notes, errors and the progress bar on stderr."""
-
-    def __init__(self, env: Environment, quiet: bool) -> None:
-        self.env = env
-        self.quiet = quiet
-        self.show_progress = not quiet and env.stderr_isatty
-        self.bar: Progress | None = None
-
-    def data(self, line: str) -> None:
-        """A line of data on stdout, flushed so that a pipe sees it at once; control characters (a newline
-        too) are shown escaped on a terminal, where they would act: a file name is the server's to choose."""
-        self._write(visible(line) if self.env.stdout_isatty else line)
-
-    def json(self, value: object) -> None:
-        """A JSON document on stdout, readable (UTF-8, indented) and inert on a terminal as in a pipe."""
-        self._write(json_text(value))
-
-    def _write(self, text: str) -> None:
-        if self.env.stdout_isatty:
-            self._erase_bar()  # stdout may be the bar's terminal too
-        self.env.stdout.write(text + "\n")
-        self.env.stdout.flush()
-
-    def binary(self) -> BinaryIO:
-        """The byte stream beneath stdout, for a download's bytes; text written so far is flushed first."""
-        self.env.stdout.flush()
-        return self.env.stdout.buffer
-
-    def note(self, message: str) -> None:
-        """A line for the person on stderr, unless --quiet."""
-        if not self.quiet:
-            self.error(message)
-
-    def error(self, message: str) -> None:
-        """An error line on stderr; --quiet does not hide it."""
-        self._erase_bar()
-        self.env.stderr.write(f"screwdriver: {visible(message)}\n")
-        self.env.stderr.flush()
-
-    def progress(self, label: str, total: int) -> "Progress | None":
-        """A progress bar on stderr, or None when there is to be none (not a terminal, or --quiet)."""
-        self.bar = Progress(label, total, self.env.stderr) if self.show_progress else None
-        return self.bar
-
-    def _erase_bar(self) -> None:
-        """Make room for a line: the bar is drawn again on its next change."""
-        if self.bar is not None:
-            self.bar.finish()
 
 
 class UsageError(Exception):
@@ -260,54 +155,6 @@ class UnreachableError(FatalError):
 
 class CredentialsError(FatalError):
     """The server wants a user's credentials and has none it accepts, or a password cannot be had."""
-
-
-class Progress:
-    """A one-line progress bar on stderr showing bytes, rate and ETA, redrawn at most 10 times a second."""
-
-    def __init__(self, label: str, total: int, stream: TextIO) -> None:
-        self.label = label
-        self.total = total
-        self.stream = stream
-        self.done = 0
-        self.started = time.monotonic()
-        self.drawn_at = 0.0
-        self._draw()
-
-    def advance(self, count: int) -> None:
-        """Count bytes transferred; redraw if the last redraw is old enough or the transfer is complete."""
-        self.done += count
-        now = time.monotonic()
-        if now - self.drawn_at >= PROGRESS_INTERVAL or self.done >= self.total:
-            self._draw()
-
-    def relabel(self, label: str) -> None:
-        """Show another label (the next file of several), redrawing at once."""
-        self.label = label
-        self._draw()
-
-    def reach(self, done: int) -> None:
-        """Set the count of bytes done (after a file, whatever part of it was sent), redrawing at once."""
-        self.done = done
-        self._draw()
-
-    def finish(self) -> None:
-        """Erase the bar, leaving the line to the result that follows (it is drawn again on the next change)."""
-        self.stream.write("\r\x1b[K")
-        self.stream.flush()
-
-    def _draw(self) -> None:
-        self.drawn_at = time.monotonic()
-        elapsed = self.drawn_at - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        percent = 100 * self.done // self.total if self.total else 100
-        eta = format_duration((self.total - self.done) / rate) if rate > 0 else "-:--"
-        figures = f" {percent:3d}% {format_size(self.done)} / {format_size(self.total)}"
-        figures += f"  {format_size(int(rate))}/s  ETA {eta}"
-        width = terminal_width(self.stream)
-        label = self.label[: max(width - len(figures) - 1, 0)]
-        self.stream.write(f"\r{label}{figures}"[: width + 1] + "\x1b[K")
-        self.stream.flush()
 
 
 class MultipartUpload:
@@ -651,54 +498,6 @@ def netrc_credentials(server: str, env: Environment, console: Console) -> Creden
     return Credentials(login, password or "", str(path)) if login else None
 
 
-_DIGITS = re.compile(r"(\d+)")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-_JSON_UNESCAPED_CONTROL = re.compile(r"[\x7f-\x9f]")
-
-
-def json_text(value: object) -> str:
-    """JSON for stdout, readable (UTF-8, indented) and inert: json.dumps escapes the C0 controls, and the
-    rest (DEL and C1, which some terminals obey) are escaped here as \\u00XX, which JSON reads back the same."""
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    return _JSON_UNESCAPED_CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
-
-
-def visible(text: str) -> str:
-    """The text with control characters (newlines, escape sequences) written as \\xNN: one inert line."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
-
-
-def name_sort_key(name: str) -> tuple[tuple[int, int, str], ...]:
-    """The order people expect: case-insensitive, runs of digits by value (`Track 2` before `Track 10`), first."""
-    return tuple(
-        (0, int(part), part) if _DIGITS.fullmatch(part) else (1, 0, part.casefold())
-        for part in _DIGITS.split(name)
-        if part
-    )
-
-
-def is_entry(value: object) -> bool:
-    """Whether a JSON value has the shape of a FileEntry, with numbers that can be shown."""
-    if not isinstance(value, dict):
-        return False
-    size, duration = value.get("size"), value.get("duration")
-    return (
-        isinstance(value.get("name"), str)
-        and type(size) is int
-        and size >= 0
-        and isinstance(value.get("type"), str)
-        and "duration" in value
-        and (duration is None or (type(duration) in (int, float) and math.isfinite(duration) and duration >= 0))
-        and all(isinstance(value.get(tag), (str, type(None))) for tag in TEXT_TAGS)
-        and (value.get("track") is None or (type(value.get("track")) is int and value["track"] >= 0))
-    )
-
-
-TEXT_TAGS = ("title", "artist", "album")
-
-
 def quote_filename(name: str) -> str:
     """Escape a file name for a multipart header the way browsers do: raw UTF-8, with `"` and CR/LF escaped."""
     return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
@@ -727,32 +526,6 @@ def describe(error: BaseException) -> str:
         if text and not _REPR.search(text):
             return text[:200]
     return "no details"
-
-
-def format_size(size: int) -> str:
-    """Bytes in binary units with one decimal: 512 B, 1.5 KiB, 400.0 MiB."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def format_duration(seconds: float) -> str:
-    """m:ss, or h:mm:ss from an hour up."""
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def terminal_width(stream: TextIO) -> int:
-    """Columns of the terminal behind the stream, 80 when it does not say."""
-    try:
-        columns = os.get_terminal_size(stream.fileno()).columns
-    except (OSError, ValueError):
-        columns = 0
-    return columns or 80
 
 
 @dataclass
@@ -889,37 +662,6 @@ def run_list(client: LibraryClient, args: argparse.Namespace) -> int:
         # stdout stays empty for scripts; a person at a terminal is told that nothing was printed on purpose.
         client.console.note("the library is empty")
     return EXIT_OK
-
-
-LONG_COLUMNS = ("NAME", "TITLE", "ARTIST", "ALBUM", "TRACK", "SIZE", "TYPE", "DURATION")
-RIGHT_ALIGNED = frozenset({"TRACK", "SIZE", "DURATION"})
-
-
-def long_table(entries: Sequence[TaggedEntry], header: bool) -> list[str]:
-    """`list --long`: one aligned line per file, a missing field blank; a header line first if asked."""
-    rows = [
-        (
-            entry["name"],
-            entry.get("title") or "",
-            entry.get("artist") or "",
-            entry.get("album") or "",
-            "" if entry.get("track") is None else str(entry.get("track")),
-            format_size(entry["size"]),
-            entry["type"],
-            "" if entry["duration"] is None else format_duration(entry["duration"]),
-        )
-        for entry in entries
-    ]
-    if header and rows:
-        rows.insert(0, LONG_COLUMNS)
-    widths = [max((len(row[column]) for row in rows), default=0) for column in range(len(LONG_COLUMNS))]
-    return [
-        "  ".join(
-            cell.rjust(width) if column in RIGHT_ALIGNED else cell.ljust(width)
-            for cell, width, column in zip(row, widths, LONG_COLUMNS, strict=True)
-        )
-        for row in rows
-    ]
 
 
 def run_download(client: LibraryClient, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import screwdriver
+from sonic.environment import Environment
 from tests.canned_http import answer, canned_server, flood, read_request, response
 from tests.screwdriver_runs import run_in_process, single_line
 from tests.wav import write_tone
@@ -152,7 +153,7 @@ arguments = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=12)), ma
 def parse(argv: list[str]) -> "tuple[int | None, str, str]":
     """Parse a command line as main does: (the status argparse ended with, or None), stdout, stderr."""
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = screwdriver.Environment(stdout, stderr, False, False, False, {})
+    env = Environment(stdout, stderr, False, False, False, {})
     try:
         args = screwdriver.build_parser(env).parse_args(argv)
     except screwdriver.UsageError as ended:
