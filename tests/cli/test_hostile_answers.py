@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import screwdriver
+from sonic.cli import UsageError, build_parser
 from sonic.environment import Environment
 from tests.canned_http import answer, canned_server, flood, read_request, response
 from tests.screwdriver_runs import run_in_process, single_line
@@ -155,8 +155,8 @@ def parse(argv: list[str]) -> "tuple[int | None, str, str]":
     stdout, stderr = io.StringIO(), io.StringIO()
     env = Environment(stdout, stderr, False, False, False, {})
     try:
-        args = screwdriver.build_parser(env).parse_args(argv)
-    except screwdriver.UsageError as ended:
+        args = build_parser(env).parse_args(argv)
+    except UsageError as ended:
         return ended.status, stdout.getvalue(), stderr.getvalue()
     assert args.command in ("upload", "list", "download", "delete")
     assert args.server.startswith(("http://", "https://"))
