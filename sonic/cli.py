@@ -16,6 +16,7 @@ from sonic.status import ExitStatus
 DEFAULT_SERVER = "http://127.0.0.1:8888"
 SERVER_ENV = "SCREWDRIVER_SERVER"
 DEFAULT_TIMEOUT = 60.0
+TIMEOUT_ENV = "SCREWDRIVER_TIMEOUT"
 
 EPILOG = f"""\
 output:
@@ -29,6 +30,7 @@ credentials (for a server started with --users; HTTP Basic, sent with every requ
 
 environment:
   {SERVER_ENV}    server URL when --server is not given (default {DEFAULT_SERVER})
+  {TIMEOUT_ENV}   seconds when --timeout is not given (default {DEFAULT_TIMEOUT:g})
   {USER_ENV}      user name when --user is not given
   {PASSWORD_ENV}  that user's password, or the password of --user NAME
   NETRC                 the netrc file to read instead of ~/.netrc
@@ -143,8 +145,10 @@ def build_parser(env: Environment) -> CommandLine:
         "--timeout",
         metavar="SECONDS",
         type=positive_seconds,
-        default=DEFAULT_TIMEOUT,
-        help=f"give up when connecting, or waiting for the server, takes longer (default: {DEFAULT_TIMEOUT:g})",
+        # A string default goes through `type` as the option would: a bad value is a usage error too.
+        default=env.variables.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT,
+        help="give up when connecting, or waiting for the server, takes longer "
+        f"(default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "-u",
