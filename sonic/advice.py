@@ -1,5 +1,6 @@
 """What the person can do about a failure: the client's typed errors as one line naming the option to change."""
 
+from sonic.client import Credentials
 from sonic.errors import (
     ClientError,
     CredentialsRefusedError,
@@ -8,7 +9,7 @@ from sonic.errors import (
     NotAFileError,
     TimedOutError,
 )
-from sonic.signin import PASSWORD_ENV, USER_ENV, Credentials
+from sonic.signin import PASSWORD_ENV, USER_ENV
 
 
 def advice(error: ClientError, credentials: Credentials | None) -> str:

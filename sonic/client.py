@@ -30,7 +30,6 @@ from sonic.errors import (
 )
 from sonic.multipart import CHUNK_SIZE, Advance, MultipartUpload
 from sonic.output import format_size
-from sonic.signin import Credentials
 
 
 # The most the client reads of an answer that is not a download: whatever a server sends or claims, memory
@@ -40,6 +39,15 @@ ANSWER_LIMIT = 1024 * 1024
 ERROR_LIMIT = 64 * 1024
 # How many files the server has found but not examined yet, so that a listing does not hold them.
 UNEXAMINED_HEADER = "X-Library-Unexamined"
+
+
+@dataclass
+class Credentials:
+    """A user name and password for HTTP Basic, and where sign-in found them (named in the line if refused)."""
+
+    name: str
+    password: str
+    source: str
 
 
 @dataclass

@@ -7,12 +7,12 @@ from typing import TextIO
 
 from sonic.advice import advice
 from sonic.cli import UsageError, build_parser
-from sonic.client import LibraryClient
+from sonic.client import Credentials, LibraryClient
 from sonic.commands import Command
 from sonic.console import Console
 from sonic.environment import Environment
 from sonic.errors import ClientError, CredentialsError
-from sonic.signin import Credentials, find_credentials
+from sonic.signin import find_credentials
 from sonic.status import ExitStatus
 
 

@@ -9,8 +9,6 @@ from sonic.entries import TaggedEntry
 
 _DIGITS = re.compile(r"(\d+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 _JSON_UNESCAPED_CONTROL = re.compile(r"[\x7f-\x9f]")
 
 

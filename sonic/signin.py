@@ -1,10 +1,10 @@
 """Sign-in: the user name and password to send, from --user, else the environment, else a netrc file."""
 
 import netrc
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sonic.client import Credentials
 from sonic.console import Console
 from sonic.environment import Environment
 from sonic.errors import CredentialsError
@@ -12,15 +12,6 @@ from sonic.errors import CredentialsError
 
 USER_ENV = "SCREWDRIVER_USER"
 PASSWORD_ENV = "SCREWDRIVER_PASSWORD"  # noqa: S105 -- the variable's name, not a password
-
-
-@dataclass
-class Credentials:
-    """A user name and password for HTTP Basic, and where they came from (for the line if refused)."""
-
-    name: str
-    password: str
-    source: str
 
 
 def find_credentials(user: str | None, server: str, env: Environment, console: Console) -> Credentials | None:
