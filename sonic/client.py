@@ -80,6 +80,16 @@ class LibraryClient:
         # Answers come as sent: a compressed one could expand a thousandfold past the bounds on reading.
         self.session.headers["Accept-Encoding"] = "identity"
 
+    def __enter__(self) -> "LibraryClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the session's connections, which matters when the caller goes on running."""
+        self.session.close()
+
     def list_files(self) -> Listing:
         """Return the entries of every file in the library, and the count of files still being examined."""
         with self._request("GET", "/api/files") as response:

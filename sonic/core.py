@@ -34,8 +34,7 @@ def main(
     credentials: Credentials | None = None
     try:
         credentials = find_credentials(args.user, args.server, env, console)
-        client = LibraryClient(args.server, args.timeout, credentials)
-        with client.session:  # closes its connections, which matters when the caller goes on running
+        with LibraryClient(args.server, args.timeout, credentials) as client:
             return run(client, console, args)
     except ClientError as error:
         console.error(advice(error, credentials))

@@ -92,6 +92,7 @@ def test_every_requests_exception_is_one_plain_line(kind: type[requests.RequestE
     # Never the repr of an exception or of urllib3's objects: that is what a person cannot read.
     for raw in ("Error(", "<urllib3", "object at 0x", "('", "Connection aborted."):
         assert raw not in text
+    assert "--" not in text  # the transport names no option: sonic.advice adds what to change
 
 
 @pytest.mark.parametrize(
