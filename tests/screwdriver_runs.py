@@ -17,6 +17,7 @@ from urllib.parse import quote
 import requests
 
 import screwdriver
+from sonic.environment import AskPassword, Environment
 from tests.servers import REPO, RunningServer
 
 
@@ -40,13 +41,13 @@ def run_in_process(
     stdout_isatty: bool = False,
     stderr_isatty: bool = False,
     stdin_isatty: bool = False,
-    ask_password: screwdriver.AskPassword | None = None,
+    ask_password: AskPassword | None = None,
 ) -> Run:
     """Call screwdriver.main in this process with captured streams and only the given environment variables."""
     out = io.BytesIO()
     stdout = io.TextIOWrapper(out, encoding="utf-8", newline="")
     stderr = io.StringIO()
-    env = screwdriver.Environment(
+    env = Environment(
         stdout=stdout,
         stderr=stderr,
         stdout_isatty=stdout_isatty,

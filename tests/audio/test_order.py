@@ -5,7 +5,7 @@ from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from screwdriver import name_sort_key
+from sonic.output import name_sort_key
 from tests.examples import MANY_EXAMPLES
 from tests.flask_client import upload
 from tests.wav import noise_wav

@@ -7,7 +7,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-import screwdriver
+from sonic.errors import ClientError, Phase, network_failure
 from tests.canned_http import canned_server, hang_up, response, stall_after, stop_reading
 from tests.screwdriver_runs import run_in_process, single_line
 from tests.wav import write_silence
@@ -75,23 +75,24 @@ def request_exceptions() -> list[type[requests.RequestException]]:
     ]
 
 
-@pytest.mark.parametrize("phase", list(screwdriver.Phase))
+@pytest.mark.parametrize("phase", list(Phase))
 @pytest.mark.parametrize("kind", request_exceptions(), ids=lambda kind: kind.__name__)
 def test_every_requests_exception_is_one_plain_line(kind: type[requests.RequestException], phase: object) -> None:
-    assert isinstance(phase, screwdriver.Phase)
+    assert isinstance(phase, Phase)
     inner = urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset"))
 
     error = kind("bad JSON", "{", 1) if issubclass(kind, requests.JSONDecodeError) else kind(inner)
 
-    failure = screwdriver.network_failure(error, "http://127.0.0.1:1", 5.0, phase)
+    failure = network_failure(error, "http://127.0.0.1:1", 5.0, phase)
 
     text = str(failure)
-    assert isinstance(failure, screwdriver.ClientError)
+    assert isinstance(failure, ClientError)
     assert "\n" not in text
     assert "http://127.0.0.1:1" in text
     # Never the repr of an exception or of urllib3's objects: that is what a person cannot read.
     for raw in ("Error(", "<urllib3", "object at 0x", "('", "Connection aborted."):
         assert raw not in text
+    assert "--" not in text  # the transport names no option: sonic.advice adds what to change
 
 
 @pytest.mark.parametrize(
@@ -106,13 +107,13 @@ def test_every_requests_exception_is_one_plain_line(kind: type[requests.RequestE
     ],
 )
 def test_each_kind_of_failure_has_its_own_words(error: requests.RequestException, words: str) -> None:
-    assert words in str(screwdriver.network_failure(error, "http://127.0.0.1:1", 5.0, screwdriver.Phase.REQUEST))
+    assert words in str(network_failure(error, "http://127.0.0.1:1", 5.0, Phase.REQUEST))
 
 
 def test_timeouts_are_never_called_dropped_connections() -> None:
     timeout = urllib3.exceptions.ProtocolError("Connection aborted.", TimeoutError("timed out"))
-    for phase in screwdriver.Phase:
-        text = str(screwdriver.network_failure(requests.ConnectionError(timeout), "http://h", 2.0, phase))
+    for phase in Phase:
+        text = str(network_failure(requests.ConnectionError(timeout), "http://h", 2.0, phase))
         assert "2 s" in text
         assert "closed" not in text
         assert "dropped" not in text

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import screwdriver
+from sonic.cli import UsageError, build_parser
+from sonic.environment import Environment
 from tests.canned_http import answer, canned_server, flood, read_request, response
 from tests.screwdriver_runs import run_in_process, single_line
 from tests.wav import write_tone
@@ -152,10 +153,10 @@ arguments = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=12)), ma
 def parse(argv: list[str]) -> "tuple[int | None, str, str]":
     """Parse a command line as main does: (the status argparse ended with, or None), stdout, stderr."""
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = screwdriver.Environment(stdout, stderr, False, False, False, {})
+    env = Environment(stdout, stderr, False, False, False, {})
     try:
-        args = screwdriver.build_parser(env).parse_args(argv)
-    except screwdriver.UsageError as ended:
+        args = build_parser(env).parse_args(argv)
+    except UsageError as ended:
         return ended.status, stdout.getvalue(), stderr.getvalue()
     assert args.command in ("upload", "list", "download", "delete")
     assert args.server.startswith(("http://", "https://"))

@@ -119,6 +119,31 @@ def test_timeout_gives_up_on_a_server_that_does_not_answer(silent_server: socket
     assert f"the server at {url} did not answer within 0.5 s" in single_line(result.stderr)
 
 
+def test_timeout_comes_from_the_environment(silent_server: socket.socket) -> None:
+    url = f"http://{LOOPBACK}:{silent_server.getsockname()[1]}"
+
+    result = run_in_process("--server", url, "list", variables={"SCREWDRIVER_TIMEOUT": "0.5"})
+
+    assert result.returncode == 1
+    assert f"the server at {url} did not answer within 0.5 s" in single_line(result.stderr)
+
+
+def test_timeout_option_overrides_the_environment(silent_server: socket.socket) -> None:
+    url = f"http://{LOOPBACK}:{silent_server.getsockname()[1]}"
+
+    result = run_in_process("--server", url, "--timeout", "0.7", "list", variables={"SCREWDRIVER_TIMEOUT": "0.5"})
+
+    assert result.returncode == 1
+    assert f"the server at {url} did not answer within 0.7 s" in single_line(result.stderr)
+
+
+def test_bad_timeout_in_the_environment_is_a_usage_error() -> None:
+    result = run_in_process("list", variables={"SCREWDRIVER_TIMEOUT": "soon"})
+
+    assert result.returncode == 2
+    assert "'soon' is not a positive number of seconds" in result.stderr
+
+
 @pytest.mark.parametrize("command", ["list", "delete"])
 def test_other_server_errors_show_status_and_message(command: str, unavailable_server: str, files: Path) -> None:
     result = run_in_process("--server", unavailable_server, *arguments_for(command, files))

@@ -1,9 +1,9 @@
-"""The order of names in `screwdriver list`: one key function, `screwdriver.name_sort_key`."""
+"""The order of names in `screwdriver list`: one key function, `sonic.output.name_sort_key`."""
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from screwdriver import name_sort_key
+from sonic.output import name_sort_key
 from tests.examples import MANY_EXAMPLES
 
 

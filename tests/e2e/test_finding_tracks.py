@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from screwdriver import name_sort_key
+from sonic.output import name_sort_key
 from tests.browser import open_tab, save_screenshot, write
 from tests.servers import audio_server
 from tests.tagged_files import tagged_mp3

@@ -1,0 +1,104 @@
+"""sonic.client on its own, against a real server: the transport draws nothing, tells progress through a
+callback, and fails with typed errors whose words name no option of the command line."""
+
+from pathlib import Path
+
+import pytest
+
+from sonic.client import Credentials, LibraryClient
+from sonic.errors import (
+    ClientError,
+    CredentialsRefusedError,
+    CredentialsWantedError,
+    NoServerError,
+    NotAFileError,
+    ServerError,
+)
+from tests.screwdriver_runs import Screwdriver
+from tests.servers import LOOPBACK, audio_server, free_port
+from tests.users_files import write_users_file
+from tests.wav import write_silence
+
+
+TIMEOUT = 30.0
+
+
+def test_an_upload_tells_its_callback_of_every_byte_sent(screwdriver: Screwdriver, files: Path) -> None:
+    song = write_silence(files / "song.wav", 3 * 1024 * 1024 + 17)  # more than one chunk, not a whole number
+    counts: list[int] = []
+
+    with LibraryClient(screwdriver.url, TIMEOUT, None) as client:
+        entry = client.upload(song, counts.append)
+
+    assert entry["name"] == "song.wav"
+    assert len(counts) > 1
+    assert sum(counts) == song.stat().st_size
+    assert screwdriver.content("song.wav") == song.read_bytes()
+
+
+def test_a_download_hands_out_the_file_as_it_comes(screwdriver: Screwdriver, files: Path) -> None:
+    song = write_silence(files / "song.wav", 2 * 1024 * 1024)
+    with LibraryClient(screwdriver.url, TIMEOUT, None) as client:
+        client.upload(song)
+
+        with client.download("song.wav") as download:
+            size = download.size
+            received = b"".join(download.chunks)
+
+    assert size == song.stat().st_size
+    assert received == song.read_bytes()
+
+
+def test_a_listing_and_a_delete(screwdriver: Screwdriver, files: Path) -> None:
+    song = write_silence(files / "song.wav", 4096)
+    with LibraryClient(screwdriver.url, TIMEOUT, None) as client:
+        client.upload(song)
+        listed = [entry["name"] for entry in client.list_files().entries]
+        client.delete("song.wav")
+        with pytest.raises(ServerError) as missing:
+            client.delete("song.wav")
+
+    assert listed == ["song.wav"]
+    assert screwdriver.names() == []
+    assert missing.value.status == 404
+
+
+def test_a_folder_is_not_a_file(screwdriver: Screwdriver, files: Path) -> None:
+    with LibraryClient(screwdriver.url, TIMEOUT, None) as client, pytest.raises(NotAFileError) as refused:
+        client.upload(files)
+
+    assert refused.value.directory
+    assert_names_no_option(refused.value)
+
+
+def test_credentials_wanted_and_refused_are_told_apart(library_dir: Path, tmp_path: Path, files: Path) -> None:
+    users = write_users_file(tmp_path / "users", {"alice": "correct-horse"})
+    song = write_silence(files / "song.wav", 4096)
+    wrong = Credentials("alice", "nope", "a test")
+
+    with audio_server(library_dir, "--users", str(users)) as server:
+        with LibraryClient(server.url, TIMEOUT, None) as client, pytest.raises(CredentialsWantedError) as wanted:
+            client.upload(song)
+        with LibraryClient(server.url, TIMEOUT, wrong) as client, pytest.raises(CredentialsRefusedError) as refused:
+            client.upload(song)
+
+    assert str(wanted.value) == f"the server at {server.url} needs a user name and password"
+    assert str(refused.value) == f"the server at {server.url} refused the password of 'alice'"
+    assert_names_no_option(wanted.value)
+    assert_names_no_option(refused.value)
+
+
+def test_nothing_listening_is_no_server() -> None:
+    url = f"http://{LOOPBACK}:{free_port()}"
+
+    with LibraryClient(url, TIMEOUT, None) as client, pytest.raises(NoServerError) as failed:
+        client.list_files()
+
+    assert str(failed.value).startswith(f"cannot reach the server at {url}: ")
+    assert_names_no_option(failed.value)
+
+
+def assert_names_no_option(error: ClientError) -> None:
+    """The transport's words are for any caller: the command line adds its options itself."""
+    for option in ("--", "SCREWDRIVER_", "netrc", "upload -r"):
+        assert option not in str(error)
