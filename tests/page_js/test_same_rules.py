@@ -17,7 +17,7 @@ import pytest
 from audio_library.errors import human_size
 from audio_library.names import natural_sort_key
 from audio_library.page import FORMAT_NAMES, format_duration, format_name, normalized
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 
@@ -90,15 +90,19 @@ TRICKY = (
     "ßẞ\u0131Ii\u0130\u03c2\u03c3\u03a3\uab70\u13f8\u13a0ǅ"  # sharp s, dotless and dotted i, sigmas, Cherokee
     "ﬁ①Ⅻ\uff21\u0301"  # compatibility forms and a combining accent, for NFKC
 )
+# Each example is a round trip to Node: no deadline, the machine may be busy.
+round_trips = settings(max_examples=300, deadline=None)
 characters = st.one_of(st.sampled_from(TRICKY), st.characters(codec="utf-8", exclude_categories=["Cn"]))
 texts = st.text(alphabet=characters, max_size=30)
 
 
+@round_trips
 @given(st.lists(texts, max_size=30))
 def test_the_page_sorts_names_as_the_server_does(page_rules: PageRules, names: list[str]) -> None:
     assert page_rules.ask("order", list(names)) == sorted(names, key=natural_sort_key)
 
 
+@round_trips
 @given(st.lists(texts, max_size=30))
 def test_the_page_filters_on_the_same_text_as_the_server(page_rules: PageRules, values: list[str]) -> None:
     assert page_rules.ask("filter", list(values)) == [normalized(value) for value in values]
@@ -107,6 +111,7 @@ def test_the_page_filters_on_the_same_text_as_the_server(page_rules: PageRules, 
 sizes = st.one_of(st.integers(0, 2**50), st.sampled_from([1023, 1024, 1025, 1024**2 - 1, 1024**3, 1024**4]))
 
 
+@round_trips
 @given(st.lists(sizes, max_size=30))
 def test_the_page_writes_sizes_as_the_server_does(page_rules: PageRules, values: list[int]) -> None:
     assert page_rules.ask("size", list(values)) == [human_size(value) for value in values]
@@ -119,6 +124,7 @@ durations = st.one_of(
 )
 
 
+@round_trips
 @given(st.lists(durations, max_size=30))
 def test_the_page_writes_durations_as_the_server_does(page_rules: PageRules, values: list[float | None]) -> None:
     assert page_rules.ask("duration", list(values)) == [format_duration(value) for value in values]
@@ -133,6 +139,7 @@ mime_types = st.one_of(
 )
 
 
+@round_trips
 @given(st.lists(mime_types, max_size=30))
 def test_the_page_names_formats_as_the_server_does(page_rules: PageRules, values: list[str]) -> None:
     assert page_rules.ask("format", list(values)) == [format_name(value) for value in values]
