@@ -149,7 +149,8 @@ export function removeTrack(row) {
 function showUnexamined(unexamined) {
   unexaminedNote.dataset.count = String(unexamined);
   unexaminedNote.hidden = unexamined === 0;
-  unexaminedNote.textContent = `${count(unexamined, "file is", "files are")} still being examined; they are listed as soon as they are.`;
+  const files = count(unexamined, "file is", "files are");
+  unexaminedNote.textContent = `${files} still being examined; they are listed as soon as they are.`;
   if (unexamined) setTimeout(pollUnexamined, UNEXAMINED_POLL_MS);
 }
 
