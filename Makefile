@@ -39,6 +39,12 @@ run-chat: $(VENV)/.installed-chat
 
 test: lint types pytest
 
+# The page script's own tests (its pure modules), under Node's built-in runner; no npm packages.
+.PHONY: page-js
+test: page-js
+page-js:
+	node --test tests/page_js/*.test.js
+
 # The quick loop: no browser, no long load, no fuzzing.
 test-fast: lint types
 	$(VENV)/bin/pytest -m "not browser and not slow and not fuzz"

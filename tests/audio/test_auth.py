@@ -89,7 +89,7 @@ def test_a_users_credentials_upload_and_delete(server: RunningServer, user: str)
     assert listed(server) == ["song.wav"]
 
 
-READS = ["/api/files", "/", "/files/song.wav", "/files/song.wav?download=1", "/static/library.js"]
+READS = ["/api/files", "/", "/files/song.wav", "/files/song.wav?download=1", "/static/js/library.js"]
 
 
 @pytest.mark.parametrize("path", READS)

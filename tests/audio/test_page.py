@@ -1,6 +1,7 @@
 """The library page through Flask's test client: listing, empty state, the plain form's messages, escaping."""
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -443,3 +444,25 @@ def test_files_still_being_examined_are_announced(
         assert "1 file is still being examined" in text
     finally:
         release.set()
+
+
+SCRIPTS = Path(page_module.__file__).parent / "static" / "js"
+MODULE_IMPORT = re.compile(r'\bfrom "\./([\w.-]+\.js)";')
+
+
+def test_the_page_script_is_served_as_javascript_modules_it_can_import(client: FlaskClient) -> None:
+    """A module answered with another type, or missing, stops the whole script: browsers refuse it (nosniff)."""
+    html = client.get("/").get_data(as_text=True)
+    assert '<script type="module" src="/static/js/library.js"></script>' in html
+    pending, served = ["library.js"], set()
+    while pending:
+        name = pending.pop()
+        if name in served:
+            continue
+        response = client.get(f"/static/js/{name}")
+        assert response.status_code == 200, name
+        assert response.mimetype == "text/javascript", name
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        served.add(name)
+        pending += MODULE_IMPORT.findall(response.get_data(as_text=True))
+    assert served == {path.name for path in SCRIPTS.glob("*.js")}  # every module is in use
