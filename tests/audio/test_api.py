@@ -8,11 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app, metadata_cache
-from audio_library.api import UNEXAMINED_HEADER
-from audio_library.entries import Listing
-from audio_library.extension import get_library
-from audio_library.storage import Library
+from audio_library import create_app
+from audio_library.library import catalog, metadata_cache
+from audio_library.library.entries import Listing
+from audio_library.library.storage import Library
+from audio_library.web.api import UNEXAMINED_HEADER
+from audio_library.web.current_library import get_library
 from flask import Flask
 from flask.testing import FlaskClient
 

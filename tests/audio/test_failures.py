@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audio_library.storage import Library
+from audio_library.library.storage import Library
 from flask.testing import FlaskClient
 
 from tests.flask_client import upload

@@ -5,8 +5,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audio_library.entries import Entry
-from audio_library.storage import Library
+from audio_library.library.entries import Entry
+from audio_library.library.storage import Library
 from flask.testing import FlaskClient
 
 from tests.flask_client import upload

@@ -7,12 +7,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app
-from audio_library import page as page_module
-from audio_library.entries import Entry
-from audio_library.extension import get_library
-from audio_library.page import PAGE_SIZE, format_duration, format_name
-from audio_library.storage import Library
+from audio_library import create_app
+from audio_library.library import catalog
+from audio_library.library.entries import Entry
+from audio_library.library.storage import Library
+from audio_library.web import page as page_module
+from audio_library.web.current_library import get_library
+from audio_library.web.page import PAGE_SIZE, format_duration, format_name
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 

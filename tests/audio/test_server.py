@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from audio_library import waitress_serving
+from audio_library.serving import waitress_overrides
 
 from tests import rawhttp
 from tests.library_folders import listed_names, on_disk
@@ -232,12 +232,12 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(TempfileBasedBuffer, "newfile", lambda self: FullDiskFile())
-    parser = waitress_serving.SpoolingParser(Adjustments(inbuf_overflow=1024))
+    parser = waitress_overrides.SpoolingParser(Adjustments(inbuf_overflow=1024))
     body = part_head("big.wav") + bytes(100_000) + PART_TAIL
     parser.received(upload_head(8888, len(body)))
     parser.received(body)
     assert parser.completed
-    assert isinstance(parser.error, waitress_serving.DiskFullError)
+    assert isinstance(parser.error, waitress_overrides.DiskFullError)
     assert parser.error.code == 507
 
 

@@ -5,9 +5,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app, metadata_cache
-from audio_library.extension import get_library
-from audio_library.storage import Library, LibraryError
+from audio_library import create_app
+from audio_library.library import catalog, metadata_cache
+from audio_library.library.storage import Library, LibraryError
+from audio_library.web.current_library import get_library
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -141,7 +142,7 @@ def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.Mon
     def no_reading(path: Path) -> str | None:
         raise AssertionError(f"{path} was read again after a restart")
 
-    monkeypatch.setattr("audio_library.storage.detect_audio_type", no_reading)
+    monkeypatch.setattr("audio_library.library.storage.detect_audio_type", no_reading)
     second = create_app({"LIBRARY_DIR": library_dir})
     try:
         assert second.test_client().get("/api/files").json == before

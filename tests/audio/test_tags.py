@@ -11,10 +11,11 @@ from pathlib import Path
 import mutagen.id3
 import pytest
 import requests
-from audio_library import catalog, create_app, metadata_cache
-from audio_library.extension import get_library
-from audio_library.formats.limits import TAG_READ_BYTES
-from audio_library.tags import MAX_COVER_BYTES, read_cover, read_tags
+from audio_library import create_app
+from audio_library.library import catalog, metadata_cache
+from audio_library.media.formats.limits import TAG_READ_BYTES
+from audio_library.media.tags import MAX_COVER_BYTES, read_cover, read_tags
+from audio_library.web.current_library import get_library
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 

@@ -1,4 +1,4 @@
-"""The waitress internals that Flask/waitress_serving.py overrides or calls still have the shape it relies on.
+"""The waitress internals that serving/waitress_overrides.py overrides or calls still have the shape it relies on.
 
 A waitress release that renames, removes or re-signs one of them fails here, by name, instead of quietly
 changing how the server behaves.
@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable
 
 import pytest
-from audio_library import waitress_serving
+from audio_library.serving import waitress_overrides
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
@@ -62,10 +62,10 @@ CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (HTTPChannel, "last_activity"),
 ]
 OVERRIDES: list[tuple[type, type]] = [
-    (waitress_serving.AudioChannel, HTTPChannel),
-    (waitress_serving.SpoolingParser, HTTPRequestParser),
-    (waitress_serving.JSONErrorTask, ErrorTask),
-    (waitress_serving.AudioServer, TcpWSGIServer),
+    (waitress_overrides.AudioChannel, HTTPChannel),
+    (waitress_overrides.SpoolingParser, HTTPRequestParser),
+    (waitress_overrides.JSONErrorTask, ErrorTask),
+    (waitress_overrides.AudioServer, TcpWSGIServer),
 ]
 
 
@@ -95,7 +95,7 @@ def test_every_override_replaces_a_method_waitress_still_has(ours: type, theirs:
 
 
 def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
-    parser = waitress_serving.SpoolingParser(Adjustments())
+    parser = waitress_overrides.SpoolingParser(Adjustments())
     parser.received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
     assert (parser.completed, parser.headers_finished, parser.error) == (True, True, None)
     first_line: object = parser.first_line  # bytes, though the stubs say str
@@ -105,7 +105,7 @@ def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
 
 
 def test_a_parsing_error_still_becomes_waitresss_400() -> None:
-    parser = waitress_serving.SpoolingParser(Adjustments())
+    parser = waitress_overrides.SpoolingParser(Adjustments())
     parser.received(b"GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
     assert isinstance(parser.error, BadRequest)
     assert parser.error.code == 400

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from audio_library.waitress_serving import SpoolingParser
+from audio_library.serving.waitress_overrides import SpoolingParser
 from hypothesis import HealthCheck, given, settings
 from waitress.adjustments import Adjustments
 

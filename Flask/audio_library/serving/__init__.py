@@ -1,0 +1,1 @@
+"""Production serving: the command that starts the server, the waitress layer and the access log."""
