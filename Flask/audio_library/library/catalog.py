@@ -19,12 +19,12 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from audio_library.library.entries import Entry, Facts, Key, Listing, make_entry
+from audio_library.library.entries import Entry, Key, Listing, make_entry
 from audio_library.library.entry_json import compact_json, file_json, json_array
 from audio_library.library.listing_order import ListingOrder
 from audio_library.library.metadata_cache import MetadataCache
+from audio_library.media.examiner import Facts, examine
 from audio_library.media.safe_open import open_regular
-from audio_library.media.tags import read_tags
 
 
 HASH_CHUNK = 1024 * 1024
@@ -48,16 +48,8 @@ def file_sha256(path: Path) -> str:
 class Catalog:
     """The listing of one library folder and the examination of its files, safe to share between threads."""
 
-    def __init__(
-        self,
-        root: Path,
-        detect: Callable[[Path], str | None],
-        probe: Callable[[Path, str], float | None],
-        temp_name: Callable[[str], str],
-    ) -> None:
+    def __init__(self, root: Path, temp_name: Callable[[str], str]) -> None:
         self.root = root
-        self._detect = detect
-        self._probe = probe
         self.cache = MetadataCache(root, temp_name)
         self._rows: dict[Key, tuple[Entry, bytes]] = {}
         self._order = ListingOrder()
@@ -284,7 +276,7 @@ class Catalog:
             return known
         path = self.root / key[0]
         try:
-            facts = self.examine(path)
+            facts = examine(path)
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -293,19 +285,9 @@ class Catalog:
         self.cache.put(key, facts)
         return facts
 
-    def examine(self, path: Path) -> Facts:
-        """Read what a file's bytes say, uncached: the one place files are examined (uploads included)."""
-        try:
-            mime = self._detect(path)
-            if mime is None:
-                return Facts(None, None)
-            return Facts(mime, self._probe(path, mime), tags=read_tags(path, mime))
-        except OSError:
-            raise
-        except Exception:
-            # A parser's bug must not kill the examiner or turn a request into a 500: the file is refused.
-            logger.exception("examining %s failed; taking it as not audio", path)
-            return Facts(None, None)
+    def remember(self, key: Key, facts: Facts) -> None:
+        """Record the facts of a file the library has just put in place, so that no listing examines it again."""
+        self.cache.put(key, facts)
 
     def sha256(self, key: Key) -> str | None:
         """The digest of a file, computed once per (name, size, mtime_ns); None if it cannot be read."""

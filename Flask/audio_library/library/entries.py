@@ -1,4 +1,4 @@
-"""What the library knows about a file: the facts its bytes give, and the entry a listing shows for it."""
+"""What a listing shows of a file: its entry, made from what its bytes say (`media.examiner.Facts`)."""
 
 import logging
 import os
@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from audio_library.media.examiner import Facts
 from audio_library.media.tags import NO_TAGS, Tags
 
 
@@ -13,16 +14,6 @@ logger = logging.getLogger(__name__)
 
 # A file's version: (name on disk, size, mtime_ns). Facts depend only on the bytes, so they are kept per key.
 Key = tuple[str, int, int]
-
-
-@dataclass
-class Facts:
-    """What the bytes of one file say: its audio type (None: not audio), duration, tags and, once needed, digest."""
-
-    type: str | None
-    duration: float | None
-    sha256: str | None = None
-    tags: Tags = NO_TAGS
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from audio_library.library.entries import Facts, Key
+from audio_library.library.entries import Key
+from audio_library.media.examiner import Facts
 from audio_library.media.tags import Tags
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from audio_library.library.catalog import Catalog
-from audio_library.library.entries import Entry, Facts, Listing, escaped_name, make_entry
+from audio_library.library.entries import Entry, Listing, escaped_name, make_entry
 from audio_library.library.folder_lock import FILE_MODE, FolderLock, LibraryError
 from audio_library.library.names import numbered_name, sanitize_filename
-from audio_library.media.detection import detect_audio_type, probe_duration
+from audio_library.media.examiner import Facts, examine
 from audio_library.media.safe_open import open_regular
 
 
@@ -42,7 +42,7 @@ class Library:
         self.root = root.absolute()
         self.lock = FolderLock(self.root)
         self.removed_stale = self.lock.remove_stale()
-        self.catalog = Catalog(self.root, detect_audio_type, probe_duration, self.lock.temp_name)
+        self.catalog = Catalog(self.root, self.lock.temp_name)
         self.catalog.start()
 
     def close(self) -> None:
@@ -100,7 +100,7 @@ class Library:
 
     def examine(self, path: Path) -> Facts:
         """What the bytes of a file say (type None: not audio); raises OSError if it cannot be read."""
-        return self.catalog.examine(path)
+        return examine(path)
 
     def commit(self, temporary: Path, sent_name: str, facts: Facts) -> Committed:
         """Give the complete, validated temporary file a name in the library, never replacing a file.
@@ -125,7 +125,7 @@ class Library:
                 continue
             _sync(self.root)
             info = final.lstat()
-            self.catalog.cache.put((candidate, info.st_size, info.st_mtime_ns), facts)
+            self.catalog.remember((candidate, info.st_size, info.st_mtime_ns), facts)
             entry = make_entry(candidate, info.st_size, facts, info.st_mtime_ns)
             return Committed(entry, "stored" if number == 1 else "renamed")
         raise FileExistsError(f"every name from {base!r} to {numbered_name(base, MAX_NUMBERED_NAMES)!r} is taken")

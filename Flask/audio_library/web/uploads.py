@@ -17,9 +17,10 @@ from flask import Request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from audio_library.library.entries import Entry, Facts
+from audio_library.library.entries import Entry
 from audio_library.library.entry_json import file_json
 from audio_library.library.storage import Library
+from audio_library.media.examiner import Facts
 from audio_library.web.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, human_size, too_large_message
 
 
