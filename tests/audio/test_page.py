@@ -14,7 +14,8 @@ from audio_library.media import examiner
 from audio_library.media.detection import detect_audio_type
 from audio_library.web import page as page_module
 from audio_library.web.current_library import get_library
-from audio_library.web.page import PAGE_SIZE, format_duration, format_name
+from audio_library.web.formatting import format_duration, format_name
+from audio_library.web.page import PAGE_SIZE
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 

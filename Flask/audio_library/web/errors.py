@@ -15,6 +15,8 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from audio_library.web.formatting import human_size
+
 
 logger = logging.getLogger(__name__)
 
@@ -85,16 +87,6 @@ def from_http_exception(error: HTTPException) -> RequestError:
         message = MESSAGES.get(status) or _first_sentence(error.description) or error.name
     headers = {name: value for name, value in error.get_headers() if name in _KEPT_HEADERS}
     return RequestError(status, message, headers=headers)
-
-
-def human_size(size: int) -> str:
-    """1073741824 → "1 GiB", 1536 → "1.5 KiB"."""
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def too_large_message(limit: int) -> str:

@@ -2,7 +2,7 @@
 
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -13,12 +13,14 @@ from werkzeug.exceptions import HTTPException
 from audio_library.library.entries import Entry, Listing, display_name
 from audio_library.web import original_client
 from audio_library.web.current_library import get_library
-from audio_library.web.errors import AccessRefusedError, RequestError, from_http_exception, human_size, storage_error
+from audio_library.web.errors import AccessRefusedError, RequestError, from_http_exception, storage_error
+from audio_library.web.formatting import FORMAT_NAMES, format_duration, format_name, human_size
 from audio_library.web.uploads import StoredFile, store_upload, success_status
 
 
 bp = Blueprint("page", __name__)
 bp.add_app_template_filter(human_size, "filesize")
+bp.add_app_template_filter(format_duration, "duration")
 
 NON_AUDIO = "Non-audio file detected"
 PAGE_SIZE = 500  # rows per page: the script shows more as you scroll, the plain page has page links
@@ -26,27 +28,6 @@ MAX_QUERY_CHARS = 200
 MAX_CACHED_ROWS = 4 * PAGE_SIZE
 ROWS_KEY = "audio_library.page.rows"  # where the app keeps rendered rows, by entry
 TOTAL_KEY = "audio_library.page.total"  # (listing generation, total size)
-
-# What the page calls each detected type; anything else is named after its subtype ("audio/x-foo" → "FOO").
-FORMAT_NAMES: Mapping[str, str] = {
-    "audio/mpeg": "MP3",
-    "audio/wav": "WAV",
-    "audio/x-wav": "WAV",
-    "audio/wave": "WAV",
-    "audio/vnd.wave": "WAV",
-    "audio/ogg": "Ogg",
-    "audio/opus": "Opus",
-    "audio/ogg; codecs=opus": "Opus",
-    "audio/flac": "FLAC",
-    "audio/x-flac": "FLAC",
-    "audio/mp4": "M4A",
-    "audio/x-m4a": "M4A",
-    "audio/aac": "AAC",
-    "audio/aiff": "AIFF",
-    "audio/x-aiff": "AIFF",
-    "audio/webm": "WebM",
-    "audio/x-matroska": "MKA",
-}
 
 
 @dataclass(frozen=True)
@@ -71,27 +52,6 @@ class Notice:
     kind: str
     text: str
     name: str = ""
-
-
-def format_name(mime_type: str) -> str:
-    """A short human name for a detected MIME type: "audio/mpeg" → "MP3"."""
-    bare, _, codecs = mime_type.lower().partition(";")
-    bare = bare.strip()
-    for known in (f"{bare}; {codecs.strip()}", bare):
-        if known in FORMAT_NAMES:
-            return FORMAT_NAMES[known]
-    subtype = bare.partition("/")[2].removeprefix("x-")
-    return subtype.upper() or "—"
-
-
-@bp.app_template_filter("duration")
-def format_duration(seconds: float | None) -> str:
-    """Seconds as "m:ss" or "h:mm:ss"; an unknown duration as a dash."""
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
 @bp.get("/")

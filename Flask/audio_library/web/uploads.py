@@ -21,7 +21,8 @@ from audio_library.library.entries import Entry
 from audio_library.library.entry_json import file_json
 from audio_library.library.storage import Library
 from audio_library.media.examiner import Facts
-from audio_library.web.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, human_size, too_large_message
+from audio_library.web.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, too_large_message
+from audio_library.web.formatting import human_size
 
 
 FILE_FIELD = "file"
