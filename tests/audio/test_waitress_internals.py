@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from audio_library.serving import waitress_overrides
 from waitress.adjustments import Adjustments
+from waitress.buffers import FileBasedBuffer, OverflowableBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
@@ -43,6 +44,10 @@ METHODS: list[tuple[type, str, list[str]]] = [
     (BaseWSGIServer, "handle_accept", ["self"]),
     (TcpWSGIServer, "getsockname", ["self"]),
     (MultiSocketServer, "__init__", ["self", "map", "adj", "effective_listen", "dispatcher", "log_info"]),
+    (Adjustments, "__init__", ["self", "kw"]),
+    (OverflowableBuffer, "__init__", ["self", "overflow"]),
+    (OverflowableBuffer, "_set_large_buffer", ["self"]),
+    (FileBasedBuffer, "__init__", ["self", "file", "from_buffer"]),
 ]
 CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (HTTPChannel, "parser_class"),
@@ -60,12 +65,15 @@ CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (BaseWSGIServer, "accepting"),
     (HTTPChannel, "close_when_flushed"),
     (HTTPChannel, "last_activity"),
+    (HTTPRequestParser, "body_rcv"),
+    (OverflowableBuffer, "buf"),
+    (OverflowableBuffer, "overflowed"),
 ]
 OVERRIDES: list[tuple[type, type]] = [
-    (waitress_overrides.AudioChannel, HTTPChannel),
+    (waitress_overrides.GuardedChannel, HTTPChannel),
     (waitress_overrides.SpoolingParser, HTTPRequestParser),
     (waitress_overrides.JSONErrorTask, ErrorTask),
-    (waitress_overrides.AudioServer, TcpWSGIServer),
+    (waitress_overrides.RoomMakingServer, TcpWSGIServer),
 ]
 
 
@@ -95,7 +103,7 @@ def test_every_override_replaces_a_method_waitress_still_has(ours: type, theirs:
 
 
 def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
-    parser = waitress_overrides.SpoolingParser(Adjustments())
+    parser = waitress_overrides.SpoolingParser(waitress_overrides.ServingAdjustments())
     parser.received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
     assert (parser.completed, parser.headers_finished, parser.error) == (True, True, None)
     first_line: object = parser.first_line  # bytes, though the stubs say str
@@ -105,7 +113,7 @@ def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
 
 
 def test_a_parsing_error_still_becomes_waitresss_400() -> None:
-    parser = waitress_overrides.SpoolingParser(Adjustments())
+    parser = waitress_overrides.SpoolingParser(waitress_overrides.ServingAdjustments())
     parser.received(b"GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
     assert isinstance(parser.error, BadRequest)
     assert parser.error.code == 400

@@ -19,7 +19,6 @@ import os
 import resource
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from types import FrameType
 
@@ -32,8 +31,6 @@ from audio_library.serving.access_log import AccessLog, logged
 from audio_library.serving.waitress_overrides import (
     DEFAULT_CONNECTIONS_PER_CLIENT,
     DEFAULT_HEAD_TIMEOUT,
-    JSONErrorTask,
-    configured_channel,
     create_server,
 )
 from audio_library.web.current_library import get_library
@@ -177,15 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         app.run(host=arguments.host, port=arguments.port, debug=True, use_reloader=False)
         return 0
     raise_descriptor_limit(2 * arguments.connection_limit + 256)
-    # Waitress spools request bodies with `tempfile`: keep them on the library's disk, not in a /tmp that may
-    # be a small RAM-backed tmpfs. They are anonymous files, never visible in the folder.
-    tempfile.tempdir = str(app.config["LIBRARY_DIR"])
+    access_log = AccessLog()
     try:
-        access_log = AccessLog()
-        JSONErrorTask.access_log = access_log
         server = create_server(
             logged(app, access_log),
-            configured_channel(arguments.head_timeout, arguments.connections_per_client),
+            head_timeout=arguments.head_timeout,
+            connections_per_client=arguments.connections_per_client,
+            # Bodies spooled on the library's disk, not in a /tmp that may be a small RAM-backed tmpfs. They are
+            # anonymous files, never visible in the folder.
+            spool_folder=str(app.config["LIBRARY_DIR"]),
+            access_log=access_log,
             host=arguments.host,
             port=arguments.port,
             threads=THREADS,

@@ -1,26 +1,33 @@
 """Every change the audio library makes to waitress's internals, in one place.
 
-Waitress is the production server (see `server.py`). It is used through its public `create_server`, except for
+Waitress is the production server (see `cli.py`). It is used as its own `create_server` uses it, except for
 the few behaviours below, which it offers no setting for; each is a subclass changing one thing, and each
 override says which waitress behaviour it replaces and why. `tests/audio/test_waitress_internals.py` checks
 that every waitress name used here still has the shape relied on, so a waitress release that changes them
 fails loudly there rather than quietly here; pyproject pins waitress below its next major version.
 
+- `ServingAdjustments`: waitress's settings with ours beside them (head deadline, per-address cap, spool
+  folder, access log). Waitress hands its adjustments to every server, channel and parser it makes, so ours
+  reach them the same way: per server, never process-wide.
 - `JSONErrorTask`: waitress's own error answers (413, 400, 431, ...) as JSON, like the application's.
-- `SpoolingParser`: a full disk while spooling is a 507; an unparsable head and ambiguous framing are 400s.
-- `AudioChannel`: a lingering close after an early answer; a deadline for the request head; a cap on
+- `SpoolingParser`: a full disk while spooling is a 507; an unparsable head and ambiguous framing are 400s;
+  bodies are spooled in the folder chosen (`SpoolBuffer`), not in the system's temporary folder.
+- `GuardedChannel`: a lingering close after an early answer; a deadline for the request head; a cap on
   connections per client address; an access-log line for waitress's own answers.
+- `RoomMakingServer`: at the connection limit, an idle or trickling connection makes room for a newcomer.
 """
 
 import contextlib
 import json
 import re
 import socket
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from waitress.adjustments import Adjustments
+from waitress.buffers import FileBasedBuffer, OverflowableBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
@@ -47,6 +54,32 @@ FOLDED_LINE = re.compile(rb"\r\n[ \t]")
 REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ ]+(?: HTTP/[0-9]\.[0-9])?")
 
 
+class ServingAdjustments(Adjustments):
+    """waitress's Adjustments (its keyword arguments), and the settings of the overrides here."""
+
+    def __init__(
+        self,
+        *,
+        head_timeout: float = DEFAULT_HEAD_TIMEOUT,
+        connections_per_client: int = DEFAULT_CONNECTIONS_PER_CLIENT,
+        spool_folder: str | None = None,
+        access_log: AccessLog | None = None,
+        **waitress_adjustments: Any,
+    ) -> None:
+        """`spool_folder`: where bodies too big for memory are spooled (None: the system's temporary folder);
+        `access_log`: where waitress's own answers are logged too (None: not logged)."""
+        super().__init__(**waitress_adjustments)
+        self.head_timeout = head_timeout
+        self.connections_per_client = connections_per_client
+        self.spool_folder = spool_folder
+        self.access_log = access_log
+
+
+def ours(adj: Adjustments) -> ServingAdjustments:
+    """The adjustments waitress hands a channel, parser or task, which `create_server` made ServingAdjustments."""
+    return cast(ServingAdjustments, adj)
+
+
 class DiskFullError(Error):
     """The disk filled up while waitress spooled a request body."""
 
@@ -56,8 +89,6 @@ class DiskFullError(Error):
 
 class JSONErrorTask(ErrorTask):
     """Waitress's own error responses (body over the limit, malformed request) as JSON, not text/plain."""
-
-    access_log: ClassVar[AccessLog | None] = None
 
     def execute(self) -> None:
         """Replaces ErrorTask.execute, which writes text/plain: write `{"error": "..."}` and close, as it does."""
@@ -79,11 +110,12 @@ class JSONErrorTask(ErrorTask):
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
-        if self.access_log is not None:
+        access_log = ours(self.channel.adj).access_log
+        if access_log is not None:
             # A head too large is never parsed: waitress parses a stand-in request line for it instead.
             known = isinstance(request, SpoolingParser) and request.request_line and error.code != 431
             line = cast(SpoolingParser, request).request_line.decode("latin-1") if known else "-"
-            self.access_log.request(self.channel.addr[0], line, error.code, len(body), self.start_time)
+            access_log.request(self.channel.addr[0], line, error.code, len(body), self.start_time)
 
 
 def framing_error(header_plus: bytes) -> str | None:  # noqa: PLR0911 - one return per rule reads best
@@ -117,6 +149,29 @@ def framing_error(header_plus: bytes) -> str | None:  # noqa: PLR0911 - one retu
     return None
 
 
+class SpoolBuffer(OverflowableBuffer):
+    """waitress's buffer of a request body, spilling to an anonymous file in `folder` once it is too big for
+    memory (waitress's own spills to the system's temporary folder, which may be a small RAM-backed tmpfs)."""
+
+    def __init__(self, overflow: int, folder: str | None) -> None:
+        super().__init__(overflow)
+        self.folder = folder
+
+    def _set_large_buffer(self) -> None:
+        """Replaces OverflowableBuffer._set_large_buffer, which moves what is buffered into a TemporaryFile of
+        the system's temporary folder: the same, into one of `folder`."""
+        previous: Any = self.buf
+        spool = tempfile.TemporaryFile("w+b", dir=self.folder)  # noqa: SIM115 - the buffer keeps it, the parser closes it
+        try:
+            self.buf = cast(Any, FileBasedBuffer(cast(Any, spool), previous))
+        except BaseException:  # the disk filled up while what was in memory was copied
+            spool.close()
+            raise
+        if previous is not None:
+            previous.close()
+        self.overflowed = True
+
+
 class SpoolingParser(HTTPRequestParser):
     """Waitress's request parser, with the errors below answered rather than raised."""
 
@@ -139,7 +194,8 @@ class SpoolingParser(HTTPRequestParser):
         (REQUEST_LINE), before waitress's own pattern spends quadratic time on it; ambiguous framing is a 400
         (waitress accepts it); and a
         Content-Length too long for int() or a target urlsplit cannot split is a 400, not a ValueError that
-        closes the connection without an answer. A ParsingError becomes waitress's 400 and closes."""
+        closes the connection without an answer. A ParsingError becomes waitress's 400 and closes. The body's
+        buffer is then a SpoolBuffer."""
         request_line = header_plus.partition(b"\r\n")[0]
         self.request_line = request_line[:MAX_LOGGED_LINE]
         if not REQUEST_LINE.fullmatch(request_line.rstrip()):
@@ -151,9 +207,11 @@ class SpoolingParser(HTTPRequestParser):
             super().parse_header(header_plus)
         except ValueError as error:
             raise ParsingError(f"The request head cannot be parsed ({error})") from error
+        if self.body_rcv is not None:  # nothing of the body is buffered yet: it follows the head
+            self.body_rcv.buf = SpoolBuffer(self.adj.inbuf_overflow, ours(self.adj).spool_folder)
 
 
-class AudioChannel(HTTPChannel):
+class GuardedChannel(HTTPChannel):
     """A waitress connection with a lingering close, a head deadline and a per-address cap.
 
     Lingering close: closing after answering a request it stopped reading (too large, a full disk,
@@ -165,7 +223,7 @@ class AudioChannel(HTTPChannel):
 
     Head deadline: waitress's `channel_timeout` counts from the last byte that moved, so a client sending one
     byte of request head every few seconds holds its connection for ever. A request head must arrive whole
-    within `head_timeout` seconds of its first byte, or the connection is closed.
+    within `head_timeout` seconds of its first byte (ServingAdjustments), or the connection is closed.
 
     Per-address cap: waitress's `connection_limit` is one number for everyone, so one address opening that
     many connections locks everyone else out. A connection past `connections_per_client` from one address is
@@ -174,8 +232,6 @@ class AudioChannel(HTTPChannel):
 
     parser_class = SpoolingParser
     error_task_class = JSONErrorTask
-    head_timeout: ClassVar[float] = DEFAULT_HEAD_TIMEOUT
-    connections_per_client: ClassVar[int] = DEFAULT_CONNECTIONS_PER_CLIENT
 
     answered_before_reading_all = False
     linger_deadline: float | None = None
@@ -195,22 +251,23 @@ class AudioChannel(HTTPChannel):
         channels = cast(dict[int, HTTPChannel], server.active_channels)  # the stubs mistype this dict
         already = sum(1 for channel in channels.values() if channel.addr and channel.addr[0] == addr[0])
         super().__init__(server, sock, addr, adj, map)
-        if already >= self.connections_per_client:
+        if already >= ours(adj).connections_per_client:
             self.refuse(sock)
         else:
             self.head_started = time.monotonic()
 
     def refuse(self, sock: socket.socket) -> None:
         """Answer 429 in one non-blocking send (a fresh socket's buffer takes it) and close."""
+        adj = ours(self.adj)
         body = json.dumps(
-            {"error": f"Too many connections from your address (the limit is {self.connections_per_client})."}
+            {"error": f"Too many connections from your address (the limit is {adj.connections_per_client})."}
         ).encode()
         head = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
         answer = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         with contextlib.suppress(OSError):  # the client is already gone
             sock.send(answer)
-        if JSONErrorTask.access_log is not None:
-            JSONErrorTask.access_log.request(self.addr[0], "- - -", 429, len(body), time.time())
+        if adj.access_log is not None:
+            adj.access_log.request(self.addr[0], "- - -", 429, len(body), time.time())
         super().handle_close()
 
     def received(self, data: bytes) -> bool:
@@ -278,7 +335,7 @@ class AudioChannel(HTTPChannel):
         if self.linger_deadline is not None:
             return True
         now = time.monotonic()
-        late = self.head_started is not None and now - self.head_started > self.head_timeout
+        late = self.head_started is not None and now - self.head_started > ours(self.adj).head_timeout
         if late and self.busy():
             # A next head that came in the same read as a request cannot be read while that request's answer
             # is made or still sent (a download to a slow reader): its clock starts again, and the answer is
@@ -315,22 +372,13 @@ class AudioChannel(HTTPChannel):
             super().handle_write()
 
 
-def configured_channel(head_timeout: float, connections_per_client: int) -> type[AudioChannel]:
-    """AudioChannel with these limits, for `server.channel_class`."""
-    return type(
-        "ConfiguredAudioChannel",
-        (AudioChannel,),
-        {"head_timeout": head_timeout, "connections_per_client": connections_per_client},
-    )
-
-
-def room_maker(channels: Iterator[AudioChannel], spare: set[int]) -> AudioChannel | None:
+def room_maker(channels: Iterator[GuardedChannel], spare: set[int]) -> GuardedChannel | None:
     """The connection to close to make room for a new one (those whose descriptors are in `spare` aside): the
     one that has waited longest for its head while answering nothing; else the kept-alive connection idle
     longest (HTTP lets a server close an idle connection at any time, and clients retry); else None, when
     every connection is busy."""
-    waiting: AudioChannel | None = None
-    idle: AudioChannel | None = None
+    waiting: GuardedChannel | None = None
+    idle: GuardedChannel | None = None
     for channel in channels:
         if cast(Any, channel)._fileno in spare or channel.busy():
             continue
@@ -342,7 +390,7 @@ def room_maker(channels: Iterator[AudioChannel], spare: set[int]) -> AudioChanne
     return waiting or idle
 
 
-class AudioServer(TcpWSGIServer):
+class RoomMakingServer(TcpWSGIServer):
     """waitress's TCP server, making room at its connection limit instead of no longer accepting.
 
     At `connection_limit` waitress stops accepting until a connection closes, so connections that trickle a
@@ -355,9 +403,9 @@ class AudioServer(TcpWSGIServer):
     next_room_check = 0.0
     room = False  # whether, at the connection limit, a connection could make room for a new one
 
-    def channels(self) -> Iterator[AudioChannel]:
+    def channels(self) -> Iterator[GuardedChannel]:
         """The open connections of every listener sharing the event loop."""
-        return (channel for channel in cast(Any, self)._map.values() if isinstance(channel, AudioChannel))
+        return (channel for channel in cast(Any, self)._map.values() if isinstance(channel, GuardedChannel))
 
     def readable(self) -> bool:
         """Extends BaseWSGIServer.readable: at the connection limit, still accept while a connection could
@@ -392,16 +440,17 @@ class AudioServer(TcpWSGIServer):
                     making_room.handle_close()
 
 
-def create_server(application: Any, channel_class: type[AudioChannel], **adjustments: Any) -> Any:
-    """waitress's `create_server` for TCP addresses, with AudioServer listeners and this channel class."""
-    adj = Adjustments(**adjustments)
+def create_server(application: Any, **adjustments: Any) -> Any:
+    """waitress's `create_server` for TCP addresses, with RoomMakingServer listeners, GuardedChannel connections
+    and ServingAdjustments made of `adjustments` (waitress's and ours)."""
+    adj = ServingAdjustments(**adjustments)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
     socket_map: dict[int, Any] = {}
     servers = []
     for sockinfo in cast(list[Any], adj.listen):
-        server = AudioServer(application, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
-        server.channel_class = channel_class
+        server = RoomMakingServer(application, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+        server.channel_class = GuardedChannel
         servers.append(server)
     if len(servers) == 1:
         return servers[0]
