@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 import requests
-from audio_library.serving import waitress_overrides
+from audio_library.serving.adjustments import ServingAdjustments
+from audio_library.serving.parsing import DiskFullError, SpoolingParser
 
 from tests import rawhttp
 from tests.library_folders import listed_names, on_disk
@@ -231,18 +232,18 @@ def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypa
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(tempfile, "TemporaryFile", lambda *args, **kwargs: FullDiskFile())
-    parser = waitress_overrides.SpoolingParser(waitress_overrides.ServingAdjustments(inbuf_overflow=1024))
+    parser = SpoolingParser(ServingAdjustments(inbuf_overflow=1024))
     body = part_head("big.wav") + bytes(100_000) + PART_TAIL
     parser.received(upload_head(8888, len(body)))
     parser.received(body)
     assert parser.completed
-    assert isinstance(parser.error, waitress_overrides.DiskFullError)
+    assert isinstance(parser.error, DiskFullError)
     assert parser.error.code == 507
 
 
 def test_a_body_too_big_for_memory_is_spooled_in_the_folder_given(tmp_path: Path) -> None:
-    adjustments = waitress_overrides.ServingAdjustments(inbuf_overflow=1024, spool_folder=str(tmp_path))
-    parser = waitress_overrides.SpoolingParser(adjustments)
+    adjustments = ServingAdjustments(inbuf_overflow=1024, spool_folder=str(tmp_path))
+    parser = SpoolingParser(adjustments)
     body = part_head("big.wav") + bytes(100_000) + PART_TAIL
     parser.received(upload_head(8888, len(body)))
     parser.received(body)

@@ -1,4 +1,4 @@
-"""The waitress internals that serving/waitress_overrides.py overrides or calls still have the shape it relies on.
+"""The waitress internals that audio_library/serving/ overrides or calls still have the shape it relies on.
 
 A waitress release that renames, removes or re-signs one of them fails here, by name, instead of quietly
 changing how the server behaves.
@@ -8,7 +8,9 @@ import inspect
 from collections.abc import Callable
 
 import pytest
-from audio_library.serving import waitress_overrides
+from audio_library.serving.adjustments import ServingAdjustments
+from audio_library.serving.connections import GuardedChannel, RoomMakingServer
+from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
 from waitress.adjustments import Adjustments
 from waitress.buffers import FileBasedBuffer, OverflowableBuffer
 from waitress.channel import HTTPChannel
@@ -70,10 +72,10 @@ CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (OverflowableBuffer, "overflowed"),
 ]
 OVERRIDES: list[tuple[type, type]] = [
-    (waitress_overrides.GuardedChannel, HTTPChannel),
-    (waitress_overrides.SpoolingParser, HTTPRequestParser),
-    (waitress_overrides.JSONErrorTask, ErrorTask),
-    (waitress_overrides.RoomMakingServer, TcpWSGIServer),
+    (GuardedChannel, HTTPChannel),
+    (SpoolingParser, HTTPRequestParser),
+    (JSONErrorTask, ErrorTask),
+    (RoomMakingServer, TcpWSGIServer),
 ]
 
 
@@ -103,7 +105,7 @@ def test_every_override_replaces_a_method_waitress_still_has(ours: type, theirs:
 
 
 def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
-    parser = waitress_overrides.SpoolingParser(waitress_overrides.ServingAdjustments())
+    parser = SpoolingParser(ServingAdjustments())
     parser.received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
     assert (parser.completed, parser.headers_finished, parser.error) == (True, True, None)
     first_line: object = parser.first_line  # bytes, though the stubs say str
@@ -113,7 +115,7 @@ def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
 
 
 def test_a_parsing_error_still_becomes_waitresss_400() -> None:
-    parser = waitress_overrides.SpoolingParser(waitress_overrides.ServingAdjustments())
+    parser = SpoolingParser(ServingAdjustments())
     parser.received(b"GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
     assert isinstance(parser.error, BadRequest)
     assert parser.error.code == 400

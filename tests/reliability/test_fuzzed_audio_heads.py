@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from audio_library.serving.waitress_overrides import ServingAdjustments, SpoolingParser
+from audio_library.serving.adjustments import ServingAdjustments
+from audio_library.serving.parsing import SpoolingParser
 from hypothesis import HealthCheck, given, settings
 
 from tests.ledger import Ledger

@@ -28,11 +28,8 @@ from audio_library.access.hosts import HostNameError, split_names
 from audio_library.access.users import UsersError, add_user_command
 from audio_library.library.storage import LibraryError
 from audio_library.serving.access_log import AccessLog, logged
-from audio_library.serving.waitress_overrides import (
-    DEFAULT_CONNECTIONS_PER_CLIENT,
-    DEFAULT_HEAD_TIMEOUT,
-    create_server,
-)
+from audio_library.serving.adjustments import DEFAULT_CONNECTIONS_PER_CLIENT, DEFAULT_HEAD_TIMEOUT
+from audio_library.serving.connections import create_server
 from audio_library.web.current_library import get_library
 
 

@@ -1,214 +1,25 @@
-"""Every change the audio library makes to waitress's internals, in one place.
-
-Waitress is the production server (see `cli.py`). It is used as its own `create_server` uses it, except for
-the few behaviours below, which it offers no setting for; each is a subclass changing one thing, and each
-override says which waitress behaviour it replaces and why. `tests/audio/test_waitress_internals.py` checks
-that every waitress name used here still has the shape relied on, so a waitress release that changes them
-fails loudly there rather than quietly here; pyproject pins waitress below its next major version.
-
-- `ServingAdjustments`: waitress's settings with ours beside them (head deadline, per-address cap, spool
-  folder, access log). Waitress hands its adjustments to every server, channel and parser it makes, so ours
-  reach them the same way: per server, never process-wide.
-- `JSONErrorTask`: waitress's own error answers (413, 400, 431, ...) as JSON, like the application's.
-- `SpoolingParser`: a full disk while spooling is a 507; an unparsable head and ambiguous framing are 400s;
-  bodies are spooled in the folder chosen (`SpoolBuffer`), not in the system's temporary folder.
-- `GuardedChannel`: a lingering close after an early answer; a deadline for the request head; a cap on
-  connections per client address; an access-log line for waitress's own answers.
-- `RoomMakingServer`: at the connection limit, an idle or trickling connection makes room for a newcomer.
-"""
+"""Connections: each guarded (lingering close, head deadline, per-address cap), room made at the limit."""
 
 import contextlib
 import json
-import re
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 from waitress.adjustments import Adjustments
-from waitress.buffers import FileBasedBuffer, OverflowableBuffer
 from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
-from waitress.task import ErrorTask, ThreadedTaskDispatcher
-from waitress.utilities import Error
+from waitress.task import ThreadedTaskDispatcher
 
-from audio_library.serving.access_log import AccessLog
-from audio_library.web.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
+from audio_library.serving.adjustments import ServingAdjustments, ours
+from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
 
 
 # How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
 LINGER_SECONDS = 5.0
-DEFAULT_HEAD_TIMEOUT = 10.0
-MAX_LOGGED_LINE = 1024
-DEFAULT_CONNECTIONS_PER_CLIENT = 64
 ACCEPTS_PER_TURN = 64  # connections accepted per turn of the event loop, at most (waitress accepts one)
 ROOM_CHECK_INTERVAL = 0.05  # seconds between looks for a connection to close, at the connection limit
-# A header line beginning with whitespace continues the one before (obs-fold, RFC 9112 §5.2).
-FOLDED_LINE = re.compile(rb"\r\n[ \t]")
-# A request line as waitress's own pattern for it accepts (a method token, a target without spaces, an optional
-# version), written so that a line that does not match fails in linear time: waitress's pattern, on a long
-# absolute-form target that fails to match, backtracks for a time quadratic in its length (4,000 bytes take
-# 0.3 s, a 256 KiB head minutes), on the event loop's thread, so one request froze the whole server.
-REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ ]+(?: HTTP/[0-9]\.[0-9])?")
-
-
-class ServingAdjustments(Adjustments):
-    """waitress's Adjustments (its keyword arguments), and the settings of the overrides here."""
-
-    def __init__(
-        self,
-        *,
-        head_timeout: float = DEFAULT_HEAD_TIMEOUT,
-        connections_per_client: int = DEFAULT_CONNECTIONS_PER_CLIENT,
-        spool_folder: str | None = None,
-        access_log: AccessLog | None = None,
-        **waitress_adjustments: Any,
-    ) -> None:
-        """`spool_folder`: where bodies too big for memory are spooled (None: the system's temporary folder);
-        `access_log`: where waitress's own answers are logged too (None: not logged)."""
-        super().__init__(**waitress_adjustments)
-        self.head_timeout = head_timeout
-        self.connections_per_client = connections_per_client
-        self.spool_folder = spool_folder
-        self.access_log = access_log
-
-
-def ours(adj: Adjustments) -> ServingAdjustments:
-    """The adjustments waitress hands a channel, parser or task, which `create_server` made ServingAdjustments."""
-    return cast(ServingAdjustments, adj)
-
-
-class DiskFullError(Error):
-    """The disk filled up while waitress spooled a request body."""
-
-    code = 507
-    reason = "Insufficient Storage"
-
-
-class JSONErrorTask(ErrorTask):
-    """Waitress's own error responses (body over the limit, malformed request) as JSON, not text/plain."""
-
-    def execute(self) -> None:
-        """Replaces ErrorTask.execute, which writes text/plain: write `{"error": "..."}` and close, as it does."""
-        request = cast(HTTPRequestParser, self.request)
-        error = request.error
-        assert error is not None  # an ErrorTask exists only for a request that failed to parse
-        if error.code == 413:
-            message = too_large_message(self.channel.server.adj.max_request_body_size - 1)
-        elif isinstance(error, DiskFullError):
-            message = DISK_FULL_MESSAGE
-        else:
-            message = f"{error.reason}: {error.body}."
-        body = json.dumps({"error": message}).encode()
-        self.status = f"{error.code} {error.reason}"
-        self.response_headers = [
-            ("Content-Type", "application/json"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-        access_log = ours(self.channel.adj).access_log
-        if access_log is not None:
-            # A head too large is never parsed: waitress parses a stand-in request line for it instead.
-            known = isinstance(request, SpoolingParser) and request.request_line and error.code != 431
-            line = cast(SpoolingParser, request).request_line.decode("latin-1") if known else "-"
-            access_log.request(self.channel.addr[0], line, error.code, len(body), self.start_time)
-
-
-def framing_error(header_plus: bytes) -> str | None:  # noqa: PLR0911 - one return per rule reads best
-    """Why a request head's framing is ambiguous (RFC 9112 §5.2, §6.1, §6.3), or None when it is not.
-
-    Waitress joins folded lines, lets chunked win over a Content-Length and keeps the connection, and reads
-    an HTTP/1.0 request's body by Content-Length whatever Transfer-Encoding says: each a way for two parsers
-    of one byte stream to disagree on where a request ends (request smuggling). Each is refused instead.
-    """
-    if FOLDED_LINE.search(header_plus):
-        return "A header line folded onto the next (obs-fold) is not accepted"
-    first_line, _, fields = header_plus.partition(b"\r\n")
-    lengths: list[bytes] = []
-    encodings: list[bytes] = []
-    for line in fields.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            lengths.append(value.strip(b" \t"))
-        elif name.lower() == b"transfer-encoding":
-            encodings.extend(coding.strip(b" \t").lower() for coding in value.split(b","))
-    if len(lengths) > 1:
-        return "A request must carry at most one Content-Length header"
-    if not encodings:
-        return None
-    if lengths:
-        return "A request must not carry both Content-Length and Transfer-Encoding"
-    if not first_line.endswith(b" HTTP/1.1"):
-        return "Transfer-Encoding is accepted only in HTTP/1.1 requests"
-    if encodings != [b"chunked"]:
-        return "The only Transfer-Encoding accepted is chunked, once"
-    return None
-
-
-class SpoolBuffer(OverflowableBuffer):
-    """waitress's buffer of a request body, spilling to an anonymous file in `folder` once it is too big for
-    memory (waitress's own spills to the system's temporary folder, which may be a small RAM-backed tmpfs)."""
-
-    def __init__(self, overflow: int, folder: str | None) -> None:
-        super().__init__(overflow)
-        self.folder = folder
-
-    def _set_large_buffer(self) -> None:
-        """Replaces OverflowableBuffer._set_large_buffer, which moves what is buffered into a TemporaryFile of
-        the system's temporary folder: the same, into one of `folder`."""
-        previous: Any = self.buf
-        spool = tempfile.TemporaryFile("w+b", dir=self.folder)  # noqa: SIM115 - the buffer keeps it, the parser closes it
-        try:
-            self.buf = cast(Any, FileBasedBuffer(cast(Any, spool), previous))
-        except BaseException:  # the disk filled up while what was in memory was copied
-            spool.close()
-            raise
-        if previous is not None:
-            previous.close()
-        self.overflowed = True
-
-
-class SpoolingParser(HTTPRequestParser):
-    """Waitress's request parser, with the errors below answered rather than raised."""
-
-    request_line = b""  # for the access log, set even when the head is refused
-
-    def received(self, data: bytes) -> int:
-        """Extends HTTPRequestParser.received, where an OSError from the body's spool file escapes and resets
-        the connection: a full disk is a 507 answer instead; the partial spool is closed with the request."""
-        try:
-            return super().received(data)
-        except OSError as error:
-            if error.errno not in DISK_FULL_ERRNOS:
-                raise
-            self.error = DiskFullError(error.strerror or "")
-            self.completed = True
-            return len(data)
-
-    def parse_header(self, header_plus: bytes) -> None:
-        """Extends HTTPRequestParser.parse_header: a malformed request line is refused in linear time
-        (REQUEST_LINE), before waitress's own pattern spends quadratic time on it; ambiguous framing is a 400
-        (waitress accepts it); and a
-        Content-Length too long for int() or a target urlsplit cannot split is a 400, not a ValueError that
-        closes the connection without an answer. A ParsingError becomes waitress's 400 and closes. The body's
-        buffer is then a SpoolBuffer."""
-        request_line = header_plus.partition(b"\r\n")[0]
-        self.request_line = request_line[:MAX_LOGGED_LINE]
-        if not REQUEST_LINE.fullmatch(request_line.rstrip()):
-            raise ParsingError("Start line is invalid")
-        problem = framing_error(header_plus)
-        if problem is not None:
-            raise ParsingError(problem)
-        try:
-            super().parse_header(header_plus)
-        except ValueError as error:
-            raise ParsingError(f"The request head cannot be parsed ({error})") from error
-        if self.body_rcv is not None:  # nothing of the body is buffered yet: it follows the head
-            self.body_rcv.buf = SpoolBuffer(self.adj.inbuf_overflow, ours(self.adj).spool_folder)
 
 
 class GuardedChannel(HTTPChannel):
