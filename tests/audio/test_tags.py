@@ -14,8 +14,9 @@ import requests
 from audio_library import create_app
 from audio_library.library import metadata_cache
 from audio_library.media import examiner
+from audio_library.media.covers import MAX_COVER_BYTES
 from audio_library.media.formats.limits import TAG_READ_BYTES
-from audio_library.media.tags import MAX_COVER_BYTES, read_cover, read_tags
+from audio_library.media.tags import read_cover, read_tags
 from audio_library.web.current_library import get_library
 from flask.testing import FlaskClient
 from hypothesis import given, settings

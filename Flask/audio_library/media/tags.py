@@ -30,6 +30,7 @@ import mutagen.oggopus
 import mutagen.oggspeex
 import mutagen.oggvorbis
 
+from audio_library.media.covers import MAX_COVER_BYTES, Cover, servable_cover
 from audio_library.media.formats.id3 import extract_id3
 from audio_library.media.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile
 from audio_library.media.formats.riff import id3_chunk
@@ -37,7 +38,6 @@ from audio_library.media.safe_open import open_regular
 
 
 MAX_TEXT = 500  # characters kept of a title, artist or album
-MAX_COVER_BYTES = 1024 * 1024  # a bigger picture is not served (and an ID3 frame holding one is not read)
 MAX_TEXT_FRAME = 64 * 1024  # an ID3 text frame bigger than this is left out
 ID3V1_SIZE = 128
 
@@ -48,12 +48,6 @@ _ID3_KEYS = ("TIT2", "TPE1", "TPE2", "TALB", "TRCK")
 _VORBIS_KEYS = ("title", "artist", "albumartist", "album", "tracknumber")
 _MP4_KEYS = ("\xa9nam", "\xa9ART", "aART", "\xa9alb", "trkn")
 _FRONT_COVER = 3  # the picture type of a front cover in ID3 and FLAC
-_IMAGE_SIGNATURES = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 _LEADING_NUMBER = re.compile(r"\s*0*(\d{1,6})")
 
 logger = logging.getLogger(__name__)
@@ -78,14 +72,6 @@ class Tags:
             "track": self.track,
             "cover": self.cover,
         }
-
-
-@dataclass(frozen=True)
-class Cover:
-    """An embedded picture whose bytes are a JPEG, PNG, GIF or WebP image (``type`` is its MIME type)."""
-
-    type: str
-    data: bytes
 
 
 NO_TAGS = Tags()
@@ -184,7 +170,7 @@ def _tags(first: Callable[[str], object], keys: tuple[str, ...], pictures: Seque
     """Tags from a format's getter of a key's first value, its keys (title, artist, album artist, album,
     track) and its pictures, best first."""
     title, artist, album_artist, album, track = keys
-    cover = _cover(pictures)
+    cover = servable_cover(pictures)
     shown_artist = _text(first(artist)) or _text(first(album_artist))
     return Tags(_text(first(title)), shown_artist, _text(first(album)), _track(first(track)), cover is not None), cover
 
@@ -210,27 +196,6 @@ def _track(value: object) -> int | None:
         return value if 0 < value < 1_000_000 else None
     match = _LEADING_NUMBER.match(str(value)) if value is not None else None
     return int(match[1]) or None if match else None
-
-
-def _cover(candidates: Sequence[bytes]) -> Cover | None:
-    """The first candidate that is an image we serve and not bigger than MAX_COVER_BYTES."""
-    for data in candidates:
-        if len(data) > MAX_COVER_BYTES:
-            continue
-        image_type = image_type_of(data)
-        if image_type is not None:
-            return Cover(image_type, bytes(data))
-    return None
-
-
-def image_type_of(data: bytes) -> str | None:
-    """The MIME type of a JPEG, PNG, GIF or WebP image told by its first bytes; None for anything else."""
-    for signature, image_type in _IMAGE_SIGNATURES:
-        if data.startswith(signature):
-            return image_type
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 _READERS: dict[str, Callable[[BoundedFile], _Found]] = {
