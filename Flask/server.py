@@ -1,11 +1,11 @@
 """Serve the audio library: `python Flask/server.py [OPTIONS]`, the same as the `audio-library` command.
 
-Everything is in `audio_library.serve`: its docstring and `--help` list the options and exit statuses.
+Everything is in `audio_library.serving.cli`: its docstring and `--help` list the options and exit statuses.
 """
 
 import sys
 
-from audio_library.serve import main
+from audio_library.serving.cli import main
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from audio_library.users import add_user
+from audio_library.access.users import add_user
 
 from bench.figures import measure_and_write, percentiles
 from tests.resources import peak_rss

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-from audio_library.audio import detect_audio_type, probe_duration
+from audio_library.media.detection import detect_audio_type, probe_duration
 
 from bench.figures import within, write_between_markers
 from tests.audio.hostile import HOSTILE

@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from audio_library.api import UNEXAMINED_HEADER
-from audio_library.metadata_cache import CACHE_FILE
+from audio_library.library.metadata_cache import CACHE_FILE
+from audio_library.web.api import UNEXAMINED_HEADER
 
 from bench.figures import within, write_between_markers
 from tests.multipart import stream_upload

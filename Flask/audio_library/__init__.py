@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from audio_library import api, extension, files, page
-from audio_library.auth import USERS_KEY, Users, require_credentials
-from audio_library.errors import RequestError, register_error_handlers, too_large_message
-from audio_library.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host, split_names
-from audio_library.origin import refuse_cross_origin
-from audio_library.users import UsersError, read_users
+from audio_library.access.auth import USERS_KEY, Users, require_credentials
+from audio_library.access.cross_origin import refuse_cross_origin
+from audio_library.access.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host, split_names
+from audio_library.access.users import UsersError, read_users
+from audio_library.web import api, current_library, downloads, page
+from audio_library.web.errors import RequestError, register_error_handlers, too_large_message
 
 
 DEFAULT_LIBRARY_DIR = "var/library"
@@ -54,7 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions[USERS_KEY] = Users(read_users(Path(app.config["USERS_FILE"])))
     elif app.config["PRIVATE"]:
         raise UsersError("a private library needs users: give the users file too")
-    extension.init_app(app)
+    current_library.init_app(app)
 
     register_error_handlers(app)
     app.before_request(refuse_foreign_host)
@@ -63,7 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(refuse_oversized_body)
     app.after_request(forbid_sniffing)
     app.register_blueprint(api.bp)
-    app.register_blueprint(files.bp)
+    app.register_blueprint(downloads.bp)
     app.register_blueprint(page.bp)
     return app
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 from audio_library import create_app
-from audio_library.extension import get_library
-from audio_library.storage import Library
+from audio_library.library.storage import Library
+from audio_library.web.current_library import get_library
 from flask import Flask
 from flask.testing import FlaskClient
 

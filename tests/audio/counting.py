@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audio_library import audio
-from audio_library.formats.limits import BoundedFile
+from audio_library.media import detection
+from audio_library.media.formats.limits import BoundedFile
 
 
 class CountingFile(io.FileIO):
@@ -50,5 +50,5 @@ def record_bounded_files(monkeypatch: pytest.MonkeyPatch) -> list[BoundedFile]:
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(audio, "BoundedFile", RecordedFile)
+    monkeypatch.setattr(detection, "BoundedFile", RecordedFile)
     return made

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app, metadata_cache
-from audio_library.api import UNEXAMINED_HEADER
-from audio_library.entries import Listing
-from audio_library.extension import get_library
-from audio_library.storage import Library
+from audio_library import create_app
+from audio_library.library import catalog, metadata_cache
+from audio_library.library.entries import Listing
+from audio_library.library.storage import Library
+from audio_library.media import examiner
+from audio_library.media.detection import detect_audio_type
+from audio_library.web.api import UNEXAMINED_HEADER
+from audio_library.web.current_library import get_library
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -263,8 +266,8 @@ def test_the_listing_says_how_many_files_are_not_examined_yet(
 ) -> None:
     for name in ("a.wav", "held.wav", "z.wav"):
         (library_dir / name).write_bytes(noise_wav(len(name) + ord(name[0])))
-    detect = GatedDetect(library.catalog._detect, "held.wav")
-    monkeypatch.setattr(library.catalog, "_detect", detect)
+    detect = GatedDetect(detect_audio_type, "held.wav")
+    monkeypatch.setattr(examiner, "detect_audio_type", detect)
     monkeypatch.setattr(catalog, "LISTING_WAIT_S", 0.2)
     try:
         response = client.get("/api/files")
@@ -281,8 +284,8 @@ def test_concurrent_listings_share_one_examination(
 ) -> None:
     for number in range(40):
         (library_dir / f"{number:02}.wav").write_bytes(noise_wav(number))
-    detect = GatedDetect(library.catalog._detect, "00.wav")
-    monkeypatch.setattr(library.catalog, "_detect", detect)
+    detect = GatedDetect(detect_audio_type, "00.wav")
+    monkeypatch.setattr(examiner, "detect_audio_type", detect)
     answers: list[int] = []
 
     def list_files() -> None:
@@ -303,8 +306,8 @@ def test_downloads_and_uploads_are_answered_while_files_wait_to_be_examined(
 ) -> None:
     assert upload(client, ("known.wav", noise_wav(1))).status_code == 201
     (library_dir / "held.wav").write_bytes(noise_wav(2))
-    detect = GatedDetect(library.catalog._detect, "held.wav")
-    monkeypatch.setattr(library.catalog, "_detect", detect)
+    detect = GatedDetect(detect_audio_type, "held.wav")
+    monkeypatch.setattr(examiner, "detect_audio_type", detect)
     monkeypatch.setattr(catalog, "LISTING_WAIT_S", 30.0)
     listing = threading.Thread(target=client.application.test_client().get, args=("/api/files",))
     listing.start()

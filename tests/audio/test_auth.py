@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from audio_library.auth import Credentials, basic_credentials
-from audio_library.serve import is_loopback
+from audio_library.access.auth import Credentials, basic_credentials
+from audio_library.serving.cli import is_loopback
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.auth import HTTPBasicAuth

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from audio_library.audio import detect_audio_type, probe_duration
-from audio_library.formats import mpeg
-from audio_library.formats.limits import (
+from audio_library.media.detection import detect_audio_type, probe_duration
+from audio_library.media.formats import mpeg
+from audio_library.media.formats.limits import (
     DETECT_READ_BYTES,
     DETECT_STRUCTURES,
     SNIFF_BYTES,
@@ -23,7 +23,7 @@ from audio_library.formats.limits import (
     TAG_READS,
     BoundedFile,
 )
-from audio_library.tags import NO_TAGS, read_cover, read_tags
+from audio_library.media.tags import NO_TAGS, read_cover, read_tags
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

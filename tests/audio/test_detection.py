@@ -6,7 +6,7 @@ from pathlib import Path
 
 import magic
 import pytest
-from audio_library.audio import detect_audio_type, probe_duration
+from audio_library.media.detection import detect_audio_type, probe_duration
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -4,7 +4,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
-from audio_library.download_names import ascii_download_name, content_disposition
+from audio_library.web.download_names import ascii_download_name, content_disposition
 from hypothesis import given
 from hypothesis import strategies as st
 

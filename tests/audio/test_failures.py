@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audio_library.storage import Library
+from audio_library.library.storage import Library
+from audio_library.media import examiner
+from audio_library.media.detection import detect_audio_type
 from flask.testing import FlaskClient
 
 from tests.flask_client import upload
@@ -81,14 +83,14 @@ def test_a_removed_library_folder_is_a_404_everywhere(client: FlaskClient, libra
 def test_a_parser_that_crashes_refuses_the_file_and_the_examiner_goes_on(
     client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_detect = library.catalog._detect
+    real_detect = detect_audio_type
 
     def detect(path: Path) -> str | None:
         if b"crash" in path.read_bytes()[-5:]:
             raise RuntimeError("a bug in a parser")
         return real_detect(path)
 
-    monkeypatch.setattr(library.catalog, "_detect", detect)
+    monkeypatch.setattr(examiner, "detect_audio_type", detect)
     response = upload(client, ("bad.wav", noise_wav(1) + b"crash"))
     assert response.status_code == 415
     (library_dir / "copied.wav").write_bytes(noise_wav(2) + b"crash")

@@ -7,8 +7,8 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 import pytest
-from audio_library.entries import Entry
-from audio_library.storage import Library
+from audio_library.library.entries import Entry
+from audio_library.library.storage import Library
 from flask.testing import FlaskClient
 
 from tests.flask_client import upload

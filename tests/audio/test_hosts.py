@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from audio_library.hosts import Host, HostAllowlist, HostNameError, allowed_name, parse_host
+from audio_library.access.hosts import Host, HostAllowlist, HostNameError, allowed_name, parse_host
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

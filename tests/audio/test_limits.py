@@ -8,8 +8,8 @@ from typing import Any, BinaryIO
 
 import pytest
 from audio_library import create_app
-from audio_library.extension import get_library
-from audio_library.storage import Library
+from audio_library.library.storage import Library
+from audio_library.web.current_library import get_library
 from flask import Flask
 from flask.testing import FlaskClient
 

@@ -5,8 +5,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from audio_library.entries import Entry
-from audio_library.storage import Library
+from audio_library.library.entries import Entry
+from audio_library.library.storage import Library
+from audio_library.media import examiner
+from audio_library.media.detection import detect_audio_type
 from flask.testing import FlaskClient
 
 from tests.flask_client import upload
@@ -86,11 +88,11 @@ def test_a_file_swapped_for_a_link_before_it_is_examined_is_not_listed(
     client: FlaskClient, library: Library, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (library_dir / "song.wav").write_bytes(noise_wav(3))
-    real_detect = library.catalog._detect
+    real_detect = detect_audio_type
 
     def swap_then_detect(path: Path) -> str | None:
         link_to_outside(path)  # between the folder scan and the examination
         return real_detect(path)
 
-    monkeypatch.setattr(library.catalog, "_detect", swap_then_detect)
+    monkeypatch.setattr(examiner, "detect_audio_type", swap_then_detect)
     assert client.get("/api/files").json == []

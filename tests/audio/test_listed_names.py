@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from audio_library.names import disk_name, listed_name, sanitize_filename
+from audio_library.library.names import disk_name, listed_name, sanitize_filename
 from hypothesis import example, given
 from hypothesis import strategies as st
 

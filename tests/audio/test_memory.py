@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from audio_library.catalog import file_sha256
+from audio_library.library.catalog import file_sha256
 
 from tests.library_folders import on_disk
 from tests.multipart import stream_upload

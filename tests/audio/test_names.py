@@ -3,7 +3,7 @@
 import unicodedata
 
 import pytest
-from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
+from audio_library.library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
 from hypothesis import given
 from hypothesis import strategies as st
 

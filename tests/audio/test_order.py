@@ -1,6 +1,6 @@
 """The order of the library: names as people sort them, the same in the API, the page and screwdriver."""
 
-from audio_library.names import natural_sort_key
+from audio_library.library.names import natural_sort_key
 from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st

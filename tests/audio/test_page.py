@@ -8,13 +8,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app
-from audio_library import page as page_module
-from audio_library.api import UNEXAMINED_HEADER
-from audio_library.entries import Entry
-from audio_library.extension import get_library
-from audio_library.page import PAGE_SIZE, format_duration, format_name
-from audio_library.storage import Library
+from audio_library import create_app
+from audio_library.library import catalog
+from audio_library.library.entries import Entry
+from audio_library.media import examiner
+from audio_library.media.detection import detect_audio_type
+from audio_library.web import page as page_module
+from audio_library.web.api import UNEXAMINED_HEADER
+from audio_library.web.current_library import get_library
+from audio_library.web.formatting import format_duration, format_name
+from audio_library.web.page import PAGE_SIZE
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -427,16 +430,15 @@ def test_a_change_renders_only_the_rows_that_changed(
 def test_files_still_being_examined_are_announced(
     client: FlaskClient, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    library: Library = get_library(client.application)
     (library_dir / "held.wav").write_bytes(noise_wav(5))
     release = threading.Event()
-    real_detect = library.catalog._detect
+    real_detect = detect_audio_type
 
     def held_detect(path: Path) -> str | None:
         release.wait(timeout=30)
         return real_detect(path)
 
-    monkeypatch.setattr(library.catalog, "_detect", held_detect)
+    monkeypatch.setattr(examiner, "detect_audio_type", held_detect)
     monkeypatch.setattr(catalog, "LISTING_WAIT_S", 0.05)
     try:
         text = client.get("/").get_data(as_text=True)

@@ -2,9 +2,11 @@
 
 import errno
 import io
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +15,8 @@ from typing import Any
 
 import pytest
 import requests
-from audio_library import waitress_serving
+from audio_library.serving.adjustments import ServingAdjustments
+from audio_library.serving.parsing import DiskFullError, SpoolingParser
 
 from tests import rawhttp
 from tests.library_folders import listed_names, on_disk
@@ -224,21 +227,33 @@ def test_two_servers_sharing_a_folder_never_overwrite_each_other(library_dir: Pa
 
 def test_a_full_disk_while_waitress_spools_the_body_becomes_a_507_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # The reliability tests fill a real tmpfs; here the spool file itself reports the full disk.
-    from waitress.adjustments import Adjustments  # noqa: PLC0415
-    from waitress.buffers import TempfileBasedBuffer  # noqa: PLC0415
-
     class FullDiskFile(io.BytesIO):
         def write(self, data: Any) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(TempfileBasedBuffer, "newfile", lambda self: FullDiskFile())
-    parser = waitress_serving.SpoolingParser(Adjustments(inbuf_overflow=1024))
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda *args, **kwargs: FullDiskFile())
+    parser = SpoolingParser(ServingAdjustments(inbuf_overflow=1024))
     body = part_head("big.wav") + bytes(100_000) + PART_TAIL
     parser.received(upload_head(8888, len(body)))
     parser.received(body)
     assert parser.completed
-    assert isinstance(parser.error, waitress_serving.DiskFullError)
+    assert isinstance(parser.error, DiskFullError)
     assert parser.error.code == 507
+
+
+def test_a_body_too_big_for_memory_is_spooled_in_the_folder_given(tmp_path: Path) -> None:
+    adjustments = ServingAdjustments(inbuf_overflow=1024, spool_folder=str(tmp_path))
+    parser = SpoolingParser(adjustments)
+    body = part_head("big.wav") + bytes(100_000) + PART_TAIL
+    parser.received(upload_head(8888, len(body)))
+    parser.received(body)
+    assert (parser.completed, parser.error) == (True, None)
+    spool = parser.get_body_stream()
+    assert Path(os.readlink(f"/proc/self/fd/{spool.fileno()}")).parent == tmp_path
+    assert spool.read() == body
+    assert os.listdir(tmp_path) == []  # an anonymous file: never seen in the folder
+    parser.close()
+    assert spool.closed
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from audio_library import catalog, create_app, metadata_cache
-from audio_library.extension import get_library
-from audio_library.storage import Library, LibraryError
+from audio_library import create_app
+from audio_library.library import catalog, metadata_cache
+from audio_library.library.storage import Library, LibraryError
+from audio_library.media import examiner
+from audio_library.media.detection import detect_audio_type
+from audio_library.web.current_library import get_library
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,7 +53,7 @@ def test_an_unreadable_file_is_left_out_until_it_can_be_read(
 ) -> None:
     (library_dir / "locked.wav").write_bytes(noise_wav(1))
     (library_dir / "open.wav").write_bytes(noise_wav(2))
-    real_detect = library.catalog._detect
+    real_detect = detect_audio_type
     readable = False
 
     def detect(path: Path) -> str | None:
@@ -58,7 +61,7 @@ def test_an_unreadable_file_is_left_out_until_it_can_be_read(
             raise PermissionError(13, "Permission denied", str(path))
         return real_detect(path)
 
-    monkeypatch.setattr(library.catalog, "_detect", detect)
+    monkeypatch.setattr(examiner, "detect_audio_type", detect)
     monkeypatch.setattr(catalog, "REVALIDATE_NS", 0)
     response = client.get("/api/files")
     assert response.status_code == 200
@@ -112,14 +115,13 @@ def test_the_listing_does_not_read_files_again(
         (library_dir / f"{number}.wav").write_bytes(noise_wav(number))
     assert len(client.get("/api/files").json) == 5  # type: ignore[arg-type]
     examined: list[Path] = []
-    library: Library = get_library(client.application)
-    real_detect = library.catalog._detect
+    real_detect = detect_audio_type
 
     def counting_detect(path: Path) -> str | None:
         examined.append(path)
         return real_detect(path)
 
-    monkeypatch.setattr(library.catalog, "_detect", counting_detect)
+    monkeypatch.setattr(examiner, "detect_audio_type", counting_detect)
     assert len(client.get("/api/files").json) == 5  # type: ignore[arg-type]
     assert examined == []
     # Rewritten in place: the folder's mtime stays, so it shows once the listing revalidates its files.
@@ -141,7 +143,7 @@ def test_the_cache_survives_a_restart(library_dir: Path, monkeypatch: pytest.Mon
     def no_reading(path: Path) -> str | None:
         raise AssertionError(f"{path} was read again after a restart")
 
-    monkeypatch.setattr("audio_library.storage.detect_audio_type", no_reading)
+    monkeypatch.setattr(examiner, "detect_audio_type", no_reading)
     second = create_app({"LIBRARY_DIR": library_dir})
     try:
         assert second.test_client().get("/api/files").json == before

@@ -11,10 +11,13 @@ from pathlib import Path
 import mutagen.id3
 import pytest
 import requests
-from audio_library import catalog, create_app, metadata_cache
-from audio_library.extension import get_library
-from audio_library.formats.limits import TAG_READ_BYTES
-from audio_library.tags import MAX_COVER_BYTES, read_cover, read_tags
+from audio_library import create_app
+from audio_library.library import metadata_cache
+from audio_library.media import examiner
+from audio_library.media.covers import MAX_COVER_BYTES
+from audio_library.media.formats.limits import TAG_READ_BYTES
+from audio_library.media.tags import read_cover, read_tags
+from audio_library.web.current_library import get_library
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 
@@ -212,7 +215,7 @@ def test_tags_are_cached_across_a_restart(library_dir: Path, monkeypatch: pytest
     def no_reading(path: Path, mime: str) -> None:
         raise AssertionError(f"the tags of {path} were read again after a restart")
 
-    monkeypatch.setattr(catalog, "read_tags", no_reading)
+    monkeypatch.setattr(examiner, "read_tags", no_reading)
     second = create_app({"LIBRARY_DIR": library_dir})
     try:
         assert second.test_client().get("/api/files").json == before

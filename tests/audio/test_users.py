@@ -6,10 +6,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from audio_library import auth, create_app
-from audio_library.auth import ChecksBusyError, Credentials, Users
-from audio_library.extension import get_library
-from audio_library.users import UsersError, add_user, add_user_command, parse_users, read_users
+from audio_library import create_app
+from audio_library.access import auth
+from audio_library.access.auth import ChecksBusyError, Credentials, Users
+from audio_library.access.users import UsersError, add_user, add_user_command, parse_users, read_users
+from audio_library.web.current_library import get_library
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from tests.servers import run_audio_server_to_exit

@@ -1,4 +1,4 @@
-"""The waitress internals that Flask/waitress_serving.py overrides or calls still have the shape it relies on.
+"""The waitress internals that audio_library/serving/ overrides or calls still have the shape it relies on.
 
 A waitress release that renames, removes or re-signs one of them fails here, by name, instead of quietly
 changing how the server behaves.
@@ -8,8 +8,11 @@ import inspect
 from collections.abc import Callable
 
 import pytest
-from audio_library import waitress_serving
+from audio_library.serving.adjustments import ServingAdjustments
+from audio_library.serving.connections import GuardedChannel, RoomMakingServer
+from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
 from waitress.adjustments import Adjustments
+from waitress.buffers import FileBasedBuffer, OverflowableBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
@@ -43,6 +46,10 @@ METHODS: list[tuple[type, str, list[str]]] = [
     (BaseWSGIServer, "handle_accept", ["self"]),
     (TcpWSGIServer, "getsockname", ["self"]),
     (MultiSocketServer, "__init__", ["self", "map", "adj", "effective_listen", "dispatcher", "log_info"]),
+    (Adjustments, "__init__", ["self", "kw"]),
+    (OverflowableBuffer, "__init__", ["self", "overflow"]),
+    (OverflowableBuffer, "_set_large_buffer", ["self"]),
+    (FileBasedBuffer, "__init__", ["self", "file", "from_buffer"]),
 ]
 CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (HTTPChannel, "parser_class"),
@@ -60,12 +67,15 @@ CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (BaseWSGIServer, "accepting"),
     (HTTPChannel, "close_when_flushed"),
     (HTTPChannel, "last_activity"),
+    (HTTPRequestParser, "body_rcv"),
+    (OverflowableBuffer, "buf"),
+    (OverflowableBuffer, "overflowed"),
 ]
 OVERRIDES: list[tuple[type, type]] = [
-    (waitress_serving.AudioChannel, HTTPChannel),
-    (waitress_serving.SpoolingParser, HTTPRequestParser),
-    (waitress_serving.JSONErrorTask, ErrorTask),
-    (waitress_serving.AudioServer, TcpWSGIServer),
+    (GuardedChannel, HTTPChannel),
+    (SpoolingParser, HTTPRequestParser),
+    (JSONErrorTask, ErrorTask),
+    (RoomMakingServer, TcpWSGIServer),
 ]
 
 
@@ -95,7 +105,7 @@ def test_every_override_replaces_a_method_waitress_still_has(ours: type, theirs:
 
 
 def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
-    parser = waitress_serving.SpoolingParser(Adjustments())
+    parser = SpoolingParser(ServingAdjustments())
     parser.received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
     assert (parser.completed, parser.headers_finished, parser.error) == (True, True, None)
     first_line: object = parser.first_line  # bytes, though the stubs say str
@@ -105,7 +115,7 @@ def test_a_parser_fed_a_head_fills_in_what_the_overrides_read() -> None:
 
 
 def test_a_parsing_error_still_becomes_waitresss_400() -> None:
-    parser = waitress_serving.SpoolingParser(Adjustments())
+    parser = SpoolingParser(ServingAdjustments())
     parser.received(b"GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
     assert isinstance(parser.error, BadRequest)
     assert parser.error.code == 400

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audio_library.errors import human_size
-from audio_library.names import natural_sort_key
-from audio_library.page import FORMAT_NAMES, format_duration, format_name, normalized
+from audio_library.library.names import natural_sort_key
+from audio_library.web.formatting import FORMAT_NAMES, format_duration, format_name, human_size
+from audio_library.web.page import normalized
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

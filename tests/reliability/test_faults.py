@@ -18,8 +18,8 @@ from typing import BinaryIO
 import pytest
 import requests
 from audio_library import create_app
-from audio_library.extension import get_library
-from audio_library.storage import Library
+from audio_library.library.storage import Library
+from audio_library.web.current_library import get_library
 
 from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from audio_library.waitress_serving import SpoolingParser
+from audio_library.serving.adjustments import ServingAdjustments
+from audio_library.serving.parsing import SpoolingParser
 from hypothesis import HealthCheck, given, settings
-from waitress.adjustments import Adjustments
 
 from tests.ledger import Ledger
 from tests.rawhttp import connect, exchange
@@ -28,7 +28,7 @@ BATCH = 250
 FUZZ_SEED = 20261203
 GOOD = b"GET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 # Limits as the server sets them, so the in-process parser agrees with it on what is complete.
-ADJUSTMENTS = Adjustments(max_request_body_size=1024**3 + 1)
+ADJUSTMENTS = ServingAdjustments(max_request_body_size=1024**3 + 1)
 
 
 def answer_expected(head: bytes) -> bool:

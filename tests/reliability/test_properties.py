@@ -14,7 +14,7 @@ from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import credentials
-from audio_library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
+from audio_library.library.names import MAX_NAME_BYTES, numbered_name, sanitize_filename
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from audio_library.names import natural_sort_key
+from audio_library.library.names import natural_sort_key
 
 from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files

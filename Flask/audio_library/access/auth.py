@@ -1,0 +1,131 @@
+"""Who may write, and on a private library who may read: HTTP Basic credentials checked against the users.
+
+With users configured, a request that changes the library (POST, PUT, PATCH, DELETE) needs the credentials of
+one of them; on a private library every request does. Anything else is a 401 whose `WWW-Authenticate` makes
+a browser ask for a name and password by itself and send them again with the following requests.
+
+Checking a password costs a key derivation (scrypt: about 0.1 s and 32 MiB), so credentials once verified are
+remembered, as a keyed digest, never as the password, in a small bounded cache. At most CONCURRENT_CHECKS
+derivations run at once, which bounds the memory a flood of wrong passwords can take; a request that would
+need one more is answered 503 at once rather than made to wait, so a flood cannot hold the worker threads
+that requests with verified credentials need.
+"""
+
+import base64
+import binascii
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from flask import current_app, request
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from audio_library.access.cross_origin import CHANGING_METHODS
+from audio_library.access.users import HASH_METHOD, MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH
+from audio_library.web.errors import AccessRefusedError, RequestError
+
+
+USERS_KEY = "audio_library.users"
+REALM = "Audio library"
+CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
+# "Basic " and the base64 of the longest name, a colon and the longest password, each character up to 4 bytes.
+MAX_AUTHORIZATION_LENGTH = len("Basic ") + 4 * (4 * (MAX_NAME_LENGTH + 1 + MAX_PASSWORD_LENGTH) + 2) // 3
+CACHE_SIZE = 256
+CONCURRENT_CHECKS = 2
+
+
+class Credentials(NamedTuple):
+    """A user name and password, as sent."""
+
+    name: str
+    password: str
+
+
+def basic_credentials(header: str | None) -> Credentials | None:
+    """The credentials of an `Authorization: Basic …` header (RFC 7617, UTF-8), or None for anything else:
+    no header, another scheme, too long, not base64, not UTF-8, no colon."""
+    if header is None or len(header) > MAX_AUTHORIZATION_LENGTH:
+        return None
+    scheme, _, token = header.strip(" \t").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(" \t").encode("ascii"), validate=True).decode("utf-8")
+    except (UnicodeError, binascii.Error):
+        return None
+    name, colon, password = decoded.partition(":")
+    return Credentials(name, password) if colon else None
+
+
+class ChecksBusyError(Exception):
+    """Every slot for a password check is taken: the request should be tried again shortly."""
+
+
+class Users:
+    """The users who may write, and the check of their passwords."""
+
+    def __init__(self, hashes: Mapping[str, str]) -> None:
+        self._hashes = dict(hashes)
+        # An unknown name is checked against this, so it takes as long as a known name with a wrong password.
+        method = next((value.partition("$")[0] for value in self._hashes.values()), HASH_METHOD)
+        self._decoy = generate_password_hash(secrets.token_urlsafe(16), method=method)
+        self._cache_key = secrets.token_bytes(32)
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._checks = threading.BoundedSemaphore(CONCURRENT_CHECKS)
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def verify(self, credentials: Credentials) -> bool:
+        """Whether these are the name and password of a user; constant time in what is compared.
+
+        Raises ChecksBusyError when the credentials are not remembered and CONCURRENT_CHECKS checks are running.
+        """
+        name, password = credentials
+        if len(name) > MAX_NAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+            return False
+        key = hmac.digest(self._cache_key, f"{len(name)}:{name}:{password}".encode(), "sha256")
+        with self._lock:
+            if key in self._verified:
+                self._verified.move_to_end(key)
+                return True
+        known = self._hashes.get(name)
+        if not self._checks.acquire(blocking=False):
+            raise ChecksBusyError
+        try:
+            matches = check_password_hash(known or self._decoy, password)
+        finally:
+            self._checks.release()
+        if not (matches and known):
+            return False
+        with self._lock:
+            self._verified[key] = None
+            if len(self._verified) > CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return True
+
+
+def require_credentials() -> None:
+    """Answer 401 to a request that needs a user's credentials and does not carry them; pass the rest."""
+    users: Users | None = current_app.extensions.get(USERS_KEY)
+    if users is None:
+        return
+    private: bool = current_app.config["PRIVATE"]
+    if not private and request.method not in CHANGING_METHODS:
+        return
+    credentials = basic_credentials(request.headers.get("Authorization"))
+    try:
+        if credentials is not None and users.verify(credentials):
+            return
+    except ChecksBusyError:
+        message = "The server is busy checking other passwords: try again in a second."
+        raise RequestError(503, message, headers={"Retry-After": "1"}) from None
+    if private:
+        message = "This library is private: sign in with a user name and password."
+    else:
+        message = "Sign in with a user name and password to change this library."
+    raise AccessRefusedError(401, message, headers={"WWW-Authenticate": CHALLENGE})

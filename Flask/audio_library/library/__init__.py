@@ -1,0 +1,1 @@
+"""The library folder: storing, naming, listing and remembering its audio files."""

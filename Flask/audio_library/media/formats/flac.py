@@ -1,0 +1,55 @@
+"""Native FLAC: audio when STREAMINFO comes first and an audio frame follows the metadata blocks."""
+
+import struct
+
+from audio_library.media.formats.id3 import skip_id3
+from audio_library.media.formats.limits import MAX_CHUNKS, BoundedFile, OutOfBoundsError
+
+
+def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
+    """(sample rate, total samples) from a STREAMINFO block's body."""
+    (packed,) = struct.unpack(">Q", streaminfo[10:18])
+    return packed >> 44, packed & 0xF_FFFF_FFFF
+
+
+def _flac_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
+    """(sample rate, total samples) of a native FLAC stream whose metadata is followed by a frame.
+
+    Some rippers put an ID3v2 tag in front of the stream; it is skipped as for MP3.
+    """
+    start = skip_id3(stream, size) or 0
+    stream.seek(start)
+    if stream.read(4) != b"fLaC":
+        return None
+    header = stream.read(4)
+    if len(header) < 4 or header[0] & 0x7F != 0 or int.from_bytes(header[1:], "big") != 34:
+        return None  # STREAMINFO must come first
+    sample_rate, total = flac_streaminfo(stream.read(34))
+    offset, last = start + 42, bool(header[0] & 0x80)
+    for _ in range(MAX_CHUNKS):
+        if last:
+            break
+        stream.walk()
+        stream.seek(offset)
+        header = stream.read(4)
+        if len(header) < 4:
+            return None
+        last, offset = bool(header[0] & 0x80), offset + 4 + int.from_bytes(header[1:], "big")
+        if offset > size:
+            raise OutOfBoundsError("FLAC metadata block runs past the end of the file")
+    stream.seek(offset)
+    sync = stream.read(2)
+    if sample_rate == 0 or len(sync) < 2 or sync[0] != 0xFF or sync[1] & 0xFE != 0xF8:
+        return None  # metadata only, no audio frame
+    return sample_rate, total
+
+
+def check_flac(stream: BoundedFile, size: int, head: bytes) -> str | None:
+    """Whether the file is native FLAC with an audio frame after its metadata."""
+    return "audio/flac" if _flac_layout(stream, size) else None
+
+
+def flac_duration(stream: BoundedFile, size: int) -> float | None:
+    """Seconds from STREAMINFO; None when it leaves the total samples unknown (0)."""
+    layout = _flac_layout(stream, size)
+    return layout[1] / layout[0] if layout and layout[1] else None

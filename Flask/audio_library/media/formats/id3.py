@@ -1,0 +1,116 @@
+"""ID3v2 tags: metadata that MP3s, and FLAC files from some rippers, carry in front of their audio."""
+
+import io
+
+from audio_library.media.formats.limits import BoundedFile, OutOfBoundsError
+
+
+MAX_ID3_TAGS = 4  # some taggers write several ID3v2 tags in a row
+ID3_HEADER = 10
+
+# Frame flags that make a frame's body something else than its bytes: compressed (zlib, which mutagen would
+# inflate without a bound), encrypted, or carrying a group byte. Such frames are never handed on.
+_OPAQUE_FRAME_FLAGS = {3: 0x00E0, 4: 0x004C}
+_FRAME_UNSYNC_V24 = 0x0002
+_TAG_UNSYNC, _TAG_EXTENDED, _TAG_COMPRESSED_V22 = 0x80, 0x40, 0x40
+
+
+def _syncsafe(raw: bytes) -> int | None:
+    """The value of a syncsafe integer (7 bits a byte), or None if a byte has its top bit set."""
+    value = 0
+    for byte in raw:
+        if byte & 0x80:
+            return None
+        value = value << 7 | byte
+    return value
+
+
+def _encode_syncsafe(value: int) -> bytes:
+    return bytes((value >> shift) & 0x7F for shift in (21, 14, 7, 0))
+
+
+def read_id3_header(stream: BoundedFile, offset: int) -> tuple[int, int, int] | None:
+    """(major version, flags, tag size after the header) of the ID3v2 tag at ``offset``, or None if there is none.
+
+    A tag whose size runs past the end of the file is not a tag (OutOfBoundsError).
+    """
+    stream.seek(offset)
+    header = stream.read(ID3_HEADER)
+    if len(header) < ID3_HEADER or not header.startswith(b"ID3"):
+        return None
+    major, revision, flags = header[3], header[4], header[5]
+    tag_size = _syncsafe(header[6:10])
+    if major not in (2, 3, 4) or revision == 0xFF or tag_size is None:
+        raise OutOfBoundsError("not a valid ID3v2 header")
+    if offset + ID3_HEADER + tag_size > stream.size:
+        raise OutOfBoundsError("ID3v2 tag runs past the end of the file")
+    return major, flags, tag_size
+
+
+def skip_id3(stream: BoundedFile, size: int) -> int | None:
+    """Offset just past the ID3v2 tag(s) at the start of the file, or None if the tag header is invalid."""
+    offset = 0
+    for _ in range(MAX_ID3_TAGS):
+        stream.walk()
+        try:
+            found = read_id3_header(stream, offset)
+        except OutOfBoundsError:
+            return None
+        if found is None:
+            break
+        major, flags, tag_size = found
+        footer = 10 if major == 4 and flags & 0x10 else 0
+        offset += ID3_HEADER + tag_size + footer
+        if offset >= size:
+            return None
+    return offset
+
+
+def extract_id3(stream: BoundedFile, offset: int, wanted: frozenset[bytes], max_frame: int) -> bytes | None:
+    """A new ID3v2 tag holding only the ``wanted`` frames of the tag at ``offset`` that are plain bytes.
+
+    Frames that are compressed, encrypted or grouped, or bigger than ``max_frame``, are left out, so what a
+    tag library makes of the result is bounded by its size. Frame IDs are 4 bytes (ID3v2.3/2.4) or 3 bytes
+    (ID3v2.2, wanted lists both). None if there is no tag; OutOfBoundsError if its frames run past its end.
+    """
+    found = read_id3_header(stream, offset)
+    if found is None:
+        return None
+    major, flags, tag_size = found
+    if major == 2 and flags & _TAG_COMPRESSED_V22:
+        return None
+    source, start, end = stream, offset + ID3_HEADER, offset + ID3_HEADER + tag_size
+    if major < 4 and flags & _TAG_UNSYNC:
+        # Before 2.4 the whole tag is unsynchronised, frame headers included: undo it, then walk the result.
+        stream.seek(start)
+        decoded = stream.read(tag_size).replace(b"\xff\x00", b"\xff")
+        source = BoundedFile(io.BytesIO(decoded), len(decoded), stream.max_structures - stream.structures)
+        start, end = 0, len(decoded)
+    if major > 2 and flags & _TAG_EXTENDED:
+        source.seek(start)
+        raw = source.read(4)
+        extended = _syncsafe(raw) if major == 4 else 4 + int.from_bytes(raw, "big")
+        if extended is None or len(raw) < 4:
+            raise OutOfBoundsError("bad ID3v2 extended header")
+        start += extended
+    kept = bytearray()
+    header_size, id_size = (6, 3) if major == 2 else (10, 4)
+    position = start
+    while position + header_size <= end:
+        source.walk()
+        source.seek(position)
+        header = source.read(header_size)
+        if header[0] == 0:
+            break  # padding
+        frame_id = header[:id_size]
+        raw_size = header[id_size : 2 * id_size]
+        frame_size = _syncsafe(raw_size) if major == 4 else int.from_bytes(raw_size, "big")
+        if frame_size is None or position + header_size + frame_size > end:
+            raise OutOfBoundsError("ID3v2 frame runs past the end of its tag")
+        frame_flags = int.from_bytes(header[8:10], "big") if major > 2 else 0
+        if frame_id in wanted and frame_size <= max_frame and not frame_flags & _OPAQUE_FRAME_FLAGS.get(major, 0):
+            if major == 4 and flags & _TAG_UNSYNC:
+                header = header[:8] + (frame_flags | _FRAME_UNSYNC_V24).to_bytes(2, "big")
+            kept += header + source.read(frame_size)
+        position += header_size + frame_size
+    return b"ID3" + bytes((major, 0, 0)) + _encode_syncsafe(len(kept)) + bytes(kept)

@@ -1,0 +1,209 @@
+"""Tags: the title, artist, album, track number and cover art an audio file carries, read within a bound.
+
+mutagen (GPL-2.0-or-later) reads the tags: it knows every format's text encodings and quirks. What it sees
+is bounded here, because it trusts lengths: it reads through a BoundedFile (at most TAG_READ_BYTES in at
+most TAG_READS reads per file, never a seek outside the file), and an ID3 tag, whose compressed frames it
+would inflate without any bound, reaches it only as a copy holding the few frames shown here, none of them
+compressed (`formats.id3.extract_id3`). A file whose tags do not fit the bound, or that mutagen cannot read,
+simply has no tags: it is still audio.
+
+Formats: ID3v1/ID3v2 (MP3, AAC, and the ID3 chunk of WAV and AIFF), Vorbis comments (FLAC, Ogg Vorbis,
+Opus, Ogg FLAC, Speex) and MP4/M4A atoms. Matroska and WebM tags are not read.
+"""
+
+import base64
+import binascii
+import io
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import mutagen
+import mutagen.flac
+import mutagen.id3
+import mutagen.mp4
+import mutagen.oggflac
+import mutagen.oggopus
+import mutagen.oggspeex
+import mutagen.oggvorbis
+
+from audio_library.media.covers import MAX_COVER_BYTES, Cover, servable_cover
+from audio_library.media.formats.id3 import extract_id3
+from audio_library.media.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile
+from audio_library.media.formats.riff import id3_chunk
+from audio_library.media.safe_open import open_regular
+
+
+MAX_TEXT = 500  # characters kept of a title, artist or album
+MAX_TEXT_FRAME = 64 * 1024  # an ID3 text frame bigger than this is left out
+ID3V1_SIZE = 128
+
+# ID3 frames shown (2.3/2.4 names, then 2.2 ones): title, artist, album artist, album, track, picture.
+_ID3_WANTED = frozenset((b"TIT2", b"TPE1", b"TPE2", b"TALB", b"TRCK", b"APIC", b"TT2", b"TP1", b"TP2", b"TAL", b"TRK"))
+# Keys of title, artist, album artist, album and track, per tag format.
+_ID3_KEYS = ("TIT2", "TPE1", "TPE2", "TALB", "TRCK")
+_VORBIS_KEYS = ("title", "artist", "albumartist", "album", "tracknumber")
+_MP4_KEYS = ("\xa9nam", "\xa9ART", "aART", "\xa9alb", "trkn")
+_FRONT_COVER = 3  # the picture type of a front cover in ID3 and FLAC
+_LEADING_NUMBER = re.compile(r"\s*0*(\d{1,6})")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Tags:
+    """What the API lists of a file's tags; None where the file says nothing (or nothing usable)."""
+
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    track: int | None = None
+    cover: bool = False  # whether GET /files/<name>/cover has a picture
+
+    def to_json(self) -> dict[str, Any]:
+        """The tag fields of a file's JSON object."""
+        return {
+            "title": self.title,
+            "artist": self.artist,
+            "album": self.album,
+            "track": self.track,
+            "cover": self.cover,
+        }
+
+
+NO_TAGS = Tags()
+_Found = tuple[Tags, Cover | None]
+
+
+def read_tags(path: Path, mime: str) -> Tags:
+    """The tags of the audio file at ``path`` (``mime`` as detected); NO_TAGS if it has none we can read."""
+    with open_regular(path, buffered=False) as raw:
+        return _read(raw, mime)[0]
+
+
+def read_cover(source: Path | BinaryIO, mime: str) -> Cover | None:
+    """The cover picture of an audio file (a path, or the file opened unbuffered), or None when it has none
+    we may serve."""
+    if isinstance(source, Path):
+        with open_regular(source, buffered=False) as raw:
+            return _read(raw, mime)[1]
+    return _read(source, mime)[1]
+
+
+def _read(raw: BinaryIO, mime: str) -> _Found:
+    reader = _READERS.get(mime.partition(";")[0])
+    if reader is None:
+        return NO_TAGS, None
+    stream = BoundedFile(raw, TAG_READ_BYTES, TAG_READS)
+    try:
+        return reader(stream)
+    except OSError:
+        raise
+    except Exception as error:
+        logger.debug("no tags read from %s: %r", raw.name, error)
+        return NO_TAGS, None
+
+
+def _leading_id3(stream: BoundedFile) -> _Found:
+    """MP3 and ADTS: an ID3v2 tag at the start, an ID3v1 tag in the last 128 bytes."""
+    tag = extract_id3(stream, 0, _ID3_WANTED, MAX_COVER_BYTES + 1024) or b""
+    tail = b""
+    if stream.size >= ID3V1_SIZE:
+        stream.seek(stream.size - ID3V1_SIZE)
+        tail = stream.read(ID3V1_SIZE)
+    return _from_id3(tag, tail if tail.startswith(b"TAG") else b"")
+
+
+def _chunk_id3(stream: BoundedFile) -> _Found:
+    """WAV and AIFF: an ID3v2 tag in a chunk of its own."""
+    offset = id3_chunk(stream, stream.size)
+    tag = None if offset is None else extract_id3(stream, offset, _ID3_WANTED, MAX_COVER_BYTES + 1024)
+    return _from_id3(tag or b"", b"")
+
+
+def _from_id3(tag: bytes, tail: bytes) -> _Found:
+    if not tag and not tail:
+        return NO_TAGS, None
+    frames = mutagen.id3.ID3(io.BytesIO(tag + tail))
+    pictures = sorted(frames.getall("APIC"), key=lambda picture: picture.type != _FRONT_COVER)
+    return _tags(lambda key: _first(getattr(frames.get(key), "text", None)), _ID3_KEYS, [p.data for p in pictures])
+
+
+def _flac(stream: BoundedFile) -> _Found:
+    """Native FLAC: Vorbis comments and picture blocks."""
+    audio = mutagen.flac.FLAC(stream)
+    found = _from_vorbis(audio.tags, list(audio.pictures))
+    if found[0] == NO_TAGS:  # some rippers tag only in the ID3 tag they put in front of the stream
+        return _leading_id3(stream)
+    return found
+
+
+def _ogg(stream: BoundedFile) -> _Found:
+    """Ogg Vorbis, Opus, FLAC and Speex: Vorbis comments (pictures base64-encoded in them)."""
+    kinds = [mutagen.oggvorbis.OggVorbis, mutagen.oggopus.OggOpus, mutagen.oggflac.OggFLAC, mutagen.oggspeex.OggSpeex]
+    audio = mutagen.File(stream, options=kinds)
+    return _from_vorbis(None if audio is None else audio.tags, [])
+
+
+def _from_vorbis(found: Any, pictures: list[Any]) -> _Found:
+    comments: Any = found if found is not None else {}
+    for encoded in comments.get("metadata_block_picture") or []:
+        try:
+            pictures.append(mutagen.flac.Picture(base64.b64decode(encoded)))
+        except (binascii.Error, mutagen.MutagenError, ValueError):
+            continue
+    pictures.sort(key=lambda picture: picture.type != _FRONT_COVER)
+    return _tags(lambda key: _first(comments.get(key)), _VORBIS_KEYS, [picture.data for picture in pictures])
+
+
+def _mp4(stream: BoundedFile) -> _Found:
+    """MP4/M4A: the iTunes-style atoms under moov/udta/meta/ilst."""
+    atoms: Any = mutagen.mp4.MP4(stream).tags or {}
+    covers = [bytes(picture) for picture in atoms.get("covr") or []]
+    return _tags(lambda key: _first(atoms.get(key)), _MP4_KEYS, covers)
+
+
+def _tags(first: Callable[[str], object], keys: tuple[str, ...], pictures: Sequence[bytes]) -> _Found:
+    """Tags from a format's getter of a key's first value, its keys (title, artist, album artist, album,
+    track) and its pictures, best first."""
+    title, artist, album_artist, album, track = keys
+    cover = servable_cover(pictures)
+    shown_artist = _text(first(artist)) or _text(first(album_artist))
+    return Tags(_text(first(title)), shown_artist, _text(first(album)), _track(first(track)), cover is not None), cover
+
+
+def _first(values: Any) -> Any:
+    """The first of a tag's values, or None."""
+    return values[0] if values else None
+
+
+def _text(value: object) -> str | None:
+    """A tag value as shown: stripped, at most MAX_TEXT characters, None if empty."""
+    if value is None:
+        return None
+    shown = str(value).replace("\0", " ").strip()[:MAX_TEXT]
+    return shown or None
+
+
+def _track(value: object) -> int | None:
+    """The track number of "3", "03", "3/12", 3 or (3, 12); None if absent, zero or not a number."""
+    if isinstance(value, tuple):
+        value = _first(value)
+    if isinstance(value, int):
+        return value if 0 < value < 1_000_000 else None
+    match = _LEADING_NUMBER.match(str(value)) if value is not None else None
+    return int(match[1]) or None if match else None
+
+
+_READERS: dict[str, Callable[[BoundedFile], _Found]] = {
+    "audio/mpeg": _leading_id3,
+    "audio/aac": _leading_id3,
+    "audio/wav": _chunk_id3,
+    "audio/aiff": _chunk_id3,
+    "audio/flac": _flac,
+    "audio/ogg": _ogg,
+    "audio/mp4": _mp4,
+}

@@ -1,0 +1,19 @@
+"""Production serving: the command that starts the server, the waitress layer and the access log.
+
+Waitress is the production server (see `cli.py`). It is used as its own `create_server` uses it, except for
+the few behaviours below, which it offers no setting for; each is a subclass changing one thing, and each
+override says which waitress behaviour it replaces and why. `tests/audio/test_waitress_internals.py` checks
+that every waitress name used here still has the shape relied on, so a waitress release that changes them
+fails loudly there rather than quietly here; pyproject pins waitress below its next major version.
+
+- `adjustments.ServingAdjustments`: waitress's settings with ours beside them (head deadline, per-address cap,
+  spool folder, access log). Waitress hands its adjustments to every server, channel and parser it makes, so
+  ours reach them the same way: per server, never process-wide.
+- `parsing.JSONErrorTask`: waitress's own error answers (413, 400, 431, ...) as JSON, like the application's.
+- `parsing.SpoolingParser`: a full disk while spooling is a 507; an unparsable head and ambiguous framing are
+  400s; bodies are spooled in the folder chosen (`SpoolBuffer`), not in the system's temporary folder.
+- `connections.GuardedChannel`: a lingering close after an early answer; a deadline for the request head; a cap
+  on connections per client address; an access-log line for waitress's own answers.
+- `connections.RoomMakingServer`: at the connection limit, an idle or trickling connection makes room for a
+  newcomer.
+"""

@@ -1,0 +1,37 @@
+"""The serving settings: waitress's Adjustments, with those of the library's own overrides beside them."""
+
+from typing import Any, cast
+
+from waitress.adjustments import Adjustments
+
+from audio_library.serving.access_log import AccessLog
+
+
+DEFAULT_HEAD_TIMEOUT = 10.0
+DEFAULT_CONNECTIONS_PER_CLIENT = 64
+
+
+class ServingAdjustments(Adjustments):
+    """waitress's Adjustments (its keyword arguments), and the settings of the overrides here."""
+
+    def __init__(
+        self,
+        *,
+        head_timeout: float = DEFAULT_HEAD_TIMEOUT,
+        connections_per_client: int = DEFAULT_CONNECTIONS_PER_CLIENT,
+        spool_folder: str | None = None,
+        access_log: AccessLog | None = None,
+        **waitress_adjustments: Any,
+    ) -> None:
+        """`spool_folder`: where bodies too big for memory are spooled (None: the system's temporary folder);
+        `access_log`: where waitress's own answers are logged too (None: not logged)."""
+        super().__init__(**waitress_adjustments)
+        self.head_timeout = head_timeout
+        self.connections_per_client = connections_per_client
+        self.spool_folder = spool_folder
+        self.access_log = access_log
+
+
+def ours(adj: Adjustments) -> ServingAdjustments:
+    """The adjustments waitress hands a channel, parser or task, which `create_server` made ServingAdjustments."""
+    return cast(ServingAdjustments, adj)
