@@ -5,7 +5,9 @@ import os
 from pathlib import Path
 
 import requests
+from audio_library.web.api import UNEXAMINED_HEADER
 
+from tests.polling import wait_until
 from tests.servers import REPO
 
 
@@ -47,3 +49,13 @@ def listed_names(url: str) -> list[str]:
     response = requests.get(f"{url}/api/files", timeout=10)
     response.raise_for_status()
     return [entry["name"] for entry in response.json()]
+
+
+def wait_until_examined(url: str) -> None:
+    """Wait until the server at `url` has examined every file in its folder, so that its listing is whole.
+
+    A listing waits a second at most for files being examined; on a busy machine new files may take longer.
+    """
+    wait_until(
+        lambda: requests.get(f"{url}/api/files", timeout=10).headers[UNEXAMINED_HEADER] == "0", "every file examined"
+    )

@@ -12,7 +12,7 @@ import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.library_folders import on_disk
+from tests.library_folders import on_disk, wait_until_examined
 from tests.multipart import Part, post_raw
 from tests.name_bytes import ISSUE_NAMES, byte_names, with_look_alikes
 from tests.servers import audio_server
@@ -43,6 +43,7 @@ def test_every_name_copied_in_is_listed_served_and_deleted(tmp_path: Path) -> No
                 content = noise_wav(number + 1)
                 (library / os.fsdecode(name)).write_bytes(content)
                 contents[content] = name
+            wait_until_examined(server.url)
             listing = requests.get(f"{server.url}/api/files", timeout=TIMEOUT)
             assert listing.status_code == 200
             listed = [entry["name"] for entry in listing.json()]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.library_folders import on_disk
+from tests.library_folders import on_disk, wait_until_examined
 from tests.name_bytes import ISSUE_NAMES
 from tests.screwdriver_runs import Screwdriver
 from tests.wav import noise_wav
@@ -20,6 +20,7 @@ def test_six_names_that_look_alike_are_six_files(
         contents[raw] = noise_wav(number)
         (library_dir / os.fsdecode(raw)).write_bytes(contents[raw])
 
+    wait_until_examined(screwdriver.url)
     listed = screwdriver("list")
     names = listed.stdout.splitlines()
     assert listed.returncode == 0
