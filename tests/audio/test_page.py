@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+import audio_library
 import pytest
 from audio_library import create_app
 from audio_library.library import catalog
@@ -448,7 +449,7 @@ def test_files_still_being_examined_are_announced(
         release.set()
 
 
-SCRIPTS = Path(page_module.__file__).parent / "static" / "js"
+SCRIPTS = Path(audio_library.__file__).parent / "static" / "js"
 MODULE_IMPORT = re.compile(r'\bfrom "\./([\w.-]+\.js)";')
 
 
