@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from audio_library.audio import UndecidableError
 from audio_library.entries import Entry, Facts, Key, Listing, make_entry
 from audio_library.file_json import compact_json, file_json, json_array
 from audio_library.listing_order import ListingOrder
@@ -302,6 +303,8 @@ class Catalog:
             return Facts(mime, self._probe(path, mime), tags=read_tags(path, mime))
         except OSError:
             raise
+        except UndecidableError as error:
+            return Facts(None, None, refusal=str(error))
         except Exception:
             # A parser's bug must not kill the examiner or turn a request into a 500: the file is refused.
             logger.exception("examining %s failed; taking it as not audio", path)

@@ -23,6 +23,7 @@ class Facts:
     duration: float | None
     sha256: str | None = None
     tags: Tags = NO_TAGS
+    refusal: str | None = None  # why a file that is not audio was refused, when "not audio" is not the truth
 
 
 @dataclass(frozen=True)

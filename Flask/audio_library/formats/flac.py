@@ -3,7 +3,7 @@
 import struct
 
 from audio_library.formats.id3 import skip_id3
-from audio_library.formats.limits import MAX_CHUNKS, BoundedFile, OutOfBoundsError
+from audio_library.formats.limits import BoundedFile, OutOfBoundsError
 
 
 def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
@@ -15,7 +15,8 @@ def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
 def _flac_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
     """(sample rate, total samples) of a native FLAC stream whose metadata is followed by a frame.
 
-    Some rippers put an ID3v2 tag in front of the stream; it is skipped as for MP3.
+    Some rippers put an ID3v2 tag in front of the stream; it is skipped as for MP3. The metadata blocks are
+    as many as the structure budget allows.
     """
     start = skip_id3(stream, size) or 0
     stream.seek(start)
@@ -26,9 +27,7 @@ def _flac_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
         return None  # STREAMINFO must come first
     sample_rate, total = flac_streaminfo(stream.read(34))
     offset, last = start + 42, bool(header[0] & 0x80)
-    for _ in range(MAX_CHUNKS):
-        if last:
-            break
+    while not last:
         stream.walk()
         stream.seek(offset)
         header = stream.read(4)

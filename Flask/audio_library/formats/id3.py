@@ -2,7 +2,7 @@
 
 import io
 
-from audio_library.formats.limits import BoundedFile, OutOfBoundsError
+from audio_library.formats.limits import SNIFF_BYTES, BoundedFile, BudgetExceededError, OutOfBoundsError
 
 
 MAX_ID3_TAGS = 4  # some taggers write several ID3v2 tags in a row
@@ -54,6 +54,8 @@ def skip_id3(stream: BoundedFile, size: int) -> int | None:
         stream.walk()
         try:
             found = read_id3_header(stream, offset)
+        except BudgetExceededError:
+            raise
         except OutOfBoundsError:
             return None
         if found is None:
@@ -64,6 +66,20 @@ def skip_id3(stream: BoundedFile, size: int) -> int | None:
         if offset >= size:
             return None
     return offset
+
+
+def audio_start(stream: BoundedFile, size: int) -> int | None:
+    """Offset of the first byte after the ID3v2 tag(s) at the start and the zero padding after them, which
+    taggers write past their tag's declared size (kilobytes of it); None if the tag header is invalid or
+    nothing but zeros follows. Zeros are read within the stream's budget."""
+    start = skip_id3(stream, size)
+    if start is None:
+        return None
+    stream.seek(start)
+    while block := stream.read(SNIFF_BYTES):
+        if stripped := block.lstrip(b"\0"):
+            return stream.tell() - len(stripped)
+    return None
 
 
 def extract_id3(stream: BoundedFile, offset: int, wanted: frozenset[bytes], max_frame: int) -> bytes | None:
