@@ -104,3 +104,29 @@ def bmff_duration(stream: BoundedFile, size: int) -> float | None:
                 timescale, duration = struct.unpack_from(">II", mdhd, 12)
             return duration / timescale if duration and timescale else None
     return None
+
+
+def _box(box_type: bytes, body: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(body), box_type) + body
+
+
+def mp4_tag_list(stream: BoundedFile, size: int, max_item: int) -> bytes | None:
+    """A movie box holding only the file's iTunes tag list (moov/udta/meta/ilst), without the items bigger
+    than ``max_item`` (a big cover), which are never read; None if the file has no tag list.
+
+    It is what a tag library needs to read the tags, so the title survives a cover over the read budget.
+    """
+    parent: _Box | None = next((box for box in _bmff_boxes(stream, 0, size, top=True) if box[0] == b"moov"), None)
+    for kind in (b"udta", b"meta", b"ilst"):
+        if parent is None:
+            return None
+        skipped = 4 if parent[0] == b"meta" else 0  # meta is a full box: its children follow 4 bytes of flags
+        parent = _child(stream, (parent[0], parent[1] + skipped, parent[2]), (kind,))
+    if parent is None:
+        return None
+    items = bytearray()
+    for item_type, body, end in _bmff_boxes(stream, parent[1], parent[2]):
+        if end - body <= max_item:
+            stream.seek(body)
+            items += _box(item_type, stream.read(end - body))
+    return _box(b"moov", _box(b"udta", _box(b"meta", bytes(4) + _box(b"ilst", bytes(items)))))

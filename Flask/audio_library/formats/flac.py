@@ -6,6 +6,9 @@ from audio_library.formats.id3 import skip_id3
 from audio_library.formats.limits import BoundedFile, OutOfBoundsError
 
 
+_PICTURE = 6  # the metadata block type of a picture
+
+
 def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
     """(sample rate, total samples) from a STREAMINFO block's body."""
     (packed,) = struct.unpack(">Q", streaminfo[10:18])
@@ -52,3 +55,31 @@ def flac_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from STREAMINFO; None when it leaves the total samples unknown (0)."""
     layout = _flac_layout(stream, size)
     return layout[1] / layout[0] if layout and layout[1] else None
+
+
+def flac_metadata(stream: BoundedFile, size: int, max_picture: int) -> bytes | None:
+    """The file's FLAC metadata blocks as a FLAC file of their own, without the pictures bigger than
+    ``max_picture`` (never read); None if the file is not FLAC.
+
+    It is what a tag library needs to read the tags, so the title survives a cover over the read budget.
+    """
+    offset = skip_id3(stream, size) or 0
+    stream.seek(offset)
+    if stream.read(4) != b"fLaC":
+        return None
+    kept: list[tuple[int, bytes]] = []
+    offset, last = offset + 4, False
+    while not last:
+        stream.seek(offset)
+        header = stream.read(4)
+        if len(header) < 4:
+            raise OutOfBoundsError("FLAC metadata cut short")
+        last, kind, length = bool(header[0] & 0x80), header[0] & 0x7F, int.from_bytes(header[1:], "big")
+        if kind != _PICTURE or length <= max_picture:
+            kept.append((kind, stream.read(length)))
+        offset += 4 + length
+    blocks = [
+        bytes((kind | (0x80 if index == len(kept) - 1 else 0),)) + len(body).to_bytes(3, "big") + body
+        for index, (kind, body) in enumerate(kept)
+    ]
+    return b"fLaC" + b"".join(blocks)
