@@ -4,8 +4,9 @@ mutagen (GPL-2.0-or-later) reads the tags: it knows every format's text encoding
 is bounded here, because it trusts lengths: it reads through a BoundedFile (at most TAG_READ_BYTES in at
 most TAG_READS reads per file, never a seek outside the file), and an ID3 tag, whose compressed frames it
 would inflate without any bound, reaches it only as a copy holding the few frames shown here, none of them
-compressed (`formats.id3.extract_id3`). A file whose tags do not fit the bound, or that mutagen cannot read,
-simply has no tags: it is still audio.
+compressed (`formats.id3.extract_id3`). FLAC metadata, MP4 tag lists and Ogg comments reach it without the
+pictures over MAX_COVER_BYTES, stepped over unread, so a huge cover costs the cover, not the title. A file
+whose tags do not fit the bound, or that mutagen cannot read, simply has no tags: it is still audio.
 
 Formats: ID3v1/ID3v2 (MP3, AAC, and the ID3 chunk of WAV and AIFF), Vorbis comments (FLAC, Ogg Vorbis,
 Opus, Ogg FLAC, Speex) and MP4/M4A atoms. Matroska and WebM tags are not read.
@@ -25,16 +26,14 @@ import mutagen
 import mutagen.flac
 import mutagen.id3
 import mutagen.mp4
-import mutagen.oggflac
-import mutagen.oggopus
-import mutagen.oggspeex
-import mutagen.oggvorbis
+from mutagen._vorbis import VCommentDict  # the Vorbis comment parser of mutagen's Ogg and FLAC classes
 from mutagen.mp4._atom import Atoms  # the atom tree MP4Tags reads; mutagen.mp4 uses it without exporting it
 
 from audio_library.formats.bmff import mp4_tag_list
 from audio_library.formats.flac import flac_metadata
 from audio_library.formats.id3 import extract_id3
 from audio_library.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile
+from audio_library.formats.ogg_comments import ogg_comments
 from audio_library.formats.riff import id3_chunk
 from audio_library.regular_files import open_regular
 
@@ -43,6 +42,7 @@ MAX_TEXT = 500  # characters kept of a title, artist or album
 MAX_COVER_BYTES = 1024 * 1024  # a bigger picture is not served (and an ID3 frame holding one is not read)
 MAX_TEXT_FRAME = 64 * 1024  # an ID3 text frame bigger than this is left out
 _PICTURE_HEADER = 1024  # what a picture frame, block or atom may hold besides the picture: type, description
+_MAX_PICTURE_COMMENT = (MAX_COVER_BYTES + _PICTURE_HEADER) * 4 // 3 + 64  # base64, and its name
 ID3V1_SIZE = 128
 
 # ID3 frames shown (2.3/2.4 names, then 2.2 ones): title, artist, album artist, album, track, picture; each
@@ -168,10 +168,10 @@ def _flac(stream: BoundedFile) -> _Found:
 
 
 def _ogg(stream: BoundedFile) -> _Found:
-    """Ogg Vorbis, Opus, FLAC and Speex: Vorbis comments (pictures base64-encoded in them)."""
-    kinds = [mutagen.oggvorbis.OggVorbis, mutagen.oggopus.OggOpus, mutagen.oggflac.OggFLAC, mutagen.oggspeex.OggSpeex]
-    audio = mutagen.File(stream, options=kinds)
-    return _from_vorbis(None if audio is None else audio.tags, [])
+    """Ogg Vorbis, Opus, FLAC and Speex: Vorbis comments (pictures base64-encoded in them), which mutagen
+    parses once they are gathered from the pages without the fields over the cover limit."""
+    comments = ogg_comments(stream, stream.size, _MAX_PICTURE_COMMENT)
+    return _from_vorbis(None if comments is None else VCommentDict(comments, framing=False), [])
 
 
 def _from_vorbis(found: Any, pictures: list[Any]) -> _Found:

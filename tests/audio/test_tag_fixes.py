@@ -1,17 +1,21 @@
 """Tags that real taggers write and that were lost (issue 18): ID3v2.2 pictures, ID3v2.4 with plain frame sizes,
-covers over the tag budget, and the 64 KiB cap on a text frame."""
+covers over the tag budget (FLAC, M4A, Ogg), tags of an Ogg stream behind an ID3 tag, and the 64 KiB cap on a
+text frame."""
 
+import base64
 import shutil
 import struct
 from pathlib import Path
 
+import mutagen
 import mutagen.flac
 import mutagen.mp4
 import pytest
+from audio_library.audio import detect_audio_type
 from audio_library.formats.limits import TAG_READ_BYTES
 from audio_library.tags import MAX_TEXT, MAX_TEXT_FRAME, read_cover, read_tags
 
-from tests.fixtures.corpus import FIXTURES_DIR
+from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
 from tests.fixtures.make_fixtures import id3v2
 from tests.library_folders import fixture_bytes
 
@@ -97,3 +101,31 @@ def test_an_m4a_cover_under_the_budget_is_still_read() -> None:
     cover = read_cover(FIXTURES_DIR / "tagged.m4a", "audio/mp4")
     assert cover is not None
     assert cover.type == "image/jpeg"
+
+
+@pytest.mark.parametrize("name", ["tagged.ogg", "tagged.opus"])
+def test_an_ogg_cover_over_the_budget_keeps_the_title(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    shutil.copyfile(FIXTURES_DIR / name, path)
+    audio = mutagen.File(path)
+    picture = mutagen.flac.Picture()
+    picture.type, picture.mime, picture.data = 3, "image/jpeg", HUGE
+    audio["metadata_block_picture"] = [base64.b64encode(picture.write()).decode("ascii")]
+    audio.save()
+    expected = read_tags(FIXTURES_DIR / name, AUDIO[name])
+    tags = read_tags(path, AUDIO[name])
+    assert (tags.title, tags.artist, tags.album, tags.track) == (
+        expected.title,
+        expected.artist,
+        expected.album,
+        expected.track,
+    )
+    assert tags.title is not None
+    assert not tags.cover
+
+
+def test_the_tags_of_an_ogg_stream_behind_an_id3_tag_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "behind.ogg"
+    path.write_bytes(id3v2(b"") + fixture_bytes("tagged.ogg"))
+    assert detect_audio_type(path) == "audio/ogg"
+    assert read_tags(path, "audio/ogg").title == "Tone Title"
