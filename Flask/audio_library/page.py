@@ -156,7 +156,8 @@ def _error_page(error: RequestError) -> Response:
     if error.status >= 500:
         return error.to_response()  # a server error is answered as JSON: rendering the page may be what failed
     if error.status == 415:  # "<why>: <name>", shown as the reason beside the name
-        notice = Notice("error", error.message.removesuffix(f": {error.name}") or NON_AUDIO, error.name or "")
+        name = error.name or ""
+        notice = Notice("error", error.message.removesuffix(f": {name}") or NON_AUDIO, name)
     else:
         notice = Notice("error", error.message)
     try:

@@ -1,8 +1,12 @@
 """Real-world variants (tests/fixtures/real_world.py): every real file is audio, plays in FFmpeg, is stored by a
 live server with its duration; every look-alike, header-only file, video and polyglot is refused, with its
-reason. Detection stays within its bounds for each.
+reason, on the page too. Detection stays within its bounds for each, and a library whose cache remembers a
+file as refused by the old parsers examines it again.
 """
 
+import html
+import json
+import struct
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -10,11 +14,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from audio_library import create_app, metadata_cache
 from audio_library.audio import UndecidableError, detect_audio_type, probe_duration
+from audio_library.extension import get_library
 from audio_library.formats.limits import DETECT_READ_BYTES, DETECT_STRUCTURES
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.audio.counting import count_binary_reads, record_bounded_files
-from tests.fixtures.real_world import CLASSES, DURATION_TOLERANCE, NOT_AUDIO, VARIANTS, Sources, Variant
+from tests.fixtures.real_world import CLASSES, DURATION_TOLERANCE, NOT_AUDIO, VARIANTS, Sources, Variant, noise
+from tests.multipart import Part, post_raw
 from tests.servers import RunningServer, audio_server
 
 
@@ -110,3 +119,72 @@ def test_a_live_server_stores_every_real_file_and_refuses_the_rest_with_the_reas
     assert sorted(listed) == STORED
     assert {name: listed[name]["type"] for name in STORED} == {name: VARIANTS[name].expected for name in STORED}
     assert refusals == {name: f"{VARIANTS[name].reason}: {name}" for name in REFUSED}
+
+
+def test_a_file_the_old_parsers_refused_is_examined_again(corpus: Path, tmp_path: Path) -> None:
+    # A library whose cache (version 2) remembers a WAV with an ID3v1 tag appended as not audio.
+    library_dir = tmp_path / "library"
+    library_dir.mkdir()
+    song = library_dir / "song.wav"
+    song.write_bytes((corpus / "wav-id3v1").read_bytes())
+    info = song.stat()
+    old = {"version": 2, "files": [["song.wav", info.st_size, info.st_mtime_ns, None, None, None]]}
+    (library_dir / metadata_cache.CACHE_FILE).write_text(json.dumps(old), encoding="utf-8")
+    app = create_app({"LIBRARY_DIR": library_dir})
+    try:
+        listed = app.test_client().get("/api/files").json
+    finally:
+        get_library(app).close()
+    assert [(entry["name"], entry["type"]) for entry in listed or []] == [("song.wav", "audio/wav")]
+
+
+def test_the_page_gives_the_reason_of_a_refusal(corpus: Path, server: RunningServer) -> None:
+    name = "wav-5000-chunks"
+    form = post_raw(server.port, [Part((corpus / name).read_bytes(), name.encode())], path="/")
+    assert form.status == 415
+    page = form.body.decode()
+    assert html.escape(VARIANTS[name].reason) in page
+    assert NOT_AUDIO not in page
+
+
+def ape_footer(size: int, flags: int) -> bytes:
+    return b"APETAGEX" + struct.pack("<IIII", 2000, size, 1, flags) + bytes(8)
+
+
+TRAILERS = st.one_of(
+    st.builds(ape_footer, st.integers(0, 2**32 - 1), st.sampled_from([0, 1 << 31, 1 << 29, 2**32 - 1])),
+    st.builds(
+        lambda digits: b"LYRICSBEGIN" + digits.encode() + b"LYRICS200", st.text("0123456789", min_size=6, max_size=6)
+    ),
+    st.builds(lambda body: b"LYRICSBEGIN" + body + b"LYRICSEND", st.binary(max_size=64)),
+    st.just(b"TAG" + bytes(125)),
+    st.binary(max_size=200),
+)
+
+
+@settings(max_examples=200, deadline=None)  # no timing asserts: the machine may be busy
+@given(base=st.sampled_from(["mp3", "mp3-cbr32", "adts", "wav16", "noise"]), trailers=st.lists(TRAILERS, max_size=4))
+def test_lying_trailers_are_read_within_the_bounds(
+    sources: Sources, tmp_path_factory: pytest.TempPathFactory, base: str, trailers: list[bytes]
+) -> None:
+    content = (sources[base] if base != "noise" else noise(20, 3000)) + b"".join(trailers)
+    path = tmp_path_factory.mktemp("trailers", numbered=True) / "sample"
+    path.write_bytes(content)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        counter = count_binary_reads(monkeypatch)
+        readers = record_bounded_files(monkeypatch)
+        mime = detected(path)
+        if mime is not None and not mime.startswith("undecided"):
+            probe_duration(path, mime)
+    assert (
+        mime
+        in {
+            "mp3": ("audio/mpeg", None),
+            "mp3-cbr32": ("audio/mpeg", None),
+            "adts": ("audio/aac", None),
+            "wav16": ("audio/wav",),
+            "noise": (None,),
+        }[base]
+    )
+    assert counter.total <= 2 * DETECT_READ_BYTES
+    assert all(reader.structures <= DETECT_STRUCTURES for reader in readers)
