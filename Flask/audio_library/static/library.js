@@ -745,7 +745,11 @@
             item.done(describeStored(item.file.name, stored));
           }
         } else if (request.status === 415) {
-          item.failed(NON_AUDIO);
+          // The API says "<reason>: <name>"; the reason goes beside the name (not always "non-audio").
+          const suffix = `: ${body.name}`;
+          const said = typeof body.error === "string" ? body.error : "";
+          const reason = said.endsWith(suffix) ? said.slice(0, -suffix.length) : "";
+          item.failed(reason || NON_AUDIO);
         } else if (request.status === 413) {
           item.failed(body.error || `Too large: the server's limit is ${formatSize(maxSize)}.`);
         } else {
