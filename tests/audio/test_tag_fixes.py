@@ -15,6 +15,7 @@ from audio_library.audio import detect_audio_type
 from audio_library.formats.limits import TAG_READ_BYTES
 from audio_library.tags import MAX_TEXT, MAX_TEXT_FRAME, read_cover, read_tags
 
+from tests.audio.counting import CountingFile, count_binary_reads
 from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
 from tests.fixtures.make_fixtures import id3v2
 from tests.library_folders import fixture_bytes
@@ -22,6 +23,12 @@ from tests.library_folders import fixture_bytes
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 2  # what the cover checks look at: the JPEG signature
 HUGE = b"\xff\xd8\xff\xe0" + bytes(TAG_READ_BYTES + 1024)  # a cover bigger than a tag reading may read
+
+
+@pytest.fixture
+def bytes_read(monkeypatch: pytest.MonkeyPatch) -> type[CountingFile]:
+    """Count what is read in binary mode; the counter is CountingFile.total."""
+    return count_binary_reads(monkeypatch)
 
 
 def frame_v22(frame_id: bytes, body: bytes) -> bytes:
@@ -129,3 +136,29 @@ def test_the_tags_of_an_ogg_stream_behind_an_id3_tag_are_read(tmp_path: Path) ->
     path.write_bytes(id3v2(b"") + fixture_bytes("tagged.ogg"))
     assert detect_audio_type(path) == "audio/ogg"
     assert read_tags(path, "audio/ogg").title == "Tone Title"
+
+
+def ogg_pages(serial: int, first_page: int, packet: bytes) -> bytes:
+    """``packet`` as Ogg pages of 255 segments of 255 bytes (the last segment shorter), CRCs left zero."""
+    pages, segments = [], [packet[at : at + 255] for at in range(0, len(packet), 255)]
+    if len(segments[-1]) == 255:
+        segments.append(b"")
+    for number, start in enumerate(range(0, len(segments), 255)):
+        chunk = segments[start : start + 255]
+        header = b"OggS\0" + bytes((1 if number else 0,)) + struct.pack("<qII", 0, serial, first_page + number)
+        pages.append(header + bytes(4) + bytes((len(chunk),)) + bytes(map(len, chunk)) + b"".join(chunk))
+    return b"".join(pages)
+
+
+def test_a_comment_packet_of_countless_empty_comments_is_read_within_the_bounds(
+    tmp_path: Path, bytes_read: type[CountingFile]
+) -> None:
+    vorbis = fixture_bytes("tagged.ogg")
+    ident_end = 27 + vorbis[26] + sum(vorbis[27 : 27 + vorbis[26]])
+    (serial,) = struct.unpack_from("<I", vorbis, 14)
+    count = 2 * 1024 * 1024 // 4
+    packet = b"\x03vorbis" + struct.pack("<I", 6) + b"vendor" + struct.pack("<I", count) + bytes(4 * count)
+    path = tmp_path / "countless.ogg"
+    path.write_bytes(vorbis[:ident_end] + ogg_pages(serial, 1, packet) + vorbis[ident_end:])
+    assert read_tags(path, "audio/ogg").title is None
+    assert bytes_read.total <= TAG_READ_BYTES

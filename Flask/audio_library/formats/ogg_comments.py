@@ -6,6 +6,7 @@ across pages from their headers alone, and a field over the limit is stepped ove
 """
 
 import struct
+from collections import deque
 
 from audio_library.formats.id3 import skip_id3
 from audio_library.formats.limits import BoundedFile, OutOfBoundsError
@@ -15,6 +16,7 @@ from audio_library.formats.limits import BoundedFile, OutOfBoundsError
 # header): Vorbis "\x03vorbis", Opus "OpusTags", a FLAC metadata block header, nothing for Speex.
 _COMMENTS_AT = {b"\x01vorbis": 7, b"OpusHead": 8, b"\x7fFLAC": 4, b"Speex   ": 0}
 _COMMENT_PACKET = 1
+MAX_COMMENTS = 1024  # comments read of a packet; real files hold a few dozen, and each costs a parse
 _BUFFER = 64 * 1024
 
 _Span = tuple[int, int]
@@ -33,7 +35,7 @@ def ogg_comments(stream: BoundedFile, size: int, max_field: int) -> bytes | None
     vendor = packet.field(max_field)
     (count,) = struct.unpack("<I", packet.read(4))
     fields = []
-    for _ in range(count):
+    for _ in range(min(count, MAX_COMMENTS)):
         if packet.left < 4:
             break  # a count that overstates the fields: keep those there are
         fields.append(packet.field(max_field))
@@ -85,22 +87,29 @@ class _SpanReader:
 
     def __init__(self, stream: BoundedFile, spans: list[_Span]) -> None:
         self._stream = stream
-        self._spans = spans
+        self._spans = deque(spans)
         self._buffer = b""
+        self._at = 0  # what of the buffer was read
         self.left = sum(length for _, length in spans)
 
     def read(self, count: int) -> bytes:
         """The next ``count`` bytes; OutOfBoundsError if the packet ends first."""
         if count > self.left:
             raise OutOfBoundsError("Vorbis comment runs past its packet")
-        while len(self._buffer) < count:
-            offset, length = self._spans[0]
-            take = min(length, max(count - len(self._buffer), _BUFFER))
-            self._stream.seek(offset)
-            self._buffer += self._stream.read(take)
-            self._advance(take)
-        data, self._buffer = self._buffer[:count], self._buffer[count:]
         self.left -= count
+        if self._at + count > len(self._buffer):
+            pieces = [self._buffer[self._at :]]
+            wanted = count - len(pieces[0])
+            while wanted > 0:
+                offset, length = self._spans[0]
+                take = min(length, max(wanted, _BUFFER))
+                self._stream.seek(offset)
+                pieces.append(self._stream.read(take))
+                self._advance(take)
+                wanted -= take
+            self._buffer, self._at = b"".join(pieces), 0
+        data = self._buffer[self._at : self._at + count]
+        self._at += count
         return data
 
     def skip(self, count: int) -> None:
@@ -108,8 +117,9 @@ class _SpanReader:
         if count > self.left:
             raise OutOfBoundsError("Vorbis comment runs past its packet")
         self.left -= count
-        buffered = min(count, len(self._buffer))
-        self._buffer, count = self._buffer[buffered:], count - buffered
+        buffered = min(count, len(self._buffer) - self._at)
+        self._at += buffered
+        count -= buffered
         while count:
             take = min(count, self._spans[0][1])
             self._advance(take)
@@ -126,6 +136,6 @@ class _SpanReader:
     def _advance(self, count: int) -> None:
         offset, length = self._spans[0]
         if count == length:
-            self._spans.pop(0)
+            self._spans.popleft()
         else:
             self._spans[0] = (offset + count, length - count)
