@@ -47,9 +47,9 @@ from audio_library.regular_files import open_regular
 
 # What parsing a lying header can raise; such a file is simply not (measurable) audio.
 _MALFORMED = (struct.error, ValueError, IndexError, OverflowError, ZeroDivisionError)
-TOO_COMPLEX = (
-    f"Too complex to examine (over {DETECT_STRUCTURES:,} chunks, boxes, blocks or pages, "
-    f"or {DETECT_READ_BYTES // 1024} KiB of headers)"
+BEYOND_LIMITS = (
+    f"Could not tell whether it is audio within the limits ({DETECT_STRUCTURES:,} chunks, boxes, blocks or pages; "
+    f"{DETECT_READ_BYTES // 1024} KiB read)"
 )
 
 
@@ -79,7 +79,7 @@ def detect_audio_type(path: Path) -> str | None:
             check = _CHECKS.get(_mime_magic.from_buffer(head))
             return None if check is None else check(stream, size, head)
         except BudgetExceededError as error:
-            raise UndecidableError(TOO_COMPLEX) from error
+            raise UndecidableError(BEYOND_LIMITS) from error
         except _MALFORMED:
             return None  # a container header that lies about its own structure
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from audio_library.audio import TOO_COMPLEX, UndecidableError, detect_audio_type, probe_duration
+from audio_library.audio import BEYOND_LIMITS, UndecidableError, detect_audio_type, probe_duration
 from audio_library.formats import mpeg
 from audio_library.formats.limits import (
     DETECT_READ_BYTES,
@@ -213,7 +213,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 
 
 # Hostile families that are refused because they hold more structures than the budget, not because they lie.
-TOO_COMPLEX_FAMILIES = {"mp4-nested"}
+BEYOND_LIMITS_FAMILIES = {"mp4-nested"}
 
 
 @pytest.mark.parametrize("family", sorted(HOSTILE))
@@ -221,6 +221,6 @@ def test_a_live_server_refuses_hostile_uploads_as_non_audio(live_server: Running
     name = f"{family}.upload"
     status, body = upload_chunks(live_server.port, name, 8 * MIB, HOSTILE[family].chunks(8 * MIB))
     assert status == 415
-    reason = TOO_COMPLEX if family in TOO_COMPLEX_FAMILIES else "Non-audio file detected"
+    reason = BEYOND_LIMITS if family in BEYOND_LIMITS_FAMILIES else "Non-audio file detected"
     assert body == {"error": f"{reason}: {name}", "name": name}
     assert requests.get(f"{live_server.url}/api/files", timeout=30).json() == []

@@ -6,7 +6,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from audio_library.audio import TOO_COMPLEX
+from audio_library.audio import BEYOND_LIMITS
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.browser import VIEWPORTS, open_tab, row, save_screenshot, upload_item, write
@@ -94,11 +94,13 @@ def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
     assert listed_names(server.url) == []
 
 
-def test_a_file_too_complex_to_examine_is_refused_saying_so(page: Page, library_dir: Path, tmp_path: Path) -> None:
+def test_a_file_beyond_the_examination_limits_is_refused_saying_so(
+    page: Page, library_dir: Path, tmp_path: Path
+) -> None:
     crowded = write(tmp_path, "crowded.wav", rebuilt(noise_wav(3, seconds=0.2), before=junk_chunks(5000)))
     page.goto("/")
     page.set_input_files("#file-input", str(crowded))
-    expect(page.locator(upload_item("crowded.wav")).locator(".upload-status")).to_have_text(TOO_COMPLEX)
+    expect(page.locator(upload_item("crowded.wav")).locator(".upload-status")).to_have_text(BEYOND_LIMITS)
     assert on_disk(library_dir) == []
 
 
