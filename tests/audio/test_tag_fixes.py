@@ -162,3 +162,13 @@ def test_a_comment_packet_of_countless_empty_comments_is_read_within_the_bounds(
     path.write_bytes(vorbis[:ident_end] + ogg_pages(serial, 1, packet) + vorbis[ident_end:])
     assert read_tags(path, "audio/ogg").title is None
     assert bytes_read.total <= TAG_READ_BYTES
+
+
+def test_flac_padding_over_the_budget_keeps_the_tags(tmp_path: Path) -> None:
+    flac = fixture_bytes("tagged.flac")
+    assert not flac[4] & 0x80  # STREAMINFO is not the last block: a padding block may follow it
+    padding = b"\x01" + (3 * 1024 * 1024).to_bytes(3, "big") + bytes(3 * 1024 * 1024)
+    path = tmp_path / "padded.flac"
+    path.write_bytes(flac[:42] + padding + flac[42:])
+    tags = read_tags(path, "audio/flac")
+    assert (tags.title, tags.cover) == ("Tone Title", True)

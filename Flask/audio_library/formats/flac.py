@@ -6,7 +6,7 @@ from audio_library.formats.id3 import skip_id3
 from audio_library.formats.limits import BoundedFile, OutOfBoundsError
 
 
-_PICTURE = 6  # the metadata block type of a picture
+_STREAMINFO, _VORBIS_COMMENT, _PICTURE = 0, 4, 6  # metadata block types that tags need
 
 
 def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
@@ -58,8 +58,9 @@ def flac_duration(stream: BoundedFile, size: int) -> float | None:
 
 
 def flac_metadata(stream: BoundedFile, size: int, max_picture: int) -> bytes | None:
-    """The file's FLAC metadata blocks as a FLAC file of their own, without the pictures bigger than
-    ``max_picture`` (never read); None if the file is not FLAC.
+    """The file's FLAC metadata blocks that tags need (STREAMINFO, the Vorbis comment, the pictures not bigger
+    than ``max_picture``) as a FLAC file of their own; the others (padding, seek tables, big pictures) are
+    never read. None if the file is not FLAC.
 
     It is what a tag library needs to read the tags, so the title survives a cover over the read budget.
     """
@@ -75,7 +76,7 @@ def flac_metadata(stream: BoundedFile, size: int, max_picture: int) -> bytes | N
         if len(header) < 4:
             raise OutOfBoundsError("FLAC metadata cut short")
         last, kind, length = bool(header[0] & 0x80), header[0] & 0x7F, int.from_bytes(header[1:], "big")
-        if kind != _PICTURE or length <= max_picture:
+        if kind in (_STREAMINFO, _VORBIS_COMMENT) or (kind == _PICTURE and length <= max_picture):
             kept.append((kind, stream.read(length)))
         offset += 4 + length
     blocks = [

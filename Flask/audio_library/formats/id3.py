@@ -94,10 +94,12 @@ def _frame_ids_walked(source: BoundedFile, start: int, end: int, syncsafe: bool)
         header = source.read(10)
         if header == bytes(10):
             return valid, 0  # padding
-        raw = header[4:8]
-        size = sum((byte & 0x7F) << (7 * (3 - index)) for index, byte in enumerate(raw)) if syncsafe else 0
+        if syncsafe:  # mutagen masks a syncsafe size's top bits rather than refusing them
+            size = sum((byte & 0x7F) << (7 * (3 - index)) for index, byte in enumerate(header[4:8]))
+        else:
+            size = int.from_bytes(header[4:8], "big")
         valid += all(byte in _FRAME_ID_BYTES for byte in header[:4])
-        position += 10 + (size if syncsafe else int.from_bytes(raw, "big"))
+        position += 10 + size
     return valid, position - end
 
 
