@@ -188,3 +188,32 @@ def test_lying_trailers_are_read_within_the_bounds(
     )
     assert counter.total <= 2 * DETECT_READ_BYTES
     assert all(reader.structures <= DETECT_STRUCTURES for reader in readers)
+
+
+NEVER_AUDIO = sorted(name for name, variant in VARIANTS.items() if variant.kind in ("look-alike", "video", "polyglot"))
+
+
+@settings(max_examples=150, deadline=None)  # no timing asserts: the machine may be busy
+@given(
+    name=st.sampled_from(sorted(VARIANTS)),
+    cut=st.one_of(st.just(1.0), st.floats(0.05, 1.0)),
+    tail=st.one_of(st.just(b""), st.binary(max_size=2048), st.builds(bytes, st.integers(0, 8192))),
+)
+def test_cut_or_extended_variants_stay_within_the_bounds(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory, name: str, cut: float, tail: bytes
+) -> None:
+    whole = (corpus / name).read_bytes()
+    path = tmp_path_factory.mktemp("changed", numbered=True) / "sample"
+    path.write_bytes(whole[: max(1, int(len(whole) * cut))] + tail)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        counter = count_binary_reads(monkeypatch)
+        readers = record_bounded_files(monkeypatch)
+        mime = detected(path)
+        if mime is not None and not mime.startswith("undecided"):
+            duration = probe_duration(path, mime)
+            assert duration is None or duration >= 0
+    # A polyglot cut short may be what is left of its frames and a little junk: a playable stream.
+    if name in NEVER_AUDIO and (cut == 1.0 or VARIANTS[name].kind != "polyglot"):
+        assert mime is None or mime.startswith("undecided"), f"{name} became {mime}"
+    assert counter.total <= 2 * DETECT_READ_BYTES
+    assert all(reader.structures <= DETECT_STRUCTURES for reader in readers)
