@@ -2,8 +2,9 @@
 
 Players read these files forgivingly, and so does this: what follows the container (stray bytes, an ID3v1
 or APEv2 tag appended by a tagger) is ignored, as is a chunk cut off after the sound data (a file cut
-short); a missing pad byte after an odd-sized chunk is stepped over; and a recorder that never finalised
-its header (sizes 0 or 0xFFFFFFFF) has sound data running to the end of the file.
+short); in a WAV, a missing pad byte after an odd-sized chunk is stepped over (FFmpeg does so, not for
+AIFF); and a recorder that never finalised its header (sizes 0 or 0xFFFFFFFF) has sound data running to
+the end of the file.
 """
 
 import struct
@@ -58,14 +59,14 @@ def _walk_chunks(stream: BoundedFile, size: int, big_endian: bool, sound: bytes)
                 break  # a chunk cut off after the audio: the file was cut short
             raise OutOfBoundsError(f"chunk {chunk_id!r} of {chunk_size} bytes runs past the end of the file")
         chunks.append((chunk_id, offset + 8, chunk_size))
-        offset = _next_chunk(stream, offset + 8 + chunk_size, chunk_size)
+        offset = _next_chunk(stream, offset + 8 + chunk_size, chunk_size, forgiving=not big_endian)
     return chunks
 
 
-def _next_chunk(stream: BoundedFile, end: int, chunk_size: int) -> int:
-    """Where the chunk after one ending at ``end`` starts: past its pad byte if it has an odd size, unless a
-    writer forgot the pad byte (the header is readable without it, and not with it)."""
-    if not chunk_size & 1 or end + 9 > stream.size:
+def _next_chunk(stream: BoundedFile, end: int, chunk_size: int, forgiving: bool) -> int:
+    """Where the chunk after one ending at ``end`` starts: past its pad byte if it has an odd size, unless
+    ``forgiving`` and a writer forgot the pad byte (the header is readable without it, and not with it)."""
+    if not chunk_size & 1 or not forgiving or end + 9 > stream.size:
         return end + (chunk_size & 1)
     stream.seek(end)
     ahead = stream.read(5)
