@@ -6,7 +6,9 @@ frame sizes,
 Matroska/WebM element sizes (EBML header, Segment, the elements before the first Cluster), Ogg lacing
 values and MPEG/ADTS frame headers (whose bitrate or length field sets where the next frame is). Each
 field knows where its structure must end: past its parent's end it is a lie the detector must refuse (or,
-for ID3 frames, which only tag reading walks, a tag it must not read).
+for ID3 frames, which only tag reading walks, a tag it must not read). Where the end of the file cuts a
+structure that players play up to the cut (a Segment, an MP4 box at the top level other than the movie
+box, a RIFF/AIFF chunk after the sound data), running past the file is a file cut short, not a lie.
 """
 
 import struct
@@ -105,7 +107,8 @@ def _boxes(data: bytes, start: int, end: int, depth: int = 0) -> list[LengthFiel
             fields.append(LengthField("mp4", offset + 8, 8, "be", offset, end))
             header = 16
         else:
-            fields.append(LengthField("mp4", offset, 4, "be", offset, end, reserved=(0, 1)))
+            cut_short = depth == 0 and kind != b"moov"  # past the file: a partial download
+            fields.append(LengthField("mp4", offset, 4, "be", offset, None if cut_short else end, reserved=(0, 1)))
             header = 8
         if size == 0:
             size = end - offset
@@ -120,13 +123,12 @@ def _boxes(data: bytes, start: int, end: int, depth: int = 0) -> list[LengthFiel
 def _chunks(data: bytes, family: str, layout: str, sound: bytes) -> list[LengthField]:
     encoding = "le" if layout == "<I" else "be"
     fields = [LengthField(family, 4, 4, encoding, 8, None)]  # the whole file's size: writers may leave it unknown
-    offset = 12
+    offset, sound_seen = 12, False
     while offset + 8 <= len(data):
         chunk_id = data[offset : offset + 4]
         (size,) = struct.unpack_from(layout, data, offset + 4)
-        fields.append(
-            LengthField(family, offset + 4, 4, encoding, offset + 8, None if chunk_id == sound else len(data))
-        )
+        sound_seen = sound_seen or chunk_id == sound  # after the sound data, a chunk past the end is a cut file
+        fields.append(LengthField(family, offset + 4, 4, encoding, offset + 8, None if sound_seen else len(data)))
         offset += 8 + size + (size & 1)
     return fields
 
@@ -169,7 +171,7 @@ def _ebml(data: bytes) -> list[LengthField]:
     pos = id_width + width + header_size
     segment_size, width = _ebml_vint(data, pos + 4)
     body = pos + 4 + width
-    fields.append(LengthField("matroska", pos + 4, width, "ebml", body, len(data), unknown))
+    fields.append(LengthField("matroska", pos + 4, width, "ebml", body, None, unknown))  # a cut-short file
     end = len(data) if segment_size == (1 << (7 * width)) - 1 else body + segment_size
     offset = body
     while offset < end:

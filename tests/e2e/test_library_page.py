@@ -6,9 +6,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from audio_library.media.detection import BEYOND_LIMITS
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.browser import VIEWPORTS, open_tab, row, save_screenshot, upload_item, write
+from tests.fixtures.real_world import junk_chunks, rebuilt
 from tests.library_folders import fixture_bytes, listed_names, on_disk
 from tests.polling import wait_until
 from tests.servers import RunningServer, audio_server
@@ -90,6 +92,16 @@ def test_a_non_audio_file_is_rejected_with_the_message_and_not_stored(
     save_screenshot(page, tmp_path, "non-audio-rejected")
     assert on_disk(library_dir) == []
     assert listed_names(server.url) == []
+
+
+def test_a_file_beyond_the_examination_limits_is_refused_saying_so(
+    page: Page, library_dir: Path, tmp_path: Path
+) -> None:
+    crowded = write(tmp_path, "crowded.wav", rebuilt(noise_wav(3, seconds=0.2), before=junk_chunks(5000)))
+    page.goto("/")
+    page.set_input_files("#file-input", str(crowded))
+    expect(page.locator(upload_item("crowded.wav")).locator(".upload-status")).to_have_text(BEYOND_LIMITS)
+    assert on_disk(library_dir) == []
 
 
 def test_several_files_at_once_with_one_non_audio(

@@ -31,7 +31,13 @@ import magic
 from audio_library.media.formats.bmff import bmff_duration, check_bmff
 from audio_library.media.formats.flac import check_flac, flac_duration
 from audio_library.media.formats.id3 import skip_id3
-from audio_library.media.formats.limits import DETECT_READ_BYTES, DETECT_STRUCTURES, SNIFF_BYTES, BoundedFile
+from audio_library.media.formats.limits import (
+    DETECT_READ_BYTES,
+    DETECT_STRUCTURES,
+    SNIFF_BYTES,
+    BoundedFile,
+    BudgetExceededError,
+)
 from audio_library.media.formats.matroska import check_matroska, matroska_duration
 from audio_library.media.formats.mpeg import adts_duration, check_adts, check_mpeg, check_unknown, mpeg_duration
 from audio_library.media.formats.ogg import check_ogg, ogg_duration
@@ -41,6 +47,15 @@ from audio_library.media.safe_open import open_regular
 
 # What parsing a lying header can raise; such a file is simply not (measurable) audio.
 _MALFORMED = (struct.error, ValueError, IndexError, OverflowError, ZeroDivisionError)
+BEYOND_LIMITS = (
+    f"Could not tell whether it is audio within the limits ({DETECT_STRUCTURES:,} chunks, boxes, blocks or pages; "
+    f"{DETECT_READ_BYTES // 1024} KiB read)"
+)
+
+
+class UndecidableError(Exception):
+    """A file whose structure is bigger than detection may walk: it may be audio, but that cannot be told."""
+
 
 _mime_magic = magic.Magic(mime=True)
 
@@ -49,7 +64,8 @@ def detect_audio_type(path: Path) -> str | None:
     """Return the audio MIME type of the file at ``path`` decided by its bytes, or None if it is not audio.
 
     The file name and extension are never consulted. The result is one of the types listed in this
-    module's docstring.
+    module's docstring. A file that needs more than the detection budget to decide raises UndecidableError:
+    it is refused, but not called "not audio".
     """
     with open_regular(path, buffered=False) as raw:
         stream = BoundedFile(raw, DETECT_READ_BYTES, DETECT_STRUCTURES)
@@ -62,6 +78,8 @@ def detect_audio_type(path: Path) -> str | None:
                 return _detect_after_id3(stream, size)
             check = _CHECKS.get(_mime_magic.from_buffer(head))
             return None if check is None else check(stream, size, head)
+        except BudgetExceededError as error:
+            raise UndecidableError(BEYOND_LIMITS) from error
         except _MALFORMED:
             return None  # a container header that lies about its own structure
 
@@ -88,7 +106,8 @@ def probe_duration(path: Path, mime: str) -> float | None:
 
 
 def _detect_after_id3(stream: BoundedFile, size: int) -> str | None:
-    """An ID3v2 tag is just metadata: what follows it must be an MPEG or ADTS frame chain (or FLAC)."""
+    """An ID3v2 tag is just metadata: what follows it must be FLAC or Ogg (some rippers and taggers put one
+    in front of those), or, after any zero padding, an MPEG or ADTS frame chain."""
     start = skip_id3(stream, size)
     if start is None:
         return None
@@ -96,6 +115,8 @@ def _detect_after_id3(stream: BoundedFile, size: int) -> str | None:
     window = stream.read(SNIFF_BYTES)
     if window.startswith(b"fLaC"):
         return check_flac(stream, size, window)
+    if window.startswith(b"OggS"):
+        return check_ogg(stream, size, window)
     return check_mpeg(stream, size, window) or check_adts(stream, size, window)
 
 

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from audio_library.media.detection import detect_audio_type, probe_duration
+from audio_library.media.detection import UndecidableError, detect_audio_type, probe_duration
 from audio_library.media.tags import NO_TAGS, Tags, read_tags
 
 
@@ -24,6 +24,7 @@ class Facts:
     duration: float | None
     sha256: str | None = None
     tags: Tags = NO_TAGS
+    refusal: str | None = None  # why a file that is not audio was refused, when "not audio" is not the truth
 
 
 def examine(path: Path) -> Facts:
@@ -35,6 +36,8 @@ def examine(path: Path) -> Facts:
         return Facts(mime, probe_duration(path, mime), tags=read_tags(path, mime))
     except OSError:
         raise
+    except UndecidableError as error:
+        return Facts(None, None, refusal=str(error))
     except Exception:
         # A parser's bug must not kill the catalog's examiner or turn a request into a 500: the file is refused.
         logger.exception("examining %s failed; taking it as not audio", path)

@@ -4,8 +4,9 @@ mutagen (GPL-2.0-or-later) reads the tags: it knows every format's text encoding
 is bounded here, because it trusts lengths: it reads through a BoundedFile (at most TAG_READ_BYTES in at
 most TAG_READS reads per file, never a seek outside the file), and an ID3 tag, whose compressed frames it
 would inflate without any bound, reaches it only as a copy holding the few frames shown here, none of them
-compressed (`formats.id3.extract_id3`). A file whose tags do not fit the bound, or that mutagen cannot read,
-simply has no tags: it is still audio.
+compressed (`formats.id3.extract_id3`). FLAC metadata, MP4 tag lists and Ogg comments reach it without the
+pictures over MAX_COVER_BYTES, stepped over unread, so a huge cover costs the cover, not the title. A file
+whose tags do not fit the bound, or that mutagen cannot read, simply has no tags: it is still audio.
 
 Formats: ID3v1/ID3v2 (MP3, AAC, and the ID3 chunk of WAV and AIFF), Vorbis comments (FLAC, Ogg Vorbis,
 Opus, Ogg FLAC, Speex) and MP4/M4A atoms. Matroska and WebM tags are not read.
@@ -25,24 +26,33 @@ import mutagen
 import mutagen.flac
 import mutagen.id3
 import mutagen.mp4
-import mutagen.oggflac
-import mutagen.oggopus
-import mutagen.oggspeex
-import mutagen.oggvorbis
+from mutagen._vorbis import VCommentDict  # the Vorbis comment parser of mutagen's Ogg and FLAC classes
+from mutagen.mp4._atom import Atoms  # the atom tree MP4Tags reads; mutagen.mp4 uses it without exporting it
 
 from audio_library.media.covers import MAX_COVER_BYTES, Cover, servable_cover
+from audio_library.media.formats.bmff import mp4_tag_list
+from audio_library.media.formats.flac import flac_metadata
 from audio_library.media.formats.id3 import extract_id3
 from audio_library.media.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile
+from audio_library.media.formats.ogg_comments import ogg_comments
 from audio_library.media.formats.riff import id3_chunk
 from audio_library.media.safe_open import open_regular
 
 
 MAX_TEXT = 500  # characters kept of a title, artist or album
 MAX_TEXT_FRAME = 64 * 1024  # an ID3 text frame bigger than this is left out
+_PICTURE_HEADER = 1024  # what a picture frame, block or atom may hold besides the picture: type, description
+_MAX_PICTURE_COMMENT = (MAX_COVER_BYTES + _PICTURE_HEADER) * 4 // 3 + 64  # base64, and its name
 ID3V1_SIZE = 128
 
-# ID3 frames shown (2.3/2.4 names, then 2.2 ones): title, artist, album artist, album, track, picture.
-_ID3_WANTED = frozenset((b"TIT2", b"TPE1", b"TPE2", b"TALB", b"TRCK", b"APIC", b"TT2", b"TP1", b"TP2", b"TAL", b"TRK"))
+# ID3 frames shown (2.3/2.4 names, then 2.2 ones): title, artist, album artist, album, track, picture; each
+# with the largest body kept of it.
+_ID3_TEXT = (b"TIT2", b"TPE1", b"TPE2", b"TALB", b"TRCK", b"TT2", b"TP1", b"TP2", b"TAL", b"TRK")
+_ID3_PICTURES = (b"APIC", b"PIC")
+_ID3_WANTED = {
+    **dict.fromkeys(_ID3_TEXT, MAX_TEXT_FRAME),
+    **dict.fromkeys(_ID3_PICTURES, MAX_COVER_BYTES + _PICTURE_HEADER),
+}
 # Keys of title, artist, album artist, album and track, per tag format.
 _ID3_KEYS = ("TIT2", "TPE1", "TPE2", "TALB", "TRCK")
 _VORBIS_KEYS = ("title", "artist", "albumartist", "album", "tracknumber")
@@ -109,7 +119,7 @@ def _read(raw: BinaryIO, mime: str) -> _Found:
 
 def _leading_id3(stream: BoundedFile) -> _Found:
     """MP3 and ADTS: an ID3v2 tag at the start, an ID3v1 tag in the last 128 bytes."""
-    tag = extract_id3(stream, 0, _ID3_WANTED, MAX_COVER_BYTES + 1024) or b""
+    tag = extract_id3(stream, 0, _ID3_WANTED) or b""
     tail = b""
     if stream.size >= ID3V1_SIZE:
         stream.seek(stream.size - ID3V1_SIZE)
@@ -120,7 +130,7 @@ def _leading_id3(stream: BoundedFile) -> _Found:
 def _chunk_id3(stream: BoundedFile) -> _Found:
     """WAV and AIFF: an ID3v2 tag in a chunk of its own."""
     offset = id3_chunk(stream, stream.size)
-    tag = None if offset is None else extract_id3(stream, offset, _ID3_WANTED, MAX_COVER_BYTES + 1024)
+    tag = None if offset is None else extract_id3(stream, offset, _ID3_WANTED)
     return _from_id3(tag or b"", b"")
 
 
@@ -133,8 +143,10 @@ def _from_id3(tag: bytes, tail: bytes) -> _Found:
 
 
 def _flac(stream: BoundedFile) -> _Found:
-    """Native FLAC: Vorbis comments and picture blocks."""
-    audio = mutagen.flac.FLAC(stream)
+    """Native FLAC: Vorbis comments and picture blocks (mutagen sees the metadata without the pictures over
+    MAX_COVER_BYTES, so a huge cover does not cost the title)."""
+    metadata = flac_metadata(stream, stream.size, MAX_COVER_BYTES + _PICTURE_HEADER)
+    audio = mutagen.flac.FLAC(io.BytesIO(metadata or b""))
     found = _from_vorbis(audio.tags, list(audio.pictures))
     if found[0] == NO_TAGS:  # some rippers tag only in the ID3 tag they put in front of the stream
         return _leading_id3(stream)
@@ -142,10 +154,10 @@ def _flac(stream: BoundedFile) -> _Found:
 
 
 def _ogg(stream: BoundedFile) -> _Found:
-    """Ogg Vorbis, Opus, FLAC and Speex: Vorbis comments (pictures base64-encoded in them)."""
-    kinds = [mutagen.oggvorbis.OggVorbis, mutagen.oggopus.OggOpus, mutagen.oggflac.OggFLAC, mutagen.oggspeex.OggSpeex]
-    audio = mutagen.File(stream, options=kinds)
-    return _from_vorbis(None if audio is None else audio.tags, [])
+    """Ogg Vorbis, Opus, FLAC and Speex: Vorbis comments (pictures base64-encoded in them), which mutagen
+    parses once they are gathered from the pages without the fields over the cover limit."""
+    comments = ogg_comments(stream, stream.size, _MAX_PICTURE_COMMENT)
+    return _from_vorbis(None if comments is None else VCommentDict(comments, framing=False), [])
 
 
 def _from_vorbis(found: Any, pictures: list[Any]) -> _Found:
@@ -160,8 +172,13 @@ def _from_vorbis(found: Any, pictures: list[Any]) -> _Found:
 
 
 def _mp4(stream: BoundedFile) -> _Found:
-    """MP4/M4A: the iTunes-style atoms under moov/udta/meta/ilst."""
-    atoms: Any = mutagen.mp4.MP4(stream).tags or {}
+    """MP4/M4A: the iTunes-style atoms under moov/udta/meta/ilst (mutagen sees them without the items over
+    MAX_COVER_BYTES, so a huge cover does not cost the title)."""
+    tag_list = mp4_tag_list(stream, stream.size, MAX_COVER_BYTES + _PICTURE_HEADER)
+    if tag_list is None:
+        return NO_TAGS, None
+    source = io.BytesIO(tag_list)
+    atoms: Any = mutagen.mp4.MP4Tags(Atoms(source), source)
     covers = [bytes(picture) for picture in atoms.get("covr") or []]
     return _tags(lambda key: _first(atoms.get(key)), _MP4_KEYS, covers)
 

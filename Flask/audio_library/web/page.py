@@ -115,7 +115,11 @@ def _error_page(error: RequestError) -> Response:
         return original_client.error_response(error)
     if error.status >= 500:
         return error.to_response()  # a server error is answered as JSON: rendering the page may be what failed
-    notice = Notice("error", NON_AUDIO, error.name or "") if error.status == 415 else Notice("error", error.message)
+    if error.status == 415:  # "<why>: <name>", shown as the reason beside the name
+        name = error.name or ""
+        notice = Notice("error", error.message.removesuffix(f": {name}") or NON_AUDIO, name)
+    else:
+        notice = Notice("error", error.message)
     try:
         html = _render_index([notice])
     except OSError:  # the library cannot be listed either: the error alone, as JSON

@@ -202,7 +202,8 @@ def _pieces(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
 def _validate(library: Library, part: ReceivedFile) -> Facts:
     facts = library.examine(part.temporary)
     if facts.type is None:
-        raise UploadError(415, f"Non-audio file detected: {part.sent_name}", name=part.sent_name)
+        reason = facts.refusal or "Non-audio file detected"
+        raise UploadError(415, f"{reason}: {part.sent_name}", name=part.sent_name)
     facts.sha256 = part.sha256
     return facts
 

@@ -1,19 +1,28 @@
-"""ISO base media (MP4, M4A, MOV): audio when a track handles sound and none handles video."""
+"""ISO base media (MP4, M4A, MOV): audio when a track handles sound and none handles video.
+
+A video track holding a single sample is a still picture (a cover), not video. A file cut short (a partial
+download) whose movie box is whole is read as far as it goes: players play what is there.
+"""
 
 import struct
 
-from audio_library.media.formats.limits import MAX_CHUNKS, BoundedFile, OutOfBoundsError
+from audio_library.media.formats.limits import BoundedFile, OutOfBoundsError
 
 
-def _bmff_boxes(stream: BoundedFile, start: int, end: int) -> list[tuple[bytes, int, int]]:
+_Box = tuple[bytes, int, int]
+_STSZ, _STZ2 = b"stsz", b"stz2"
+
+
+def _bmff_boxes(stream: BoundedFile, start: int, end: int, top: bool = False) -> list[_Box]:
     """(type, body offset, body end) of the boxes between ``start`` and ``end``, reading only headers.
 
-    A box whose size is smaller than its header, runs past its parent (or the file), or whose 64-bit size is
-    cut short is a lie: OutOfBoundsError. Size 0 means "to the end of the parent", as the format says.
+    A box whose size is smaller than its header, runs past its parent, or whose 64-bit size is cut short is a
+    lie: OutOfBoundsError. Size 0 means "to the end of the parent", as the format says. At the ``top`` level a
+    box other than the movie box running past the end of the file is a file cut short: the walk ends there.
     """
-    boxes: list[tuple[bytes, int, int]] = []
+    boxes: list[_Box] = []
     offset = start
-    while offset + 8 <= end and len(boxes) < MAX_CHUNKS:
+    while offset + 8 <= end:
         stream.walk()
         stream.seek(offset)
         header = stream.read(min(16, end - offset))
@@ -26,6 +35,8 @@ def _bmff_boxes(stream: BoundedFile, start: int, end: int) -> list[tuple[bytes, 
             body += 8
         elif box_size == 0:
             box_size = end - offset
+        if top and box_size >= body - offset and offset + box_size > end and box_type != b"moov":
+            break
         if box_size < body - offset or offset + box_size > end:
             raise OutOfBoundsError(f"box {box_type!r} of {box_size} bytes does not fit in its parent")
         boxes.append((box_type, body, offset + box_size))
@@ -33,10 +44,26 @@ def _bmff_boxes(stream: BoundedFile, start: int, end: int) -> list[tuple[bytes, 
     return boxes
 
 
-def _bmff_tracks(stream: BoundedFile, size: int) -> list[tuple[bytes, bytes]]:
-    """(handler type, mdhd body) of every track in the movie; empty if there is no movie box."""
+def _child(stream: BoundedFile, parent: _Box, kinds: tuple[bytes, ...]) -> _Box | None:
+    """The first child box of ``parent`` of one of ``kinds``."""
+    return next((box for box in _bmff_boxes(stream, parent[1], parent[2]) if box[0] in kinds), None)
+
+
+def _sample_count(stream: BoundedFile, mdia: _Box) -> int | None:
+    """How many samples a track holds, from its sample size box (None if it has none)."""
+    box: _Box | None = mdia
+    for kinds in ((b"minf",), (b"stbl",), (_STSZ, _STZ2)):
+        box = None if box is None else _child(stream, box, kinds)
+    if box is None or box[2] - box[1] < 12:
+        return None
+    stream.seek(box[1] + 8)  # version and flags, then the sample size (stz2: field size)
+    return int.from_bytes(stream.read(4), "big")
+
+
+def _bmff_tracks(stream: BoundedFile, size: int) -> list[tuple[bytes, bytes, int | None]]:
+    """(handler type, mdhd body, sample count) of every track in the movie; empty if there is no movie box."""
     tracks = []
-    for moov_type, moov_body, moov_end in _bmff_boxes(stream, 0, size):
+    for moov_type, moov_body, moov_end in _bmff_boxes(stream, 0, size, top=True):
         if moov_type != b"moov":
             continue
         for trak_type, trak_body, trak_end in _bmff_boxes(stream, moov_body, moov_end):
@@ -50,21 +77,26 @@ def _bmff_tracks(stream: BoundedFile, size: int) -> list[tuple[bytes, bytes]]:
                     if box_type in (b"hdlr", b"mdhd"):
                         stream.seek(body)
                         parts[box_type] = stream.read(min(box_end - body, 64))
-                tracks.append((parts.get(b"hdlr", b"")[8:12], parts.get(b"mdhd", b"")))
+                handler = parts.get(b"hdlr", b"")[8:12]
+                samples = _sample_count(stream, (mdia_type, mdia_body, mdia_end)) if handler == b"vide" else None
+                tracks.append((handler, parts.get(b"mdhd", b""), samples))
     return tracks
 
 
 def check_bmff(stream: BoundedFile, size: int, head: bytes) -> str | None:
-    """The brand (M4A, isom, qt) says nothing reliable: the track handlers decide ("vide" means video)."""
-    handlers = [handler for handler, _ in _bmff_tracks(stream, size)]
-    if b"soun" in handlers and b"vide" not in handlers:
+    """The brand (M4A, isom, qt) says nothing reliable: the track handlers decide ("vide" means video, unless
+    the track holds a single picture)."""
+    tracks = _bmff_tracks(stream, size)
+    handlers = [handler for handler, _, _ in tracks]
+    moving = [handler for handler, _, samples in tracks if handler == b"vide" and samples != 1]
+    if b"soun" in handlers and not moving:
         return "audio/mp4"
     return None
 
 
 def bmff_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the first sound track's media header (mdhd)."""
-    for handler, mdhd in _bmff_tracks(stream, size):
+    for handler, mdhd, _ in _bmff_tracks(stream, size):
         if handler == b"soun" and mdhd:
             if mdhd[0] == 1:
                 timescale, duration = struct.unpack_from(">IQ", mdhd, 20)
@@ -72,3 +104,29 @@ def bmff_duration(stream: BoundedFile, size: int) -> float | None:
                 timescale, duration = struct.unpack_from(">II", mdhd, 12)
             return duration / timescale if duration and timescale else None
     return None
+
+
+def _box(box_type: bytes, body: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(body), box_type) + body
+
+
+def mp4_tag_list(stream: BoundedFile, size: int, max_item: int) -> bytes | None:
+    """A movie box holding only the file's iTunes tag list (moov/udta/meta/ilst), without the items bigger
+    than ``max_item`` (a big cover), which are never read; None if the file has no tag list.
+
+    It is what a tag library needs to read the tags, so the title survives a cover over the read budget.
+    """
+    parent: _Box | None = next((box for box in _bmff_boxes(stream, 0, size, top=True) if box[0] == b"moov"), None)
+    for kind in (b"udta", b"meta", b"ilst"):
+        if parent is None:
+            return None
+        skipped = 4 if parent[0] == b"meta" else 0  # meta is a full box: its children follow 4 bytes of flags
+        parent = _child(stream, (parent[0], parent[1] + skipped, parent[2]), (kind,))
+    if parent is None:
+        return None
+    items = bytearray()
+    for item_type, body, end in _bmff_boxes(stream, parent[1], parent[2]):
+        if end - body <= max_item:
+            stream.seek(body)
+            items += _box(item_type, stream.read(end - body))
+    return _box(b"moov", _box(b"udta", _box(b"meta", bytes(4) + _box(b"ilst", bytes(items)))))

@@ -3,7 +3,10 @@
 import struct
 
 from audio_library.media.formats.id3 import skip_id3
-from audio_library.media.formats.limits import MAX_CHUNKS, BoundedFile, OutOfBoundsError
+from audio_library.media.formats.limits import BoundedFile, OutOfBoundsError
+
+
+_STREAMINFO, _VORBIS_COMMENT, _PICTURE = 0, 4, 6  # metadata block types that tags need
 
 
 def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
@@ -15,7 +18,8 @@ def flac_streaminfo(streaminfo: bytes) -> tuple[int, int]:
 def _flac_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
     """(sample rate, total samples) of a native FLAC stream whose metadata is followed by a frame.
 
-    Some rippers put an ID3v2 tag in front of the stream; it is skipped as for MP3.
+    Some rippers put an ID3v2 tag in front of the stream; it is skipped as for MP3. The metadata blocks are
+    as many as the structure budget allows.
     """
     start = skip_id3(stream, size) or 0
     stream.seek(start)
@@ -26,9 +30,7 @@ def _flac_layout(stream: BoundedFile, size: int) -> tuple[int, int] | None:
         return None  # STREAMINFO must come first
     sample_rate, total = flac_streaminfo(stream.read(34))
     offset, last = start + 42, bool(header[0] & 0x80)
-    for _ in range(MAX_CHUNKS):
-        if last:
-            break
+    while not last:
         stream.walk()
         stream.seek(offset)
         header = stream.read(4)
@@ -53,3 +55,32 @@ def flac_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from STREAMINFO; None when it leaves the total samples unknown (0)."""
     layout = _flac_layout(stream, size)
     return layout[1] / layout[0] if layout and layout[1] else None
+
+
+def flac_metadata(stream: BoundedFile, size: int, max_picture: int) -> bytes | None:
+    """The file's FLAC metadata blocks that tags need (STREAMINFO, the Vorbis comment, the pictures not bigger
+    than ``max_picture``) as a FLAC file of their own; the others (padding, seek tables, big pictures) are
+    never read. None if the file is not FLAC.
+
+    It is what a tag library needs to read the tags, so the title survives a cover over the read budget.
+    """
+    offset = skip_id3(stream, size) or 0
+    stream.seek(offset)
+    if stream.read(4) != b"fLaC":
+        return None
+    kept: list[tuple[int, bytes]] = []
+    offset, last = offset + 4, False
+    while not last:
+        stream.seek(offset)
+        header = stream.read(4)
+        if len(header) < 4:
+            raise OutOfBoundsError("FLAC metadata cut short")
+        last, kind, length = bool(header[0] & 0x80), header[0] & 0x7F, int.from_bytes(header[1:], "big")
+        if kind in (_STREAMINFO, _VORBIS_COMMENT) or (kind == _PICTURE and length <= max_picture):
+            kept.append((kind, stream.read(length)))
+        offset += 4 + length
+    blocks = [
+        bytes((kind | (0x80 if index == len(kept) - 1 else 0),)) + len(body).to_bytes(3, "big") + body
+        for index, (kind, body) in enumerate(kept)
+    ]
+    return b"fLaC" + b"".join(blocks)

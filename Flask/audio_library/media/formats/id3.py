@@ -1,8 +1,9 @@
 """ID3v2 tags: metadata that MP3s, and FLAC files from some rippers, carry in front of their audio."""
 
 import io
+from collections.abc import Mapping
 
-from audio_library.media.formats.limits import BoundedFile, OutOfBoundsError
+from audio_library.media.formats.limits import SNIFF_BYTES, BoundedFile, BudgetExceededError, OutOfBoundsError
 
 
 MAX_ID3_TAGS = 4  # some taggers write several ID3v2 tags in a row
@@ -13,6 +14,7 @@ ID3_HEADER = 10
 _OPAQUE_FRAME_FLAGS = {3: 0x00E0, 4: 0x004C}
 _FRAME_UNSYNC_V24 = 0x0002
 _TAG_UNSYNC, _TAG_EXTENDED, _TAG_COMPRESSED_V22 = 0x80, 0x40, 0x40
+_FRAME_ID_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 def _syncsafe(raw: bytes) -> int | None:
@@ -54,6 +56,8 @@ def skip_id3(stream: BoundedFile, size: int) -> int | None:
         stream.walk()
         try:
             found = read_id3_header(stream, offset)
+        except BudgetExceededError:
+            raise
         except OutOfBoundsError:
             return None
         if found is None:
@@ -66,12 +70,55 @@ def skip_id3(stream: BoundedFile, size: int) -> int | None:
     return offset
 
 
-def extract_id3(stream: BoundedFile, offset: int, wanted: frozenset[bytes], max_frame: int) -> bytes | None:
+def audio_start(stream: BoundedFile, size: int) -> int | None:
+    """Offset of the first byte after the ID3v2 tag(s) at the start and the zero padding after them, which
+    taggers write past their tag's declared size (kilobytes of it); None if the tag header is invalid or
+    nothing but zeros follows. Zeros are read within the stream's budget."""
+    start = skip_id3(stream, size)
+    if start is None:
+        return None
+    stream.seek(start)
+    while block := stream.read(SNIFF_BYTES):
+        if stripped := block.lstrip(b"\0"):
+            return stream.tell() - len(stripped)
+    return None
+
+
+def _frame_ids_walked(source: BoundedFile, start: int, end: int, syncsafe: bool) -> tuple[int, int]:
+    """(frames with a valid ID, how far past the tag's end the walk went) of ID3v2.4 frames read with syncsafe
+    or with plain sizes, walked as mutagen walks them to decide."""
+    position, valid = start, 0
+    while position + 10 <= end:
+        source.walk()
+        source.seek(position)
+        header = source.read(10)
+        if header == bytes(10):
+            return valid, 0  # padding
+        if syncsafe:  # mutagen masks a syncsafe size's top bits rather than refusing them
+            size = sum((byte & 0x7F) << (7 * (3 - index)) for index, byte in enumerate(header[4:8]))
+        else:
+            size = int.from_bytes(header[4:8], "big")
+        valid += all(byte in _FRAME_ID_BYTES for byte in header[:4])
+        position += 10 + size
+    return valid, position - end
+
+
+def _plain_sizes_v24(source: BoundedFile, start: int, end: int) -> bool:
+    """Whether an ID3v2.4 tag's frame sizes are plain integers, not syncsafe as the standard says (an old
+    iTunes wrote them so): the reading that finds more valid frames wins, as mutagen decides."""
+    as_syncsafe, syncsafe_past = _frame_ids_walked(source, start, end, syncsafe=True)
+    as_plain, plain_past = _frame_ids_walked(source, start, end, syncsafe=False)
+    return as_plain > as_syncsafe or (as_plain == as_syncsafe and syncsafe_past >= 1 and plain_past <= 1)
+
+
+def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -> bytes | None:
     """A new ID3v2 tag holding only the ``wanted`` frames of the tag at ``offset`` that are plain bytes.
 
-    Frames that are compressed, encrypted or grouped, or bigger than ``max_frame``, are left out, so what a
-    tag library makes of the result is bounded by its size. Frame IDs are 4 bytes (ID3v2.3/2.4) or 3 bytes
-    (ID3v2.2, wanted lists both). None if there is no tag; OutOfBoundsError if its frames run past its end.
+    ``wanted`` maps a frame ID to the largest body kept of such a frame. Frames that are compressed, encrypted
+    or grouped, or bigger than that, are left out, so what a tag library makes of the result is bounded by
+    its size. Frame IDs are 4 bytes (ID3v2.3/2.4) or 3 bytes (ID3v2.2, wanted lists both). ID3v2.4 frames
+    written with plain sizes are kept with syncsafe ones. None if there is no tag; OutOfBoundsError if its
+    frames run past its end.
     """
     found = read_id3_header(stream, offset)
     if found is None:
@@ -95,6 +142,7 @@ def extract_id3(stream: BoundedFile, offset: int, wanted: frozenset[bytes], max_
         start += extended
     kept = bytearray()
     header_size, id_size = (6, 3) if major == 2 else (10, 4)
+    syncsafe = major == 4 and not _plain_sizes_v24(source, start, end)
     position = start
     while position + header_size <= end:
         source.walk()
@@ -104,13 +152,14 @@ def extract_id3(stream: BoundedFile, offset: int, wanted: frozenset[bytes], max_
             break  # padding
         frame_id = header[:id_size]
         raw_size = header[id_size : 2 * id_size]
-        frame_size = _syncsafe(raw_size) if major == 4 else int.from_bytes(raw_size, "big")
+        frame_size = _syncsafe(raw_size) if syncsafe else int.from_bytes(raw_size, "big")
         if frame_size is None or position + header_size + frame_size > end:
             raise OutOfBoundsError("ID3v2 frame runs past the end of its tag")
         frame_flags = int.from_bytes(header[8:10], "big") if major > 2 else 0
-        if frame_id in wanted and frame_size <= max_frame and not frame_flags & _OPAQUE_FRAME_FLAGS.get(major, 0):
-            if major == 4 and flags & _TAG_UNSYNC:
-                header = header[:8] + (frame_flags | _FRAME_UNSYNC_V24).to_bytes(2, "big")
+        if frame_size <= wanted.get(frame_id, -1) and not frame_flags & _OPAQUE_FRAME_FLAGS.get(major, 0):
+            if major == 4:
+                unsync = _FRAME_UNSYNC_V24 if flags & _TAG_UNSYNC else 0
+                header = frame_id + _encode_syncsafe(frame_size) + (frame_flags | unsync).to_bytes(2, "big")
             kept += header + source.read(frame_size)
         position += header_size + frame_size
     return b"ID3" + bytes((major, 0, 0)) + _encode_syncsafe(len(kept)) + bytes(kept)

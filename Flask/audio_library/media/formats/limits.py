@@ -10,7 +10,6 @@ from typing import BinaryIO
 
 
 SNIFF_BYTES = 16 * 1024  # what libmagic sees, and how much of an MPEG or ADTS stream must chain unbroken
-MAX_CHUNKS = 256  # bound on the chunks, boxes or elements one container level may hold
 DETECT_READ_BYTES = 256 * 1024  # bytes one detection (or one duration probe) may read from a file
 DETECT_STRUCTURES = 4096  # headers (boxes, chunks, elements, blocks, pages, frames, tags) it may walk
 TAG_READ_BYTES = 2 * 1024 * 1024  # bytes one tag reading may read: covers make tags big
@@ -19,6 +18,14 @@ TAG_READS = 4096  # reads one tag reading may make (each reads at least one head
 
 class OutOfBoundsError(ValueError):
     """A file that needs more reading or walking than its budget allows, or that points outside itself."""
+
+
+class BudgetExceededError(OutOfBoundsError):
+    """A file that needs more reading or walking than its budget allows: not a lie, but more than is examined.
+
+    Real files may be that big (thousands of chunks before the audio), so a refusal for this says so instead
+    of calling the file "not audio".
+    """
 
 
 class BoundedFile:
@@ -45,7 +52,7 @@ class BoundedFile:
         wanted = remaining if size is None or size < 0 else min(size, remaining)
         self.walk()
         if self.bytes_read + wanted > self.max_bytes:
-            raise OutOfBoundsError(f"reading {wanted} more bytes would exceed {self.max_bytes}")
+            raise BudgetExceededError(f"reading {wanted} more bytes would exceed {self.max_bytes}")
         if wanted == 0:
             return b""
         self._raw.seek(self._position)
@@ -70,5 +77,5 @@ class BoundedFile:
     def walk(self, count: int = 1) -> None:
         """Count `count` structures walked; OutOfBoundsError once more than the budget allows."""
         if self.structures + count > self.max_structures:
-            raise OutOfBoundsError(f"more than {self.max_structures} structures")
+            raise BudgetExceededError(f"more than {self.max_structures} structures")
         self.structures += count

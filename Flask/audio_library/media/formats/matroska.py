@@ -2,7 +2,7 @@
 
 import struct
 
-from audio_library.media.formats.limits import MAX_CHUNKS, SNIFF_BYTES, BoundedFile, OutOfBoundsError
+from audio_library.media.formats.limits import SNIFF_BYTES, BoundedFile, OutOfBoundsError
 
 
 EBML_READ_LIMIT = 64 * 1024  # largest Matroska Info or Tracks element read whole
@@ -34,7 +34,7 @@ def _ebml_children(data: bytes, stream: BoundedFile) -> list[tuple[int, bytes]]:
     """
     children: list[tuple[int, bytes]] = []
     pos = 0
-    while pos < len(data) and len(children) < MAX_CHUNKS:
+    while pos < len(data):
         stream.walk()
         element_id, pos = _ebml_vint(data, pos, keep_marker=True)
         element_size, pos = _ebml_vint(data, pos, keep_marker=False)
@@ -48,7 +48,10 @@ def _ebml_children(data: bytes, stream: BoundedFile) -> list[tuple[int, bytes]]:
 
 
 def _ebml_segment(stream: BoundedFile, size: int) -> tuple[bytes, int, int] | None:
-    """(doc type, offset of the Segment's body, its end) from the EBML header in the first SNIFF_BYTES."""
+    """(doc type, offset of the Segment's body, its end) from the EBML header in the first SNIFF_BYTES.
+
+    A Segment running past the end of the file is a file cut short (a partial download): it ends there.
+    """
     stream.seek(0)
     head = stream.read(SNIFF_BYTES)
     element_id, pos = _ebml_vint(head, 0, keep_marker=True)
@@ -62,9 +65,7 @@ def _ebml_segment(stream: BoundedFile, size: int) -> tuple[bytes, int, int] | No
     segment_size, offset = _ebml_vint(head, pos, keep_marker=False)
     if segment_id != _SEGMENT:
         return None
-    end = size if segment_size == _UNKNOWN_SIZE else offset + segment_size
-    if end > size:
-        raise OutOfBoundsError("Segment runs past the end of the file")
+    end = size if segment_size == _UNKNOWN_SIZE else min(size, offset + segment_size)
     return doc_type, offset, end
 
 
@@ -75,9 +76,7 @@ def _ebml_layout(stream: BoundedFile, size: int) -> tuple[bytes, list[int], byte
         return None
     doc_type, offset, end = segment
     info, tracks = b"", None
-    for _ in range(MAX_CHUNKS):
-        if offset >= end:
-            break
+    while offset < end:
         stream.walk()
         stream.seek(offset)
         header = stream.read(min(12, end - offset))

@@ -4,12 +4,14 @@ import functools
 import struct
 from collections.abc import Callable
 
-from audio_library.media.formats.id3 import skip_id3
+from audio_library.media.formats.id3 import audio_start
 from audio_library.media.formats.limits import SNIFF_BYTES, BoundedFile
+from audio_library.media.formats.trailers import audio_end
 
 
 MAX_JUNK = 4 * 1024  # padding or junk tolerated before the first frame of an MPEG or ADTS stream
 MIN_FRAMES = 4  # consecutive frames that make an MPEG or ADTS stream
+MIN_FRAMES_BEFORE_JUNK = 8  # consecutive frames that make a stream even when junk follows them
 LONGEST_FRAME_HEADER = 7  # ADTS; MPEG audio headers are 4 bytes
 
 # Trailers that may legitimately end an MPEG or ADTS frame chain.
@@ -80,13 +82,17 @@ def _chain_ends_cleanly(data: bytes, pos: int) -> bool:
     return len(rest) < LONGEST_FRAME_HEADER or rest.startswith(STREAM_TRAILERS) or not rest.strip(b"\0")
 
 
-def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int] | None]) -> int | None:
+def _find_chain(
+    data: bytes, frame_at: Callable[[bytes, int], tuple[object, int] | None], whole: bool = False
+) -> int | None:
     """Offset of the first frame of a chain that fills the window, searching the first MAX_JUNK bytes.
 
     ``frame_at(data, pos)`` returns (stream key, frame length) for a valid frame header at ``pos``.
     The chain must hold at least MIN_FRAMES frames of one stream, each starting where the previous one
-    ends, and run to the end of the window (or of the file) or to a tag, so that neither a few lucky
-    sync words in random bytes nor a few frames in front of a document count as audio.
+    ends, and run to the end of the window (or of the audio, which ends where the trailing tags start) or
+    to a tag, so that neither a few lucky sync words in random bytes nor a few frames in front of a document
+    count as audio. When ``data`` runs to the end of the audio (``whole``), a chain of MIN_FRAMES_BEFORE_JUNK
+    frames or more may end in trailing junk no longer than itself: players play the frames and skip it.
 
     A chain that joins one already walked takes over its count and end instead of walking it again, so each
     offset of the window is parsed at most twice (as a start, and inside a chain), however the chains
@@ -117,7 +123,10 @@ def _find_chain(data: bytes, frame_at: Callable[[bytes, int], tuple[object, int]
             end = pos
         for steps_left, offset in enumerate(reversed(path), start=1):
             walked[offset] = (key, count + steps_left, end)
-        if count + len(path) >= MIN_FRAMES and _chain_ends_cleanly(data, end):
+        frames = count + len(path)
+        if frames >= MIN_FRAMES and _chain_ends_cleanly(data, end):
+            return start
+        if whole and frames >= MIN_FRAMES_BEFORE_JUNK and len(data) - end <= end - start:
             return start
     return None
 
@@ -139,14 +148,34 @@ def _adts_frame_at(data: bytes, pos: int) -> tuple[object, int] | None:
     return (header[1], header[2] & 0xFC, header[3] & 0xC0), length
 
 
+def _audio_window(stream: BoundedFile, size: int) -> tuple[int, int, bytes]:
+    """(start, end, first bytes) of the audio: after the ID3v2 tags and zero padding at the start, before the
+    tags at the end; the first bytes are at most SNIFF_BYTES, and none past the end."""
+    start = audio_start(stream, size)
+    if start is None:
+        return 0, 0, b""
+    end = audio_end(stream, start, size)
+    stream.seek(start)
+    return start, end, stream.read(min(SNIFF_BYTES, end - start))
+
+
+def _first_frame(
+    stream: BoundedFile, size: int, frame_at: Callable[[bytes, int], tuple[object, int] | None]
+) -> tuple[int, int, bytes, int | None]:
+    """(start, end, first bytes) of the audio as _audio_window gives them, and where its first frame is in
+    those bytes (None: no chain of frames)."""
+    start, end, window = _audio_window(stream, size)
+    return start, end, window, _find_chain(window, frame_at, whole=start + len(window) == end)
+
+
 def check_mpeg(stream: BoundedFile, size: int, head: bytes) -> str | None:
-    """Whether ``head`` holds a chain of MPEG audio frames."""
-    return "audio/mpeg" if _find_chain(head, _mpeg_frame_at) is not None else None
+    """Whether the audio (after any tags and padding) starts with a chain of MPEG audio frames."""
+    return "audio/mpeg" if _first_frame(stream, size, _mpeg_frame_at)[3] is not None else None
 
 
 def check_adts(stream: BoundedFile, size: int, head: bytes) -> str | None:
-    """Whether ``head`` holds a chain of ADTS frames."""
-    return "audio/aac" if _find_chain(head, _adts_frame_at) is not None else None
+    """Whether the audio (after any tags and padding) starts with a chain of ADTS frames."""
+    return "audio/aac" if _first_frame(stream, size, _adts_frame_at)[3] is not None else None
 
 
 def check_unknown(stream: BoundedFile, size: int, head: bytes) -> str | None:
@@ -154,23 +183,9 @@ def check_unknown(stream: BoundedFile, size: int, head: bytes) -> str | None:
     return check_mpeg(stream, size, head) or check_adts(stream, size, head)
 
 
-def _audio_start(stream: BoundedFile, size: int) -> tuple[int, bytes]:
-    start = skip_id3(stream, size) or 0
-    stream.seek(start)
-    return start, stream.read(SNIFF_BYTES)
-
-
-def _trailing_tag_bytes(stream: BoundedFile, size: int) -> int:
-    if size < 128:
-        return 0
-    stream.seek(size - 128)
-    return 128 if stream.read(3) == b"TAG" else 0
-
-
 def mpeg_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the Xing/Info or VBRI frame count of a VBR stream, else from the bitrate."""
-    start, window = _audio_start(stream, size)
-    first = _find_chain(window, _mpeg_frame_at)
+    start, end, window, first = _first_frame(stream, size, _mpeg_frame_at)
     if first is None:
         return None
     frame = _parse_mpeg(window, first)
@@ -188,14 +203,12 @@ def mpeg_duration(stream: BoundedFile, size: int) -> float | None:
     if window[vbri : vbri + 4] == b"VBRI":
         frames = int.from_bytes(window[vbri + 14 : vbri + 18], "big")
         return frames * frame.samples / frame.sample_rate
-    audio_bytes = size - start - first - _trailing_tag_bytes(stream, size)
-    return audio_bytes * 8 / frame.bitrate
+    return (end - start - first) * 8 / frame.bitrate
 
 
 def adts_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds estimated from the average length of the frames in the first window."""
-    start, window = _audio_start(stream, size)
-    first = _find_chain(window, _adts_frame_at)
+    start, end, window, first = _first_frame(stream, size, _adts_frame_at)
     if first is None:
         return None
     rates = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
@@ -205,4 +218,4 @@ def adts_duration(stream: BoundedFile, size: int) -> float | None:
         frames += 1
         pos += frame[1]
     average_length = (pos - first) / frames
-    return (size - start - first) / average_length * 1024 / sample_rate
+    return (end - start - first) / average_length * 1024 / sample_rate

@@ -3,7 +3,8 @@
 import struct
 
 from audio_library.media.formats.flac import flac_streaminfo
-from audio_library.media.formats.limits import MAX_CHUNKS, SNIFF_BYTES, BoundedFile
+from audio_library.media.formats.id3 import skip_id3
+from audio_library.media.formats.limits import SNIFF_BYTES, BoundedFile
 
 
 _OGG_AUDIO = (b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   ")
@@ -28,10 +29,10 @@ def _ogg_page_at(data: bytes, pos: int, stream: BoundedFile) -> tuple[_Page, int
 
 
 def _ogg_streams(head: bytes, stream: BoundedFile) -> dict[int, bytes]:
-    """Serial -> identification packet of every stream that begins in ``head``, walking at most MAX_CHUNKS pages."""
+    """Serial -> identification packet of every stream that begins in ``head`` (each page walked on ``stream``)."""
     streams: dict[int, bytes] = {}
     pos = 0
-    for _ in range(MAX_CHUNKS):
+    while True:
         found = _ogg_page_at(head, pos, stream)
         if found is None:
             break
@@ -54,7 +55,7 @@ def check_ogg(stream: BoundedFile, size: int, head: bytes) -> str | None:
 
 def ogg_duration(stream: BoundedFile, size: int) -> float | None:
     """Seconds from the granule position of the first audio stream's last page."""
-    stream.seek(0)
+    stream.seek(skip_id3(stream, size) or 0)  # some taggers put an ID3v2 tag in front
     streams = _ogg_streams(stream.read(SNIFF_BYTES), stream)
     audio = [(serial, body) for serial, body in streams.items() if body.startswith(_OGG_AUDIO)]
     if not audio:

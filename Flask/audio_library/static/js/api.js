@@ -55,7 +55,7 @@ export function uploadFile(file, onProgress) {
     request.addEventListener("load", () => {
       const body = request.response || {};
       if (request.status === 200 || request.status === 201) resolve({ outcome: "stored", files: body.files || [] });
-      else resolve({ outcome: "refused", status: request.status, error: body.error || "" });
+      else resolve({ outcome: "refused", status: request.status, error: body.error || "", name: body.name || "" });
     });
     request.addEventListener("error", () => resolve({ outcome: "unreachable" }));
     request.addEventListener("abort", () => resolve({ outcome: "cancelled" }));

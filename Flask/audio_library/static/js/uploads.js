@@ -110,8 +110,9 @@ function describeStored(sent, file) {
   return "Uploaded";
 }
 
-function refusal({ status, error }) {
-  if (status === 415) return NON_AUDIO;
+function refusal({ status, error, name }) {
+  // A 415 says "<reason>: <name>"; the reason goes beside the name (it is not always "non-audio").
+  if (status === 415) return (error.endsWith(`: ${name}`) && error.slice(0, -`: ${name}`.length)) || NON_AUDIO;
   if (status === 413) return error || `Too large: the server's limit is ${formatSize(maxSize)}.`;
   return error || `Upload failed: the server answered ${status}.`;
 }
