@@ -92,7 +92,8 @@ def _find_chain(
     ends, and run to the end of the window (or of the audio, which ends where the trailing tags start) or
     to a tag, so that neither a few lucky sync words in random bytes nor a few frames in front of a document
     count as audio. When ``data`` runs to the end of the audio (``whole``), a chain of MIN_FRAMES_BEFORE_JUNK
-    frames or more may end in trailing junk no longer than itself: players play the frames and skip it.
+    frames or more may end in trailing junk no longer than itself (nor MAX_JUNK), which is not a document:
+    players play the frames and skip it.
 
     A chain that joins one already walked takes over its count and end instead of walking it again, so each
     offset of the window is parsed at most twice (as a start, and inside a chain), however the chains
@@ -126,9 +127,19 @@ def _find_chain(
         frames = count + len(path)
         if frames >= MIN_FRAMES and _chain_ends_cleanly(data, end):
             return start
-        if whole and frames >= MIN_FRAMES_BEFORE_JUNK and len(data) - end <= end - start:
+        if whole and frames >= MIN_FRAMES_BEFORE_JUNK and _is_trailing_junk(data[end:], end - start):
             return start
     return None
+
+
+def _is_trailing_junk(tail: bytes, chain_length: int) -> bool:
+    """Whether what follows a chain of frames is junk players skip: short, and no document (a polyglot's
+    HTML, SVG or script after a few frames is not junk, whatever its length)."""
+    if len(tail) > min(chain_length, MAX_JUNK):
+        return False
+    text = tail.strip(b" \t\r\n\0")
+    printable = sum(32 <= byte < 127 or byte in b"\t\r\n" for byte in text)
+    return not (b"<" in text and printable * 10 >= len(text) * 9)
 
 
 def _mpeg_frame_at(data: bytes, pos: int) -> tuple[object, int] | None:
