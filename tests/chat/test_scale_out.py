@@ -20,7 +20,7 @@ from tests.servers import CHAT_SERVER, LOOPBACK, REPO, RunningServer, chat_serve
 
 
 # Heartbeats every second; a process silent for 3 s is taken for dead. Short, yet long enough for a loaded box.
-TTL = "3"
+TTL = "2"
 UNAVAILABLE = (1011, "chat unavailable: its Redis cannot be reached; reconnect later")
 Pair = tuple[RunningServer, RunningServer]
 
