@@ -43,6 +43,7 @@ PARTNERS = f"{PREFIX}partners"  # name -> partner's name, both ways
 PAGER = f"{PREFIX}pager"  # the pager's name
 PROCESSES = f"{PREFIX}processes"  # process id -> deadline of its presence (Redis time, ms)
 CHANNEL = f"{PREFIX}events"
+LISTENER = f"{PREFIX}listener:"  # + process id: the name of a process's subscribed connection
 STATE = (READY, NAMES, CLIENTS, PARTNERS, PAGER, PROCESSES)
 PRESENCE_TTL = 5.0
 RETRY_INTERVAL = 1.0
@@ -54,7 +55,7 @@ LOST = "LOST"  # the error a script answers under another epoch than its caller'
 log = logging.getLogger("uvicorn.error")
 
 # Every script but BEGIN starts with this: ARGV[1] is the caller's epoch.
-PRELUDE = f"""
+DEFINITIONS = f"""
 if redis.call('GET', '{EPOCH}') ~= ARGV[1] then return redis.error_reply('{LOST} the room has another epoch') end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -92,6 +93,8 @@ local function reap()
     if gone[string.match(room[i + 1], '^%S+')] then part(room[i]) end
   end
 end
+"""
+PRELUDE = f"""{DEFINITIONS}
 reap()
 """
 
@@ -122,6 +125,14 @@ local name = 'Client ' .. redis.call('INCR', '{NAMES}')
 redis.call('HSET', '{CLIENTS}', name, ARGV[2] .. ' ' .. ARGV[4])
 emit({{kind = 'joined', name = name, token = ARGV[3]}})
 return {{'ok', name}}
+"""
+# ARGV: epoch, process ids whose processes no longer listen: they are dead, whatever their deadline.
+BURY = f"""{DEFINITIONS}
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', '{PROCESSES}', ARGV[i]) then redis.call('ZADD', '{PROCESSES}', 0, ARGV[i]) end
+end
+reap()
+return 1
 """
 # ARGV: epoch, process, name. Only the process that holds the name parts it.
 PART = f"""{PRELUDE}
@@ -213,17 +224,13 @@ class RedisDirectory:
         self.redis: aioredis.Redis = aioredis.from_url(
             url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT, decode_responses=True
         )
-        # Its reads wait for the next event as long as the room is quiet: no socket timeout.
-        self.listener: aioredis.Redis = aioredis.from_url(
-            url, socket_connect_timeout=REDIS_TIMEOUT, decode_responses=True
-        )
         script = self.redis.register_script
         self.scripts: dict[str, AsyncScript] = {
             name: script(source)
             for name, source in (
                 ("begin", BEGIN), ("beat", BEAT), ("join", JOIN), ("part", PART), ("say", SAY),
                 ("invite", INVITE), ("leave", LEAVE), ("page", PAGE), ("paging", PAGING),
-                ("announce", ANNOUNCE), ("roster", ROSTER), ("stop", STOP),
+                ("announce", ANNOUNCE), ("roster", ROSTER), ("stop", STOP), ("bury", BURY),
             )
         }  # fmt: skip
 
@@ -318,7 +325,12 @@ class RedisDirectory:
                 await asyncio.sleep(RETRY_INTERVAL)
 
     async def serve(self) -> None:
-        async with self.listener.pubsub() as pubsub:
+        # Its reads wait for the next event as long as the room is quiet: no socket timeout. Its connection
+        # is named for this process: while it is open, the process is alive (see `bury_the_silent`).
+        listener = aioredis.from_url(
+            self.url, socket_connect_timeout=REDIS_TIMEOUT, decode_responses=True, client_name=LISTENER + self.process
+        )
+        async with listener, listener.pubsub() as pubsub:
             await pubsub.subscribe(CHANNEL)
             run_id = str((await self.redis.info("server"))["run_id"])
             grace = int(self.presence_ttl * 1000)
@@ -364,6 +376,21 @@ class RedisDirectory:
         ttl = int(self.presence_ttl * 1000)
         if await self.call("beat", self.process, ttl, "1" if first else "0") == "reaped":
             raise RoomUnavailableError("this process was taken for dead and its clients removed from the room")
+        await self.bury_the_silent()
+
+    async def bury_the_silent(self) -> None:
+        """Reap at once the processes whose subscribed connection has closed: killed ones, before their deadline.
+
+        A process subscribes before it first beats and starts over under a new id when that connection
+        drops, so a process id in the room without its connection is a process that is gone.
+        """
+        present: list[str] = await self.redis.zrange(PROCESSES, 0, -1)  # type: ignore[assignment] # decoded
+        listening = {
+            str(connection.get("name", "")).removeprefix(LISTENER)
+            for connection in await self.redis.client_list(_type="pubsub")
+        }
+        if silent := [process for process in present if process not in listening]:
+            await self.call("bury", *silent)
 
     async def close(self) -> None:
         """Leave the room on shutdown: this process's clients leave it at once."""
@@ -372,4 +399,3 @@ class RedisDirectory:
         with contextlib.suppress(*self.failures):
             await self.step("stop", self.process)
         await self.redis.aclose()
-        await self.listener.aclose()

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.internal.charmap import CategoryName
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.chat.chatters import Chatter
@@ -20,7 +21,7 @@ from WebSocket.client import Chat
 
 # Every general category, so that each class of code point is drawn, and the characters a terminal acts on
 # drawn often: C0 (ESC, CR, LF, tab), DEL, C1 (CSI), bidi embeddings, overrides and isolates, separators.
-CATEGORIES = ["Lu", "Ll", "Lo", "Mn", "Nd", "Pc", "Po", "Sm", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Co", "Cn"]
+CATEGORIES: list[CategoryName] = ["Lu", "Ll", "Lo", "Mn", "Nd", "Pc", "Po", "Sm", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Co", "Cn"]
 TERMINAL = "\x1b\r\n\t\x07\x00\x7f\x9b\x9d\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029"
 characters = st.one_of(
     st.sampled_from(TERMINAL), *(st.characters(categories=[category], codec="utf-8") for category in CATEGORIES)
