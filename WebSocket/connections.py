@@ -53,9 +53,17 @@ class ChatHTTPProtocol(H11Protocol):
         super().on_response_complete()
         self.arm_head_timer()
 
-    def arm_head_timer(self) -> None:
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self.disarm_head_timer()  # the websocket protocol has the connection now; let this object go
+        super().handle_websocket_upgrade(event)
+
+    def disarm_head_timer(self) -> None:
         if self.head_timer is not None:
             self.head_timer.cancel()
+        self.head_timer = None
+
+    def arm_head_timer(self) -> None:
+        self.disarm_head_timer()
         self.head_timer = self.loop.call_later(self.head_timeout, self.head_overdue)
 
     def head_overdue(self) -> None:
@@ -66,8 +74,7 @@ class ChatHTTPProtocol(H11Protocol):
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
+        self.disarm_head_timer()
         if self.transport is not None:  # None: refused at the cap, never counted
             super().connection_lost(exc)
 

@@ -29,6 +29,7 @@ BURST = 40.0  # messages one client may send at once
 PAGE_INTERVAL = 1.0
 JOIN_TIMEOUT = 10.0  # seconds a new client waits for the directory to name it
 SLOW_CLOSE = 1008  # policy violation: the client does not read what it is sent
+REMOVED = (1011, "removed from the room: this server was taken for dead; reconnect")
 
 Close = Callable[[int, str], Awaitable[None]]
 
@@ -189,7 +190,10 @@ class Room:
                     named.set_result(None)
                 self.deliver(self.others(name), f"{name} connected")
             case Left(name, partner):
-                self.clients.pop(name, None)
+                if (gone := self.clients.pop(name, None)) is not None:
+                    # Not parted here, yet gone from the room: reaped with this process, taken for dead.
+                    gone.present = False
+                    self.spawn(self.close(gone, *REMOVED))
                 if (stays := self.clients.get(partner)) is not None:
                     stays.partner = None
                     self.tell(stays, f"{name} left; private chat ended.")

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.chat.chatters import DEADLINE, Chatter
 from tests.event_loop import run
@@ -54,7 +55,7 @@ async def join(port: int, stack: list[Chatter]) -> tuple[Chatter, float]:
         chatter = Chatter(port)
         try:
             await chatter.__aenter__()
-        except Exception:  # noqa: BLE001 - closed with 1011/1012 or refused while the room starts over
+        except (ConnectionClosed, InvalidHandshake, OSError, asyncio.TimeoutError):  # while the room starts over
             assert time.monotonic() < deadline, "the room never served again"
             await asyncio.sleep(0.1)
             continue

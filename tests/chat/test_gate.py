@@ -75,6 +75,7 @@ def test_a_rebound_dns_name_gets_403_and_a_malformed_host_400(gated: RunningServ
             }.items():
                 answer = await rest.get("/api/v1/clients", headers={"Host": host})
                 assert answer.status_code == status, host
+
     run(scenario())
     with socket.create_connection(("127.0.0.1", gated.port), timeout=15) as sock:
         sock.sendall(

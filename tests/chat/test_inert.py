@@ -21,7 +21,24 @@ from WebSocket.client import Chat
 
 # Every general category, so that each class of code point is drawn, and the characters a terminal acts on
 # drawn often: C0 (ESC, CR, LF, tab), DEL, C1 (CSI), bidi embeddings, overrides and isolates, separators.
-CATEGORIES: list[CategoryName] = ["Lu", "Ll", "Lo", "Mn", "Nd", "Pc", "Po", "Sm", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Co", "Cn"]
+CATEGORIES: list[CategoryName] = [
+    "Lu",
+    "Ll",
+    "Lo",
+    "Mn",
+    "Nd",
+    "Pc",
+    "Po",
+    "Sm",
+    "So",
+    "Zs",
+    "Zl",
+    "Zp",
+    "Cc",
+    "Cf",
+    "Co",
+    "Cn",
+]
 TERMINAL = "\x1b\r\n\t\x07\x00\x7f\x9b\x9d\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029"
 characters = st.one_of(
     st.sampled_from(TERMINAL), *(st.characters(categories=[category], codec="utf-8") for category in CATEGORIES)
