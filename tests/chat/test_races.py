@@ -21,7 +21,7 @@ from tests.chat.chatters import Chatter
 from tests.event_loop import run
 from tests.redis_server import RedisServer, redis_server
 from tests.servers import RunningServer, chat_server
-from WebSocket.redis_directory import PAGER, PARTNERS
+from WebSocket.redis_scripts import PAGER, PARTNERS
 
 
 ROUNDS = 200  # of each race
