@@ -107,11 +107,18 @@ class Chat:
         try:
             response = await self.rest.get("/api/v1/clients")
             response.raise_for_status()
+            lines = [
+                f"* {client['name']} (connected {client['connected_for']} s ago)"
+                for client in response.json()["clients"]
+            ]
         except httpx.HTTPError as error:
-            self.say(f"* /who failed: {error}")
+            self.say(visible(f"* /who failed: {error}"))
             return
-        for client in response.json()["clients"]:
-            self.say(visible(f"* {client['name']} (connected {client['connected_for']} s ago)"))
+        except (ValueError, KeyError, TypeError):
+            self.say("* /who failed: the server's answer is not a list of clients")
+            return
+        for line in lines:
+            self.say(visible(line))
 
     async def announce(self, text: str) -> None:
         if not text:
@@ -123,10 +130,21 @@ class Chat:
         try:
             response = await self.rest.post("/api/v1/announcements", json={"text": text})
         except httpx.HTTPError as error:
-            self.say(f"* /announce failed: {error}")
+            self.say(visible(f"* /announce failed: {error}"))
             return
         outcome = "accepted" if response.status_code == 202 else "refused"
-        self.say(visible(f"* Announcement {outcome} ({response.status_code} {response.reason_phrase})"))
+        why = "" if response.status_code == 202 else f": {refusal_reason(response)}"
+        self.say(visible(f"* Announcement {outcome} ({response.status_code} {response.reason_phrase}){why}"))
+
+
+def refusal_reason(response: httpx.Response) -> str:
+    """What the server said about a refused request, in one short line."""
+    try:
+        detail = response.json()["detail"]
+        reason = detail if isinstance(detail, str) else str(detail[0]["msg"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        reason = response.text
+    return reason[:200]
 
 
 def closed_because(connection: ClientConnection) -> str:

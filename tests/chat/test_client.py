@@ -106,7 +106,8 @@ def test_the_client_refuses_long_lines_and_unknown_commands_itself(server: Runni
             client, name = await piped_client(server.port, other)
             assert client.stdin is not None
             assert client.stdout is not None
-            client.stdin.write(b"x" * 2001 + b"\n/announcement typo\n/announce " + b"y" * 2001 + b"\nstill here\n")
+            client.stdin.write(b"x" * 2001 + b"\n/announcement typo\n/announce " + b"y" * 2001 + b"\n")
+            client.stdin.write(b"/announce ring \x07 ring\nstill here\n")
             await client.stdin.drain()
             await other.expect(said(name, "still here"))
             client.stdin.close()
@@ -115,6 +116,7 @@ def test_the_client_refuses_long_lines_and_unknown_commands_itself(server: Runni
             assert "* Not sent: 2,001 characters, and a message has at most 2,000" in output
             assert "* Unknown command /announcement: the commands are /who and /announce TEXT" in output
             assert "* Not sent: 2,001 characters, and an announcement has at most 2,000" in output
+            assert "* Announcement refused (422 Unprocessable Entity): Value error, contains U+0007" in output
             assert "Disconnected" not in output  # not cut off with 1009 and back under a new name
             assert not any(line.startswith(("Announcement:", "x" * 10)) for line in other.seen)
 
