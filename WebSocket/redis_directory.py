@@ -224,7 +224,9 @@ class RedisDirectory:
         while True:
             await asyncio.sleep(self.presence_ttl / 3)
             try:
-                await asyncio.wait_for(self.beat(first=False, run_id=run_id), self.presence_ttl / 3)
+                # A third of the TTL between beats and at most half for one: a process that cannot confirm
+                # its epoch closes its clients before a new epoch may give their names (one TTL).
+                await asyncio.wait_for(self.beat(first=False, run_id=run_id), self.presence_ttl / 2)
             except asyncio.TimeoutError as error:
                 raise RoomUnavailableError("Redis did not answer a heartbeat in time") from error
 
