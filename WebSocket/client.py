@@ -1,8 +1,11 @@
 """The chat service's terminal client: keyboard and websocket at once, reconnecting when the server goes away.
 
-Run `python WebSocket/client.py [ws://127.0.0.1:8765/]`. Plain lines are chat messages; `/who` lists who is
-connected and `/announce TEXT` announces to everyone, both through the REST side. Ctrl-C or Ctrl-D leaves.
-Exit statuses: 0 on leaving, 2 on a bad URL.
+Run `python WebSocket/client.py [ws://127.0.0.1:8765/]`. Plain lines are chat messages (a paste of several
+lines is several messages); `/who` lists who is connected and `/announce TEXT` announces to everyone, both
+through the REST side. Ctrl-C or Ctrl-D leaves. Exit statuses: 0 on leaving, 2 on a bad URL.
+
+Whatever arrives is shown with its control characters escaped (`\x1b`): the server refuses them, but this
+client may be talking to another server.
 """
 
 import argparse
@@ -16,6 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
+
+from WebSocket.text import MAX_TEXT, visible
 
 
 DEFAULT_URL = "ws://127.0.0.1:8765/"
@@ -44,34 +49,47 @@ class Chat:
         self.rest = httpx.AsyncClient(base_url=rest_base(url), timeout=REST_TIMEOUT)
 
     async def listen(self) -> None:
-        """Print what arrives, forever; when the server goes away, say so and reconnect with back-off."""
+        """Print what arrives, forever; when the server goes away, say so and reconnect with back-off.
+
+        The back-off starts again only once a server has welcomed the client: one that accepts and closes
+        at once (1011 while its Redis is away) is retried ever more slowly.
+        """
         backoff = FIRST_BACKOFF
         while True:
             try:
                 async with websockets.connect(self.url, open_timeout=REST_TIMEOUT) as connection:
                     self.connection = connection
                     self.connected.set()
-                    backoff = FIRST_BACKOFF
                     async for message in connection:
-                        self.say(message if isinstance(message, str) else message.decode(errors="replace"))
+                        text = message if isinstance(message, str) else message.decode(errors="replace")
+                        if text.startswith("You are "):
+                            backoff = FIRST_BACKOFF
+                        self.say(visible(text))
+                reason = closed_because(connection)
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as error:
-                reason = str(error) or type(error).__name__
-            else:
-                reason = "connection closed"
+                reason = visible(str(error) or type(error).__name__)
             self.connection = None
             self.connected.clear()
             self.say(f"* Disconnected from {self.url} ({reason}); reconnecting in {backoff:g} s")
             await asyncio.sleep(backoff)
             backoff = min(MAX_BACKOFF, backoff * 2)
 
-    async def handle(self, line: str) -> None:
-        """One typed line: a slash command for the REST side, or a message for the room."""
-        if not line.strip():
-            return
-        if line.strip() == "/who":
+    async def handle(self, typed: str) -> None:
+        """What was typed or pasted: each line a slash command for the REST side or a message for the room."""
+        for line in typed.splitlines():
+            if line.strip():
+                await self.handle_line(line)
+
+    async def handle_line(self, line: str) -> None:
+        command, _, rest = line.strip().partition(" ")
+        if command == "/who" and not rest.strip():
             await self.who()
-        elif line.startswith("/announce"):
-            await self.announce(line.removeprefix("/announce").strip())
+        elif command == "/announce":
+            await self.announce(rest.strip())
+        elif command.startswith("/"):
+            self.say(f"* Unknown command {visible(command)}: the commands are /who and /announce TEXT")
+        elif len(line) > MAX_TEXT:
+            self.say(f"* Not sent: {len(line):,} characters, and a message has at most {MAX_TEXT:,}")
         else:
             await self.send(line)
 
@@ -89,23 +107,51 @@ class Chat:
         try:
             response = await self.rest.get("/api/v1/clients")
             response.raise_for_status()
+            lines = [
+                f"* {client['name']} (connected {client['connected_for']} s ago)"
+                for client in response.json()["clients"]
+            ]
         except httpx.HTTPError as error:
-            self.say(f"* /who failed: {error}")
+            self.say(visible(f"* /who failed: {error}"))
             return
-        for client in response.json()["clients"]:
-            self.say(f"* {client['name']} (connected {client['connected_for']} s ago)")
+        except (ValueError, KeyError, TypeError):
+            self.say("* /who failed: the server's answer is not a list of clients")
+            return
+        for line in lines:
+            self.say(visible(line))
 
     async def announce(self, text: str) -> None:
         if not text:
             self.say("* Usage: /announce TEXT")
             return
+        if len(text) > MAX_TEXT:
+            self.say(f"* Not sent: {len(text):,} characters, and an announcement has at most {MAX_TEXT:,}")
+            return
         try:
             response = await self.rest.post("/api/v1/announcements", json={"text": text})
         except httpx.HTTPError as error:
-            self.say(f"* /announce failed: {error}")
+            self.say(visible(f"* /announce failed: {error}"))
             return
         outcome = "accepted" if response.status_code == 202 else "refused"
-        self.say(f"* Announcement {outcome} ({response.status_code} {response.reason_phrase})")
+        why = "" if response.status_code == 202 else f": {refusal_reason(response)}"
+        self.say(visible(f"* Announcement {outcome} ({response.status_code} {response.reason_phrase}){why}"))
+
+
+def refusal_reason(response: httpx.Response) -> str:
+    """What the server said about a refused request, in one short line."""
+    try:
+        detail = response.json()["detail"]
+        reason = detail if isinstance(detail, str) else str(detail[0]["msg"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        reason = response.text
+    return reason[:200]
+
+
+def closed_because(connection: ClientConnection) -> str:
+    """`1001 server shutting down`: the code and reason of a connection's close, shown safely."""
+    if connection.close_code is None:
+        return "connection closed"
+    return visible(f"{connection.close_code} {connection.close_reason}".strip())
 
 
 async def terminal_lines() -> AsyncIterator[str]:

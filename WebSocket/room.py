@@ -1,47 +1,41 @@
-"""The chatroom's rules: names, messages, the pager and private chats, for the clients of one server process.
+"""The chatroom's rules for the clients of one server process: what they may send, and what they see.
 
-What every process of a room must agree on (names, who chats privately with whom, who pages) is asked of
-the room's directory methods, which here keep it in this process; `redis_room.py` keeps it in Redis for
-several processes. Whatever clients should see is an event: `Room.publish` applies it here at once, and the
-Redis room publishes it so that every process applies it, all in the order Redis delivers them.
+What every process of a room must agree on (names, private pairs, the pager, the roster) belongs to the
+room's directory (`directory.py`: in this process, or in Redis for several). The room asks the directory
+for every change, and changes what its own clients see only when the directory's events arrive, in the
+directory's order: so every process shows the same room, whoever asked first.
 """
 
 import asyncio
 import contextlib
 import itertools
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from websockets.frames import Frame, Opcode
 from websockets.legacy.protocol import WebSocketCommonProtocol
 from websockets.protocol import State
 
+from WebSocket.directory import Directory
+from WebSocket.events import Announced, Event, Joined, Left, Paged, Paging, Paired, Said, Unpaged, Unpaired
+from WebSocket.text import MAX_TEXT, clean
 
-MAX_TEXT = 2000  # characters in one chat message
+
 BACKLOG = 256 * 1024  # bytes sent to one client but not yet taken by its socket before it is dropped as too slow
 RATE = 20.0  # messages a second one client may send, on average
 BURST = 40.0  # messages one client may send at once
 PAGE_INTERVAL = 1.0
+JOIN_TIMEOUT = 10.0  # seconds a new client waits for the directory to name it
 SLOW_CLOSE = 1008  # policy violation: the client does not read what it is sent
+REMOVED = (1011, "removed from the room: this server was taken for dead; reconnect")
 
-# Why an invitation cannot be done, by the directory's code for it.
-REFUSALS = {
-    "absent": "No such client: {name}",
-    "self": "You cannot invite yourself",
-    "busy_inviter": "You are already in a private chat with {partner}",
-    "busy_invitee": "{name} is already in a private chat",
-}
-
-
-def refusal(code: str, name: str, partner: str = "") -> str:
-    """The line that says why an invitation of `name` cannot be done."""
-    return REFUSALS[code].format(name=name, partner=partner)
-
-
-Event = dict[str, Any]  # {"kind": ..., ...}: see Room.apply
 Close = Callable[[int, str], Awaitable[None]]
+
+
+class NotJoinedError(RuntimeError):
+    """The directory did not name a new client: not in time, or the room lost its shared state meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +52,10 @@ class Limits:
 class Client:
     """One websocket connection: its name, its clock, its rate bucket and its private partner's name."""
 
-    name: str
     protocol: WebSocketCommonProtocol
     close: Close
     limits: Limits
+    name: str = ""  # given by the directory's Joined event
     connected_at: float = field(default_factory=time.monotonic)
     connected_wall: float = field(default_factory=time.time)
     partner: str | None = None
@@ -92,17 +86,17 @@ class Client:
 
 
 class Room:
-    """The clients connected to this process, and every change to what they see; state kept in this process."""
+    """The clients connected to this process, over a directory that decides every change to the room."""
 
-    # What the directory or publish may raise when the room's shared state cannot be reached.
-    failures: tuple[type[Exception], ...] = ()
-
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, directory: Directory, limits: Limits | None = None) -> None:
+        self.directory = directory
+        self.failures = directory.failures
         self.limits = limits if limits is not None else Limits()
-        self.clients: dict[str, Client] = {}
-        self.numbers = itertools.count(1)
-        self.pager: str | None = None
-        self.pager_task: asyncio.Task[None] | None = None
+        self.clients: dict[str, Client] = {}  # present, by name
+        self.arriving: dict[str, tuple[Client, asyncio.Future[None]]] = {}  # joining, by token
+        self.tokens = (f"{uuid.uuid4().hex}/{number}" for number in itertools.count())
+        self.pager: tuple[str, asyncio.Task[None]] | None = None  # a pager of this process, and its task
+        self.abandoned: set[str] = set()  # tokens whose client stopped waiting for its name
         self.background: set[asyncio.Task[None]] = set()
         self.unflushed: list[Client] = []
         self.flush_due = False
@@ -111,61 +105,7 @@ class Room:
             "invite": self.invite,
             "leave": self.leave_private,
         }
-        self.appliers: dict[str, Callable[[Event], None]] = {
-            "room": self.apply_room,
-            "tell": self.apply_tell,
-            "pair": self.apply_pair,
-            "unpair": self.apply_unpair,
-            "page": self.apply_page,
-            "unpage": self.apply_unpage,
-            "paging": self.apply_paging,
-        }
-
-    # The directory: what every process of the room agrees on. Here it is this process's own state.
-
-    async def claim_name(self, protocol: WebSocketCommonProtocol, close: Close) -> Client:
-        return Client(f"Client {next(self.numbers)}", protocol, close, self.limits)
-
-    async def register(self, client: Client) -> None:
-        """Record a named client as in the room."""
-
-    async def check_invitation(self, inviter: Client, name: str) -> str | None:
-        """Why `inviter` cannot invite `name`, or None once both are recorded as partners."""
-        invitee = self.clients.get(name)
-        if invitee is None:
-            return refusal("absent", name)
-        if invitee is inviter:
-            return refusal("self", name)
-        if inviter.partner is not None:
-            return refusal("busy_inviter", name, inviter.partner)
-        return refusal("busy_invitee", name) if invitee.partner is not None else None
-
-    async def end_pairing(self, client: Client) -> str | None:
-        """Forget the client's private chat; its partner's name, or None if it had none."""
-        return client.partner
-
-    async def forget(self, client: Client) -> tuple[str | None, bool]:
-        """Forget a departed client; its partner's name and whether it was paging."""
-        return client.partner, self.pager == client.name
-
-    async def claim_pager(self, client: Client) -> None:
-        """Record the client as the room's pager."""
-
-    async def release_pager(self, pager: str) -> bool:
-        """Stop `pager`'s paging if it still pages; True if this call stopped it."""
-        return self.pager == pager
-
-    async def roster(self) -> list[tuple[str, float]]:
-        """Everyone in the room: names and when they connected (seconds since the epoch)."""
-        return [(client.name, client.connected_wall) for client in self.clients.values()]
-
-    async def recipients(self) -> int:
-        """How many clients the room has."""
-        return len(self.clients)
-
-    async def publish(self, event: Event) -> None:
-        """Make every process of the room apply the event; here there is one."""
-        self.apply(event)
+        directory.attach(self)
 
     # What clients see.
 
@@ -212,10 +152,12 @@ class Room:
     def tell(self, client: Client, line: str) -> None:
         self.deliver((client,), line)
 
+    def others(self, *names: str) -> Iterable[Client]:
+        return (client for client in self.clients.values() if client.name not in names)
+
     def drop(self, client: Client, reason: str) -> None:
         """Out of the room at once; the close frame waits behind what the client has not read yet."""
         client.dropped = True
-        self.clients.pop(client.name, None)
         self.spawn(self.part(client))
         self.spawn(self.close(client, SLOW_CLOSE, reason))
 
@@ -232,54 +174,88 @@ class Room:
         with contextlib.suppress(Exception):
             await client.close(code, reason)
 
-    def apply(self, event: Event) -> None:
+    # The directory's events, in its order.
+
+    def apply(self, event: Event) -> None:  # noqa: PLR0912 - one case per kind of event reads best
         """Show an event to this process's clients; every process applies the same events in the same order."""
-        self.appliers[event["kind"]](event)
+        match event:
+            case Joined(name, token):
+                if token in self.abandoned:
+                    self.abandoned.discard(token)
+                    self.spawn(self.directory.part(name))
+                elif (arriving := self.arriving.pop(token, None)) is not None:
+                    client, named = arriving
+                    client.name, client.present = name, True
+                    self.clients[name] = client
+                    named.set_result(None)
+                self.deliver(self.others(name), f"{name} connected")
+            case Left(name, partner):
+                if (gone := self.clients.pop(name, None)) is not None:
+                    # Not parted here, yet gone from the room: reaped with this process, taken for dead.
+                    gone.present = False
+                    self.spawn(self.close(gone, *REMOVED))
+                if (stays := self.clients.get(partner)) is not None:
+                    stays.partner = None
+                    self.tell(stays, f"{name} left; private chat ended.")
+                self.deliver(self.others(name, partner), f"{name} left")
+            case Paired(a, b):
+                for me, other in ((a, b), (b, a)):
+                    if (paired := self.clients.get(me)) is not None:
+                        paired.partner = other
+                        self.tell(paired, f"Private chatting with {other}")
+            case Unpaired(a, b):
+                for name in (a, b):
+                    if (ended := self.clients.get(name)) is not None:
+                        ended.partner = None
+                        self.tell(ended, "Private chat ended.")
+            case Paged(pager):
+                self.stop_paging()
+                if pager in self.clients:
+                    self.pager = (pager, asyncio.ensure_future(self.keep_paging(pager)))
+            case Unpaged(pager):
+                if self.pager is not None and self.pager[0] == pager:
+                    self.stop_paging()
+            case Paging(pager):
+                self.deliver(self.others(pager), "PAGING")
+            case Said(sender, line, to):
+                if to:
+                    if (recipient := self.clients.get(to)) is not None:
+                        self.tell(recipient, line)
+                else:
+                    self.deliver((c for c in self.others(sender) if c.partner is None), line)
+            case Announced(text):
+                self.deliver(self.clients.values(), f"Announcement: {text}")
 
-    def apply_room(self, event: Event) -> None:
-        exclude, room_only = event.get("exclude"), event.get("room_only", False)
-        chosen = (c for c in self.clients.values() if c.name != exclude and not (room_only and c.partner))
-        self.deliver(chosen, event["line"])
-
-    def apply_tell(self, event: Event) -> None:
-        if (client := self.clients.get(event["to"])) is not None:
-            self.tell(client, event["line"])
-
-    def apply_pair(self, event: Event) -> None:
-        for me, other in ((event["a"], event["b"]), (event["b"], event["a"])):
-            if (client := self.clients.get(me)) is not None:
-                client.partner = other
-                self.tell(client, f"Private chatting with {other}")
-
-    def apply_unpair(self, event: Event) -> None:
-        for name, line in event["told"].items():
-            if (client := self.clients.get(name)) is not None:
-                client.partner = None
-                self.tell(client, line)
-
-    def apply_page(self, event: Event) -> None:
-        self.stop_paging_task()
-        self.pager = event["pager"]
-        if event["pager"] in self.clients:
-            self.pager_task = asyncio.ensure_future(self.keep_paging(event["pager"]))
-
-    def apply_unpage(self, event: Event) -> None:
-        if self.pager == event["pager"]:
-            self.pager = None
-            self.stop_paging_task()
-
-    def apply_paging(self, event: Event) -> None:
-        if self.pager == event["pager"]:
-            self.deliver((c for c in self.clients.values() if c.name != event["pager"]), "PAGING")
+    def lost(self, code: int, reason: str) -> None:
+        """The shared state is gone or unreachable: every client here goes, their names with it."""
+        self.stop_paging()
+        for _, named in self.arriving.values():
+            named.set_exception(NotJoinedError(reason))
+        self.arriving.clear()
+        self.abandoned.clear()
+        for client in self.clients.values():
+            client.present = False
+            self.spawn(self.close(client, code, reason))
+        self.clients.clear()
 
     # What clients do.
 
     async def enter(self, client: Client) -> None:
-        """Let a named client into the room; what it is sent waits until `welcomed`."""
-        await self.register(client)
-        self.clients[client.name] = client
-        client.present = True
-        await self.publish({"kind": "room", "line": f"{client.name} connected", "exclude": client.name})
+        """Let a new client into the room: named once the directory's Joined event for it is applied.
+
+        What it is sent from then on waits until `welcomed`, so that its name is its first line.
+        """
+        token = next(self.tokens)
+        named: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.arriving[token] = (client, named)
+        try:
+            await self.directory.join(token, client.connected_wall)
+            await asyncio.wait_for(asyncio.shield(named), JOIN_TIMEOUT)
+        except asyncio.TimeoutError as error:
+            self.abandoned.add(token)  # should its name come after all, it is given back
+            raise NotJoinedError("the room did not name the client in time") from error
+        finally:
+            self.arriving.pop(token, None)
 
     def welcomed(self, client: Client) -> None:
         """The client has been told its name: send it what has come for it since it entered."""
@@ -289,19 +265,12 @@ class Room:
             self.flush_soon()
 
     async def part(self, client: Client) -> None:
-        """A client has gone, whatever the cause: free its name, end its private chat and its paging."""
-        self.clients.pop(client.name, None)
+        """A client has gone, whatever the cause: the directory frees its name, ends its chat and paging."""
         if client.present:
             client.present = False
-            await self.depart(client.name, *await self.forget(client))
-
-    async def depart(self, name: str, partner: str | None, paged: bool) -> None:
-        """Tell the room that a client has gone, however it went, and end its private chat and paging."""
-        if partner is not None:
-            await self.publish({"kind": "unpair", "told": {partner: f"{name} left; private chat ended."}})
-        if paged:
-            await self.publish({"kind": "unpage", "pager": name})
-        await self.publish({"kind": "room", "line": f"{name} left", "exclude": partner})
+            if self.clients.get(client.name) is client:
+                del self.clients[client.name]
+            await self.directory.part(client.name)
 
     async def receive(self, client: Client, text: str) -> None:
         """One text frame from a client: a command or a message."""
@@ -311,55 +280,49 @@ class Room:
         if len(text) > self.limits.text:
             self.tell(client, f"Message too long: at most {self.limits.text} characters")
             return
-        if (pager := self.pager) is not None and pager != client.name and await self.release_pager(pager):
-            await self.publish({"kind": "unpage", "pager": pager})
+        text, problem = clean(text)
+        if problem is not None:
+            self.tell(client, f"Message refused: {problem}")
+            return
+        if not text.strip():
+            return  # nothing to say
         word, _, rest = text.strip().partition(" ")
         command = self.commands.get(word)
         if command is not None and (word == "invite") == bool(rest.strip()):
             await command(client, rest.strip())
             return
-        line = f"{client.seconds()} {client.name}: {text}"
-        if client.partner is not None:
-            await self.publish({"kind": "tell", "to": client.partner, "line": line})
-        else:
-            await self.publish({"kind": "room", "line": line, "exclude": client.name, "room_only": True})
+        await self.directory.say(client.name, f"{client.seconds()} {client.name}: {text}")
 
-    async def announce(self, text: str) -> None:
-        await self.publish({"kind": "room", "line": f"Announcement: {text}"})
+    async def announce(self, text: str) -> int:
+        """Announce to everyone; how many clients the room has."""
+        return await self.directory.announce(text)
+
+    async def roster(self) -> list[tuple[str, float]]:
+        return await self.directory.roster()
 
     async def page(self, client: Client, _: str) -> None:
-        await self.claim_pager(client)
-        await self.publish({"kind": "page", "pager": client.name})
+        await self.directory.page(client.name)
 
     async def keep_paging(self, pager: str) -> None:
         with contextlib.suppress(*self.failures):  # then the room is closing its clients
-            while True:
-                await self.publish({"kind": "paging", "pager": pager})
+            while await self.directory.paging(pager):
                 await asyncio.sleep(PAGE_INTERVAL)
 
-    def stop_paging_task(self) -> None:
-        if self.pager_task is not None:
-            self.pager_task.cancel()
-        self.pager_task = None
+    def stop_paging(self) -> None:
+        if self.pager is not None:
+            self.pager[1].cancel()
+        self.pager = None
 
     async def invite(self, client: Client, who: str) -> None:
         name = f"Client {who}" if who.isdigit() else who
-        refused = await self.check_invitation(client, name)
-        if refused is None:
-            client.partner = name  # its next message is private even before the event comes back
-            await self.publish({"kind": "pair", "a": client.name, "b": name})
-        else:
+        refused = await self.directory.invite(client.name, name)
+        if refused is not None:
             self.tell(client, refused)
 
     async def leave_private(self, client: Client, _: str) -> None:
-        partner = await self.end_pairing(client)
-        client.partner = None  # its next message is for the room even before the event comes back
-        if partner is None:
+        if not await self.directory.leave(client.name):
             self.tell(client, "You are not in a private chat")
-            return
-        ended = "Private chat ended."
-        await self.publish({"kind": "unpair", "told": {client.name: ended, partner: ended}})
 
     async def close_all(self, code: int, reason: str) -> None:
-        self.stop_paging_task()
+        self.stop_paging()
         await asyncio.gather(*(self.close(client, code, reason) for client in list(self.clients.values())))

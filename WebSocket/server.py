@@ -2,38 +2,36 @@
 
 Run `python WebSocket/server.py [--host 127.0.0.1] [--port 8765] [--redis URL]`. Every websocket client is a
 chat client: one UTF-8 text frame is one message. The lines the server sends are listed in docs/chat.md.
-With --redis, several processes share one room (redis_room.py); without it the room is this process's.
+With --redis, several processes share one room (redis_directory.py); without it the room is this process's.
 """
 
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
-import time
 import warnings
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timezone
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from websockets.legacy.protocol import WebSocketCommonProtocol
 
-from WebSocket.redis_room import PRESENCE_TTL, UNAVAILABLE, RedisRoom
-from WebSocket.room import BACKLOG, BURST, MAX_TEXT, RATE, Client, Limits, Room
+from WebSocket.api import MAX_BODY, SHUTDOWN_CLOSE, bounded, create_api, declared_length, too_large
+from WebSocket.connections import HEAD_TIMEOUT, MAX_CONNECTIONS, AcceptErrorLog, ChatHTTPProtocol
+from WebSocket.directory import Directory, LocalDirectory
+from WebSocket.hosts import AllowlistError, Gate
+from WebSocket.redis_directory import PRESENCE_TTL, UNAVAILABLE, RedisDirectory
+from WebSocket.room import BACKLOG, BURST, RATE, Client, Limits, NotJoinedError, Room
 
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 MAX_FRAME = 16 * 1024  # bytes in one websocket frame; a larger one closes the connection with 1009
 MAX_QUEUE = 16  # frames read ahead from one client; its rate limit drops what comes faster than it is read
-SHUTDOWN_CLOSE = (1001, "server shutting down")
 CLOSE_TIMEOUT = 3.0  # seconds a peer has to answer a close frame (or a dead one's is aborted) before it is cut off
-JOIN_TIMEOUT = 10.0  # seconds the lifespan waits for the Redis room to be joined
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -41,25 +39,59 @@ Receive = Any
 Send = Any
 
 
+def header(scope: Scope, name: bytes) -> str | None:
+    """One request header's value (latin-1, as HTTP has it), or None if it is absent."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 class ChatApp:
     """The ASGI app: a websocket at `/` is a chat client, everything else goes to the REST API.
 
-    Lines are written by the websockets library's `broadcast()` straight onto each connection, which needs
-    the library's protocol object: uvicorn's `websockets` protocol is that object, and its ASGI `send` is
-    one of its methods. Closing still goes through ASGI, so that uvicorn knows.
+    Every request first passes the gate (Host and Origin), and a REST body its cap. Lines are written
+    straight onto each connection, which needs the websockets library's protocol object: uvicorn's
+    `websockets` protocol is that object, and its ASGI `send` is one of its methods. Closing still goes
+    through ASGI, so that uvicorn knows.
     """
 
-    def __init__(self, room: Room, api: FastAPI) -> None:
+    def __init__(self, room: Room, gate: Gate, max_body: int = MAX_BODY) -> None:
         self.room = room
-        self.api = api
+        self.gate = gate
+        self.max_body = max_body
+        self.failures: tuple[type[Exception], ...] = (NotJoinedError, *room.failures)
+        self.api = create_api(room, UNAVAILABLE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
+        if scope["type"] == "lifespan":
             await self.api(scope, receive, send)
             return
+        refused = self.gate.refusal(header(scope, b"host"), header(scope, b"origin"), scope["scheme"])
+        if refused is None and scope["type"] == "http" and (declared_length(scope["headers"]) or 0) > self.max_body:
+            refused = (413, too_large(self.max_body).detail)
+        if refused is not None:
+            await self.refuse(scope, send, *refused)
+        elif scope["type"] == "http":
+            await self.api(scope, bounded(receive, self.max_body), send)
+        else:
+            await self.websocket(scope, receive, send)
+
+    async def refuse(self, scope: Scope, send: Send, status: int, reason: str) -> None:
+        """Answer with the status and `{"detail": reason}`, for a websocket's handshake too."""
+        body = json.dumps({"detail": reason}).encode()
+        start = "websocket.http.response.start" if scope["type"] == "websocket" else "http.response.start"
+        more = "websocket.http.response.body" if scope["type"] == "websocket" else "http.response.body"
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if scope["type"] == "http":
+            headers.append((b"connection", b"close"))  # what the body was has not been read
+        await send({"type": start, "status": status, "headers": headers})
+        await send({"type": more, "body": body})
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         await receive()  # websocket.connect
         if scope["path"] != "/":
-            await send({"type": "websocket.close", "code": 1008})  # before the handshake: a 403
+            await self.refuse(scope, send, 404, "Not Found: the chat is at /")
             return
         await send({"type": "websocket.accept"})
         protocol = getattr(send, "__self__", None)
@@ -70,11 +102,7 @@ class ChatApp:
         async def close(code: int, reason: str) -> None:
             await send({"type": "websocket.close", "code": code, "reason": reason})
 
-        try:
-            client = await self.room.claim_name(protocol, close)
-        except self.room.failures:
-            await close(*UNAVAILABLE)
-            return
+        client = Client(protocol, close, self.room.limits)
         try:
             # In the room before it is told its name, so that nothing said after the welcome misses it.
             await self.room.enter(client)
@@ -82,7 +110,7 @@ class ChatApp:
             await send({"type": "websocket.send", "text": f"You are {client.name}"})
             self.room.welcomed(client)
             await self.chat(client, receive)
-        except self.room.failures:
+        except self.failures:
             await self.room.close(client, *UNAVAILABLE)
         except OSError:
             pass  # uvicorn's ClientDisconnected: the client went before its welcome was sent
@@ -103,82 +131,9 @@ class ChatApp:
                 await self.room.receive(client, text)
 
 
-class ConnectedClient(BaseModel):
-    name: str
-    connected_at: datetime
-    connected_for: int = Field(description="whole seconds since the client connected")
-
-
-class ClientList(BaseModel):
-    clients: list[ConnectedClient]
-
-
-class Announcement(BaseModel):
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-
-
-class AnnouncementAccepted(BaseModel):
-    status: str = "accepted"
-    recipients: int
-
-
-def create_api(room: Room) -> FastAPI:
-    """The REST side under /api/v1; its lifespan joins a Redis room before serving and leaves it after."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if not isinstance(room, RedisRoom):
-            yield
-            await room.close_all(*SHUTDOWN_CLOSE)
-            return
-        keeper = asyncio.ensure_future(room.run())
-        deadline = time.monotonic() + JOIN_TIMEOUT
-        while not room.available and time.monotonic() < deadline and not keeper.done():
-            await asyncio.sleep(0.02)
-        if not room.available:
-            keeper.cancel()
-            raise RuntimeError(f"could not join the room through Redis at {room.url}")
-        try:
-            yield
-        finally:
-            await room.close_all(*SHUTDOWN_CLOSE)
-            keeper.cancel()
-            await room.stop()
-
-    api = FastAPI(title="Chat service", lifespan=lifespan)
-
-    async def unavailable(_: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"detail": f"{UNAVAILABLE[1]} ({type(error).__name__})"}, status_code=503)
-
-    for failure in room.failures:
-        api.add_exception_handler(failure, unavailable)
-
-    @api.get("/api/v1/clients")
-    async def clients() -> ClientList:
-        now = time.time()
-        return ClientList(
-            clients=[
-                ConnectedClient(
-                    name=name,
-                    connected_at=datetime.fromtimestamp(since, timezone.utc),
-                    connected_for=max(0, int(now - since)),
-                )
-                for name, since in await room.roster()
-            ]
-        )
-
-    @api.post("/api/v1/announcements", status_code=202)
-    async def announcements(announcement: Announcement) -> AnnouncementAccepted:
-        await room.announce(announcement.text)
-        return AnnouncementAccepted(recipients=await room.recipients())
-
-    return api
-
-
-def create_app(room: Room | None = None) -> ChatApp:
+def create_app(room: Room | None = None, gate: Gate | None = None, max_body: int = MAX_BODY) -> ChatApp:
     """The chat service's ASGI app: the chatroom at `/`, the REST side under /api/v1."""
-    chat = room if room is not None else Room()
-    return ChatApp(chat, create_api(chat))
+    return ChatApp(room if room is not None else Room(LocalDirectory()), gate or Gate(), max_body)
 
 
 class ChatServer(uvicorn.Server):
@@ -187,6 +142,10 @@ class ChatServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, room: Room) -> None:
         super().__init__(config)
         self.room = room
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
+        await super().startup(sockets)
 
     async def shutdown(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         await self.room.close_all(*SHUTDOWN_CLOSE)
@@ -208,6 +167,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=float, default=RATE, help="messages a second one client may send")
     parser.add_argument("--burst", type=float, default=BURST, help="messages one client may send at once")
+    parser.add_argument(
+        "--allowed-origin", action="append", default=[], metavar="ORIGIN", help="a web page origin that may connect"
+    )
+    parser.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME", help="a host name the server answers to"
+    )
+    parser.add_argument("--max-body", type=int, default=MAX_BODY // 1024, help="KiB in one REST request's body")
+    parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS, help="connections at once")
+    parser.add_argument(
+        "--head-timeout", type=float, default=HEAD_TIMEOUT, help="seconds a client has to send a request head"
+    )
     return parser.parse_args(argv)
 
 
@@ -223,26 +193,36 @@ def redis_problem(url: str) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        gate = Gate(args.allowed_host, args.allowed_origin)
+    except AllowlistError as error:
+        print(f"server.py: {error}", file=sys.stderr)
+        return 2
     limits = Limits(backlog=args.send_buffer * 1024, rate=args.rate, burst=args.burst)
-    room = Room(limits)
+    directory: Directory = LocalDirectory()
     if args.redis:
         problem = redis_problem(args.redis)
         if problem is not None:
             print(f"server.py: cannot reach Redis at {args.redis}: {problem}", file=sys.stderr)
             return 1
-        room = RedisRoom(args.redis, limits, args.presence_ttl)
+        directory = RedisDirectory(args.redis, args.presence_ttl)
+    room = Room(directory, limits)
+    ChatHTTPProtocol.max_connections = args.max_connections
+    ChatHTTPProtocol.head_timeout = args.head_timeout
     # uvicorn's websockets-based protocol is the one with keep-alive pings; its deprecation is not news here.
     warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
     config = uvicorn.Config(
-        create_app(room),
+        create_app(room, gate, args.max_body * 1024),
         host=args.host,
         port=args.port,
+        http=ChatHTTPProtocol,
         ws="websockets",
         ws_max_size=MAX_FRAME,
         ws_max_queue=MAX_QUEUE,
         ws_per_message_deflate=False,  # a zlib context per connection costs far more memory than chat lines save
         ws_ping_interval=args.ping_interval,
         ws_ping_timeout=args.ping_timeout,
+        h11_max_incomplete_event_size=16 * 1024,  # a request head's bytes
         log_level="warning",
         backlog=4096,
     )

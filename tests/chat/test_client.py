@@ -1,35 +1,33 @@
 """The terminal client: piped lines, reconnecting, and a real terminal driven through tmux."""
 
 import asyncio
-import os
-import shutil
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from tests.chat.chatters import DEADLINE, Chatter, said
+from tests.chat.terminals import CLIENT, terminal
 from tests.event_loop import run
-from tests.servers import REPO, RunningServer, chat_server, free_port
+from tests.servers import RunningServer, chat_server, free_port, running_command
 
 
-CLIENT = str(REPO / "WebSocket" / "client.py")
+async def piped_client(port: int, watcher: Chatter) -> tuple[asyncio.subprocess.Process, str]:
+    """The terminal client with its stdin and stdout piped, and its name once `watcher` sees it connect."""
+    client = await asyncio.create_subprocess_exec(
+        sys.executable, CLIENT, f"ws://127.0.0.1:{port}/",
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return client, (await watcher.expect(lambda line: line.endswith(" connected"))).removesuffix(" connected")
 
 
 def test_piped_lines_are_sent_and_arrivals_printed(server: RunningServer) -> None:
     async def scenario() -> None:
         async with Chatter(server.port) as other:
-            client = await asyncio.create_subprocess_exec(
-                sys.executable, CLIENT, f"ws://127.0.0.1:{server.port}/",
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            client, name = await piped_client(server.port, other)
             assert client.stdin is not None
             assert client.stdout is not None
-            name = (await other.expect(lambda line: line.endswith(" connected"))).removesuffix(" connected")
             client.stdin.write(b"from a pipe\n")
             await client.stdin.drain()
             await other.expect(said(name, "from a pipe"))
@@ -64,7 +62,7 @@ def test_the_client_says_when_the_server_goes_and_reconnects() -> None:
         read_until("* Disconnected from")  # nothing listens yet
         with chat_server(port=port):
             read_until("You are Client 1")
-        read_until("* Disconnected from")
+        read_until("(1001 server shutting down); reconnecting in 0.5 s")  # the reason, and the back-off reset
         with chat_server(port=port):
             read_until("You are Client 1")  # a new server, a new count
     finally:
@@ -72,58 +70,10 @@ def test_the_client_says_when_the_server_goes_and_reconnects() -> None:
         assert client.wait(timeout=DEADLINE) == 0
 
 
-class Tmux:
-    """A detached tmux session running one command in a real terminal."""
-
-    def __init__(self, command: list[str]) -> None:
-        self.session = f"chat-{uuid.uuid4().hex[:8]}"
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "30", *command],
-            check=True, cwd=REPO, env={**os.environ, "TERM": "xterm"},
-        )  # fmt: skip
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
-
-    def screen(self) -> str:
-        done = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True, check=False)
-        return done.stdout.decode()
-
-    def alive(self) -> bool:
-        return (
-            subprocess.run(["tmux", "has-session", "-t", self.session], capture_output=True, check=False).returncode
-            == 0
-        )
-
-    def wait(self, condition: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + DEADLINE * 2
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.05)
-        pytest.fail(f"the terminal never showed {what}:\n{self.screen()}")
-
-    def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True, check=False)
-
-
-@contextmanager
-def terminal(port: int) -> Iterator[Tmux]:
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("tmux is not installed")
-        pytest.skip("tmux is not installed")
-    tmux = Tmux([sys.executable, CLIENT, f"ws://127.0.0.1:{port}/"])
-    try:
-        yield tmux
-    finally:
-        tmux.kill()
-
-
 def test_a_terminal_types_chats_and_uses_the_rest_side(server: RunningServer) -> None:
     async def scenario() -> None:
         async with Chatter(server.port) as other:
-            with terminal(server.port) as tty:
+            with terminal(f"ws://127.0.0.1:{server.port}/") as tty:
                 name = (await other.expect(lambda line: line.endswith(" connected"))).removesuffix(" connected")
                 tty.keys("half typed")
                 await other.send("arrives mid-line")
@@ -141,10 +91,56 @@ def test_a_terminal_types_chats_and_uses_the_rest_side(server: RunningServer) ->
                 tty.keys("C-d")
                 tty.wait(lambda: not tty.alive(), "the client leaving on Ctrl-D")
                 await other.expect(f"{name} left")
-                with terminal(server.port) as second:
+                with terminal(f"ws://127.0.0.1:{server.port}/") as second:
                     name = (await other.expect(lambda line: line.endswith(" connected"))).removesuffix(" connected")
                     second.keys("C-c")
                     second.wait(lambda: not second.alive(), "the client leaving on Ctrl-C")
                     await other.expect(f"{name} left")
 
     run(scenario())
+
+
+def test_the_client_refuses_long_lines_and_unknown_commands_itself(server: RunningServer) -> None:
+    async def scenario() -> None:
+        async with Chatter(server.port) as other:
+            client, name = await piped_client(server.port, other)
+            assert client.stdin is not None
+            assert client.stdout is not None
+            client.stdin.write(b"x" * 2001 + b"\n/announcement typo\n/announce " + b"y" * 2001 + b"\n")
+            client.stdin.write(b"/announce ring \x07 ring\nstill here\n")
+            await client.stdin.drain()
+            await other.expect(said(name, "still here"))
+            client.stdin.close()
+            output = (await asyncio.wait_for(client.stdout.read(), DEADLINE)).decode()
+            assert await asyncio.wait_for(client.wait(), DEADLINE) == 0
+            assert "* Not sent: 2,001 characters, and a message has at most 2,000" in output
+            assert "* Unknown command /announcement: the commands are /who and /announce TEXT" in output
+            assert "* Not sent: 2,001 characters, and an announcement has at most 2,000" in output
+            assert "* Announcement refused (422 Unprocessable Entity): Value error, contains U+0007" in output
+            assert "Disconnected" not in output  # not cut off with 1009 and back under a new name
+            assert not any(line.startswith(("Announcement:", "x" * 10)) for line in other.seen)
+
+    run(scenario())
+
+
+def test_a_server_that_closes_at_once_is_retried_ever_more_slowly() -> None:
+    port = free_port()
+    with running_command([sys.executable, "-m", "tests.chat.hostile_server", str(port), "--slam"], port):
+        client = subprocess.Popen(
+            [sys.executable, CLIENT, f"ws://127.0.0.1:{port}/"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert client.stdout is not None
+        assert client.stdin is not None
+        try:
+            waits: list[float] = []
+            while len(waits) < 3:
+                line = client.stdout.readline().decode()
+                assert line, "the client ended"
+                if "reconnecting in" in line:
+                    assert "1011" in line
+                    waits.append(float(line.rsplit(" in ", 1)[1].removesuffix(" s\n")))
+            assert waits == [0.5, 1.0, 2.0]
+        finally:
+            client.stdin.close()
+            assert client.wait(timeout=DEADLINE) == 0
