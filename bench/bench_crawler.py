@@ -26,7 +26,7 @@ import httpx
 
 from bench.figures import verdict, write_between_markers
 from FastAPI import crawl
-from FastAPI.server import Settings, fetch_status, http_pool
+from FastAPI.server import FetchError, Settings, StatusClient
 from tests.crawler.farm import port_free_on_all
 from tests.resources import peak_rss
 from tests.servers import REPO, RunningServer, crawler_server, free_port
@@ -97,16 +97,16 @@ async def bare_gather(urls: list[str], settings: Settings) -> list[int | str]:
     """(c) The limit: the service's HTTP client and limits in a plain gather, nothing else."""
     everywhere = asyncio.Semaphore(settings.concurrency)
     hosts: dict[str, asyncio.Semaphore] = collections.defaultdict(lambda: asyncio.Semaphore(settings.per_host))
-    async with http_pool(settings) as pool:
+    client = StatusClient(settings)
 
-        async def one(url: str) -> int | str:
-            async with everywhere, hosts[httpx.URL(url).host]:
-                try:
-                    return await fetch_status(pool, url, settings)
-                except Exception:
-                    return "error"
+    async def one(url: str) -> int | str:
+        async with everywhere, hosts[httpx.URL(url).host]:
+            try:
+                return await client.status(url)
+            except FetchError as error:
+                return error.label
 
-        return list(await asyncio.gather(*(one(url) for url in urls)))
+    return list(await asyncio.gather(*(one(url) for url in urls)))
 
 
 def through_crawl_py(server: RunningServer, urls: list[str]) -> tuple[float, list[str]]:
