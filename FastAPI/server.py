@@ -31,8 +31,9 @@ import ssl
 import sys
 import tempfile
 import time
+import typing
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any, Generic, Literal, TypeVar
@@ -275,21 +276,64 @@ class FetchError(Exception):
         self.label = label
 
 
+@functools.lru_cache(maxsize=4096)
+def numeric_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The host as an address, if it is one (a URL's host in the form the fetcher gets it), else None."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> bool:
+    return allow_private or is_public(address)
+
+
 async def addresses(host: str, port: int, allow_private: bool) -> list[str]:
     """The addresses to connect to, in the resolver's order, keeping only those the guard allows. The fetcher
     connects to these numerically, so DNS cannot answer differently between the check and the connection."""
-    try:
-        found = [ipaddress.ip_address(host)]
-    except ValueError:
+    numeric = numeric_address(host)
+    if numeric is not None:
+        found = [numeric]
+    else:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as error:
             raise FetchError("error:dns", f"{host}: {error}") from error
         found = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
-    allowed = [str(a) for a in dict.fromkeys(found) if allow_private or is_public(a)]
-    if not allowed:
+    usable = [str(a) for a in dict.fromkeys(found) if allowed(a, allow_private)]
+    if not usable:
         raise FetchError("error:forbidden-address", f"{host} resolves only to non-global addresses")
-    return allowed
+    return usable
+
+
+@contextlib.contextmanager
+def connect_deadline(when: float, what: str) -> Iterator[None]:
+    """Turn the current task's cancellation at `when` into error:connect-timeout: what asyncio.timeout does
+    (Python 3.11), without the task that wait_for makes for every connection."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    handle = loop.call_at(when, expire)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not expired:
+            raise
+        uncancel = getattr(task, "uncancel", None)
+        if uncancel is not None:
+            uncancel()
+        raise FetchError("error:connect-timeout", f"{what} not within the connect timeout") from None
+    finally:
+        handle.cancel()
 
 
 # Fetching a status line
@@ -312,9 +356,8 @@ class HeadReader(asyncio.Protocol):
         self.last_read = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
+        self.transport = typing.cast(asyncio.Transport, transport)  # uvloop's are Transports, not subclasses
+        self.transport.write(self.request)
         self.last_read = self.loop.time()
         self.timer = self.loop.call_at(min(self.last_read + self.read_timeout, self.deadline), self._check_time)
 
@@ -400,27 +443,23 @@ class StatusClient:
         self, host: str, port: int, secure: bool, by: float, reader: Callable[[], HeadReader]
     ) -> HeadReader:
         loop = asyncio.get_running_loop()
-        try:
-            found = await asyncio.wait_for(addresses(host, port, self.settings.allow_private), by - loop.time())
-        except asyncio.TimeoutError:
-            raise FetchError("error:connect-timeout", f"{host} did not resolve in time") from None
+        with connect_deadline(by, f"resolving {host}"):
+            found = await addresses(host, port, self.settings.allow_private)
         last = FetchError("error:connect")
         for address in found:
             remaining = by - loop.time()
             if remaining <= 0:
                 break
-            connecting = loop.create_connection(
-                reader,
-                address,
-                port,
-                ssl=self.tls if secure else None,
-                server_hostname=host if secure else None,
-                ssl_handshake_timeout=remaining + 1 if secure else None,
-            )
             try:
-                _, protocol = await asyncio.wait_for(connecting, remaining)
-            except asyncio.TimeoutError:  # a stalled TLS handshake too: the connection was never made
-                raise FetchError("error:connect-timeout", f"no connection to {address} in time") from None
+                with connect_deadline(by, f"connecting to {address}"):  # a stalled TLS handshake too
+                    _, protocol = await loop.create_connection(
+                        reader,
+                        address,
+                        port,
+                        ssl=self.tls if secure else None,
+                        server_hostname=host if secure else None,
+                        ssl_handshake_timeout=remaining + 1 if secure else None,
+                    )
             except ssl.SSLError as error:  # before OSError, of which it is a kind
                 raise FetchError("error:tls", str(error)) from error
             except OSError as error:
