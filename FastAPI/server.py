@@ -129,9 +129,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], Callable[[str], float], str], ...] = 
 )
 
 
-def variable_sources(cwd: Path) -> list[Mapping[str, str | None]]:
-    """Where variables come from, first match wins: the environment, then ./.env, then FastAPI/.env."""
-    files = [dotenv_values(path) for path in (cwd / ".env", HERE / ".env") if path.is_file()]
+def variable_sources(cwd: Path, home: Path) -> list[Mapping[str, str | None]]:
+    """Where variables come from, first match wins: the environment, then ./.env, then FastAPI/.env (home)."""
+    files = [dotenv_values(path) for path in dict.fromkeys((cwd / ".env", home / ".env")) if path.is_file()]
     return [os.environ, *files]
 
 
@@ -146,9 +146,11 @@ def positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
     return parse
 
 
-def parse_settings(argv: list[str] | None, cwd: Path | None = None) -> tuple[argparse.Namespace, Settings]:
+def parse_settings(
+    argv: list[str] | None, cwd: Path | None = None, home: Path = HERE
+) -> tuple[argparse.Namespace, Settings]:
     """Flags, each defaulting to its variable (environment over .env files), then to the built-in default."""
-    sources = variable_sources(cwd or Path.cwd())
+    sources = variable_sources(cwd or Path.cwd(), home)
 
     def variable(*names: str) -> str | None:
         return next((value for source in sources for name in names if (value := source.get(name)) is not None), None)
@@ -228,8 +230,8 @@ def domain_of(url: str) -> str:
     return domain_key(urlsplit(url).hostname or "")
 
 
-def parse_urls(body: bytes, settings: Settings) -> list[str]:
-    """The normalised URLs of a POST body; InvalidURLError with a message for the person otherwise."""
+def url_list(body: bytes, settings: Settings) -> list[str]:
+    """The strings of a POST body, at most --max-urls of them; InvalidURLError with a message otherwise."""
     try:
         raw = json.loads(body)
     except (ValueError, RecursionError) as error:
@@ -238,6 +240,11 @@ def parse_urls(body: bytes, settings: Settings) -> list[str]:
         raise InvalidURLError("the body must be a non-empty JSON list of URL strings")
     if len(raw) > settings.max_urls:
         raise InvalidURLError(f"at most {settings.max_urls} URLs per task, got {len(raw)}")
+    return raw
+
+
+def normalise_all(raw: list[str], settings: Settings) -> list[str]:
+    """The normalised URLs; InvalidURLError naming the first invalid one by its index otherwise."""
     urls = []
     for index, item in enumerate(raw):
         try:
@@ -1232,14 +1239,15 @@ def create_app(settings: Settings) -> FastAPI:
             return problem(f"the body did not arrive within {settings.body_timeout:g} s", 408)
         if body is None:
             return problem(f"the body is longer than {settings.max_body} bytes", 413)
+        runner: Runner = request.app.state.runner
         try:
-            urls = parse_urls(body, settings)
+            raw = url_list(body, settings)
+            if not runner.has_room(len(raw)):  # before the URLs are parsed: a flood costs little
+                detail = f"{runner.in_flight} URLs are in flight (at most {settings.max_in_flight}): try again shortly"
+                return problem(detail, 503, {"Retry-After": str(RETRY_AFTER)})
+            urls = normalise_all(raw, settings)
         except InvalidURLError as error:
             return problem(str(error), 422)
-        runner: Runner = request.app.state.runner
-        if not runner.has_room(len(urls)):
-            detail = f"{runner.in_flight} URLs are in flight (at most {settings.max_in_flight}): try again shortly"
-            return problem(detail, 503, {"Retry-After": str(RETRY_AFTER)})
         task = LiveTask(urls)
         await runner.store.create(task)
         runner.start(task)

@@ -21,7 +21,6 @@ import collections
 import contextlib
 import datetime
 import io
-import json
 import os
 import resource
 import socket
@@ -37,6 +36,7 @@ import httpx
 from bench.figures import measure_and_write, verdict
 from FastAPI import crawl
 from FastAPI.server import FetchError, Settings, StatusClient
+from tests.crawler.crowd import crowd, get_request, post_request
 from tests.crawler.farm import port_free_on_all
 from tests.redis_server import redis_server
 from tests.resources import peak_rss
@@ -143,40 +143,6 @@ def through_crawl_py(server: RunningServer, urls: list[str]) -> tuple[float, flo
     return elapsed, used
 
 
-async def ask(port: int, request: bytes) -> str:
-    """Send one raw request on a connection of its own; the answer's status code, or why there was none."""
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError as error:
-        return type(error).__name__
-    try:
-        writer.write(request)
-        answer = await asyncio.wait_for(reader.read(), 60)
-    except (OSError, asyncio.TimeoutError) as error:
-        return type(error).__name__
-    finally:
-        writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    code = head[9:12].decode(errors="replace") or "closed"
-    if code == "200" and json.loads(body).get("status") != "ready":
-        return "200 not ready"
-    return code
-
-
-async def many(port: int, requests: list[bytes]) -> collections.Counter[str]:
-    return collections.Counter(await asyncio.gather(*(ask(port, request) for request in requests)))
-
-
-def get_request(path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: crawler\r\nConnection: close\r\n\r\n".encode()
-
-
-def post_request(urls: list[str]) -> bytes:
-    body = json.dumps(urls).encode()
-    head = "POST /api/v1/tasks HTTP/1.1\r\nHost: crawler\r\nContent-Type: application/json\r\n"
-    return f"{head}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-
-
 def waiters(farm_port: int) -> tuple[collections.Counter[str], collections.Counter[str], collections.Counter[str]]:
     """10,000 waiters through the running server and through another one, then 1,000 POSTs at once."""
     flags = ("--allow-private", "--max-connections", str(WAITERS + 2_000))
@@ -185,12 +151,12 @@ def waiters(farm_port: int) -> tuple[collections.Counter[str], collections.Count
             slow = f"http://{HOSTS[0]}:{farm_port}/slow/15?waiters"
             task = httpx.post(f"{own.url}/api/v1/tasks", json=[slow], timeout=30).json()["id"]
             wait = get_request(f"/api/v1/tasks/{task}?wait=30")
-            local = asyncio.run(many(own.port, [wait] * WAITERS))
+            local = asyncio.run(crowd(own.port, [wait] * WAITERS))
             second = httpx.post(f"{own.url}/api/v1/tasks", json=[slow.replace("waiters", "remote")], timeout=30)
             wait = get_request(f"/api/v1/tasks/{second.json()['id']}?wait=30")
-            remote = asyncio.run(many(other.port, [wait] * WAITERS))
+            remote = asyncio.run(crowd(other.port, [wait] * WAITERS))
         posts = [post_request([f"http://{HOSTS[n % len(HOSTS)]}:{farm_port}/status/200?p={n}"]) for n in range(POSTS)]
-        created = asyncio.run(many(own.port, posts))
+        created = asyncio.run(crowd(own.port, posts))
     return local, remote, created
 
 
