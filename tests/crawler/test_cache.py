@@ -8,7 +8,7 @@ import redis
 
 from FastAPI.server import Settings
 from tests.crawler.farm import Farm
-from tests.crawler.service import crawler, results
+from tests.crawler.service import crawler, results, wait_ready
 from tests.polling import wait_until
 from tests.redis_server import RedisServer, redis_server
 from tests.servers import RunningServer, free_port
@@ -121,3 +121,17 @@ def test_a_short_ttl_leaves_other_servers_entries_alone(store: RedisServer, farm
         assert client.pttl(cache_key(OPEN, kept)) > 200_000
         assert results(patient, [kept]) == [200]
     assert farm.hits_of("/status/200?kept") == 1
+
+
+def test_fragments_and_credentials_are_neither_fetched_twice_nor_kept(
+    server: RunningServer, store: RedisServer, farm: Farm
+) -> None:
+    bare = farm.url("/status/200?secrets")
+    with_secret = bare.replace("http://", "http://alice:hunter2@")
+    answer = httpx.post(f"{server.url}/api/v1/tasks", json=[f"{with_secret}#a", f"{bare}#b"])
+    assert answer.json()["urls"] == [bare, bare]
+    task_id = answer.json()["id"]
+    assert wait_ready(server, task_id)["result"] == [200, 200]
+    assert farm.hits_of("/status/200?secrets") == 1
+    stored = redis.Redis.from_url(store.url)
+    assert all(b"hunter2" not in (stored.dump(key) or b"") for key in stored.keys("*"))

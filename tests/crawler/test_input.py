@@ -4,6 +4,7 @@ import json
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -100,6 +101,43 @@ def test_bad_settings_are_usage_errors(
         parse_settings(flags)
     assert exit_.value.code == 2
     assert "usage: server.py" in capsys.readouterr().err
+
+
+def test_settings_come_from_flags_then_environment_then_env_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    here, home = tmp_path / "cwd", tmp_path / "FastAPI"
+    here.mkdir()
+    home.mkdir()
+    for name in ("TIMEOUT", "CACHE_TTL", "CRAWLER_PER_HOST", "CRAWLER_CONCURRENCY", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (home / ".env").write_text("TIMEOUT=9\nCRAWLER_PER_HOST=4\nCRAWLER_CONCURRENCY=30\n")
+    assert parse_settings([], cwd=here, home=home)[1].cache_ttl == 9  # the original solution's name, in FastAPI/
+    (here / ".env").write_text("# the working directory's file comes first\nexport TIMEOUT='7'\nCRAWLER_PER_HOST=5\n")
+    settings = parse_settings([], cwd=here, home=home)[1]
+    assert (settings.cache_ttl, settings.per_host, settings.concurrency) == (7, 5, 30)
+    monkeypatch.setenv("TIMEOUT", "8")  # the environment overrides the files
+    assert parse_settings([], cwd=here, home=home)[1].cache_ttl == 8
+    assert parse_settings(["--cache-ttl", "6"], cwd=here, home=home)[1].cache_ttl == 6  # and flags override all
+    (here / ".env").write_text("TIMEOUT=soon\n")
+    monkeypatch.delenv("TIMEOUT")
+    with pytest.raises(SystemExit):  # a bad value in a file is a usage error like any other
+        parse_settings([], cwd=here, home=home)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("127.0.0.1:8/x?next=http://y", "http://127.0.0.1:8/x?next=http://y"),  # only a leading scheme counts
+        ("example.org/a?b=c://d", "http://example.org/a?b=c://d"),
+        ("HTTPS://Example.org/p", "https://example.org/p"),
+        ("http://example.org/page#section", "http://example.org/page"),  # fragments are never sent
+        ("http://user:secret@example.org:8080/x#y", "http://example.org:8080/x"),  # nor credentials kept
+        ("user@example.org/", "http://example.org/"),
+    ],
+)
+def test_normal_forms(raw: str, normal: str) -> None:
+    assert normalise(raw, 100) == normal
 
 
 def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,3 +104,19 @@ def test_a_stopping_server_leaves_its_tasks_ready(
         wait_until(lambda: farm.hits_of("/slow/30?leaving") == 1, "the slow URL's fetch under way")
         leaving.stop()  # uvicorn shuts down gracefully, then ends by the signal it got
     assert wait_ready(pair[1], task_id, timeout=5)["result"] == ["error:shutdown", 200]
+
+
+def test_running_tasks_are_saved_again_when_redis_comes_back_empty(
+    pair: tuple[RunningServer, RunningServer], store: RedisServer, farm: Farm
+) -> None:
+    one, two = pair
+    task_id = submit(one, [farm.url("/gate/emptied")])
+    client = redis.Redis.from_url(store.url)
+    key = f"crawler:task:{task_id}"
+    assert client.hget(key, "status") == b"running"  # a field of its own, never searched for in the JSON
+    client.flushall()  # as a Redis restarted without its data
+    assert httpx.get(f"{two.url}/api/v1/tasks/{task_id}").status_code == 404
+    wait_until(lambda: client.hget(key, "status") == b"running", "the running task saved again")
+    farm.open_gate("emptied")
+    assert wait_ready(two, task_id)["result"] == [200]
+    assert client.hget(key, "status") == b"ready"
