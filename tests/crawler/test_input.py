@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from FastAPI.server import InvalidURLError, domain_of, normalise, parse_settings
+from FastAPI.server import NORMAL_URL, InvalidURLError, domain_of, normalise, normalise_slowly, parse_settings
 from tests.crawler.service import crawler
 from tests.rawhttp import exchange
 from tests.servers import RunningServer
@@ -202,3 +202,16 @@ def test_a_normalised_url_is_one_the_fetcher_can_use(raw: str) -> None:
     assert domain_of(url)
     assert "#" not in url
     assert normalise(url, 100) == url
+
+
+@pytest.mark.fuzz
+@settings(max_examples=300, deadline=None)
+@given(raw=st.from_regex(NORMAL_URL, fullmatch=True))
+def test_urls_taken_as_normal_are_what_httpx_makes_of_them(raw: str) -> None:
+    try:
+        slow = normalise_slowly(raw, 10_000)
+    except InvalidURLError:
+        with pytest.raises(InvalidURLError):
+            normalise(raw, 10_000)
+        return
+    assert normalise(raw, 10_000) == slow
