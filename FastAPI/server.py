@@ -1318,20 +1318,29 @@ def raise_file_limit() -> int:
     return soft
 
 
+def connection_budget(settings: Settings, files: int) -> tuple[int, int]:
+    """The listen backlog and the cap on client connections, kept below the open-file limit with room to spare.
+
+    A turned-away connection holds its descriptor until the loop's next turn, and a burst of accepts takes in
+    up to a backlog's worth (twice, for those arriving meanwhile) before that: the reserve is sized for it, for
+    the fetches and the Redis pool. Running out of descriptors must not happen: asyncio only pauses accepting,
+    but uvloop closes the listening socket."""
+    backlog = max(16, min(2048, files // 8))
+    reserve = 2 * backlog + settings.concurrency + REDIS_CONNECTIONS + 64
+    return backlog, min(settings.max_connections, max(16, files - reserve))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse flags and serve until interrupted."""
     args, settings = parse_settings(argv)
     logging.basicConfig(format="server.py: %(message)s")
     logging.getLogger("asyncio").addFilter(OncePerSecond("socket.accept() out of system resource"))
-    files = raise_file_limit()
-    # Connections beyond the cap are turned away with a 503; beyond the file limit they could not even be.
+    backlog, cap = connection_budget(settings, raise_file_limit())
     protocol = type(
-        "CrawlerProtocol",
-        (LimitedH11Protocol,),
-        {"head_timeout": settings.head_timeout, "max_connections": min(settings.max_connections, files - 512)},
+        "CrawlerProtocol", (LimitedH11Protocol,), {"head_timeout": settings.head_timeout, "max_connections": cap}
     )
     config = uvicorn.Config(
-        create_app(settings), host=args.host, port=args.port, log_level="warning", http=protocol, backlog=4096
+        create_app(settings), host=args.host, port=args.port, log_level="warning", http=protocol, backlog=backlog
     )
     try:
         CrawlerServer(config).run()

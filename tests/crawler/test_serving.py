@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from FastAPI.server import OncePerSecond, Settings
+from FastAPI.server import OncePerSecond, Settings, connection_budget
 from tests.crawler.crowd import crowd, get_request, post_request
 from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, submit, wait_ready
@@ -53,9 +53,20 @@ def test_a_head_that_does_not_come_whole_is_dropped_and_connections_are_capped()
                     assert read_response(stream).status == 200
             refused = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert (refused.status, refused.headers.get("retry-after")) == (503, "1")
+            burst = asyncio.run(crowd(server.port, [get_request("/healthz")] * 300))
+            assert burst == {"503": 300}  # a burst past the cap is turned away, each answered
         finally:
             for sock in kept:
                 sock.close()
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # and the server is as it was
+
+
+def test_the_connection_cap_stays_below_the_file_limit() -> None:
+    assert connection_budget(Settings(), 20_000) == (2048, 15_000)
+    backlog, cap = connection_budget(Settings(), 1_024)
+    assert backlog == 128
+    assert 16 <= cap <= 1_024 - 2 * backlog - Settings().concurrency
+    assert connection_budget(Settings(concurrency=5_000), 1_024)[1] == 16
 
 
 def test_accept_errors_are_logged_once_a_second() -> None:
