@@ -84,6 +84,7 @@ REMEMBER = """local n = #KEYS / 2
 for i = 1, n do redis.call('set', KEYS[i], ARGV[i + 1], 'PX', ARGV[1]) end
 redis.call("del", unpack(KEYS, n + 1))
 return n"""
+KEEP_IDLE = 4.0  # seconds a clean connection waits for the next GET to its target (servers often allow 5)
 REMOTE_POLL = 0.05  # seconds between looks at what another process is doing
 KEEPER_INTERVAL = 1.0  # seconds between checks that this process's running tasks are still in Redis
 REDIS_TIMEOUT = 2.0
@@ -382,26 +383,38 @@ def connect_deadline(when: float, what: str) -> Iterator[None]:
 
 
 class HeadReader(asyncio.Protocol):
-    """Writes one GET and reads the answer's status line and headers, nothing more; the body is never read.
+    """A connection to one target that writes a GET and reads the answer's status line and headers, nothing
+    more: the body is never read. An answer that has no body (`Content-Length: 0`, 204, 304) leaves the
+    connection clean, so it may carry the next GET to the same target; any other closes it.
 
     Each read may take the read timeout, the whole head at most the deadline it is given."""
 
-    def __init__(self, request: bytes, read_timeout: float, deadline: float) -> None:
+    def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.request = request
-        self.read_timeout = read_timeout
-        self.deadline = deadline
         self.head = bytearray()
-        self.code: asyncio.Future[int] = self.loop.create_future()
+        self.code: asyncio.Future[int] | None = None
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
-        self.last_read = 0.0
+        self.read_timeout = self.deadline = self.last_read = 0.0
+        self.heard = False  # whether the target sent anything in answer to the current GET
+        self.reusable = False
+        self.closed = False
+        self.on_close: Callable[[], None] | None = None  # the idle pool's, while the connection waits in it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = typing.cast(asyncio.Transport, transport)  # uvloop's are Transports, not subclasses
-        self.transport.write(self.request)
+
+    def ask(self, request: bytes, read_timeout: float, deadline: float) -> "asyncio.Future[int]":
+        """Write the GET; the future of its answer's code."""
+        assert self.transport is not None
+        self.head.clear()
+        self.heard = self.reusable = False
+        self.code = self.loop.create_future()
+        self.read_timeout, self.deadline = read_timeout, deadline
+        self.transport.write(request)
         self.last_read = self.loop.time()
-        self.timer = self.loop.call_at(min(self.last_read + self.read_timeout, self.deadline), self._check_time)
+        self.timer = self.loop.call_at(min(self.last_read + read_timeout, deadline), self._check_time)
+        return self.code
 
     def _check_time(self) -> None:
         due = min(self.last_read + self.read_timeout, self.deadline)
@@ -411,8 +424,10 @@ class HeadReader(asyncio.Protocol):
             self.timer = self.loop.call_at(due, self._check_time)
 
     def data_received(self, data: bytes) -> None:
-        if self.code.done():
+        if self.code is None or self.code.done():  # nothing was asked: a target that talks out of turn
+            self.close()
             return
+        self.heard = True
         self.last_read = self.loop.time()
         self.head += data
         while (end := HEAD_END.search(self.head)) is not None:
@@ -425,38 +440,106 @@ class HeadReader(asyncio.Protocol):
             if 100 <= code < 200 and code != 101:  # an interim answer: the final one follows
                 del self.head[: end.end()]
                 continue
+            self.reusable = end.end() == len(self.head) and lines[0].startswith(b"HTTP/1.1") and bodiless(code, lines)
             self._end(code)
             return
         if len(self.head) > MAX_HEAD or not (self.head.startswith(b"HTTP/") or b"HTTP/".startswith(self.head)):
             self._end(FetchError("error:invalid-response", "not an HTTP/1 answer"))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         label = "error:tls" if isinstance(exc, ssl.SSLError) else "error:invalid-response"
         self._end(FetchError(label, "the connection closed before the answer's head"))
+        if self.on_close is not None:
+            self.on_close()
 
     def close(self) -> None:
-        """Drop the connection, whatever has been read (a cancelled fetch)."""
+        """Drop the connection, whatever has been read (a cancelled fetch, an idle one expiring)."""
+        self.reusable = False
         self._end(FetchError("error:other", "the fetch was cancelled"))
 
     def _end(self, outcome: int | FetchError) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if not self.code.done():
+        if self.code is not None and not self.code.done():
             if isinstance(outcome, FetchError):
                 self.code.set_exception(outcome)
             else:
                 self.code.set_result(outcome)
-        if self.transport is not None:
+        if not self.reusable and self.transport is not None:
+            self.closed = True
             self.transport.abort()  # the body, however long, is never read
 
 
+def bodiless(code: int, lines: list[bytes]) -> bool:
+    """Whether an answer's head says no body follows, and nothing asks to close the connection."""
+    if code in (204, 304):
+        return True
+    length = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"transfer-encoding" or (name == b"connection" and b"close" in value):
+            return False
+        if name == b"content-length":
+            if value != b"0":
+                return False
+            length = True
+    return length
+
+
+class IdleConnections:
+    """Connections whose last answer left them clean, by target, each kept a few seconds for the next GET."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.by_target: dict[tuple[bool, str, int], dict[HeadReader, None]] = {}
+        self.count = 0
+
+    def take(self, target: tuple[bool, str, int]) -> HeadReader | None:
+        idle = self.by_target.get(target)
+        while idle:
+            connection = next(iter(idle))
+            self._remove(target, connection)
+            if not connection.closed:
+                return connection
+        return None
+
+    def put(self, target: tuple[bool, str, int], connection: HeadReader) -> None:
+        if self.count >= self.most or connection.closed:
+            connection.close()
+            return
+        self.by_target.setdefault(target, {})[connection] = None
+        self.count += 1
+        expiry = connection.loop.call_later(KEEP_IDLE, connection.close)
+
+        def gone() -> None:
+            expiry.cancel()
+            self._remove(target, connection)
+
+        connection.on_close = gone
+
+    def _remove(self, target: tuple[bool, str, int], connection: HeadReader) -> None:
+        idle = self.by_target.get(target)
+        if idle is not None and connection in idle:
+            del idle[connection]
+            self.count -= 1
+            if not idle:
+                del self.by_target[target]
+        if connection.on_close is not None:
+            on_close, connection.on_close = connection.on_close, None
+            on_close()
+
+
 class StatusClient:
-    """GETs a URL's status code over a connection of its own: the guard, TLS and the timeouts, nothing else."""
+    """GETs a URL's status code: the guard, TLS and the timeouts, and a connection kept between GETs to the
+    same target when the answer allows, nothing else."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tls = ssl.create_default_context()
+        self.idle = IdleConnections(settings.concurrency)
 
     async def status(self, url: str) -> int:
         """The URL's own status code (redirects are not followed); FetchError with its label otherwise."""
@@ -467,23 +550,33 @@ class StatusClient:
         netloc = parts.netloc.rpartition("@")[2]
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         request = (
-            f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\n"
-            "Connection: close\r\n\r\n"
+            f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\n\r\n"
         ).encode("ascii")
         loop = asyncio.get_running_loop()
         connected_by = loop.time() + self.settings.connect_timeout
         deadline = connected_by + self.settings.read_timeout
-        reader = await self._connect(
-            host, port, secure, connected_by, lambda: HeadReader(request, self.settings.read_timeout, deadline)
-        )
-        try:
-            return await reader.code
-        finally:
-            reader.close()
+        key = (secure, host, port)
+        kept = self.idle.take(key)
+        if kept is not None:
+            try:
+                return await self._ask(key, kept, request, deadline)
+            except FetchError as error:
+                if kept.heard or error.label != "error:invalid-response":  # an answer, or a timeout: this URL's
+                    raise
+                # Closed by the target as it was reused, before a byte of answer: a fresh connection decides.
+        connection = await self._connect(host, port, secure, connected_by)
+        return await self._ask(key, connection, request, deadline)
 
-    async def _connect(
-        self, host: str, port: int, secure: bool, by: float, reader: Callable[[], HeadReader]
-    ) -> HeadReader:
+    async def _ask(self, key: tuple[bool, str, int], connection: HeadReader, request: bytes, deadline: float) -> int:
+        try:
+            return await connection.ask(request, self.settings.read_timeout, deadline)
+        finally:
+            if connection.reusable and not connection.closed:
+                self.idle.put(key, connection)
+            else:
+                connection.close()
+
+    async def _connect(self, host: str, port: int, secure: bool, by: float) -> HeadReader:
         loop = asyncio.get_running_loop()
         with connect_deadline(by, f"resolving {host}"):
             found = await addresses(host, port, self.settings.allow_private)
@@ -495,7 +588,7 @@ class StatusClient:
             try:
                 with connect_deadline(by, f"connecting to {address}"):  # a stalled TLS handshake too
                     _, protocol = await loop.create_connection(
-                        reader,
+                        HeadReader,
                         address,
                         port,
                         ssl=self.tls if secure else None,

@@ -41,6 +41,8 @@ class Farm:
         self.peak_total = 0  # most answered at once, all hosts together
         self.answered: collections.Counter[tuple[str, str]] = collections.Counter()  # (host, path) -> answers sent
         self.cut_short: collections.Counter[str] = collections.Counter()  # path -> bodies the client did not take
+        self.connections = 0  # connections accepted, all hosts together
+        self.writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.servers: list[asyncio.Server] = []
         self.changed = threading.Condition()
@@ -64,6 +66,16 @@ class Farm:
         assert self.loop is not None
         self.loop.call_soon_threadsafe(lambda: self._gate(name).set())
 
+    def drop_connections(self) -> None:
+        """Close every connection the farm holds, as a server does with idle ones; return once closed."""
+        assert self.loop is not None
+
+        async def drop() -> None:
+            for writer in list(self.writers):
+                writer.close()
+
+        asyncio.run_coroutine_threadsafe(drop(), self.loop).result(timeout=10)
+
     def _gate(self, name: str) -> asyncio.Event:
         return self.gates.setdefault(name, asyncio.Event())
 
@@ -86,6 +98,8 @@ class Farm:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host = writer.get_extra_info("sockname")[0]
+        self.connections += 1
+        self.writers.add(writer)
         try:
             while True:
                 try:
@@ -112,6 +126,7 @@ class Farm:
         except (OSError, asyncio.CancelledError):  # the farm stops: end quietly, not as a cancelled task
             return
         finally:
+            self.writers.discard(writer)
             writer.close()
 
     async def _answer(self, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:

@@ -130,3 +130,16 @@ def test_a_waiting_get_answers_once_the_task_is_ready(server: RunningServer, far
     assert (waited["status"], waited["result"]) == ("ready", [200])
     for wait in ("-1", "31", "soon"):
         assert httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": wait}).status_code == 422
+
+
+def test_a_clean_connection_carries_the_next_get(server: RunningServer, farm: Farm) -> None:
+    urls = [farm.url(f"/status/200?reuse={n}", 2) for n in range(4)]
+    before = farm.connections
+    for url in urls[:3]:  # one after another: the answer of each (no body) leaves its connection clean
+        assert results(server, [url]) == [200]
+    assert farm.connections - before <= 1
+    farm.drop_connections()  # the target closes the idle connection, as servers do
+    before = farm.connections
+    assert results(server, [urls[3]]) == [200]  # not error:invalid-response: a fresh connection was made
+    assert farm.connections - before == 1
+    assert results(server, [farm.url("/big", 2), farm.url("/status/200?after-big", 2)]) == [200, 200]
