@@ -1,14 +1,21 @@
 """What the crawler records for each kind of target, how often it fetches, and within which limits."""
 
+import asyncio
+import contextlib
+import re
 import socket
 import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from FastAPI.server import FetchError, Settings, StatusClient
 from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, results, submit, wait_ready
+from tests.event_loop import run
 from tests.servers import RunningServer, free_port
 
 
@@ -143,3 +150,49 @@ def test_a_clean_connection_carries_the_next_get(server: RunningServer, farm: Fa
     assert results(server, [urls[3]]) == [200]  # not error:invalid-response: a fresh connection was made
     assert farm.connections - before == 1
     assert results(server, [farm.url("/big", 2), farm.url("/status/200?after-big", 2)]) == [200, 200]
+
+
+async def status_of_answer(answer: bytes) -> int | str:
+    """What the fetcher makes of a target that answers these bytes to its GET, then closes."""
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(answer)
+            await writer.drain()
+        writer.close()
+
+    target = await asyncio.start_server(reply, "127.0.0.1", 0)
+    port = target.sockets[0].getsockname()[1]
+    client = StatusClient(Settings(allow_private=True, connect_timeout=2, read_timeout=2))
+    try:
+        return await client.status(f"http://127.0.0.1:{port}/")
+    except FetchError as error:
+        return error.label
+    finally:
+        target.close()
+
+
+heads = st.builds(
+    lambda code, reason, headers: f"HTTP/1.1 {code} {reason}\r\n{headers}\r\n".encode(),
+    st.integers(100, 999),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20),
+    st.lists(st.sampled_from(["Content-Length: 0\r\n", "X: y\r\n", "Transfer-Encoding: chunked\r\n"]), max_size=3).map(
+        "".join
+    ),
+)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=150, deadline=None)
+@given(answer=st.binary(max_size=200) | heads | st.tuples(heads, st.binary(max_size=50)).map(b"".join))
+def test_any_answer_is_a_code_or_a_label(answer: bytes) -> None:
+    outcome = run(status_of_answer(answer))
+    if isinstance(outcome, int):
+        assert 100 <= outcome <= 999
+        assert answer.startswith(b"HTTP/1.")
+    else:
+        assert outcome == "error:invalid-response", answer
+    final = re.match(rb"HTTP/1\.1 (1(?!01)\d\d) [ -~]*\r\n(?:[^\r\n]*\r\n)*?\r\n", answer)
+    if re.fullmatch(rb"HTTP/1\.1 ([0-9]{3}) [ -~]*\r\n(?:[!-9;-~]+: [ -~]*\r\n)*\r\n", answer) and final is None:
+        assert outcome == int(answer[9:12])  # a well-formed final answer's own code
