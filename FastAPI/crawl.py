@@ -22,6 +22,7 @@ FIRST_PAUSE = 0.01
 LONGEST_PAUSE = 1.0
 LONGEST_WAIT = 10.0  # seconds each poll asks the server to wait for the task to be ready
 PROGRESS_EVERY = 5.0  # seconds between "still running" lines on stderr
+MISSING_GRACE = 10.0  # seconds a task this client created may be unknown (its Redis restarted) before giving up
 
 
 class CrawlError(Exception):
@@ -53,6 +54,7 @@ async def crawl(server: str, urls: list[str], timeout: float, stderr: TextIO) ->
             raise CrawlError(f"cannot reach the server at {server}: {error or type(error).__name__}") from error
         print(f"crawl.py: task {task['id']} running ({len(urls)} URLs)", file=stderr)
         pause, said = FIRST_PAUSE, time.monotonic()
+        missing_since: float | None = None
         while task["status"] != "ready":
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -63,8 +65,14 @@ async def crawl(server: str, urls: list[str], timeout: float, stderr: TextIO) ->
             except httpx.HTTPError as error:
                 raise CrawlError(f"lost the server at {server}: {error or type(error).__name__}") from error
             if answer.status_code == 503:  # Redis is briefly away: keep polling until the deadline
-                print(f"crawl.py: {answer.text[:200]}", file=stderr)
+                print(f"crawl.py: {answer.text[:200]!r}", file=stderr)
+            elif answer.status_code == 404 and time.monotonic() - (missing_since or time.monotonic()) < MISSING_GRACE:
+                # Created, so it exists: its Redis lost it, and the server running it writes it again shortly.
+                if missing_since is None:
+                    missing_since = time.monotonic()
+                    print(f"crawl.py: task {task['id']} unknown to the server for now, still asking", file=stderr)
             else:
+                missing_since = None
                 task = task_of(answer, 200, "polling the task")
                 if task["status"] == "ready":
                     break

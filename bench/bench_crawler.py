@@ -1,11 +1,20 @@
-"""Crawl 2,000 URLs on a local farm three ways, side by side, then from the cache, then hold 100,000 in flight.
+"""Measure the crawler against the farm's ideal, its CPU per URL, its waiters and its memory under a flood.
 
-Targets (issue 13): (b) this service end to end through crawl.py at least 0.8x the throughput of (c) a bare
-asyncio gather with the same HTTP client and limits (no Redis, no tasks); (b) against (a) the published
-solution's algorithm, one GET after another; the same 2,000 URLs again, from the cache, at 5,000 URLs/s or
-more end to end; at most 200 MiB of server memory with 100,000 URLs in flight across tasks. The farm runs in
-a process of its own on several loopback addresses, 50 ms latency per answer, with assorted statuses and a few
-slow and failing targets. The figures are written into docs/crawler.md between the bench:crawler markers.
+1. Throughput (issue 22): 4,000 distinct URLs on a farm of 8 loopback addresses answering in 50 ms, with the
+   default limits (200 at once, 20 per host), so that the ideal is 8 x 20 / 0.05 s = 3,200 URLs/s. (b) this
+   service end to end through crawl.py; (c) the service's status-line client in a bare asyncio gather with the
+   same limits (no Redis, no tasks); (d) the same gather with httpx, the client the service used before, on
+   1,000 URLs. All on uvloop, the loop uvicorn runs the service on. Each as a fraction of the ideal (target
+   >= 0.8, floor 0.5), with the client's CPU per URL: the server process's for (b), this process's for (c)
+   and (d). Then (b) again, from the cache.
+2. Waiters: 10,000 GETs with `?wait=30` on one task, held open until it is ready, through the server running
+   it and through another server on the same Redis; then 1,000 POSTs at once. Every answer must be 200 (201):
+   a 503 there is false, Redis being up throughout.
+3. Memory: 1,000,000 URLs offered in 100 tasks of 10,000 hanging URLs; past --max-in-flight (100,000) a task
+   gets 503 with Retry-After; the server's resident and peak memory.
+
+The farm runs in a process of its own. The figures are written into docs/crawler.md between the
+bench:crawler markers, unless --no-write is given.
 """
 
 import asyncio
@@ -14,54 +23,47 @@ import contextlib
 import datetime
 import io
 import os
+import resource
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import uvloop
 
-from bench.figures import verdict, write_between_markers
+from bench.figures import measure_and_write, verdict
 from FastAPI import crawl
-from FastAPI.server import Settings, fetch_status, http_pool
+from FastAPI.server import FetchError, Settings, StatusClient
+from tests.crawler.crowd import crowd, get_request, post_request
 from tests.crawler.farm import port_free_on_all
+from tests.redis_server import redis_server
 from tests.resources import peak_rss
-from tests.servers import REPO, RunningServer, crawler_server, free_port
+from tests.servers import REPO, RunningServer, crawler_server
 
 
 HOSTS = tuple(f"127.0.0.{n}" for n in range(2, 10))
 LATENCY = 0.05
-URLS = 2_000
-SEQUENTIAL_SAMPLE = 10  # (a) fetches every 10th URL: one after another, all 2,000 would take minutes
-IN_FLIGHT_TASKS, IN_FLIGHT_PER_TASK = 10, 10_000
-MIN_RATIO, MIN_CACHED_PER_S, MAX_MIB = 0.8, 5_000.0, 200.0
+URLS = 4_000
+HTTPX_URLS = 1_000  # (d) is slow enough that fewer URLs measure it as well
 CODES = (200, 200, 200, 200, 201, 204, 301, 302, 304, 400, 403, 404, 404, 410, 429, 500, 502, 503)
+WAITERS, POSTS = 10_000, 1_000
+OFFERED_TASKS, URLS_PER_TASK = 100, 10_000
+TARGET, FLOOR, MAX_MIB = 0.8, 0.5, 200.0
 DOC = REPO / "docs" / "crawler.md"
 
 
-def farm_urls(port: int, count: int) -> list[str]:
-    """Distinct URLs across the farm: mostly assorted statuses, 1% slow (0.5 s), 2% failing."""
-    refused = free_port()
-    urls = []
-    for n in range(count):
-        host = HOSTS[n % len(HOSTS)]
-        if n % 100 == 7:
-            urls.append(f"http://{host}:{port}/slow/0.5?n={n}")
-        elif n % 100 == 13:
-            urls.append(f"http://127.0.0.1:{refused}/?n={n}")
-        elif n % 100 == 31:
-            urls.append(f"http://{host}:{port}/garbage?n={n}")
-        else:
-            urls.append(f"http://{host}:{port}/status/{CODES[n % len(CODES)]}?n={n}")
-    return urls
+def farm_urls(port: int, count: int, tag: str) -> list[str]:
+    """Distinct URLs spread evenly across the farm's hosts, with assorted statuses, all answered after LATENCY."""
+    return [f"http://{HOSTS[n % len(HOSTS)]}:{port}/status/{CODES[n % len(CODES)]}?{tag}={n}" for n in range(count)]
 
 
 @contextlib.contextmanager
-def running_farm_process(latency: float) -> Iterator[int]:
-    """The farm in a process of its own; its port."""
+def running_farm_process(latency: float) -> Iterator[tuple[int, int]]:
+    """The farm in a process of its own; its port and process id."""
     port = port_free_on_all(HOSTS)
     command = [sys.executable, "-m", "tests.crawler.farm", "--hosts", ",".join(HOSTS), "--port", str(port)]
     process = subprocess.Popen([*command, "--latency", str(latency)], cwd=REPO)
@@ -75,124 +77,178 @@ def running_farm_process(latency: float) -> Iterator[int]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("the farm did not start") from None
                 time.sleep(0.05)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-async def one_after_another(urls: list[str]) -> list[int | str]:
-    """(a) The published solution's algorithm: one GET after another, waiting for each."""
-    codes: list[int | str] = []
-    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
-        for url in urls:
-            try:
-                codes.append((await client.get(url)).status_code)
-            except httpx.HTTPError:
-                codes.append("error")
-    return codes
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def bare_gather(urls: list[str], settings: Settings) -> list[int | str]:
-    """(c) The limit: the service's HTTP client and limits in a plain gather, nothing else."""
+async def gather_limited(urls: list[str], settings: Settings, fetch: Callable[[str], Awaitable[int | str]]) -> None:
     everywhere = asyncio.Semaphore(settings.concurrency)
     hosts: dict[str, asyncio.Semaphore] = collections.defaultdict(lambda: asyncio.Semaphore(settings.per_host))
-    async with http_pool(settings) as pool:
 
-        async def one(url: str) -> int | str:
-            async with everywhere, hosts[httpx.URL(url).host]:
-                try:
-                    return await fetch_status(pool, url, settings)
-                except Exception:
-                    return "error"
+    async def one(url: str) -> int | str:
+        async with everywhere, hosts[urlsplit(url).netloc]:
+            return await fetch(url)
 
-        return list(await asyncio.gather(*(one(url) for url in urls)))
+    await asyncio.gather(*(one(url) for url in urls))
 
 
-def through_crawl_py(server: RunningServer, urls: list[str]) -> tuple[float, list[str]]:
-    """(b) crawl.py's main() end to end, in this process; seconds and its output lines."""
+async def with_status_client(urls: list[str], settings: Settings) -> None:
+    """(c) The service's own client, bare."""
+    client = StatusClient(settings)
+
+    async def fetch(url: str) -> int | str:
+        try:
+            return await client.status(url)
+        except FetchError as error:
+            return error.label
+
+    await gather_limited(urls, settings, fetch)
+
+
+async def with_httpx(urls: list[str], settings: Settings) -> None:
+    """(d) httpx, streaming only the head, as the service did before."""
+    limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
+    async with httpx.AsyncClient(timeout=10, trust_env=False, limits=limits) as client:
+
+        async def fetch(url: str) -> int | str:
+            try:
+                async with client.stream("GET", url) as response:
+                    return response.status_code
+            except httpx.HTTPError:
+                return "error"
+
+        await gather_limited(urls, settings, fetch)
+
+
+def timed_in_process(run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """Seconds and this process's CPU seconds to run the coroutine."""
+    started, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(run())  # type: ignore[arg-type]
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def through_crawl_py(server: RunningServer, urls: list[str]) -> tuple[float, float]:
+    """(b) crawl.py's main() end to end, in this process; seconds, and the server's CPU seconds meanwhile."""
     out, err = io.StringIO(), io.StringIO()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(server.process.pid)
     status = crawl.main(["--server", server.url, "--timeout", "120", *urls], out, err)
-    elapsed = time.perf_counter() - started
+    elapsed, used = time.perf_counter() - started, cpu_seconds(server.process.pid) - cpu
     if status not in (0, 1) or len(out.getvalue().splitlines()) != len(urls):
         raise RuntimeError(f"crawl.py failed ({status}): {err.getvalue()[-500:]}")
-    return elapsed, out.getvalue().splitlines()
+    return elapsed, used
 
 
-def timed(coroutine: Coroutine[Any, Any, list[int | str]]) -> float:
-    started = time.perf_counter()
-    asyncio.run(coroutine)
-    return time.perf_counter() - started
+def waiters(farm_port: int) -> tuple[collections.Counter[str], collections.Counter[str], collections.Counter[str]]:
+    """10,000 waiters through the running server and through another one, then 1,000 POSTs at once."""
+    flags = ("--allow-private", "--max-connections", str(WAITERS + 2_000))
+    with redis_server() as store, crawler_server(*flags, "--redis", store.url) as own:
+        with crawler_server(*flags, "--redis", store.url) as other:
+            slow = f"http://{HOSTS[0]}:{farm_port}/slow/20?waiters"
+            task = httpx.post(f"{own.url}/api/v1/tasks", json=[slow], timeout=30).json()["id"]
+            wait = get_request(f"/api/v1/tasks/{task}?wait=30")
+            local = asyncio.run(crowd(own.port, [wait] * WAITERS))
+            second = httpx.post(f"{own.url}/api/v1/tasks", json=[slow.replace("waiters", "remote")], timeout=30)
+            wait = get_request(f"/api/v1/tasks/{second.json()['id']}?wait=30")
+            remote = asyncio.run(crowd(other.port, [wait] * WAITERS))
+        posts = [post_request([f"http://{HOSTS[n % len(HOSTS)]}:{farm_port}/status/200?p={n}"]) for n in range(POSTS)]
+        created = asyncio.run(crowd(own.port, posts))
+    return local, remote, created
 
 
-def memory_in_flight(port: int) -> tuple[float, float]:
-    """Server RSS and peak (MiB) once 100,000 URLs are in flight across tasks: each target answers in 60 s."""
-    with crawler_server("--allow-private", "--task-deadline", "600", "--read-timeout", "120") as server:
-        with httpx.Client(base_url=server.url, timeout=120) as client:
-            for task in range(IN_FLIGHT_TASKS):
-                urls = [
-                    f"http://{HOSTS[n % len(HOSTS)]}:{port}/slow/60?t={task}&n={n}" for n in range(IN_FLIGHT_PER_TASK)
-                ]
-                answer = client.post("/api/v1/tasks/", json=urls)
-                if answer.status_code != 201:
-                    raise RuntimeError(f"task refused: {answer.status_code} {answer.text[:200]}")
-            time.sleep(2)  # let every task start its queues
-            status = client.get("/healthz")
+def memory_offered(farm_port: int) -> tuple[int, int, bool, float, float]:
+    """Tasks taken and refused (503 with Retry-After) of 1,000,000 hanging URLs offered; RSS and peak (MiB)."""
+    taken = refused = 0
+    retry_after = True
+    flags = ("--allow-private", "--task-deadline", "600", "--read-timeout", "120")
+    with crawler_server(*flags) as server, httpx.Client(base_url=server.url, timeout=120) as client:
+        for task in range(OFFERED_TASKS):
+            urls = [f"http://{HOSTS[n % len(HOSTS)]}:{farm_port}/slow/60?t={task}&n={n}" for n in range(URLS_PER_TASK)]
+            answer = client.post("/api/v1/tasks", json=urls)
+            if answer.status_code == 201:
+                taken += 1
+            elif answer.status_code == 503:
+                refused += 1
+                retry_after = retry_after and answer.headers.get("retry-after", "").isdigit()
+            else:
+                raise RuntimeError(f"task answered {answer.status_code} {answer.text[:200]}")
+        healthy = client.get("/healthz").status_code == 200
         status_lines = Path(f"/proc/{server.process.pid}/status").read_text().splitlines()
         rss = int(next(line for line in status_lines if line.startswith("VmRSS:")).split()[1])
         peak = peak_rss(server.process.pid)
-        if status.status_code != 200:
-            raise RuntimeError("the server was not healthy with 100,000 URLs in flight")
-    return rss / 1024, peak / 2**20
+    if not healthy:
+        raise RuntimeError("the server was not healthy with its URLs in flight")
+    return taken, refused, retry_after, rss / 1024, peak / 2**20
+
+
+def share(counts: collections.Counter[str]) -> str:
+    return ", ".join(f"{count:,} {code}" for code, count in counts.most_common())
+
+
+def measure(_folder: Path) -> list[str]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 waiters hold a connection each
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the loop uvicorn runs the service on
+    load_before = os.getloadavg()
+    settings = Settings(allow_private=True)
+    ideal = len(HOSTS) * settings.per_host / LATENCY
+    with running_farm_process(LATENCY) as (port, farm_pid):
+        farm_cpu = cpu_seconds(farm_pid)
+        seconds_c, cpu_c = timed_in_process(lambda: with_status_client(farm_urls(port, URLS, "c"), settings))
+        farm_cpu_c = cpu_seconds(farm_pid) - farm_cpu
+        seconds_d, cpu_d = timed_in_process(lambda: with_httpx(farm_urls(port, HTTPX_URLS, "d"), settings))
+        with crawler_server("--allow-private") as server:
+            urls = farm_urls(port, URLS, "b")
+            seconds_b, cpu_b = through_crawl_py(server, urls)
+            seconds_cached, _cpu = through_crawl_py(server, urls)
+        local, remote, created = waiters(port)
+        taken, refused, retry_after, rss_mib, peak_mib = memory_offered(port)
+    load_after = os.getloadavg()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    rate = {"b": URLS / seconds_b, "c": URLS / seconds_c, "d": HTTPX_URLS / seconds_d}
+    false_503 = local["503"] + remote["503"] + created["503"]
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    def row(name: str, run: str, seconds: float, cpu: float) -> str:
+        urls = round(rate[run] * seconds)
+        fraction = rate[run] / ideal
+        return f"| {name} | {urls:,} | {seconds:.2f} | {rate[run]:,.0f} | {fraction:.2f} | {cpu / urls * 1e6:,.0f} µs |"
+
+    return [
+        f"Measured {when} on {os.cpu_count()} cores shared with other work: load average {load_before[0]:.1f} "
+        f"before, {load_after[0]:.1f} after. Farm: {len(HOSTS)} loopback addresses answering in {LATENCY * 1000:g} "
+        f"ms, {URLS:,} distinct URLs per run; limits {settings.concurrency} at once, {settings.per_host} per host: "
+        f"ideal {ideal:,.0f} URLs/s. The farm itself used {farm_cpu_c / URLS * 1e6:,.0f} µs of CPU per URL in (c).",
+        "",
+        "| run | URLs | seconds | URLs/s | of the ideal | client CPU per URL |",
+        "|---|---|---|---|---|---|",
+        row("(b) this service through crawl.py (server process CPU)", "b", seconds_b, cpu_b),
+        row("(c) its status-line client, bare asyncio gather", "c", seconds_c, cpu_c),
+        row("(d) httpx, bare asyncio gather (the client before)", "d", seconds_d, cpu_d),
+        f"| (b) again, from the cache | {URLS:,} | {seconds_cached:.3f} | {URLS / seconds_cached:,.0f} | | |",
+        "",
+        f"- (b) at {rate['b'] / ideal:.2f} of the ideal: target >= {TARGET} {verdict(rate['b'] / ideal >= TARGET)}, "
+        f"floor {FLOOR} {verdict(rate['b'] / ideal >= FLOOR)}; (c) at {rate['c'] / ideal:.2f}; (c)/(d) "
+        f"{rate['c'] / rate['d']:.1f}x",
+        f"- {WAITERS:,} waiters on one task, through the server running it: {share(local)}; through another server "
+        f"on the same Redis: {share(remote)}",
+        f"- {POSTS:,} POSTs at once: {share(created)}",
+        f"- false 503s: {false_503} (target 0): {verdict(false_503 == 0)}",
+        f"- {OFFERED_TASKS * URLS_PER_TASK:,} hanging URLs offered in {OFFERED_TASKS} tasks: {taken} taken, "
+        f"{refused} refused with 503 {'and' if retry_after else 'but without'} Retry-After; server memory "
+        f"{rss_mib:.0f} MiB resident, {peak_mib:.0f} MiB peak (target <= {MAX_MIB:g}): {verdict(peak_mib <= MAX_MIB)}",
+    ]
 
 
 def main() -> int:
-    load_before = os.getloadavg()
-    settings = Settings(allow_private=True)
-    with running_farm_process(LATENCY) as port:
-        urls = farm_urls(port, URLS)
-        sample = urls[::SEQUENTIAL_SAMPLE]
-        seconds_a = timed(one_after_another(sample))
-        seconds_c = timed(bare_gather(urls, settings))
-        with crawler_server("--allow-private") as server:
-            seconds_b, lines = through_crawl_py(server, urls)
-            seconds_cached, cached_lines = through_crawl_py(server, urls)
-        if cached_lines != lines:
-            raise RuntimeError("the cached run printed other lines than the first")
-        rss_mib, peak_mib = memory_in_flight(port)
-    load_after = os.getloadavg()
-    rate_a, rate_b, rate_c = len(sample) / seconds_a, URLS / seconds_b, URLS / seconds_c
-    rate_cached = URLS / seconds_cached
-    failed = sum(1 for line in lines if line.startswith("error:"))
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-    text = "\n".join(
-        [
-            f"Measured {when} on {os.cpu_count()} cores shared with other work: load average "
-            f"{load_before[0]:.1f} before, {load_after[0]:.1f} after. Farm: {len(HOSTS)} loopback addresses, "
-            f"{LATENCY * 1000:g} ms per answer, {URLS:,} distinct URLs ({failed} failing, 1% taking 0.5 s); "
-            f"limits {settings.concurrency} at once, {settings.per_host} per host.",
-            "",
-            "| run | URLs | seconds | URLs/s |",
-            "|---|---|---|---|",
-            f"| (a) one GET after another (published algorithm) | {len(sample):,} | {seconds_a:.2f} | {rate_a:,.0f} |",
-            f"| (b) this service through crawl.py | {URLS:,} | {seconds_b:.2f} | {rate_b:,.0f} |",
-            f"| (c) bare asyncio gather, same client and limits | {URLS:,} | {seconds_c:.2f} | {rate_c:,.0f} |",
-            f"| (b) again, from the cache | {URLS:,} | {seconds_cached:.3f} | {rate_cached:,.0f} |",
-            "",
-            f"- (b)/(c): {rate_b / rate_c:.2f}x (target >= {MIN_RATIO}x): {verdict(rate_b / rate_c >= MIN_RATIO)}",
-            f"- (b)/(a): {rate_b / rate_a:.1f}x",
-            f"- from the cache: {rate_cached:,.0f} URLs/s end to end (target >= {MIN_CACHED_PER_S:,.0f}): "
-            f"{verdict(rate_cached >= MIN_CACHED_PER_S)}",
-            f"- server memory with {IN_FLIGHT_TASKS * IN_FLIGHT_PER_TASK:,} URLs in flight across "
-            f"{IN_FLIGHT_TASKS} tasks: {rss_mib:.0f} MiB resident, {peak_mib:.0f} MiB peak (target <= "
-            f"{MAX_MIB:g}): {verdict(peak_mib <= MAX_MIB)}",
-        ]
-    )
-    print(text)
-    write_between_markers(DOC, "bench:crawler", text.split("\n"))
-    return 0
+    return measure_and_write(__doc__.splitlines()[0], measure, DOC, "bench:crawler")
 
 
 if __name__ == "__main__":

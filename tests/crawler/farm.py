@@ -8,7 +8,10 @@ Each address serves the same paths, and the farm counts every request it answers
   /close         closes the connection without answering
   /big           answers 200 with a 1 GiB body it trickles out (a crawler must not read it)
   /redirect      answers 302 to /status/200
-Anything else answers 200. Run as a script it serves until killed (the benchmark runs it in a process of its
+  /gate/NAME     answers 200 once the test opens the gate of that name (open_gate)
+Anything else answers 200. A test waits for what the farm saw (a request arriving, an answer cut short, so
+many at once) with wait_for(), which the farm signals on every change: no sleeping against a deadline.
+Run as a script it serves until killed (the benchmark runs it in a process of its
 own); in tests, `running_farm()` serves from a thread.
 """
 
@@ -18,7 +21,7 @@ import collections
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 
 HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -36,8 +39,15 @@ class Farm:
         self.active: collections.Counter[str] = collections.Counter()  # host -> requests being answered
         self.peak: collections.Counter[str] = collections.Counter()  # host -> most answered at once
         self.peak_total = 0  # most answered at once, all hosts together
+        self.answered: collections.Counter[tuple[str, str]] = collections.Counter()  # (host, path) -> answers sent
+        self.cut_short: collections.Counter[str] = collections.Counter()  # path -> bodies the client did not take
+        self.connections = 0  # connections accepted, all hosts together
+        self.writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.servers: list[asyncio.Server] = []
+        self.changed = threading.Condition()
+        self.gates: dict[str, asyncio.Event] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def url(self, path: str, host: int = 0) -> str:
         return f"http://{self.hosts[host]}:{self.port}{path}"
@@ -45,7 +55,36 @@ class Farm:
     def hits_of(self, path: str, host: int = 0) -> int:
         return self.hits[(self.hosts[host], path)]
 
+    def wait_for(self, condition: Callable[[], object], what: str, timeout: float = 15.0) -> None:
+        """Wait until what the farm saw makes the condition true; fail naming `what` after the timeout."""
+        with self.changed:
+            if not self.changed.wait_for(condition, timeout):
+                raise AssertionError(f"not within {timeout} s: {what}")
+
+    def open_gate(self, name: str) -> None:
+        """Let /gate/NAME answer, those waiting and those to come."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(lambda: self._gate(name).set())
+
+    def drop_connections(self) -> None:
+        """Close every connection the farm holds, as a server does with idle ones; return once closed."""
+        assert self.loop is not None
+
+        async def drop() -> None:
+            for writer in list(self.writers):
+                writer.close()
+
+        asyncio.run_coroutine_threadsafe(drop(), self.loop).result(timeout=10)
+
+    def _gate(self, name: str) -> asyncio.Event:
+        return self.gates.setdefault(name, asyncio.Event())
+
+    def _signal(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.port = self.port or port_free_on_all(self.hosts)
         for host in self.hosts:
             self.servers.append(await asyncio.start_server(self._serve, host, self.port, backlog=4096))
@@ -59,6 +98,8 @@ class Farm:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host = writer.get_extra_info("sockname")[0]
+        self.connections += 1
+        self.writers.add(writer)
         try:
             while True:
                 try:
@@ -74,14 +115,18 @@ class Farm:
                 self.active[host] += 1
                 self.peak[host] = max(self.peak[host], self.active[host])
                 self.peak_total = max(self.peak_total, self.active.total())
+                self._signal()
                 try:
                     if not await self._answer(path, reader, writer):
                         return
+                    self.answered[(host, path)] += 1
                 finally:
                     self.active[host] -= 1
+                    self._signal()
         except (OSError, asyncio.CancelledError):  # the farm stops: end quietly, not as a cancelled task
             return
         finally:
+            self.writers.discard(writer)
             writer.close()
 
     async def _answer(self, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -97,16 +142,25 @@ class Farm:
         if kind == "garbage":
             writer.write(b"THIS IS NOT HTTP\r\n\r\n")
             return False
-        await asyncio.sleep(float(argument) if kind == "slow" and argument.replace(".", "").isdigit() else self.latency)
+        if kind == "gate":
+            await self._gate(argument).wait()
+        elif kind == "slow" and argument.replace(".", "").isdigit():
+            await asyncio.sleep(float(argument))
+        else:
+            await asyncio.sleep(self.latency)
         if kind == "status" and len(argument) == 3 and argument.isdigit():
             code = int(argument)
         if kind == "redirect":
             code, extra = 302, "Location: /status/200\r\n"
         if kind == "big":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n")
-            for _ in range(1024):
-                writer.write(b"x" * 1024 * 1024)
-                await writer.drain()
+            try:
+                for _ in range(1024):
+                    writer.write(b"x" * 1024 * 1024)
+                    await writer.drain()
+            except OSError:
+                self.cut_short[path] += 1
+                raise
             return False
         reason = REASONS.get(code, "Status")
         writer.write(f"HTTP/1.1 {code} {reason}\r\n{extra}Content-Length: 0\r\n\r\n".encode())

@@ -1,45 +1,36 @@
 """The crawler's server, unable to reach anything beyond loopback, so that no test sends traffic elsewhere.
 
-`python -m tests.crawler.offline FLAGS` runs FastAPI/server.py's main() with two changes under the guard:
-socket.getaddrinfo answers only numeric addresses (in any spelling inet_aton accepts) and `localhost`, so any
-other name fails as unknown without a DNS query; and the HTTP client's connections to addresses outside
-127.0.0.0/8 and ::1 fail as refused. A fuzzed URL such as `http://9.9/` therefore reaches nothing.
+`python -m tests.crawler.offline FLAGS` runs FastAPI/server.py's main() with its resolver, `addresses()`, wrapped:
+a host resolves only if it is numeric (in any spelling inet_aton accepts) or `localhost`, so any other name fails
+as unknown (error:dns) without a DNS query, whichever event loop runs; the guard then judges the address as it
+would, and one beyond 127.0.0.0/8 and ::1 fails as refused (error:connect). A fuzzed URL such as `http://9.9/`
+therefore reaches nothing.
 """
 
 import ipaddress
 import socket
 import sys
-from typing import Any
-
-import httpcore
 
 from FastAPI import server
 
 
 LOCAL_NAMES = {"localhost": "127.0.0.1", "localhost6": "::1"}
-_getaddrinfo = socket.getaddrinfo
-_connect_tcp = httpcore.AnyIOBackend.connect_tcp
+_addresses = server.addresses
 
 
-def numeric_getaddrinfo(  # noqa: PLR0917 # socket.getaddrinfo's own signature
-    host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
-) -> list[Any]:
-    """socket.getaddrinfo for numeric hosts only."""
-    name = host.decode() if isinstance(host, bytes) else host
-    name = LOCAL_NAMES.get(str(name).lower(), name)
-    return _getaddrinfo(name, port, family, type, proto, flags | socket.AI_NUMERICHOST)
-
-
-async def loopback_connect_tcp(
-    self: httpcore.AnyIOBackend, host: str, port: int, *args: Any, **kwargs: Any
-) -> httpcore.AsyncNetworkStream:
-    """httpcore's connect, for loopback addresses only."""
-    if not ipaddress.ip_address(host).is_loopback:
-        raise httpcore.ConnectError(f"the tests reach nothing beyond loopback, not {host}")
-    return await _connect_tcp(self, host, port, *args, **kwargs)
+async def loopback_addresses(host: str, port: int, allow_private: bool) -> list[str]:
+    """server.addresses for numeric hosts and localhost, reaching loopback only."""
+    name = LOCAL_NAMES.get(host.lower(), host)
+    try:
+        infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError) as error:
+        raise server.FetchError("error:dns", f"{host}: the tests resolve no names") from error
+    found = await _addresses(str(infos[0][4][0]), port, allow_private)
+    if not all(ipaddress.ip_address(address).is_loopback for address in found):
+        raise server.FetchError("error:connect", f"the tests reach nothing beyond loopback, not {host}")
+    return found
 
 
 if __name__ == "__main__":
-    socket.getaddrinfo = numeric_getaddrinfo
-    httpcore.AnyIOBackend.connect_tcp = loopback_connect_tcp  # type: ignore[method-assign]
+    server.addresses = loopback_addresses
     sys.exit(server.main(sys.argv[1:]))

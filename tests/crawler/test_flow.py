@@ -1,9 +1,12 @@
 """The whole flow through crawl.py against a real server, its private Redis and the local farm."""
 
+import http.server
 import io
+import json
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -116,3 +119,54 @@ def test_ctrl_c_and_a_closed_pipe_end_quietly(server: RunningServer, farm: Farm)
     assert piped.returncode == 1
     assert b"Traceback" not in complaints
     assert b"Exception ignored" not in complaints
+
+
+@pytest.fixture
+def forgetful() -> Iterator[tuple[str, list[int]]]:
+    """A server that takes a task, then does not know it for as many GETs as the list says, then has it ready."""
+    unknown_for = [2]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def answer(self, status: int, task: dict[str, object]) -> None:
+            body = json.dumps(task).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.answer(201, {"id": "t", "status": "running"})
+
+        def do_GET(self) -> None:
+            if unknown_for[0] != 0:
+                unknown_for[0] -= 1
+                self.answer(404, {"detail": "no task t"})
+            else:
+                self.answer(200, {"id": "t", "status": "ready", "result": [204]})
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as scripted:
+        thread = threading.Thread(target=scripted.serve_forever)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{scripted.server_address[1]}", unknown_for
+        finally:
+            scripted.shutdown()
+            thread.join(timeout=10)
+
+
+def test_a_task_briefly_unknown_is_asked_for_again(forgetful: tuple[str, list[int]]) -> None:
+    status, out, err = run("--server", forgetful[0], "example.org")
+    assert (status, out) == (0, "204\texample.org\n"), err
+    assert "unknown to the server for now" in err
+
+
+def test_a_task_unknown_for_long_fails(forgetful: tuple[str, list[int]], monkeypatch: pytest.MonkeyPatch) -> None:
+    forgetful[1][0] = -1  # for ever
+    monkeypatch.setattr(crawl, "MISSING_GRACE", 0.3)
+    status, out, err = run("--server", forgetful[0], "example.org")
+    assert (status, out) == (1, "")
+    assert "polling the task failed (404)" in err.splitlines()[-1]

@@ -1,13 +1,11 @@
 """The outbound guard: targets on non-global addresses are refused by default, whatever the spelling."""
 
-import contextlib
 import ipaddress
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from FastAPI.server import ForbiddenAddressError, GuardedBackend, is_public
+from FastAPI.server import FetchError, addresses, is_public
 from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, results
 from tests.event_loop import run
@@ -73,31 +71,14 @@ def test_allow_private_lets_the_same_targets_through(farm: Farm) -> None:
         ]
 
 
-class Recorder:
-    """A network backend that records where it is asked to connect, and connects nowhere."""
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    async def connect_tcp(self, host: str, port: int, *args: Any) -> Any:
-        self.asked.append(host)
-        raise ConnectionRefusedError(host)
-
-
-def test_connects_only_to_the_address_it_checked() -> None:
-    async def connect(backend: GuardedBackend, host: str) -> None:
-        recorder = Recorder()
-        backend.inner = recorder  # type: ignore[assignment]
-        with contextlib.suppress(ConnectionRefusedError):
-            await backend.connect_tcp(host, 80)
-        assert recorder.asked
-        assert all(ipaddress.ip_address(asked).is_loopback for asked in recorder.asked)
-
-    run(connect(GuardedBackend(allow_private=True), "localhost"))
-    with pytest.raises(ForbiddenAddressError):
-        run(connect(GuardedBackend(allow_private=False), "localhost"))
-    with pytest.raises(ForbiddenAddressError):
-        run(GuardedBackend(allow_private=False).connect_unix_socket("/run/some.sock"))
+def test_resolves_to_checked_addresses_only() -> None:
+    # The fetcher connects to these numerically: what was checked is what is connected to.
+    found = run(addresses("localhost", 80, allow_private=True))
+    assert found
+    assert all(ipaddress.ip_address(address).is_loopback for address in found)
+    with pytest.raises(FetchError) as refused:
+        run(addresses("localhost", 80, allow_private=False))
+    assert refused.value.label == "error:forbidden-address"
 
 
 def test_the_tests_server_reaches_nothing_beyond_loopback(guarded: RunningServer) -> None:

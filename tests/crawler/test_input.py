@@ -4,13 +4,14 @@ import json
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from FastAPI.server import InvalidURLError, domain_of, normalise, parse_settings, request_target
+from FastAPI.server import NORMAL_URL, InvalidURLError, domain_of, normalise, normalise_slowly, parse_settings
 from tests.crawler.service import crawler
 from tests.rawhttp import exchange
 from tests.servers import RunningServer
@@ -102,6 +103,43 @@ def test_bad_settings_are_usage_errors(
     assert "usage: server.py" in capsys.readouterr().err
 
 
+def test_settings_come_from_flags_then_environment_then_env_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    here, home = tmp_path / "cwd", tmp_path / "FastAPI"
+    here.mkdir()
+    home.mkdir()
+    for name in ("TIMEOUT", "CACHE_TTL", "CRAWLER_PER_HOST", "CRAWLER_CONCURRENCY", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (home / ".env").write_text("TIMEOUT=9\nCRAWLER_PER_HOST=4\nCRAWLER_CONCURRENCY=30\n")
+    assert parse_settings([], cwd=here, home=home)[1].cache_ttl == 9  # the original solution's name, in FastAPI/
+    (here / ".env").write_text("# the working directory's file comes first\nexport TIMEOUT='7'\nCRAWLER_PER_HOST=5\n")
+    settings = parse_settings([], cwd=here, home=home)[1]
+    assert (settings.cache_ttl, settings.per_host, settings.concurrency) == (7, 5, 30)
+    monkeypatch.setenv("TIMEOUT", "8")  # the environment overrides the files
+    assert parse_settings([], cwd=here, home=home)[1].cache_ttl == 8
+    assert parse_settings(["--cache-ttl", "6"], cwd=here, home=home)[1].cache_ttl == 6  # and flags override all
+    (here / ".env").write_text("TIMEOUT=soon\n")
+    monkeypatch.delenv("TIMEOUT")
+    with pytest.raises(SystemExit):  # a bad value in a file is a usage error like any other
+        parse_settings([], cwd=here, home=home)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("127.0.0.1:8/x?next=http://y", "http://127.0.0.1:8/x?next=http://y"),  # only a leading scheme counts
+        ("example.org/a?b=c://d", "http://example.org/a?b=c://d"),
+        ("HTTPS://Example.org/p", "https://example.org/p"),
+        ("http://example.org/page#section", "http://example.org/page"),  # fragments are never sent
+        ("http://user:secret@example.org:8080/x#y", "http://example.org:8080/x"),  # nor credentials kept
+        ("user@example.org/", "http://example.org/"),
+    ],
+)
+def test_normal_forms(raw: str, normal: str) -> None:
+    assert normalise(raw, 100) == normal
+
+
 def test_settings_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRAWLER_PER_HOST", "7")
     monkeypatch.setenv("CACHE_TTL", "9.5")
@@ -162,5 +200,18 @@ def test_a_normalised_url_is_one_the_fetcher_can_use(raw: str) -> None:
         return
     assert url.startswith(("http://", "https://"))
     assert domain_of(url)
-    request_target(url)
+    assert "#" not in url
     assert normalise(url, 100) == url
+
+
+@pytest.mark.fuzz
+@settings(max_examples=300, deadline=None)
+@given(raw=st.from_regex(NORMAL_URL, fullmatch=True))
+def test_urls_taken_as_normal_are_what_httpx_makes_of_them(raw: str) -> None:
+    try:
+        slow = normalise_slowly(raw, 10_000)
+    except InvalidURLError:
+        with pytest.raises(InvalidURLError):
+            normalise(raw, 10_000)
+        return
+    assert normalise(raw, 10_000) == slow

@@ -7,11 +7,15 @@ import httpx
 import pytest
 import redis
 
+from FastAPI.server import Settings
 from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, submit, wait_ready
 from tests.polling import wait_until
 from tests.redis_server import RedisServer, redis_server
 from tests.servers import RunningServer
+
+
+OPEN = Settings(allow_private=True).policy
 
 
 @pytest.fixture(scope="module")
@@ -49,23 +53,29 @@ def test_two_servers_fetch_a_url_once(pair: tuple[RunningServer, RunningServer],
 def test_redis_stopping_is_a_503_and_the_server_recovers(
     pair: tuple[RunningServer, RunningServer], store: RedisServer, farm: Farm
 ) -> None:
-    one, _ = pair
+    one, two = pair
     running = submit(one, [farm.url("/slow/1?outage")])
     store.stop()
     try:
-        for method, path in (("POST", "/api/v1/tasks/"), ("GET", f"/api/v1/tasks/{running}"), ("GET", "/healthz")):
+        # The server running the task answers it from memory; the other needs Redis to.
+        for server, method, path in (
+            (one, "POST", "/api/v1/tasks/"),
+            (two, "GET", f"/api/v1/tasks/{running}"),
+            (one, "GET", "/healthz"),
+        ):
             started = time.monotonic()
-            answer = httpx.request(method, f"{one.url}{path}", json=["example.org"], timeout=30)
+            answer = httpx.request(method, f"{server.url}{path}", json=["example.org"], timeout=30)
             assert answer.status_code == 503
             assert answer.json()["detail"].startswith("Redis is unavailable")
             assert time.monotonic() - started < 10
         assert one.process.poll() is None
+        assert httpx.get(f"{one.url}/api/v1/tasks/{running}").json()["status"] in ("running", "ready")
     finally:
         store.start()
     wait_until(lambda: httpx.get(f"{one.url}/healthz").status_code == 200, "the server finding Redis again")
     # The task that ran through the outage is saved once Redis is back (this Redis kept no data, so it is new).
-    wait_until(lambda: httpx.get(f"{one.url}/api/v1/tasks/{running}").status_code == 200, "the task saved again")
-    assert wait_ready(one, running)["result"] == [200]
+    wait_until(lambda: httpx.get(f"{two.url}/api/v1/tasks/{running}").status_code == 200, "the task saved again")
+    assert wait_ready(two, running)["result"] == [200]
     assert wait_ready(one, submit(one, [farm.url("/status/200?after")]))["result"] == [200]
 
 
@@ -90,7 +100,23 @@ def test_a_stopping_server_leaves_its_tasks_ready(
     with crawler("--allow-private", "--redis", store.url) as leaving:
         task_id = submit(leaving, [slow, quick])
         cache = redis.Redis.from_url(store.url)
-        wait_until(lambda: cache.hexists("crawler:cache", quick), "the quick URL's code cached")
+        wait_until(lambda: cache.exists(f"crawler:cache:{OPEN}:{quick}"), "the quick URL's code cached")
         wait_until(lambda: farm.hits_of("/slow/30?leaving") == 1, "the slow URL's fetch under way")
         leaving.stop()  # uvicorn shuts down gracefully, then ends by the signal it got
     assert wait_ready(pair[1], task_id, timeout=5)["result"] == ["error:shutdown", 200]
+
+
+def test_running_tasks_are_saved_again_when_redis_comes_back_empty(
+    pair: tuple[RunningServer, RunningServer], store: RedisServer, farm: Farm
+) -> None:
+    one, two = pair
+    task_id = submit(one, [farm.url("/gate/emptied")])
+    client = redis.Redis.from_url(store.url)
+    key = f"crawler:task:{task_id}"
+    assert client.hget(key, "status") == b"running"  # a field of its own, never searched for in the JSON
+    client.flushall()  # as a Redis restarted without its data
+    assert httpx.get(f"{two.url}/api/v1/tasks/{task_id}").status_code == 404
+    wait_until(lambda: client.hget(key, "status") == b"running", "the running task saved again")
+    farm.open_gate("emptied")
+    assert wait_ready(two, task_id)["result"] == [200]
+    assert client.hget(key, "status") == b"ready"
