@@ -22,6 +22,7 @@ from pathlib import Path
 from audio_library.entries import Entry, Facts, Key, Listing, make_entry
 from audio_library.file_json import compact_json, file_json, json_array
 from audio_library.listing_order import ListingOrder
+from audio_library.media.second_judge import Verdict
 from audio_library.metadata_cache import MetadataCache
 from audio_library.regular_files import open_regular
 from audio_library.tags import read_tags
@@ -54,10 +55,12 @@ class Catalog:
         detect: Callable[[Path], str | None],
         probe: Callable[[Path, str], float | None],
         temp_name: Callable[[str], str],
+        judge: Callable[[Path], Verdict],
     ) -> None:
         self.root = root
         self._detect = detect
         self._probe = probe
+        self._judge = judge  # FFmpeg's word on what the parsers did not accept
         self.cache = MetadataCache(root, temp_name)
         self._rows: dict[Key, tuple[Entry, bytes]] = {}
         self._order = ListingOrder()
@@ -298,7 +301,8 @@ class Catalog:
         try:
             mime = self._detect(path)
             if mime is None:
-                return Facts(None, None)
+                verdict = self._judge(path)
+                return Facts(verdict.type, verdict.duration, tags=verdict.tags, refused=verdict.refused)
             return Facts(mime, self._probe(path, mime), tags=read_tags(path, mime))
         except OSError:
             raise

@@ -23,6 +23,7 @@ class Facts:
     duration: float | None
     sha256: str | None = None
     tags: Tags = NO_TAGS
+    refused: str | None = None  # when type is None: why (media.second_judge's reasons); never cached
 
 
 @dataclass(frozen=True)

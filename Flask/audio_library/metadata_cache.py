@@ -20,7 +20,8 @@ from audio_library.tags import Tags
 
 
 CACHE_FILE = ".metadata.json"
-CACHE_VERSION = 2  # 2: tags; a cache of another version is ignored, so every file is examined again
+# 2: tags; 3: FFmpeg's second judge. A cache of another version is ignored, so every file is examined again.
+CACHE_VERSION = 3
 SAVE_INTERVAL_NS = 2_000_000_000  # the cache is saved at most this often while listings change it
 
 logger = logging.getLogger(__name__)

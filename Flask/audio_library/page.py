@@ -20,7 +20,6 @@ from audio_library.uploads import StoredFile, store_upload, success_status
 bp = Blueprint("page", __name__)
 bp.add_app_template_filter(human_size, "filesize")
 
-NON_AUDIO = "Non-audio file detected"
 PAGE_SIZE = 500  # rows per page: the script shows more as you scroll, the plain page has page links
 MAX_QUERY_CHARS = 200
 MAX_CACHED_ROWS = 4 * PAGE_SIZE
@@ -46,6 +45,23 @@ FORMAT_NAMES: Mapping[str, str] = {
     "audio/x-aiff": "AIFF",
     "audio/webm": "WebM",
     "audio/x-matroska": "MKA",
+    "audio/x-caf": "CAF",
+    "audio/x-w64": "Wave64",
+    "audio/x-rf64": "RF64",
+    "audio/basic": "AU",
+    "audio/ac3": "AC-3",
+    "audio/eac3": "E-AC-3",
+    "audio/vnd.dts": "DTS",
+    "audio/x-wavpack": "WavPack",
+    "audio/x-tta": "TTA",
+    "audio/x-ms-wma": "WMA",
+    "audio/x-voc": "VOC",
+    "audio/mp2t": "MPEG-TS",
+    "audio/x-smaf": "SMAF",
+    "audio/x-ape": "APE",
+    "audio/amr": "AMR",
+    "audio/x-musepack": "MPC",
+    "audio/x-dsf": "DSF",
 }
 
 
@@ -155,7 +171,10 @@ def _error_page(error: RequestError) -> Response:
         return original_client.error_response(error)
     if error.status >= 500:
         return error.to_response()  # a server error is answered as JSON: rendering the page may be what failed
-    notice = Notice("error", NON_AUDIO, error.name or "") if error.status == 415 else Notice("error", error.message)
+    if error.status == 415:  # "<why>: <name>", shown as the name and why
+        notice = Notice("error", error.message.removesuffix(f": {error.name}"), error.name or "")
+    else:
+        notice = Notice("error", error.message)
     try:
         html = _render_index([notice])
     except OSError:  # the library cannot be listed either: the error alone, as JSON

@@ -15,6 +15,7 @@ from audio_library.audio import detect_audio_type, probe_duration
 from audio_library.catalog import Catalog
 from audio_library.entries import Entry, Facts, Listing, escaped_name, make_entry
 from audio_library.folder_lock import FILE_MODE, FolderLock, LibraryError
+from audio_library.media.second_judge import SecondJudge
 from audio_library.names import numbered_name, sanitize_filename
 from audio_library.regular_files import open_regular
 
@@ -42,7 +43,8 @@ class Library:
         self.root = root.absolute()
         self.lock = FolderLock(self.root)
         self.removed_stale = self.lock.remove_stale()
-        self.catalog = Catalog(self.root, detect_audio_type, probe_duration, self.lock.temp_name)
+        self.judge = SecondJudge()
+        self.catalog = Catalog(self.root, detect_audio_type, probe_duration, self.lock.temp_name, self.judge.judge)
         self.catalog.start()
 
     def close(self) -> None:

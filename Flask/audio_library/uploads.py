@@ -20,6 +20,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 from audio_library.entries import Entry, Facts
 from audio_library.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, human_size, too_large_message
 from audio_library.file_json import file_json
+from audio_library.media.second_judge import refusal_message
 from audio_library.storage import Library
 
 
@@ -67,9 +68,9 @@ def store_upload(library: Library, request: Request) -> list[StoredFile]:
     """Receive, validate and commit every part named "file" of a multipart/form-data request.
 
     All-or-nothing: returns one StoredFile per part, in the order sent, or raises UploadError (400 malformed
-    or no file, 413 too large or too many parts, 415 "Non-audio file detected: <name>", 507 disk full) with
-    nothing from the request left in the library. Call it before anything reads `request.form` or
-    `request.files`: it reads the body stream itself.
+    or no file, 413 too large or too many parts, 415 "Non-audio file detected: <name>" or the other refusals of
+    media.second_judge, 507 disk full) with nothing from the request left in the library. Call it before
+    anything reads `request.form` or `request.files`: it reads the body stream itself.
     """
     receiver = _Receiver(library, request)
     try:
@@ -200,7 +201,7 @@ def _pieces(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
 def _validate(library: Library, part: ReceivedFile) -> Facts:
     facts = library.examine(part.temporary)
     if facts.type is None:
-        raise UploadError(415, f"Non-audio file detected: {part.sent_name}", name=part.sent_name)
+        raise UploadError(415, refusal_message(facts.refused, part.sent_name), name=part.sent_name)
     facts.sha256 = part.sha256
     return facts
 

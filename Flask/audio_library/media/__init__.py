@@ -1,0 +1,7 @@
+"""FFmpeg, through PyAV, as the second judge of uploads and the transcoder of stored files: always in a child.
+
+Untrusted bytes reach FFmpeg only in `child.py`, a program of its own started by `sandbox.py` with a CPU-time
+limit, an address-space limit, a file-size limit, a wall-clock timeout and no descriptor but the file it
+works on. `second_judge.py` decides from what the child measured whether a file the built-in parsers did not
+accept is audio anyway; `transcode.py` makes and caches the streams a browser can play.
+"""
