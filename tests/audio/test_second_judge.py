@@ -25,6 +25,7 @@ from tests.fixtures.ffmpeg_formats import DURATION_TOLERANCE, SAMPLES, STORED, S
 from tests.flask_client import upload
 from tests.library_folders import on_disk
 from tests.polling import wait_until
+from tests.servers import children_of_all_threads
 
 
 # The words a refused upload is told, per reason: tests and users rely on the first.
@@ -40,9 +41,7 @@ LONG_SILENCE_S = 3600  # an hour of silent FLAC: small, quick to make, many CPU-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder holding every sample of the corpus, made once for the module."""
-    folder = tmp_path_factory.mktemp("ffmpeg-formats")
-    make_samples(folder)
-    return folder
+    return make_samples(tmp_path_factory.mktemp("ffmpeg-formats"))
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +146,7 @@ def test_the_child_has_its_limits_and_no_other_descriptor(long_silence: Path, tm
 
         def child_at_work() -> bool:
             """Once the child has set its limits (before it reads the file), see what it has, and stop it."""
-            for pid in media_children():
+            for pid in children_of_all_threads(os.getpid()):
                 try:
                     if b"child.py" not in _cmdline(pid):
                         continue
@@ -228,22 +227,19 @@ def test_children_beyond_the_cap_wait_then_are_refused(long_silence: Path, tmp_p
     worker.start()
     try:
         assert started.wait(10)
-        wait_until(lambda: any(b"child.py" in _cmdline(pid) for pid in media_children()), "the first child runs")
+        wait_until(
+            lambda: any(b"child.py" in _cmdline(pid) for pid in children_of_all_threads(os.getpid())),
+            "the first child runs",
+        )
         with pytest.raises(BlockingIOError):
             sandbox.run("measure", ("0", "3"), JUDGE_LIMITS)
     finally:
         worker.join(timeout=60)
 
 
-def media_children() -> list[int]:
-    """This process's children, started from any of its threads (Linux /proc)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        try:
-            found.extend(int(pid) for pid in (task / "children").read_text().split())
-        except FileNotFoundError:  # a thread that ended meanwhile
-            continue
-    return found
+def media_child_running() -> bool:
+    """Whether a media child of this process is running."""
+    return any(b"child.py" in _cmdline(pid) for pid in children_of_all_threads(os.getpid()))
 
 
 def _cmdline(pid: int) -> bytes:
@@ -270,4 +266,4 @@ def test_the_child_refuses_a_task_it_does_not_know() -> None:
 def test_no_child_outlives_its_job(corpus: Path) -> None:
     verdict = SecondJudge().judge(corpus / "tta.tta")
     assert verdict.type == "audio/x-tta"
-    assert not any(b"child.py" in _cmdline(pid) for pid in media_children())
+    assert not media_child_running()
