@@ -16,6 +16,7 @@ from audio_library.catalog import Catalog
 from audio_library.entries import Entry, Facts, Listing, escaped_name, make_entry
 from audio_library.folder_lock import FILE_MODE, FolderLock, LibraryError
 from audio_library.media.second_judge import SecondJudge
+from audio_library.media.transcode import DEFAULT_TRANSCODES, Transcoder
 from audio_library.names import numbered_name, sanitize_filename
 from audio_library.regular_files import open_regular
 
@@ -35,8 +36,9 @@ class Committed:
 class Library:
     """One library folder: listing, lookup, atomic storing, deleting."""
 
-    def __init__(self, root: Path) -> None:
-        """Open (creating if needed) the folder, check it is writable and remove stale temporary files.
+    def __init__(self, root: Path, transcodes: int = DEFAULT_TRANSCODES) -> None:
+        """Open (creating if needed) the folder, check it is writable and remove stale temporary files;
+        `transcodes` is how many playable copies may be made at once.
 
         Raises LibraryError with a one-line explanation if the folder cannot be used.
         """
@@ -46,6 +48,7 @@ class Library:
         self.judge = SecondJudge()
         self.catalog = Catalog(self.root, detect_audio_type, probe_duration, self.lock.temp_name, self.judge.judge)
         self.catalog.start()
+        self.transcoder = Transcoder(self.root, self.lock.temp_name, transcodes)
 
     def close(self) -> None:
         """Save the metadata cache and release this process's claim on the folder."""
@@ -92,7 +95,18 @@ class Library:
             self.path(entry).unlink()
         except FileNotFoundError:  # another request deleted it first
             return False
+        self.transcoder.forget(entry.on_disk)
         return True
+
+    def playable(self, entry: Entry, kind: str) -> BinaryIO:
+        """A copy of an entry's audio that browsers play (kind: a key of PLAYABLE_TYPES), opened; made on first
+        use. Raises FileNotFoundError if the file is gone, TranscodersBusyError or TranscodeError."""
+        stream, info = self.open(entry, buffered=False)
+        with stream:
+            key = (entry.on_disk, info.st_size, info.st_mtime_ns)
+            copy = self.transcoder.open(stream, key, entry.duration, kind)
+        self.transcoder.sweep(listed.on_disk for listed in self.listing().entries)
+        return copy
 
     def create_temporary(self) -> tuple[Path, BinaryIO]:
         """Create an empty hidden temporary file in the folder for an upload; the caller removes it."""
