@@ -21,9 +21,17 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.ffmpeg_formats import DURATION_TOLERANCE, SAMPLES, STORED, Sample, make_samples, run
+from tests.fixtures.ffmpeg_formats import (
+    DURATION_TOLERANCE,
+    SAMPLES,
+    STORED,
+    Sample,
+    add_wm_picture,
+    make_samples,
+    run,
+)
 from tests.flask_client import upload
-from tests.library_folders import on_disk
+from tests.library_folders import fixture_bytes, on_disk
 from tests.polling import wait_until
 from tests.servers import children_of_all_threads
 
@@ -88,6 +96,21 @@ def test_files_copied_in_by_hand_are_listed_with_type_and_duration(library_dir: 
     for sample in STORED:
         assert listed[sample.name].type == sample.type
         assert listed[sample.name].duration == pytest.approx(sample.duration, abs=DURATION_TOLERANCE)
+
+
+def test_a_cover_read_by_ffmpeg_is_served(client: FlaskClient, corpus: Path, tmp_path: Path) -> None:
+    path = tmp_path / "covered.wma"
+    shutil.copyfile(corpus / "tagged.wma", path)
+    add_wm_picture(path, fixture_bytes("image.jpg"))
+    stored = upload(client, ("covered.wma", path.read_bytes())).json
+    assert isinstance(stored, dict)
+    assert stored["files"][0]["cover"] is True
+    response = client.get("/files/covered.wma/cover")
+    assert response.status_code == 200
+    assert response.mimetype == "image/jpeg"
+    assert response.data == fixture_bytes("image.jpg")
+    assert upload(client, ("tagged.wma", (corpus / "tagged.wma").read_bytes())).status_code == 201
+    assert client.get("/files/tagged.wma/cover").status_code == 404  # the same audio, without a picture
 
 
 def test_the_page_shows_the_reason_of_a_refusal(client: FlaskClient, corpus: Path) -> None:
