@@ -199,7 +199,10 @@ def test_a_cache_of_the_previous_version_is_examined_again(library_dir: Path) ->
     finally:
         get_library(app).close()
     assert listed["title"] == "Tone Title"
-    assert json.loads((library_dir / metadata_cache.CACHE_FILE).read_text(encoding="utf-8"))["version"] == 2
+    assert (
+        json.loads((library_dir / metadata_cache.CACHE_FILE).read_text(encoding="utf-8"))["version"]
+        == metadata_cache.CACHE_VERSION
+    )
 
 
 def test_tags_are_cached_across_a_restart(library_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
