@@ -154,3 +154,26 @@ def test_past_the_transcode_limit_the_answer_is_503_with_retry_after(
         assert client.get("/files/tone.ac3/playable").status_code == 200  # free again
     finally:
         get_library(app).close()
+
+
+def test_two_requests_for_one_copy_share_its_transcode(library_dir: Path, originals: dict[str, bytes]) -> None:
+    app = create_app({"TESTING": True, "LIBRARY_DIR": library_dir, "TRANSCODES": 1})
+    try:
+        client = app.test_client()
+        assert upload(client, ("tone.caf", originals["tone.caf"])).status_code == 201
+        answers: list[tuple[int, bytes]] = []
+
+        def ask() -> None:
+            response = client.get("/files/tone.caf/playable?as=mp3")
+            answers.append((response.status_code, response.data))
+
+        askers = [threading.Thread(target=ask) for _ in range(2)]
+        for asker in askers:
+            asker.start()
+        for asker in askers:
+            asker.join(timeout=120)
+        assert [status for status, _ in answers] == [200, 200]  # the second waited: no 503 with one transcoder
+        assert answers[0][1] == answers[1][1]
+        assert len(cached(library_dir)) == 1
+    finally:
+        get_library(app).close()

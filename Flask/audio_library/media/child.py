@@ -21,6 +21,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+# PyAV and FFmpeg are our code, loaded before main() sets the limits, so those measure the job, not the
+# start-up; the file's bytes are read only after.
+import av
+
 
 # Text kept of one tag value (the server cuts it further): bounds what a file can make this child print.
 MAX_TAG_TEXT = 2000
@@ -54,8 +58,6 @@ def open_input(descriptor: int) -> BinaryIO:
 def measure(descriptor: int, seconds: float) -> dict[str, Any]:
     """What the file is to FFmpeg: its container, streams and tags, and how well up to `seconds` of its first
     audio stream decode (every packet counted good or bad, with its bytes)."""
-    import av  # noqa: PLC0415 (imported after the limits are set: see main)
-
     try:
         container = av.open(open_input(descriptor), "r", options=PROBE_OPTIONS)
     except (av.FFmpegError, OSError, ValueError):
@@ -108,8 +110,6 @@ def _tags(container: Any, audio: Any) -> dict[str, str]:
 def _decode(container: Any, audio: Any, seconds: float, streams: list[dict[str, Any]]) -> dict[str, Any]:
     """Demux every stream (counting each one's packets) and decode the first audio stream's until `seconds` of
     audio came out, the file ended or MAX_PACKETS passed."""
-    import av  # noqa: PLC0415
-
     decoded = {"good_packets": 0, "bad_packets": 0, "good_bytes": 0, "bad_bytes": 0, "seconds": 0.0, "eof": False}
     cover: dict[str, Any] | None = None
     if audio is not None:
@@ -145,8 +145,6 @@ def _decode(container: Any, audio: Any, seconds: float, streams: list[dict[str, 
 
 def _packets(container: Any) -> Iterator[Any]:
     """Every packet in file order; a demuxing error ends the file as FFmpeg's players end it."""
-    import av  # noqa: PLC0415
-
     demuxer = container.demux()
     while True:
         try:
@@ -157,8 +155,6 @@ def _packets(container: Any) -> Iterator[Any]:
 
 def cover(descriptor: int, max_bytes: int) -> bytes:
     """The first attached picture's bytes, or b"" if there is none of at most max_bytes."""
-    import av  # noqa: PLC0415
-
     with av.open(open_input(descriptor), "r", options=PROBE_OPTIONS) as container:
         pictures = {s.index for s in container.streams if s.disposition & av.stream.Disposition.attached_pic}
         if not pictures:
@@ -174,8 +170,6 @@ def cover(descriptor: int, max_bytes: int) -> bytes:
 def transcode(descriptor: int, out_descriptor: int, kind: str) -> dict[str, Any]:
     """Decode the first audio stream whole and encode it as Opus in WebM or as MP3 into `out_descriptor`;
     packets that do not decode are skipped, as players skip them."""
-    import av  # noqa: PLC0415
-
     seconds = 0.0
     with (
         av.open(open_input(descriptor), "r", options=PROBE_OPTIONS) as source,
@@ -220,24 +214,21 @@ def main(argv: list[str]) -> int:
     """Run one task; see the module's docstring."""
     try:
         task, cpu, memory, file_size, *arguments = argv
-        limits = int(cpu), int(memory), int(file_size)
-        numbers = [int(argument) if argument.isdigit() else argument for argument in arguments]
-    except ValueError:
-        print("usage: child.py TASK CPU_S MEMORY FILE_SIZE ARGUMENTS...", file=sys.stderr)
+        set_limits(int(cpu), int(memory), int(file_size))
+        descriptor = int(arguments[0])
+        argument = arguments[1]
+        extra = arguments[2] if task == "transcode" else ""
+    except (ValueError, IndexError):
+        print("usage: child.py TASK CPU_S MEMORY FILE_SIZE FD ARGUMENTS...", file=sys.stderr)
         return 2
-    # PyAV and FFmpeg are our code, loaded before the limits so they measure the job, not the start-up; the
-    # file's bytes are read only after.
-    import av  # noqa: PLC0415
-
     av.logging.set_level(None)
-    set_limits(*limits)
     try:
         if task == "measure":
-            sys.stdout.write(json.dumps(measure(int(numbers[0]), float(numbers[1]))))
+            sys.stdout.write(json.dumps(measure(descriptor, float(argument))))
         elif task == "cover":
-            sys.stdout.buffer.write(cover(int(numbers[0]), int(numbers[1])))
+            sys.stdout.buffer.write(cover(descriptor, int(argument)))
         elif task == "transcode":
-            sys.stdout.write(json.dumps(transcode(int(numbers[0]), int(numbers[1]), str(numbers[2]))))
+            sys.stdout.write(json.dumps(transcode(descriptor, int(argument), extra)))
         else:
             print(f"child.py: no task {task!r}", file=sys.stderr)
             return 2

@@ -89,11 +89,9 @@ class Transcoder:
                     mine = True
                 else:
                     mine = False
-            if not mine:  # another request makes this very copy: wait for it, then take it
+            if not mine:  # another request makes this very copy: wait for it, then take it (or make it, if it failed)
                 making.wait(transcode_limits(duration).wall_seconds + 5)
-                with contextlib.suppress(FileNotFoundError):
-                    return self._opened(target)
-                raise TranscodeError("it could not be transcoded just now")
+                continue
             try:
                 self._make(source, target, duration, kind)
                 self.forget(name, keep=version)
