@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fixtures.corpus import NON_AUDIO
 from tests.fixtures.ffmpeg_formats import (
     DURATION_TOLERANCE,
     SAMPLES,
@@ -81,6 +82,19 @@ def test_each_file_is_stored_with_its_type_or_refused_for_its_reason(
     assert stored["duration"] == pytest.approx(sample.duration, abs=DURATION_TOLERANCE)
     assert {key: stored[key] for key in sample.tags} == sample.tags
     assert (library_dir / sample.name).read_bytes() == (corpus / sample.name).read_bytes()
+
+
+@pytest.mark.parametrize("name", NON_AUDIO)
+def test_every_look_alike_of_the_parsers_corpus_stays_refused(
+    client: FlaskClient, library_dir: Path, name: str
+) -> None:
+    # What the built-in parsers refuse, FFmpeg is asked about: none of it may become audio. Videos are now
+    # told they are videos; everything else is still not audio.
+    response = upload(client, (name, fixture_bytes(name)))
+    assert response.status_code == 415
+    reason = REFUSALS["video"] if name.startswith("video") else REFUSALS["not-audio"]
+    assert response.json == {"error": f"{reason}: {name}", "name": name}
+    assert on_disk(library_dir) == []
 
 
 def test_files_copied_in_by_hand_are_listed_with_type_and_duration(library_dir: Path, corpus: Path) -> None:
