@@ -111,6 +111,7 @@ def _decode(container: Any, audio: Any, seconds: float, streams: list[dict[str, 
     """Demux every stream (counting each one's packets) and decode the first audio stream's until `seconds` of
     audio came out, the file ended or MAX_PACKETS passed."""
     decoded = {"good_packets": 0, "bad_packets": 0, "good_bytes": 0, "bad_bytes": 0, "seconds": 0.0, "eof": False}
+    decoded["tail_bad_bytes"] = 0  # bad bytes since the last good packet: a file cut short ends with them
     cover: dict[str, Any] | None = None
     if audio is not None:
         audio.codec_context.thread_count = 1
@@ -133,10 +134,12 @@ def _decode(container: Any, audio: Any, seconds: float, streams: list[dict[str, 
         except av.FFmpegError:
             decoded["bad_packets"] += 1
             decoded["bad_bytes"] += packet.size
+            decoded["tail_bad_bytes"] += packet.size
             continue
         if packet.size:
             decoded["good_packets"] += 1
             decoded["good_bytes"] += packet.size
+            decoded["tail_bad_bytes"] = 0
         decoded["seconds"] += sum(frame.samples / frame.sample_rate for frame in frames if frame.sample_rate)
     else:
         decoded["eof"] = True

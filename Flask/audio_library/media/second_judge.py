@@ -9,8 +9,10 @@ counts, in the server, with these rules:
 - any video stream other than a picture (an attached cover, or a still-image codec with at most one frame
   per second of audio, as chapter art) makes it "a video, not audio" in a media container;
 - some audio must decode: at least MIN_GOOD_SHARE of the audio bytes read decode without error, and more than
-  nothing comes out. A container whose audio does not is "audio, but damaged beyond playing"; one without
-  audio packets at all (a header, nothing after it) is not audio;
+  nothing comes out. In a container, packets that fail after the last good one at the end of the file are a
+  download cut short, which players play up to the cut: they do not count. A container whose audio does not
+  decode is "audio, but damaged beyond playing"; one without audio packets at all (a header, nothing after
+  it) is not audio;
 - raw elementary streams (MP3, ADTS, AC-3, E-AC-3, DTS) carry no signature but their sync words, which noise
   holds too: besides the share, at least MIN_RAW_FRAMES frames must decode, and a failure is "not audio".
 
@@ -171,8 +173,10 @@ def decide_measured(measured: dict[str, Any], head: bytes) -> Verdict:
     if mime is None or not audio or measured["good_packets"] + measured["bad_packets"] == 0:
         return Verdict(None)
     raw = container in RAW_STREAM_TYPES
-    read = measured["good_bytes"] + measured["bad_bytes"]
-    decodes = seconds > 0 and measured["good_bytes"] >= MIN_GOOD_SHARE * read
+    bad = measured["bad_bytes"]
+    if measured["eof"] and not raw:  # a container cut short (a partial download) plays up to the cut
+        bad -= measured["tail_bad_bytes"]
+    decodes = seconds > 0 and measured["good_bytes"] >= MIN_GOOD_SHARE * (measured["good_bytes"] + bad)
     if not decodes or (raw and measured["good_packets"] < MIN_RAW_FRAMES):
         return Verdict(None, refused=NOT_AUDIO if raw else DAMAGED)
     return Verdict(mime, _duration(measured), _tags(measured))
