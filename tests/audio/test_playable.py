@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 from audio_library import create_app
 from audio_library.extension import get_library
 from audio_library.media.transcode import CACHE_FOLDER
@@ -20,6 +21,7 @@ from tests.fixtures.ffmpeg_formats import tone
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes
 from tests.polling import wait_until
+from tests.servers import audio_server
 
 
 TOLERANCE_S = 0.1
@@ -177,3 +179,23 @@ def test_two_requests_for_one_copy_share_its_transcode(library_dir: Path, origin
         assert len(cached(library_dir)) == 1
     finally:
         get_library(app).close()
+
+
+def test_a_live_server_streams_a_copy_in_ranges(library_dir: Path, originals: dict[str, bytes], tmp_path: Path) -> None:
+    with audio_server(library_dir) as server:
+        stored = requests.post(
+            f"{server.url}/api/files", files={"file": ("tone.wma", originals["tone.wma"])}, timeout=60
+        )
+        assert stored.status_code == 201
+        url = f"{server.url}/files/tone.wma/playable?as=webm"
+        head = requests.get(url, headers={"Range": "bytes=0-1023"}, timeout=60)
+        assert head.status_code == 206
+        total = int(head.headers["Content-Range"].rpartition("/")[2])
+        rest = requests.get(url, headers={"Range": f"bytes=1024-{total - 1}"}, timeout=60)
+        assert rest.status_code == 206
+        probed = probe(head.content + rest.content, tmp_path)
+        assert probed["codec"] == "opus"
+        assert float(probed["duration"]) == pytest.approx(1.0, abs=TOLERANCE_S)
+        original = requests.get(f"{server.url}/files/tone.wma?download=1", timeout=60)
+        assert original.content == originals["tone.wma"]
+        assert original.headers["Content-Type"] == "audio/x-ms-wma"
