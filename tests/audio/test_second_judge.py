@@ -10,12 +10,13 @@ import os
 import shutil
 import signal
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from audio_library import create_app
 from audio_library.extension import get_library
-from audio_library.media.sandbox import Limits, Sandbox, run_child
+from audio_library.media.sandbox import Limits, Outcome, Sandbox, run_child
 from audio_library.media.second_judge import JUDGE_LIMITS, SecondJudge
 from flask.testing import FlaskClient
 from hypothesis import given, settings
@@ -32,7 +33,7 @@ from tests.fixtures.ffmpeg_formats import (
     run,
 )
 from tests.flask_client import upload
-from tests.library_folders import fixture_bytes, on_disk
+from tests.library_folders import FIXTURES, fixture_bytes, on_disk
 from tests.polling import wait_until
 from tests.servers import children_of_all_threads
 
@@ -147,6 +148,33 @@ def test_noise_with_sync_words_is_never_audio(
     verdict = SecondJudge().judge(path)
     assert verdict.type is None
     assert verdict.refused == "not-audio"
+
+
+class CountingSandbox(Sandbox):
+    """A sandbox that counts the children it starts."""
+
+    def __init__(self) -> None:
+        super().__init__(2, wait_seconds=30.0)
+        self.started = 0
+
+    def run(self, task: str, arguments: Sequence[str], limits: Limits, pass_fds: Sequence[int] = ()) -> Outcome:
+        self.started += 1
+        return super().run(task, arguments, limits, pass_fds)
+
+
+@pytest.mark.parametrize("name", ["image.jpg", "image.png", "image.svg", "notes.txt", "page.html", "script.js"])
+def test_pictures_and_text_are_refused_without_a_child(name: str) -> None:
+    sandbox = CountingSandbox()
+    verdict = SecondJudge(sandbox).judge(FIXTURES / name)
+    assert verdict.type is None
+    assert verdict.refused == "not-audio"
+    assert sandbox.started == 0
+
+
+def test_other_refusals_ask_a_child(corpus: Path) -> None:
+    sandbox = CountingSandbox()
+    assert SecondJudge(sandbox).judge(corpus / "h264-aac.m4a").refused == "video"
+    assert sandbox.started == 1
 
 
 def random_bytes(seed: int, size: int) -> bytes:

@@ -14,9 +14,12 @@ Exit statuses: 0 done; 1 FFmpeg or the file failed the job; 2 bad arguments; 3 o
 limit the kernel stops it with SIGXCPU (then SIGKILL); a write past the file-size limit gets SIGXFSZ.
 """
 
+import contextlib
+import ctypes
 import json
 import os
 import resource
+import signal
 import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -31,6 +34,7 @@ MAX_TAG_TEXT = 2000
 TAG_KEYS = ("title", "artist", "album_artist", "album", "track")
 MAX_PACKETS = 100_000  # a measure stops after this many packets of any stream, however short they are
 MAX_OPEN_FILES = 32
+PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal for this process when the thread that started it ends
 PROBE_OPTIONS = {"probesize": str(2 * 1024 * 1024), "analyzeduration": "5000000"}
 # Codec options that make decoders check what they can (a frame whose CRC fails is an error, not noise).
 DECODE_OPTIONS = {"err_detect": "crccheck"}
@@ -40,12 +44,16 @@ MP3_RATES = (48_000, 44_100, 32_000)
 
 
 def set_limits(cpu_seconds: int, memory_bytes: int, file_bytes: int) -> None:
-    """Bound this process before it touches the file: CPU time, address space, files written, no core dump."""
+    """Bound this process before it touches the file: CPU time, address space, files written, descriptors, no
+    core dump, and death with the server."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+    # Killed with the server, never left to run out its limits as an orphan (Linux; elsewhere the limits do).
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def open_input(descriptor: int) -> BinaryIO:

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import magic
+
+from audio_library.formats.limits import SNIFF_BYTES
 from audio_library.media.sandbox import Limits, Outcome, Sandbox
 from audio_library.regular_files import open_regular
 from audio_library.tags import MAX_COVER_BYTES, NO_TAGS, Cover, Tags, image_type_of, tags_from_fields
@@ -43,7 +46,9 @@ COVER_LIMITS = Limits(
 DECODE_SECONDS = 3.0
 MIN_GOOD_SHARE = 0.9
 MIN_RAW_FRAMES = 4
-HEAD_BYTES = 64  # what the server reads itself: RF64 from RIFF, WebM from Matroska
+# What libmagic calls these is never media FFmpeg would take for audio (it reads images as pictures and text as
+# ANSI art): refused without a child, which saves one per photo or note uploaded or copied into the library.
+NEVER_MEDIA = ("image/", "text/")
 
 # Why a file was refused; each has its message (refusal_message).
 NOT_AUDIO = "not-audio"
@@ -103,6 +108,7 @@ FFMPEG_TYPES = frozenset({*CONTAINER_TYPES.values(), *RAW_STREAM_TYPES.values(),
 }
 
 logger = logging.getLogger(__name__)
+_mime_magic = magic.Magic(mime=True)
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,8 @@ class SecondJudge:
     def judge(self, path: Path) -> Verdict:
         """Whether the file at `path` is audio to FFmpeg; BlockingIOError when no child is free in time."""
         with open_regular(path, buffered=False) as raw:
-            head = raw.read(HEAD_BYTES)
-            if not head:
+            head = raw.read(SNIFF_BYTES)  # RF64 or RIFF, WebM or Matroska, and what libmagic says
+            if not head or _mime_magic.from_buffer(head).startswith(NEVER_MEDIA):
                 return Verdict(None)
             arguments = (str(raw.fileno()), str(DECODE_SECONDS))
             outcome = self.sandbox.run("measure", arguments, JUDGE_LIMITS, (raw.fileno(),))
@@ -195,7 +201,7 @@ def _type_of(container: str, head: bytes, audio: list[dict[str, Any]]) -> str | 
     mime = CONTAINER_TYPES.get(container) or RAW_STREAM_TYPES.get(container)
     if mime == "audio/wav" and head[:4] in (b"RF64", b"BW64"):
         return "audio/x-rf64"
-    if mime == "audio/x-matroska" and b"webm" in head:
+    if mime == "audio/x-matroska" and b"webm" in head[:64]:  # the EBML header's DocType
         return "audio/webm"
     if mime == "audio/ogg" and audio and all(stream["codec"] == "opus" for stream in audio):
         return "audio/ogg;codecs=opus"
