@@ -30,7 +30,7 @@ MAX_CACHE_BYTES = 2 * 1024**3
 UNKNOWN_DURATION_S = 6 * 3600.0  # what a file whose duration is not known is budgeted for
 MAX_BYTES_PER_SECOND = 32 * 1024  # MP3 at 160 kbit/s is 20 KB/s: a copy that grows past this is a runaway
 MIN_CPU_S = 30
-MAX_CPU_S = 1800
+MAX_CPU_S = 600  # 10 min: over 5 hours of audio at the measured speeds; a long claim buys no more
 CPU_SHARE = 0.2  # a transcode may take a fifth of the audio's duration in CPU time (5x real time), at least MIN_CPU_S
 
 
