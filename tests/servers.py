@@ -59,6 +59,18 @@ def children_of_all_threads(pid: int) -> set[int]:
     return found
 
 
+def media_children(pid: int) -> list[int]:
+    """The audio library's FFmpeg children (audio_library/media/child.py) that the process is running."""
+    found: list[int] = []
+    for child in children_of_all_threads(pid):
+        try:
+            if b"child.py" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+    return found
+
+
 class RunningServer:
     """A server subprocess listening on a loopback port."""
 

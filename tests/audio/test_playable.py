@@ -5,6 +5,7 @@ made once, never listed, removed with its file, and the download stays the origi
 """
 
 import json
+import os
 import struct
 import subprocess
 import threading
@@ -21,7 +22,7 @@ from tests.fixtures.ffmpeg_formats import tone
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes
 from tests.polling import wait_until
-from tests.servers import audio_server
+from tests.servers import audio_server, media_children
 
 
 TOLERANCE_S = 0.1
@@ -146,7 +147,7 @@ def test_past_the_transcode_limit_the_answer_is_503_with_retry_after(
         answers: list[int] = []
         first = threading.Thread(target=lambda: answers.append(client.get("/files/long.flac/playable").status_code))
         first.start()
-        wait_until(lambda: any(path.name.startswith(".transcode-") for path in library_dir.iterdir()), "it transcodes")
+        wait_until(lambda: media_children(os.getpid()), "the long file is being transcoded")
         busy = client.get("/files/tone.ac3/playable")
         first.join(timeout=120)
         assert busy.status_code == 503

@@ -35,7 +35,7 @@ from tests.fixtures.ffmpeg_formats import (
 from tests.flask_client import upload
 from tests.library_folders import FIXTURES, fixture_bytes, on_disk
 from tests.polling import wait_until
-from tests.servers import children_of_all_threads
+from tests.servers import media_children
 
 
 # The words a refused upload is told, per reason: tests and users rely on the first.
@@ -211,10 +211,8 @@ def test_the_child_has_its_limits_and_no_other_descriptor(long_silence: Path, tm
 
         def child_at_work() -> bool:
             """Once the child has set its limits (before it reads the file), see what it has, and stop it."""
-            for pid in children_of_all_threads(os.getpid()):
+            for pid in media_children(os.getpid()):
                 try:
-                    if b"child.py" not in _cmdline(pid):
-                        continue
                     limits_text = seen["limits"] = Path(f"/proc/{pid}/limits").read_text()
                     if _limit(limits_text, "Max cpu time") != "unlimited":
                         seen["fds"] = sorted(os.listdir(f"/proc/{pid}/fd"))
@@ -292,10 +290,7 @@ def test_children_beyond_the_cap_wait_then_are_refused(long_silence: Path, tmp_p
     worker.start()
     try:
         assert started.wait(10)
-        wait_until(
-            lambda: any(b"child.py" in _cmdline(pid) for pid in children_of_all_threads(os.getpid())),
-            "the first child runs",
-        )
+        wait_until(media_child_running, "the first child runs")
         with pytest.raises(BlockingIOError):
             sandbox.run("measure", ("0", "3"), JUDGE_LIMITS)
     finally:
@@ -304,14 +299,7 @@ def test_children_beyond_the_cap_wait_then_are_refused(long_silence: Path, tmp_p
 
 def media_child_running() -> bool:
     """Whether a media child of this process is running."""
-    return any(b"child.py" in _cmdline(pid) for pid in children_of_all_threads(os.getpid()))
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return b""
+    return bool(media_children(os.getpid()))
 
 
 def test_the_measure_reports_json(corpus: Path) -> None:
