@@ -48,6 +48,29 @@ def children(pid: int) -> set[int]:
     return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
+def children_of_all_threads(pid: int) -> set[int]:
+    """The process ids of the children every thread of a process started (Linux /proc lists them per thread)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+    return found
+
+
+def media_children(pid: int) -> list[int]:
+    """The audio library's FFmpeg children (audio_library/media/child.py) that the process is running."""
+    found: list[int] = []
+    for child in children_of_all_threads(pid):
+        try:
+            if b"child.py" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+    return found
+
+
 class RunningServer:
     """A server subprocess listening on a loopback port."""
 

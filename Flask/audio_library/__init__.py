@@ -11,6 +11,7 @@ from audio_library.access.auth import USERS_KEY, Users, require_credentials
 from audio_library.access.cross_origin import refuse_cross_origin
 from audio_library.access.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host, split_names
 from audio_library.access.users import UsersError, read_users
+from audio_library.library.playable_copies import DEFAULT_TRANSCODES
 from audio_library.web import api, current_library, downloads, page
 from audio_library.web.errors import RequestError, register_error_handlers, too_large_message
 
@@ -28,11 +29,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Config keys: LIBRARY_DIR (default $AUDIO_LIBRARY_DIR or var/library), MAX_CONTENT_LENGTH (the largest
     upload request body in bytes, default 1 GiB; Flask's own name, so werkzeug enforces it too),
     MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE, USERS_FILE (the users who may write, default $AUDIO_LIBRARY_USERS;
-    none: anyone may), PRIVATE (reads need a user too, default $AUDIO_LIBRARY_PRIVATE) and ALLOWED_HOSTS (DNS
+    none: anyone may), PRIVATE (reads need a user too, default $AUDIO_LIBRARY_PRIVATE), ALLOWED_HOSTS (DNS
     names answered to besides localhost and the machine's name, default $AUDIO_LIBRARY_ALLOWED_HOSTS,
-    comma-separated). Raises storage.LibraryError if the folder cannot be created or written,
-    users.UsersError if the users file cannot be read or PRIVATE is set without one, hosts.HostNameError for
-    an allowed host that is no name.
+    comma-separated) and TRANSCODES (how many playable copies FFmpeg may make at once, default 2). Raises
+    storage.LibraryError if the folder cannot be created or written, users.UsersError if the users file cannot
+    be read or PRIVATE is set without one, hosts.HostNameError for an allowed host that is no name.
     """
     app = Flask(__name__)
     app.config.from_mapping(
@@ -43,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         USERS_FILE=os.environ.get("AUDIO_LIBRARY_USERS") or None,
         PRIVATE=os.environ.get("AUDIO_LIBRARY_PRIVATE", "").strip().lower() not in FALSE_WORDS,
         ALLOWED_HOSTS=split_names(os.environ.get("AUDIO_LIBRARY_ALLOWED_HOSTS")),
+        TRANSCODES=DEFAULT_TRANSCODES,
     )
     if config is not None:
         app.config.update(config)

@@ -21,8 +21,13 @@ from flask.testing import FlaskClient
 
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes, on_disk
+from tests.multipart import BOUNDARY, CONTENT_TYPE, PART_TAIL, Part, multipart
 from tests.polling import wait_until
 from tests.wav import noise_wav
+
+
+WAV_HEADER = 44
+FEED_PIECE = 16 * 1024  # what uploads.py feeds the decoder at a time: a quarter of the 64 KiB field limit
 
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -350,3 +355,17 @@ def test_a_name_whose_numbered_variants_are_all_taken_is_a_409(client: FlaskClie
     response = upload(client, ("full.wav", noise_wav(2)))
     assert response.status_code == 409
     assert "rename it and upload again" in response.json["error"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("past", range(-1, 5))
+def test_a_body_cut_inside_the_closing_delimiter_stores_the_exact_bytes(
+    client: FlaskClient, library_dir: Path, past: int
+) -> None:
+    # The body reaches werkzeug's decoder in 16 KiB pieces; one that ended after the closing "\r\n--boundary"
+    # but before its "--\r\n" made the decoder store the CR as the file's last byte. The cut is put there.
+    head = len(multipart([Part(b"")])) - len(PART_TAIL)
+    size = FEED_PIECE - head - len(f"\r\n--{BOUNDARY}") + past
+    content = noise_wav(size, seconds=1)[:WAV_HEADER] + b"x" * (size - WAV_HEADER)  # no CR or LF near the end
+    response = client.post("/api/files", data=multipart([Part(content)]), content_type=CONTENT_TYPE)
+    assert response.status_code == 201, response.json
+    assert (library_dir / "song.wav").read_bytes() == content

@@ -23,7 +23,7 @@ from audio_library.library.entries import Entry, Key, Listing, make_entry
 from audio_library.library.entry_json import compact_json, file_json, json_array
 from audio_library.library.listing_order import ListingOrder
 from audio_library.library.metadata_cache import MetadataCache
-from audio_library.media.examiner import Facts, examine
+from audio_library.media.examiner import Examiner, Facts
 from audio_library.media.safe_open import open_regular
 
 
@@ -48,8 +48,9 @@ def file_sha256(path: Path) -> str:
 class Catalog:
     """The listing of one library folder and the examination of its files, safe to share between threads."""
 
-    def __init__(self, root: Path, temp_name: Callable[[str], str]) -> None:
+    def __init__(self, root: Path, temp_name: Callable[[str], str], examiner: Examiner) -> None:
         self.root = root
+        self.examiner = examiner
         self.cache = MetadataCache(root, temp_name)
         self._rows: dict[Key, tuple[Entry, bytes]] = {}
         self._order = ListingOrder()
@@ -66,8 +67,8 @@ class Catalog:
         self._built_for = (-1, -1, -1)
         self._queue: deque[Key] = deque()
         self._queued: set[Key] = set()
-        self._examiner: threading.Thread | None = None  # the running examiner, None once it has emptied the queue
-        self._last_examiner: threading.Thread | None = None  # the latest one, joined at close: it saves last
+        self._worker: threading.Thread | None = None  # the running examiner, None once it has emptied the queue
+        self._last_worker: threading.Thread | None = None  # the latest one, joined at close: it saves last
         self._closed = False
 
     def start(self) -> None:
@@ -79,7 +80,7 @@ class Catalog:
         """Stop examining (the file being examined is finished) and save what was learnt."""
         with self._lock:
             self._closed = True
-            examiner = self._last_examiner
+            examiner = self._last_worker
             self._examined.notify_all()
         if examiner is not None:
             examiner.join(timeout=10)
@@ -189,10 +190,10 @@ class Catalog:
             self._queue.extend(keys)
             self._queued.update(keys)
             self._queue_version += 1  # the listing gains pending files: built again
-            if self._examiner is None and not self._closed:
-                self._examiner = threading.Thread(target=self._examine_queue, name="library-examiner", daemon=True)
-                self._last_examiner = self._examiner
-                self._examiner.start()
+            if self._worker is None and not self._closed:
+                self._worker = threading.Thread(target=self._examine_queue, name="library-examiner", daemon=True)
+                self._last_worker = self._worker
+                self._worker.start()
 
     def _examine_queue(self) -> None:
         """The examiner thread: examine queued files in name order until the queue is empty, then save."""
@@ -202,7 +203,7 @@ class Catalog:
                 if self._closed or not self._queue:
                     self._queue.clear()
                     self._queued.clear()
-                    self._examiner = None
+                    self._worker = None
                     self._examined.notify_all()
                     break
                 key = self._queue.popleft()
@@ -276,7 +277,7 @@ class Catalog:
             return known
         path = self.root / key[0]
         try:
-            facts = examine(path)
+            facts = self.examiner.examine(path)
         except FileNotFoundError:
             return None
         except OSError as error:

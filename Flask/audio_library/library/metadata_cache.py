@@ -21,8 +21,8 @@ from audio_library.media.tags import Tags
 
 
 CACHE_FILE = ".metadata.json"
-# 2: tags; 3: the parsers accept real files they refused (issue 18). A cache of another version is ignored, so
-# every file is examined again.
+# 2: tags; 3: the parsers accept real files they refused, and FFmpeg's second judge (issue 18). A cache of
+# another version is ignored, so every file is examined again.
 CACHE_VERSION = 3
 SAVE_INTERVAL_NS = 2_000_000_000  # the cache is saved at most this often while listings change it
 

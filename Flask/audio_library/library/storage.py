@@ -15,8 +15,10 @@ from audio_library.library.catalog import Catalog
 from audio_library.library.entries import Entry, Listing, make_entry
 from audio_library.library.folder_lock import FILE_MODE, FolderLock, LibraryError
 from audio_library.library.names import disk_name, numbered_name, sanitize_filename
-from audio_library.media.examiner import Facts, examine
+from audio_library.library.playable_copies import DEFAULT_TRANSCODES, Transcoder
+from audio_library.media.examiner import Examiner, Facts
 from audio_library.media.safe_open import open_regular
+from audio_library.media.second_judge import SecondJudge
 
 
 MAX_NUMBERED_NAMES = 10_000  # "name (10000).mp3": past that, something other than uploads fills the folder
@@ -33,16 +35,19 @@ class Committed:
 class Library:
     """One library folder: listing, lookup, atomic storing, deleting."""
 
-    def __init__(self, root: Path) -> None:
-        """Open (creating if needed) the folder, check it is writable and remove stale temporary files.
+    def __init__(self, root: Path, transcodes: int = DEFAULT_TRANSCODES) -> None:
+        """Open (creating if needed) the folder, check it is writable and remove stale temporary files;
+        `transcodes` is how many playable copies may be made at once.
 
         Raises LibraryError with a one-line explanation if the folder cannot be used.
         """
         self.root = root.absolute()
         self.lock = FolderLock(self.root)
         self.removed_stale = self.lock.remove_stale()
-        self.catalog = Catalog(self.root, self.lock.temp_name)
+        self.examiner = Examiner(SecondJudge())
+        self.catalog = Catalog(self.root, self.lock.temp_name, self.examiner)
         self.catalog.start()
+        self.transcoder = Transcoder(self.root, self.lock.temp_name, transcodes)
 
     def close(self) -> None:
         """Save the metadata cache and release this process's claim on the folder."""
@@ -80,7 +85,18 @@ class Library:
             self.path(entry).unlink()
         except FileNotFoundError:  # another request deleted it first
             return False
+        self.transcoder.forget(entry.on_disk)
         return True
+
+    def playable(self, entry: Entry, kind: str) -> BinaryIO:
+        """A copy of an entry's audio that browsers play (kind: a key of PLAYABLE_TYPES), opened; made on first
+        use. Raises FileNotFoundError if the file is gone, TranscodersBusyError or TranscodeError."""
+        stream, info = self.open(entry, buffered=False)
+        with stream:
+            key = (entry.on_disk, info.st_size, info.st_mtime_ns)
+            copy = self.transcoder.open(stream, key, entry.duration, kind)
+        self.transcoder.sweep(listed.on_disk for listed in self.listing().entries)
+        return copy
 
     def create_temporary(self) -> tuple[Path, BinaryIO]:
         """Create an empty hidden temporary file in the folder for an upload; the caller removes it."""
@@ -90,7 +106,7 @@ class Library:
 
     def examine(self, path: Path) -> Facts:
         """What the bytes of a file say (type None: not audio); raises OSError if it cannot be read."""
-        return examine(path)
+        return self.examiner.examine(path)
 
     def commit(self, temporary: Path, sent_name: str, facts: Facts) -> Committed:
         """Give the complete, validated temporary file a name in the library, never replacing a file.

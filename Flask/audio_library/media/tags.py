@@ -17,8 +17,8 @@ import binascii
 import io
 import logging
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -224,3 +224,10 @@ _READERS: dict[str, Callable[[BoundedFile], _Found]] = {
     "audio/ogg": _ogg,
     "audio/mp4": _mp4,
 }
+
+
+def tags_from_fields(fields: Mapping[str, str], cover: bool) -> Tags:
+    """Tags from plain tag names and texts (title, artist, album_artist, album, track), as FFmpeg reports a
+    file's tags, with `cover` saying whether it holds a picture we serve."""
+    keys = ("title", "artist", "album_artist", "album", "track")
+    return replace(_tags(fields.get, keys, [])[0], cover=cover)

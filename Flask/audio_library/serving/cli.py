@@ -1,6 +1,6 @@
 """Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
 [--head-timeout S] [--connections-per-client N] [--connection-limit N]
-[--allowed-host NAME]... [--users FILE [--private]] [--debug]`;
+[--allowed-host NAME]... [--users FILE [--private]] [--transcodes N] [--debug]`;
 `python Flask/server.py add-user NAME --users FILE` adds a user.
 
 Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
@@ -26,6 +26,7 @@ from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_a
 from audio_library.access.auth import USERS_KEY
 from audio_library.access.hosts import HostNameError, split_names
 from audio_library.access.users import UsersError, add_user_command
+from audio_library.library.playable_copies import DEFAULT_TRANSCODES
 from audio_library.library.storage import LibraryError
 from audio_library.serving.access_log import AccessLog, logged
 from audio_library.serving.adjustments import DEFAULT_CONNECTIONS_PER_CLIENT, DEFAULT_HEAD_TIMEOUT
@@ -95,6 +96,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help=f"open connections in all; at the limit an idle or trickling one makes room ({CONNECTION_LIMIT})",
     )
+    parser.add_argument(
+        "--transcodes",
+        type=int,
+        default=env.get("AUDIO_LIBRARY_TRANSCODES", str(DEFAULT_TRANSCODES)),
+        metavar="N",
+        help=f"playable copies FFmpeg may make at once; more are answered 503 ({DEFAULT_TRANSCODES})",
+    )
     parser.add_argument("--debug", action="store_true", help="run Flask's development server with the debugger")
     parser.add_argument(
         "--allowed-host",
@@ -120,6 +128,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--head-timeout must be a positive number of seconds")
     if arguments.connections_per_client <= 0:
         parser.error("--connections-per-client must be a positive number")
+    if arguments.transcodes <= 0:
+        parser.error("--transcodes must be a positive number")
     if arguments.connection_limit < 8:
         parser.error("--connection-limit must be at least 8")
     return arguments
@@ -131,6 +141,7 @@ def app_config(arguments: argparse.Namespace) -> dict[str, object]:
         "LIBRARY_DIR": Path(arguments.library),
         "MAX_CONTENT_LENGTH": arguments.max_size,
         "ALLOWED_HOSTS": arguments.allowed_host,
+        "TRANSCODES": arguments.transcodes,
     }
     if arguments.users is not None:
         config["USERS_FILE"] = arguments.users

@@ -12,7 +12,7 @@ EXTENSION_KEY = "audio_library"
 
 def init_app(app: Flask) -> Library:
     """Open the library folder app.config["LIBRARY_DIR"] for `app`; raises storage.LibraryError if it is unusable."""
-    library = Library(Path(app.config["LIBRARY_DIR"]))
+    library = Library(Path(app.config["LIBRARY_DIR"]), app.config["TRANSCODES"])
     app.extensions[EXTENSION_KEY] = library
     return library
 

@@ -9,6 +9,7 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
 from audio_library.library.names import sanitize_filename
+from audio_library.library.playable_copies import PLAYABLE_TYPES, TranscodeError, TranscodersBusyError
 from audio_library.media.tags import read_cover
 from audio_library.web.current_library import get_library
 from audio_library.web.download_names import content_disposition
@@ -16,6 +17,7 @@ from audio_library.web.errors import RequestError, no_such_file
 
 
 bp = Blueprint("files", __name__)
+TRANSCODE_RETRY_S = 5
 
 
 @bp.get("/files/<name>")
@@ -66,6 +68,33 @@ def _send(stream: BinaryIO, info: os.stat_result, mimetype: str) -> Response:
     return response
 
 
+@bp.get("/files/<name>/playable")
+def serve_playable(name: str) -> Response:
+    """The audio of a file re-encoded for browsers that cannot play its format: `?as=webm` (Opus in WebM, the
+    default) or `?as=mp3`. Made by FFmpeg on first request and cached; Range, ETag and Last-Modified are
+    honoured. 503 with Retry-After while every transcoder is at work, 422 when FFmpeg cannot decode it.
+    """
+    kind = request.args.get("as", "webm")
+    if kind not in PLAYABLE_TYPES:
+        raise RequestError(400, "Ask for ?as=webm (Opus in WebM) or ?as=mp3.")
+    library = get_library()
+    entry = library.entry(name)
+    if entry is None:
+        raise no_such_file(name)
+    try:
+        stream = library.playable(entry, kind)
+    except FileNotFoundError:
+        raise no_such_file(name) from None
+    except TranscodersBusyError:
+        message = "Every transcoder is at work: try again in a few seconds."
+        raise RequestError(503, message, headers={"Retry-After": str(TRANSCODE_RETRY_S)}) from None
+    except TranscodeError as error:
+        raise RequestError(422, f'The audio file "{name}" cannot be made playable: {error}.') from None
+    response = _send(stream, os.fstat(stream.fileno()), PLAYABLE_TYPES[kind])
+    response.headers["Content-Disposition"] = "inline"
+    return response
+
+
 @bp.get("/files/<name>/cover")
 def serve_cover(name: str) -> Response:
     """The cover picture embedded in an audio file's tags: a JPEG, PNG, GIF or WebP of at most 1 MiB.
@@ -82,7 +111,7 @@ def serve_cover(name: str) -> Response:
     except FileNotFoundError:
         raise no_such_file(name) from None
     with stream:
-        cover = read_cover(stream, entry.type)
+        cover = read_cover(stream, entry.type) or library.examiner.judge.cover(stream, entry.type)
     if cover is None:
         raise RequestError(404, f'The audio file "{name}" has no cover picture.')
     response = Response(cover.data, mimetype=cover.type)

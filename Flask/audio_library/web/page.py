@@ -11,6 +11,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from audio_library.library.entries import Entry, Listing
+from audio_library.media.second_judge import NON_AUDIO_MESSAGE
 from audio_library.web import original_client
 from audio_library.web.current_library import get_library
 from audio_library.web.errors import AccessRefusedError, RequestError, from_http_exception, storage_error
@@ -22,7 +23,6 @@ bp = Blueprint("page", __name__)
 bp.add_app_template_filter(human_size, "filesize")
 bp.add_app_template_filter(format_duration, "duration")
 
-NON_AUDIO = "Non-audio file detected"
 PAGE_SIZE = 500  # rows per page: the script shows more as you scroll, the plain page has page links
 MAX_QUERY_CHARS = 200
 MAX_CACHED_ROWS = 4 * PAGE_SIZE
@@ -117,7 +117,7 @@ def _error_page(error: RequestError) -> Response:
         return error.to_response()  # a server error is answered as JSON: rendering the page may be what failed
     if error.status == 415:  # "<why>: <name>", shown as the reason beside the name
         name = error.name or ""
-        notice = Notice("error", error.message.removesuffix(f": {name}") or NON_AUDIO, name)
+        notice = Notice("error", error.message.removesuffix(f": {name}") or NON_AUDIO_MESSAGE, name)
     else:
         notice = Notice("error", error.message)
     try:

@@ -21,6 +21,7 @@ from audio_library.library.entries import Entry
 from audio_library.library.entry_json import file_json
 from audio_library.library.storage import Library
 from audio_library.media.examiner import Facts
+from audio_library.media.second_judge import NON_AUDIO_MESSAGE
 from audio_library.web.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, too_large_message
 from audio_library.web.formatting import human_size
 
@@ -69,9 +70,9 @@ def store_upload(library: Library, request: Request) -> list[StoredFile]:
     """Receive, validate and commit every part named "file" of a multipart/form-data request.
 
     All-or-nothing: returns one StoredFile per part, in the order sent, or raises UploadError (400 malformed
-    or no file, 413 too large or too many parts, 415 "Non-audio file detected: <name>", 507 disk full) with
-    nothing from the request left in the library. Call it before anything reads `request.form` or
-    `request.files`: it reads the body stream itself.
+    or no file, 413 too large or too many parts, 415 "Non-audio file detected: <name>" or the other refusals of
+    media.second_judge, 507 disk full) with nothing from the request left in the library. Call it before
+    anything reads `request.form` or `request.files`: it reads the body stream itself.
     """
     receiver = _Receiver(library, request)
     try:
@@ -115,7 +116,8 @@ class _Receiver:
             raise UploadError(400, "The multipart boundary must be ASCII (RFC 2046).")
         decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=self.max_field)
         try:
-            for piece in _pieces(_chunks(self.request), _feed_size(self.max_field)):
+            pieces = _pieces(_chunks(self.request), _feed_size(self.max_field), boundary.encode("latin-1"))
+            for piece in pieces:
                 try:
                     decoder.receive_data(piece or None)
                 except RequestEntityTooLarge as error:
@@ -190,20 +192,36 @@ def _feed_size(max_field: int | None) -> int:
     return CHUNK_SIZE if max_field is None else max(1, min(CHUNK_SIZE, max_field // 4))
 
 
-def _pieces(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
-    """Re-slice the chunks to at most `size` bytes each, keeping the final b""."""
+def _pieces(chunks: Iterator[bytes], size: int, boundary: bytes) -> Iterator[bytes]:
+    """Re-slice the chunks to about `size` bytes each, keeping the final b"".
+
+    No piece ends inside a delimiter line ("\r\n--boundary", then "\r\n" or "--\r\n"): werkzeug's decoder
+    (3.1) that sees the boundary without the end of its line passes the CR before it on as part data, which
+    stored a file one byte longer than was sent. So the last bytes of each chunk wait for the next one.
+    """
+    delimiter = b"\r\n--" + boundary
+    line = len(delimiter) + 4
+    held = b""
     for chunk in chunks:
+        data, held = held + chunk, b""
+        if chunk:  # the end of this chunk may cut a delimiter line: it goes with the next chunk
+            data, held = data[:-line], data[-line:]
+        start = 0
+        while start < len(data):
+            end = min(start + size, len(data))
+            found = data.rfind(delimiter, start, end)
+            if found >= 0 and found + line > end:  # a delimiter line starts in this piece and may not end in it
+                end = found if found > start else min(found + line, len(data))
+            yield data[start:end]
+            start = end
         if not chunk:
             yield chunk
-        for start in range(0, len(chunk), size):
-            yield chunk[start : start + size]
 
 
 def _validate(library: Library, part: ReceivedFile) -> Facts:
     facts = library.examine(part.temporary)
     if facts.type is None:
-        reason = facts.refusal or "Non-audio file detected"
-        raise UploadError(415, f"{reason}: {part.sent_name}", name=part.sent_name)
+        raise UploadError(415, f"{facts.refusal or NON_AUDIO_MESSAGE}: {part.sent_name}", name=part.sent_name)
     facts.sha256 = part.sha256
     return facts
 
