@@ -1,6 +1,6 @@
 """Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
 [--head-timeout S] [--connections-per-client N] [--connection-limit N]
-[--allowed-host NAME]... [--users FILE [--private]] [--debug]`;
+[--allowed-host NAME]... [--users FILE [--private] [--password-backoff S]] [--debug]`;
 `python Flask/server.py add-user NAME --users FILE` adds a user.
 
 Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
@@ -24,6 +24,7 @@ from types import FrameType
 
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.access.auth import USERS_KEY
+from audio_library.access.check_queue import BACKOFF_MOST
 from audio_library.access.hosts import HostNameError, split_names
 from audio_library.access.users import UsersError, add_user_command
 from audio_library.library.storage import LibraryError
@@ -40,6 +41,7 @@ THREADS = 8
 # --connections-per-client (64) from one address, 4000 takes 63 addresses to fill. Each connection costs a
 # descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
 CONNECTION_LIMIT = 4000
+MAX_PASSWORD_BACKOFF = 60.0  # seconds: a held answer keeps its connection
 
 
 def stop_serving(signum: int, frame: FrameType | None) -> None:
@@ -113,7 +115,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--private", action="store_true", help="reads need a user's credentials too (or AUDIO_LIBRARY_PRIVATE=1)"
     )
+    parser.add_argument(
+        "--password-backoff",
+        type=float,
+        default=env.get("AUDIO_LIBRARY_PASSWORD_BACKOFF", str(BACKOFF_MOST)),
+        metavar="S",
+        help=f"the longest the answer to a wrong password is held back, growing with the failures of its address"
+        f" and user name; 0: never ({BACKOFF_MOST:g})",
+    )
     arguments = parser.parse_args(argv)
+    if not 0 <= arguments.password_backoff <= MAX_PASSWORD_BACKOFF:
+        parser.error(f"--password-backoff takes 0 to {MAX_PASSWORD_BACKOFF:g} seconds")
     if arguments.max_size <= 0:
         parser.error("--max-size must be a positive number of bytes")
     if not arguments.head_timeout > 0:
@@ -131,6 +143,7 @@ def app_config(arguments: argparse.Namespace) -> dict[str, object]:
         "LIBRARY_DIR": Path(arguments.library),
         "MAX_CONTENT_LENGTH": arguments.max_size,
         "ALLOWED_HOSTS": arguments.allowed_host,
+        "PASSWORD_BACKOFF": arguments.password_backoff,
     }
     if arguments.users is not None:
         config["USERS_FILE"] = arguments.users
