@@ -13,6 +13,7 @@ from audio_library.access.cross_origin import refuse_cross_origin
 from audio_library.access.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host, split_names
 from audio_library.access.users import UsersError, read_users
 from audio_library.web import api, current_library, downloads, page
+from audio_library.web.content_policy import set_content_security_policy
 from audio_library.web.errors import RequestError, register_error_handlers, too_large_message
 
 
@@ -65,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(require_credentials)
     app.before_request(refuse_oversized_body)
     app.after_request(forbid_sniffing)
+    app.after_request(set_content_security_policy)
     app.register_blueprint(api.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(page.bp)

@@ -17,6 +17,7 @@ from audio_library.serving.adjustments import ServingAdjustments, ours
 from audio_library.serving.dispatch import TurnsDispatcher
 from audio_library.serving.held_answers import HoldingTask, WakeUps
 from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
+from audio_library.web.content_policy import OTHER_POLICY
 
 
 # How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
@@ -83,7 +84,10 @@ class GuardedChannel(HTTPChannel):
         body = json.dumps(
             {"error": f"Too many connections from your address (the limit is {adj.connections_per_client})."}
         ).encode()
-        head = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        head = (
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            f"X-Content-Type-Options: nosniff\r\nContent-Security-Policy: {OTHER_POLICY}\r\n"
+        )
         answer = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         with contextlib.suppress(OSError):  # the client is already gone
             sock.send(answer)
