@@ -18,6 +18,7 @@ import ipaddress
 import os
 import resource
 import signal
+import socket
 import sys
 from pathlib import Path
 from types import FrameType
@@ -41,6 +42,7 @@ THREADS = 8
 # --connections-per-client (64) from one address, 4000 takes 63 addresses to fill. Each connection costs a
 # descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
 CONNECTION_LIMIT = 4000
+DUAL_STACK_HOSTS = frozenset({"::", "[::]"})  # every address, IPv6 and IPv4
 MAX_PASSWORD_BACKOFF = 60.0  # seconds: a held answer keeps its connection
 
 
@@ -160,6 +162,33 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def listening_on(host: str, port: int) -> dict[str, object]:
+    """waitress's settings for where to listen: `host` and `port`; for `::` (every address), one socket
+    listening on IPv6 and IPv4 alike, since waitress's own listens on IPv6 only (its IPv4 peers are seen as
+    `::ffff:a.b.c.d`, counted as the IPv4 address they are: `clients.client_of`)."""
+    if host not in DUAL_STACK_HOSTS:
+        return {"host": host, "port": port}
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("::", port))
+    except OSError:
+        sock.close()
+        raise
+    return {"sockets": [sock]}
+
+
+def url_host(host: str) -> str:
+    """The host part of a URL that reaches a server listening on `host`: loopback for every address (`::`,
+    `0.0.0.0`), an IPv6 address in brackets, anything else as it is."""
+    if host in DUAL_STACK_HOSTS:
+        return "[::1]"
+    if host == "0.0.0.0":
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check the library folder, then serve until interrupted; or run the add-user command."""
     argv = sys.argv[1:] if argv is None else argv
@@ -188,14 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = create_server(
             logged(app, access_log),
+            **listening_on(arguments.host, arguments.port),
             head_timeout=arguments.head_timeout,
             connections_per_client=arguments.connections_per_client,
             # Bodies spooled on the library's disk, not in a /tmp that may be a small RAM-backed tmpfs. They are
             # anonymous files, never visible in the folder.
             spool_folder=str(app.config["LIBRARY_DIR"]),
             access_log=access_log,
-            host=arguments.host,
-            port=arguments.port,
             threads=THREADS,
             # waitress refuses bodies of max_request_body_size bytes or more: one past the application's limit.
             max_request_body_size=arguments.max_size + 1,
@@ -208,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)
         return 2
-    url = f"http://{arguments.host}:{server.effective_port}/"
+    url = f"http://{url_host(arguments.host)}:{server.effective_port}/"
     print(f"Serving {library} on {url} (Ctrl-C to stop)", flush=True)
     signal.signal(signal.SIGTERM, stop_serving)
     with contextlib.suppress(KeyboardInterrupt):

@@ -293,8 +293,14 @@ def create_server(application: Any, **adjustments: Any) -> Any:
     dispatcher.set_thread_count(adj.threads)
     socket_map: dict[int, Any] = {}
     servers = []
-    for sockinfo in cast(list[Any], adj.listen):
-        server = RoomMakingServer(application, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+    made: list[dict[str, Any]] = [{"sockinfo": sockinfo} for sockinfo in cast(list[Any], adj.listen)]
+    if adj.sockets:  # sockets made by the caller (a dual-stack one: cli.listening_on), listened on as they are
+        made = [
+            {"_sock": sock, "bind_socket": False, "sockinfo": (sock.family, sock.type, sock.proto, sock.getsockname())}
+            for sock in adj.sockets
+        ]
+    for listener in made:
+        server = RoomMakingServer(application, socket_map, dispatcher=dispatcher, adj=adj, **listener)
         server.channel_class = GuardedChannel
         server.wake_ups = WakeUps(server.pull_trigger)
         servers.append(server)
