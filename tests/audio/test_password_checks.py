@@ -1,10 +1,12 @@
 """Password checks: remembered once verified, queued fairly for their slots, failures backed off, never locked out."""
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from audio_library import create_app
 from audio_library.access import auth, check_queue
 from audio_library.access.auth import HOLD_ANSWER_KEY, Credentials, Users
@@ -14,7 +16,8 @@ from flask import Flask
 from werkzeug.security import check_password_hash
 
 from tests.polling import wait_until
-from tests.users_files import quick_hash
+from tests.servers import audio_server
+from tests.users_files import quick_hash, write_users_file
 
 
 HERE = "127.0.0.1"
@@ -192,3 +195,20 @@ def test_a_check_with_no_slot_in_time_is_a_503_with_retry_after(app: Flask, monk
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert response.json == {"error": "The server is busy checking other passwords: try again in a second."}
+
+
+def test_a_live_server_holds_wrong_answers_longer_each_time_but_lets_the_right_password_in(tmp_path: Path) -> None:
+    users_file = write_users_file(tmp_path / "users", {"alice": "pw"})
+    with audio_server(tmp_path / "library", "--users", str(users_file), "--private") as server:
+        with requests.Session() as session:  # one kept-alive connection: the hold is on its answer
+            took = []
+            for password in ["one", "two", "three"]:
+                started = time.monotonic()
+                assert session.get(f"{server.url}/api/files", auth=("alice", password), timeout=30).status_code == 401
+                took.append(time.monotonic() - started)
+            response = session.get(f"{server.url}/api/files", auth=("alice", "pw"), timeout=30)
+        assert response.status_code == 200
+    # Lower bounds only: a held answer cannot come early, however loaded the machine.
+    assert took[0] >= BACKOFF_FIRST
+    assert took[1] >= 2 * BACKOFF_FIRST
+    assert took[2] >= 4 * BACKOFF_FIRST

@@ -117,6 +117,13 @@ class GuardedChannel(HTTPChannel):
             self.held_until = None
         return self.held_until is not None
 
+    def _flush_some(self, do_close: bool = True) -> bool:
+        """Extends HTTPChannel._flush_some, which sends what is buffered, called by the event loop and by the
+        worker thread as it writes (waitress's send_bytes is 1): nothing while the answer is held."""
+        if self.holding():
+            return False
+        return bool(super()._flush_some(do_close))  # type: ignore[misc]  # not in the stubs
+
     def busy(self) -> bool:
         """Answering a request: running it, or sending what it wrote."""
         return bool(self.requests or self.total_outbufs_len)
