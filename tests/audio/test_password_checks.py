@@ -208,7 +208,8 @@ def test_a_live_server_holds_wrong_answers_longer_each_time_but_lets_the_right_p
                 took.append(time.monotonic() - started)
             response = session.get(f"{server.url}/api/files", auth=("alice", "pw"), timeout=30)
         assert response.status_code == 200
-    # Lower bounds only: a held answer cannot come early, however loaded the machine.
+    # Lower bounds only: a held answer cannot come early, however loaded the machine. Failures fade (a score
+    # halving every minute), so the second and third are held a little less than twice and four times as long.
     assert took[0] >= BACKOFF_FIRST
-    assert took[1] >= 2 * BACKOFF_FIRST
-    assert took[2] >= 4 * BACKOFF_FIRST
+    assert took[1] >= 0.95 * 2 * BACKOFF_FIRST
+    assert took[2] >= 0.95 * 4 * BACKOFF_FIRST

@@ -38,6 +38,8 @@ METHODS: list[tuple[type, str, list[str]]] = [
     (ThreadedTaskDispatcher, "__init__", ["self"]),
     (ThreadedTaskDispatcher, "handler_thread", ["self", "thread_no"]),
     (ThreadedTaskDispatcher, "add_task", ["self", "task"]),
+    (ThreadedTaskDispatcher, "set_thread_count", ["self", "count"]),
+    (ThreadedTaskDispatcher, "shutdown", ["self", "cancel_pending", "timeout"]),
     (HTTPRequestParser, "__init__", ["self", "adj"]),
     (HTTPRequestParser, "received", ["self", "data"]),
     (HTTPRequestParser, "parse_header", ["self", "header_plus"]),
