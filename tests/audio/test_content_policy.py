@@ -45,7 +45,7 @@ def test_downloads_and_covers_are_sandboxed(client: FlaskClient, path: str) -> N
     upload(client, ("tone.flac", fixture_bytes("tagged.flac")))
     response = client.get(path)
     assert response.status_code == 200
-    assert response.headers["Content-Security-Policy"] == FILE_POLICY == "sandbox"
+    assert response.headers["Content-Security-Policy"] == FILE_POLICY == "sandbox allow-same-origin"
 
 
 @pytest.mark.parametrize("path", ["/api/files", "/static/js/library.js", "/nowhere"])

@@ -77,3 +77,19 @@ def test_a_blocked_load_would_be_seen(page: Page) -> None:
     assert page.evaluate("window.ran") is None
     assert page.evaluate("window.violations") == ["script-src-elem inline"]
     assert any("Content Security Policy" in text for text in console)
+
+
+def test_a_download_or_cover_opened_in_a_tab_still_plays_or_shows_in_its_sandbox(page: Page, library_dir: Path) -> None:
+    shutil.copy(FIXTURES / "tagged.flac", library_dir / "tagged.flac")
+    response = page.goto("/files/tagged.flac")
+    assert response is not None
+    assert response.headers["content-security-policy"].startswith("sandbox")
+    wait_in_page(
+        page, "(() => { const media = document.querySelector('video'); return media && media.duration > 0; })()"
+    )
+    response = page.goto("/files/tagged.flac/cover")
+    assert response is not None
+    assert response.headers["content-security-policy"].startswith("sandbox")
+    wait_in_page(
+        page, "(() => { const image = document.querySelector('img'); return image && image.naturalWidth > 0; })()"
+    )

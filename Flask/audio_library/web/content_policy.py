@@ -5,10 +5,13 @@ to its API with fetch and XMLHttpRequest: each from 'self' only, nothing inline,
 <base>, forms posting here only. Its only other images are the stylesheet's icons, SVG written into it as
 `data:` URLs (an SVG shown as an image runs no script).
 
-Covers and downloads are files of the library, made by whoever uploaded them: `sandbox` makes any of them
-opened in a tab an origin of its own with no script, so even a file a browser took for HTML could reach
-nothing; without `default-src 'none'`, so that a browser opened on one can still show the image or play the
-audio. Every other answer (JSON, static files) may load nothing at all.
+Covers and downloads are files of the library, made by whoever uploaded them: `sandbox` lets no script,
+form, plugin or pop-up run in a tab opened on one, so even a file a browser took for HTML could do nothing.
+It keeps the file's origin (`allow-same-origin`), and sets no `default-src 'none'`, because a browser plays
+an audio file opened in a tab by loading it again from its own document: Chromium refuses that load to a
+document sandboxed into an origin of its own, and `default-src 'none'` refuses it too.
+
+Every other answer (JSON, static files) may load nothing at all.
 """
 
 from flask import Response, request
@@ -27,7 +30,7 @@ PAGE_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-FILE_POLICY = "sandbox"
+FILE_POLICY = "sandbox allow-same-origin"
 OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
 FILES_BLUEPRINT = "files"  # downloads and covers (web/downloads.py)
 
