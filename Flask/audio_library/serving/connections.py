@@ -57,6 +57,7 @@ class GuardedChannel(HTTPChannel):
     linger_deadline: float | None = None
     head_started: float | None = None
     held_until: float | None = None
+    client = ""  # the client its address stands for (`clients.client_of`)
 
     def __init__(
         self,
@@ -71,8 +72,9 @@ class GuardedChannel(HTTPChannel):
         deadline too, not after waitress's 120 s idle timeout."""
         channels = cast(dict[int, HTTPChannel], server.active_channels)  # the stubs mistype this dict
         client = client_of(addr[0])
-        already = sum(1 for channel in channels.values() if channel.addr and client_of(channel.addr[0]) == client)
+        already = sum(1 for channel in channels.values() if getattr(channel, "client", None) == client)
         super().__init__(server, sock, addr, adj, map)
+        self.client = client  # worked out once: counting compares it for every open connection
         if already >= ours(adj).connections_per_client:
             self.refuse(sock)
         else:
