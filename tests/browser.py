@@ -7,6 +7,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, HttpCredentials, Page, ViewportSize
 
+from tests.polling import wait_until
+
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -51,6 +53,13 @@ def open_tab(
         yield context.new_page()
     finally:
         context.close()
+
+
+def wait_in_page(page: Page, expression: str, arg: object = None) -> None:
+    """Poll a JavaScript expression, or function of `arg`, in the page until it is truthy (tests.polling's
+    deadline). Playwright's own wait_for_function runs its predicate through eval, which the page's
+    Content-Security-Policy forbids; page.evaluate goes through the debugging protocol, outside the policy."""
+    wait_until(lambda: page.evaluate(expression, arg), f"{expression} in the page")
 
 
 def save_screenshot(page: Page, folder: Path, name: str, *, full_page: bool = True) -> Path:

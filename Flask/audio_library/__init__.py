@@ -8,11 +8,13 @@ from typing import Any
 from flask import Flask, Response, request
 
 from audio_library.access.auth import USERS_KEY, Users, require_credentials
+from audio_library.access.check_queue import BACKOFF_MOST
 from audio_library.access.cross_origin import refuse_cross_origin
 from audio_library.access.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host, split_names
 from audio_library.access.users import UsersError, read_users
 from audio_library.library.playable_copies import DEFAULT_TRANSCODES
 from audio_library.web import api, current_library, downloads, page
+from audio_library.web.content_policy import set_content_security_policy
 from audio_library.web.errors import RequestError, register_error_handlers, too_large_message
 
 
@@ -31,7 +33,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE, USERS_FILE (the users who may write, default $AUDIO_LIBRARY_USERS;
     none: anyone may), PRIVATE (reads need a user too, default $AUDIO_LIBRARY_PRIVATE), ALLOWED_HOSTS (DNS
     names answered to besides localhost and the machine's name, default $AUDIO_LIBRARY_ALLOWED_HOSTS,
-    comma-separated) and TRANSCODES (how many playable copies FFmpeg may make at once, default 2). Raises
+    comma-separated), TRANSCODES (how many playable copies FFmpeg may make at once, default 2) and
+    PASSWORD_BACKOFF (the longest the answer to a wrong password is held, in seconds; 0: never). Raises
     storage.LibraryError if the folder cannot be created or written, users.UsersError if the users file cannot
     be read or PRIVATE is set without one, hosts.HostNameError for an allowed host that is no name.
     """
@@ -45,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         PRIVATE=os.environ.get("AUDIO_LIBRARY_PRIVATE", "").strip().lower() not in FALSE_WORDS,
         ALLOWED_HOSTS=split_names(os.environ.get("AUDIO_LIBRARY_ALLOWED_HOSTS")),
         TRANSCODES=DEFAULT_TRANSCODES,
+        PASSWORD_BACKOFF=BACKOFF_MOST,
     )
     if config is not None:
         app.config.update(config)
@@ -53,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.extensions[HOSTS_KEY] = HostAllowlist(app.config["ALLOWED_HOSTS"])
     if app.config["USERS_FILE"] is not None:
-        app.extensions[USERS_KEY] = Users(read_users(Path(app.config["USERS_FILE"])))
+        app.extensions[USERS_KEY] = Users(read_users(Path(app.config["USERS_FILE"])), app.config["PASSWORD_BACKOFF"])
     elif app.config["PRIVATE"]:
         raise UsersError("a private library needs users: give the users file too")
     current_library.init_app(app)
@@ -64,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(require_credentials)
     app.before_request(refuse_oversized_body)
     app.after_request(forbid_sniffing)
+    app.after_request(set_content_security_policy)
     app.register_blueprint(api.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(page.bp)

@@ -34,7 +34,9 @@ def serve(tmp_path_factory: pytest.TempPathFactory, users_file: Path, *flags: st
     """A server with the users file and one track, song.wav."""
     library = tmp_path_factory.mktemp("library")
     (library / "song.wav").write_bytes(noise_wav(1))
-    with audio_server(library, "--users", str(users_file), *flags) as running:
+    # Wrong passwords by the hundred here: their answers are not held back (tests/audio/test_password_checks.py
+    # and tests/reliability/test_password_flood.py test that).
+    with audio_server(library, "--users", str(users_file), "--password-backoff", "0", *flags) as running:
         yield running
 
 

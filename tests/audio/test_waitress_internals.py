@@ -5,18 +5,21 @@ changing how the server behaves.
 """
 
 import inspect
+import re
 from collections.abc import Callable
 
 import pytest
 from audio_library.serving.adjustments import ServingAdjustments
 from audio_library.serving.connections import GuardedChannel, RoomMakingServer
+from audio_library.serving.dispatch import TurnsDispatcher
+from audio_library.serving.held_answers import HoldingTask
 from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
 from waitress.adjustments import Adjustments
 from waitress.buffers import FileBasedBuffer, OverflowableBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
-from waitress.task import ErrorTask, Task
+from waitress.task import ErrorTask, Task, ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import BadRequest, Error
 
 
@@ -30,6 +33,13 @@ METHODS: list[tuple[type, str, list[str]]] = [
     (HTTPChannel, "handle_read", ["self"]),
     (HTTPChannel, "handle_write", ["self"]),
     (HTTPChannel, "recv", ["self", "buffer_size"]),
+    (HTTPChannel, "_flush_some", ["self", "do_close"]),
+    (WSGITask, "get_environment", ["self"]),
+    (ThreadedTaskDispatcher, "__init__", ["self"]),
+    (ThreadedTaskDispatcher, "handler_thread", ["self", "thread_no"]),
+    (ThreadedTaskDispatcher, "add_task", ["self", "task"]),
+    (ThreadedTaskDispatcher, "set_thread_count", ["self", "count"]),
+    (ThreadedTaskDispatcher, "shutdown", ["self", "cancel_pending", "timeout"]),
     (HTTPRequestParser, "__init__", ["self", "adj"]),
     (HTTPRequestParser, "received", ["self", "data"]),
     (HTTPRequestParser, "parse_header", ["self", "header_plus"]),
@@ -70,12 +80,16 @@ CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (HTTPRequestParser, "body_rcv"),
     (OverflowableBuffer, "buf"),
     (OverflowableBuffer, "overflowed"),
+    (HTTPChannel, "task_class"),
+    (TcpWSGIServer, "pull_trigger"),
 ]
 OVERRIDES: list[tuple[type, type]] = [
     (GuardedChannel, HTTPChannel),
     (SpoolingParser, HTTPRequestParser),
     (JSONErrorTask, ErrorTask),
     (RoomMakingServer, TcpWSGIServer),
+    (HoldingTask, WSGITask),
+    (TurnsDispatcher, ThreadedTaskDispatcher),
 ]
 
 
@@ -120,3 +134,10 @@ def test_a_parsing_error_still_becomes_waitresss_400() -> None:
     assert isinstance(parser.error, BadRequest)
     assert parser.error.code == 400
     assert issubclass(ParsingError, Exception)
+
+
+def test_the_dispatcher_queue_is_used_only_as_a_deque_of_append_popleft_and_len() -> None:
+    """TurnsQueue stands in for waitress's deque: the dispatcher must use no other part of it."""
+    source = inspect.getsource(ThreadedTaskDispatcher)
+    used = set(re.findall(r"self\.queue\.(\w+)|(len)\(self\.queue\)|queue\.(\w+)\(", source))
+    assert {name for names in used for name in names if name} <= {"append", "popleft", "len"}

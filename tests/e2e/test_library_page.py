@@ -9,7 +9,7 @@ import pytest
 from audio_library.media.detection import BEYOND_LIMITS
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.browser import VIEWPORTS, open_tab, row, save_screenshot, upload_item, write
+from tests.browser import VIEWPORTS, open_tab, row, save_screenshot, upload_item, wait_in_page, write
 from tests.fixtures.real_world import container, junk_chunks
 from tests.library_folders import fixture_bytes, listed_names, on_disk
 from tests.polling import wait_until
@@ -42,7 +42,7 @@ def test_an_uploaded_file_appears_and_its_player_loads_and_seeks(
 
     track.locator("button.play").click()
     expect(page.locator("#now-title")).to_have_text(song.name)
-    page.wait_for_function("document.getElementById('player').duration > 3.9")
+    wait_in_page(page, "document.getElementById('player').duration > 3.9")
     duration = page.evaluate("document.getElementById('player').duration")
     assert duration == pytest.approx(4.0, abs=0.05)
     position = page.evaluate(
@@ -65,7 +65,7 @@ def test_the_player_loads_other_formats(page: Page, library_dir: Path, fixture: 
     write(library_dir, fixture, fixture_bytes(fixture))
     page.goto("/")
     page.locator(row(fixture)).locator("button.play").click()
-    page.wait_for_function("document.getElementById('player').duration > 0.5")
+    wait_in_page(page, "document.getElementById('player').duration > 0.5")
     assert page.evaluate("document.getElementById('player').error") is None
 
 
@@ -158,10 +158,11 @@ def test_each_upload_shows_its_progress_and_can_be_cancelled(page: Page, library
     page.set_input_files("#file-input", [str(slow), str(quick)])
     slow_item = page.locator(upload_item("slow.wav"))
     expect(page.locator(upload_item("quick.wav")).locator(".upload-status")).to_have_text("Uploaded")
-    page.wait_for_function(
+    wait_in_page(
+        page,
         """() => [...document.querySelectorAll('#uploads li')].some((item) =>
             item.querySelector('.upload-name').textContent === 'slow.wav'
-            && item.querySelector('progress').value > 0 && item.querySelector('progress').value < 100)"""
+            && item.querySelector('progress').value > 0 && item.querySelector('progress').value < 100)""",
     )
     expect(slow_item.locator(".upload-status")).to_contain_text("Uploading…")
     save_screenshot(page, tmp_path, "upload-in-progress")
@@ -221,7 +222,7 @@ def test_the_next_track_plays_when_one_ends(page: Page, library_dir: Path) -> No
     expect(page.locator("#now-title")).to_have_text("b second.wav")
     expect(second).to_have_class(CURRENT)
     expect(first).not_to_have_class(CURRENT)
-    page.wait_for_function("document.getElementById('player').ended")
+    wait_in_page(page, "document.getElementById('player').ended")
     assert page.evaluate("new URL(document.getElementById('player').src).pathname") == "/files/b%20second.wav"
     page.locator("#previous").click()
     expect(page.locator("#now-title")).to_have_text("a first.wav")
@@ -238,10 +239,10 @@ def test_keyboard_alone_can_play_a_track(page: Page, library_dir: Path) -> None:
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Play keys.wav"
     page.keyboard.press("Enter")
     expect(page.locator("#now-title")).to_have_text("keys.wav")
-    page.wait_for_function("!document.getElementById('player').paused")
+    wait_in_page(page, "!document.getElementById('player').paused")
     expect(page.locator(":focus")).to_have_attribute("aria-label", "Pause keys.wav")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.getElementById('player').paused")
+    wait_in_page(page, "document.getElementById('player').paused")
     expect(page.locator(":focus")).to_have_attribute("aria-label", "Play keys.wav")
 
 

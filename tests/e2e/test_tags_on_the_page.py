@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
-from tests.browser import open_tab, row, save_screenshot, write
+from tests.browser import open_tab, row, save_screenshot, wait_in_page, write
 from tests.library_folders import FIXTURES
 from tests.servers import RunningServer, audio_server
 from tests.tagged_files import tagged_mp3
@@ -60,7 +60,7 @@ def test_title_artist_and_cover_show_with_the_name(
             image = page.locator(row(name)).locator(".cover img")
             image.scroll_into_view_if_needed()
             expect(image).to_have_attribute("src", f"/files/{name}/cover")
-            page.wait_for_function(LOADED, arg=image.element_handle())
+            wait_in_page(page, LOADED, arg=image.element_handle())
         for name in WITHOUT_COVER:
             expect(page.locator(row(name)).locator(".cover img")).to_have_count(0)
         assert sorted(requested) == [f"/files/{name}/cover" for name in WITH_COVER]  # none for the others
@@ -75,11 +75,11 @@ def test_covers_load_as_they_scroll_into_view(browser: Browser, library_dir: Pat
         requested = cover_requests(page)
         page.goto("/")
         first = page.locator(row("song 00.mp3")).locator(".cover img")
-        page.wait_for_function(LOADED, arg=first.element_handle())
+        wait_in_page(page, LOADED, arg=first.element_handle())
         assert 0 < len(requested) < 60  # only those near the window
         last = page.locator(row("song 59.mp3")).locator(".cover img")
         last.scroll_into_view_if_needed()
-        page.wait_for_function(LOADED, arg=last.element_handle())
+        wait_in_page(page, LOADED, arg=last.element_handle())
 
 
 def test_a_cover_that_fails_leaves_the_placeholder(page: Page, library_dir: Path) -> None:
@@ -103,6 +103,6 @@ def test_an_uploaded_file_shows_its_tags_and_plays_under_its_title(
     expect(track.locator(".c-artist")).to_have_text("Uploading Artist")
     image = track.locator(".cover img")
     expect(image).to_have_attribute("src", "/files/upload.mp3/cover")
-    page.wait_for_function(LOADED, arg=image.element_handle())
+    wait_in_page(page, LOADED, arg=image.element_handle())
     track.locator(".play").click()
     expect(page.locator("#now-title")).to_have_text("Uploaded Title · Uploading Artist")

@@ -5,10 +5,9 @@ one of them; on a private library every request does. Anything else is a 401 who
 a browser ask for a name and password by itself and send them again with the following requests.
 
 Checking a password costs a key derivation (scrypt: about 0.1 s and 32 MiB), so credentials once verified are
-remembered, as a keyed digest, never as the password, in a small bounded cache. At most CONCURRENT_CHECKS
-derivations run at once, which bounds the memory a flood of wrong passwords can take; a request that would
-need one more is answered 503 at once rather than made to wait, so a flood cannot hold the worker threads
-that requests with verified credentials need.
+remembered, as a keyed digest, never as the password, in a small bounded cache. The checks themselves take
+their turn in a fair queue, and wrong passwords back off (`check_queue`): a request whose check cannot start
+within a few seconds is answered 503 with Retry-After, and the 401 to a wrong password is held back.
 """
 
 import base64
@@ -16,13 +15,16 @@ import binascii
 import hmac
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import current_app, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from audio_library.access.check_queue import BACKOFF_MOST, CONCURRENT_CHECKS, Backoff, CheckQueue, ChecksBusyError
+from audio_library.access.clients import client_of
 from audio_library.access.cross_origin import CHANGING_METHODS
 from audio_library.access.users import HASH_METHOD, MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH
 from audio_library.web.errors import AccessRefusedError, RequestError
@@ -34,7 +36,9 @@ CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 # "Basic " and the base64 of the longest name, a colon and the longest password, each character up to 4 bytes.
 MAX_AUTHORIZATION_LENGTH = len("Basic ") + 4 * (4 * (MAX_NAME_LENGTH + 1 + MAX_PASSWORD_LENGTH) + 2) // 3
 CACHE_SIZE = 256
-CONCURRENT_CHECKS = 2
+# A callable the server may put in the WSGI environ: hold the answer this many seconds before sending it,
+# without holding the worker thread (serving.connections); without it, the worker sleeps.
+HOLD_ANSWER_KEY = "audio_library.hold_answer"
 
 
 class Credentials(NamedTuple):
@@ -60,14 +64,18 @@ def basic_credentials(header: str | None) -> Credentials | None:
     return Credentials(name, password) if colon else None
 
 
-class ChecksBusyError(Exception):
-    """Every slot for a password check is taken: the request should be tried again shortly."""
+class Verdict(NamedTuple):
+    """Whether credentials are a user's, and the seconds the answer to them is to be held (after a failure)."""
+
+    verified: bool
+    hold: float = 0.0
 
 
 class Users:
     """The users who may write, and the check of their passwords."""
 
-    def __init__(self, hashes: Mapping[str, str]) -> None:
+    def __init__(self, hashes: Mapping[str, str], most_backoff: float = BACKOFF_MOST) -> None:
+        """`most_backoff`: the longest the answer to a wrong password is held, in seconds (0: never)."""
         self._hashes = dict(hashes)
         # An unknown name is checked against this, so it takes as long as a known name with a wrong password.
         method = next((value.partition("$")[0] for value in self._hashes.values()), HASH_METHOD)
@@ -75,38 +83,36 @@ class Users:
         self._cache_key = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
-        self._checks = threading.BoundedSemaphore(CONCURRENT_CHECKS)
+        self._checks = CheckQueue(CONCURRENT_CHECKS)
+        self._backoff = Backoff(most_backoff)
 
     def __len__(self) -> int:
         return len(self._hashes)
 
-    def verify(self, credentials: Credentials) -> bool:
-        """Whether these are the name and password of a user; constant time in what is compared.
+    def verify(self, credentials: Credentials, client: str) -> Verdict:
+        """Whether these are the name and password of a user, sent by this client (`clients.client_of`);
+        constant time in what is compared.
 
-        Raises ChecksBusyError when the credentials are not remembered and CONCURRENT_CHECKS checks are running.
+        Raises ChecksBusyError when the credentials are not remembered and no check slot comes free in time.
         """
         name, password = credentials
         if len(name) > MAX_NAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
-            return False
+            return Verdict(verified=False)
         key = hmac.digest(self._cache_key, f"{len(name)}:{name}:{password}".encode(), "sha256")
         with self._lock:
             if key in self._verified:
                 self._verified.move_to_end(key)
-                return True
+                return Verdict(verified=True)
         known = self._hashes.get(name)
-        if not self._checks.acquire(blocking=False):
-            raise ChecksBusyError
-        try:
+        with self._checks.turn(client):
             matches = check_password_hash(known or self._decoy, password)
-        finally:
-            self._checks.release()
         if not (matches and known):
-            return False
+            return Verdict(verified=False, hold=self._backoff.failed(client, name))
         with self._lock:
             self._verified[key] = None
             if len(self._verified) > CACHE_SIZE:
                 self._verified.popitem(last=False)
-        return True
+        return Verdict(verified=True)
 
 
 def require_credentials() -> None:
@@ -118,14 +124,26 @@ def require_credentials() -> None:
     if not private and request.method not in CHANGING_METHODS:
         return
     credentials = basic_credentials(request.headers.get("Authorization"))
-    try:
-        if credentials is not None and users.verify(credentials):
+    if credentials is not None:
+        try:
+            verdict = users.verify(credentials, client_of(request.remote_addr or ""))
+        except ChecksBusyError:
+            message = "The server is busy checking other passwords: try again in a second."
+            raise RequestError(503, message, headers={"Retry-After": "1"}) from None
+        if verdict.verified:
             return
-    except ChecksBusyError:
-        message = "The server is busy checking other passwords: try again in a second."
-        raise RequestError(503, message, headers={"Retry-After": "1"}) from None
+        hold_answer(request.environ, verdict.hold)
     if private:
         message = "This library is private: sign in with a user name and password."
     else:
         message = "Sign in with a user name and password to change this library."
     raise AccessRefusedError(401, message, headers={"WWW-Authenticate": CHALLENGE})
+
+
+def hold_answer(environ: dict[str, Any], seconds: float) -> None:
+    """Have the answer to this request sent `seconds` late: by the server, if it offers to, else by sleeping."""
+    hold = environ.get(HOLD_ANSWER_KEY)
+    if hold is not None:
+        hold(seconds)
+    elif seconds > 0:
+        time.sleep(seconds)

@@ -1,6 +1,6 @@
 """Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
 [--head-timeout S] [--connections-per-client N] [--connection-limit N]
-[--allowed-host NAME]... [--users FILE [--private]] [--transcodes N] [--debug]`;
+[--allowed-host NAME]... [--users FILE [--private] [--password-backoff S]] [--transcodes N] [--debug]`;
 `python Flask/server.py add-user NAME --users FILE` adds a user.
 
 Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
@@ -18,12 +18,14 @@ import ipaddress
 import os
 import resource
 import signal
+import socket
 import sys
 from pathlib import Path
 from types import FrameType
 
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.access.auth import USERS_KEY
+from audio_library.access.check_queue import BACKOFF_MOST
 from audio_library.access.hosts import HostNameError, split_names
 from audio_library.access.users import UsersError, add_user_command
 from audio_library.library.playable_copies import DEFAULT_TRANSCODES
@@ -41,6 +43,8 @@ THREADS = 8
 # --connections-per-client (64) from one address, 4000 takes 63 addresses to fill. Each connection costs a
 # descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
 CONNECTION_LIMIT = 4000
+DUAL_STACK_HOSTS = frozenset({"::", "[::]"})  # every address, IPv6 and IPv4
+MAX_PASSWORD_BACKOFF = 60.0  # seconds: a held answer keeps its connection
 
 
 def stop_serving(signum: int, frame: FrameType | None) -> None:
@@ -121,7 +125,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--private", action="store_true", help="reads need a user's credentials too (or AUDIO_LIBRARY_PRIVATE=1)"
     )
+    parser.add_argument(
+        "--password-backoff",
+        type=float,
+        default=env.get("AUDIO_LIBRARY_PASSWORD_BACKOFF", str(BACKOFF_MOST)),
+        metavar="S",
+        help=f"the longest the answer to a wrong password is held back, growing with the failures of its address"
+        f" and user name; 0: never ({BACKOFF_MOST:g})",
+    )
     arguments = parser.parse_args(argv)
+    if not 0 <= arguments.password_backoff <= MAX_PASSWORD_BACKOFF:
+        parser.error(f"--password-backoff takes 0 to {MAX_PASSWORD_BACKOFF:g} seconds")
     if arguments.max_size <= 0:
         parser.error("--max-size must be a positive number of bytes")
     if not arguments.head_timeout > 0:
@@ -142,6 +156,7 @@ def app_config(arguments: argparse.Namespace) -> dict[str, object]:
         "MAX_CONTENT_LENGTH": arguments.max_size,
         "ALLOWED_HOSTS": arguments.allowed_host,
         "TRANSCODES": arguments.transcodes,
+        "PASSWORD_BACKOFF": arguments.password_backoff,
     }
     if arguments.users is not None:
         config["USERS_FILE"] = arguments.users
@@ -156,6 +171,33 @@ def is_loopback(host: str) -> bool:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def listening_on(host: str, port: int) -> dict[str, object]:
+    """waitress's settings for where to listen: `host` and `port`; for `::` (every address), one socket
+    listening on IPv6 and IPv4 alike, since waitress's own listens on IPv6 only (its IPv4 peers are seen as
+    `::ffff:a.b.c.d`, counted as the IPv4 address they are: `clients.client_of`)."""
+    if host not in DUAL_STACK_HOSTS:
+        return {"host": host, "port": port}
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("::", port))
+    except OSError:
+        sock.close()
+        raise
+    return {"sockets": [sock]}
+
+
+def url_host(host: str) -> str:
+    """The host part of a URL that reaches a server listening on `host`: loopback for every address (`::`,
+    `0.0.0.0`), an IPv6 address in brackets, anything else as it is."""
+    if host in DUAL_STACK_HOSTS:
+        return "[::1]"
+    if host == "0.0.0.0":
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,14 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = create_server(
             logged(app, access_log),
+            **listening_on(arguments.host, arguments.port),
             head_timeout=arguments.head_timeout,
             connections_per_client=arguments.connections_per_client,
             # Bodies spooled on the library's disk, not in a /tmp that may be a small RAM-backed tmpfs. They are
             # anonymous files, never visible in the folder.
             spool_folder=str(app.config["LIBRARY_DIR"]),
             access_log=access_log,
-            host=arguments.host,
-            port=arguments.port,
             threads=THREADS,
             # waitress refuses bodies of max_request_body_size bytes or more: one past the application's limit.
             max_request_body_size=arguments.max_size + 1,
@@ -206,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)
         return 2
-    url = f"http://{arguments.host}:{server.effective_port}/"
+    url = f"http://{url_host(arguments.host)}:{server.effective_port}/"
     print(f"Serving {library} on {url} (Ctrl-C to stop)", flush=True)
     signal.signal(signal.SIGTERM, stop_serving)
     with contextlib.suppress(KeyboardInterrupt):

@@ -1,4 +1,5 @@
-"""Connections: each guarded (lingering close, head deadline, per-address cap), room made at the limit."""
+"""Connections: each guarded (lingering close, head deadline, per-address cap, held answers), room made at the
+limit."""
 
 import contextlib
 import json
@@ -10,10 +11,13 @@ from typing import Any, cast
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
 
+from audio_library.access.clients import client_of
 from audio_library.serving.adjustments import ServingAdjustments, ours
+from audio_library.serving.dispatch import TurnsDispatcher
+from audio_library.serving.held_answers import HoldingTask, WakeUps
 from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
+from audio_library.web.content_policy import OTHER_POLICY
 
 
 # How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
@@ -37,16 +41,23 @@ class GuardedChannel(HTTPChannel):
     within `head_timeout` seconds of its first byte (ServingAdjustments), or the connection is closed.
 
     Per-address cap: waitress's `connection_limit` is one number for everyone, so one address opening that
-    many connections locks everyone else out. A connection past `connections_per_client` from one address is
-    answered 429 and closed at once.
+    many connections locks everyone else out. A connection past `connections_per_client` from one client (an
+    address, or an IPv6 /64: `clients.client_of`) is answered 429 and closed at once.
+
+    Held answers: an answer the application asked to hold (`hold_answer`, the back-off after a wrong password)
+    stays in the buffer, and the connection reads nothing more, until its time; the worker thread that made
+    it is free meanwhile.
     """
 
     parser_class = SpoolingParser
     error_task_class = JSONErrorTask
+    task_class = HoldingTask
 
     answered_before_reading_all = False
     linger_deadline: float | None = None
     head_started: float | None = None
+    held_until: float | None = None
+    client = ""  # the client its address stands for (`clients.client_of`)
 
     def __init__(
         self,
@@ -60,8 +71,10 @@ class GuardedChannel(HTTPChannel):
         else its first head is due from now, so a connection that never sends a byte is closed at the head
         deadline too, not after waitress's 120 s idle timeout."""
         channels = cast(dict[int, HTTPChannel], server.active_channels)  # the stubs mistype this dict
-        already = sum(1 for channel in channels.values() if channel.addr and channel.addr[0] == addr[0])
+        client = client_of(addr[0])
+        already = sum(1 for channel in channels.values() if getattr(channel, "client", None) == client)
         super().__init__(server, sock, addr, adj, map)
+        self.client = client  # worked out once: counting compares it for every open connection
         if already >= ours(adj).connections_per_client:
             self.refuse(sock)
         else:
@@ -73,7 +86,10 @@ class GuardedChannel(HTTPChannel):
         body = json.dumps(
             {"error": f"Too many connections from your address (the limit is {adj.connections_per_client})."}
         ).encode()
-        head = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        head = (
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            f"X-Content-Type-Options: nosniff\r\nContent-Security-Policy: {OTHER_POLICY}\r\n"
+        )
         answer = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         with contextlib.suppress(OSError):  # the client is already gone
             sock.send(answer)
@@ -91,6 +107,24 @@ class GuardedChannel(HTTPChannel):
         elif self.head_started is None:
             self.head_started = started
         return taken
+
+    def hold_answer(self, seconds: float) -> None:
+        """Send the answer being made `seconds` from now (called from the worker thread making it)."""
+        self.held_until = time.monotonic() + seconds
+        cast(RoomMakingServer, self.server).wake_at(self.held_until)
+
+    def holding(self) -> bool:
+        """Whether an answer is being held back now; once its time has come, it no longer is."""
+        if self.held_until is not None and time.monotonic() >= self.held_until:
+            self.held_until = None
+        return self.held_until is not None
+
+    def _flush_some(self, do_close: bool = True) -> bool:
+        """Extends HTTPChannel._flush_some, which sends what is buffered, called by the event loop and by the
+        worker thread as it writes (waitress's send_bytes is 1): nothing while the answer is held."""
+        if self.holding():
+            return False
+        return bool(super()._flush_some(do_close))  # type: ignore[misc]  # not in the stubs
 
     def busy(self) -> bool:
         """Answering a request: running it, or sending what it wrote."""
@@ -145,6 +179,8 @@ class GuardedChannel(HTTPChannel):
         lingering, always readable, to drain."""
         if self.linger_deadline is not None:
             return True
+        if self.holding():
+            return False
         now = time.monotonic()
         late = self.head_started is not None and now - self.head_started > ours(self.adj).head_timeout
         if late and self.busy():
@@ -162,6 +198,8 @@ class GuardedChannel(HTTPChannel):
         polls writable at once)."""
         if self.linger_deadline is not None:
             return self.will_close or time.monotonic() >= self.linger_deadline
+        if self.holding() and not self.will_close:
+            return False
         return bool(super().writable())
 
     def handle_read(self) -> None:
@@ -213,6 +251,11 @@ class RoomMakingServer(TcpWSGIServer):
 
     next_room_check = 0.0
     room = False  # whether, at the connection limit, a connection could make room for a new one
+    wake_ups: WakeUps  # set by create_server
+
+    def wake_at(self, when: float) -> None:
+        """Rouse the event loop at `when` (time.monotonic()), for a held answer."""
+        self.wake_ups.at(when)
 
     def channels(self) -> Iterator[GuardedChannel]:
         """The open connections of every listener sharing the event loop."""
@@ -255,13 +298,20 @@ def create_server(application: Any, **adjustments: Any) -> Any:
     """waitress's `create_server` for TCP addresses, with RoomMakingServer listeners, GuardedChannel connections
     and ServingAdjustments made of `adjustments` (waitress's and ours)."""
     adj = ServingAdjustments(**adjustments)
-    dispatcher = ThreadedTaskDispatcher()
+    dispatcher = TurnsDispatcher()
     dispatcher.set_thread_count(adj.threads)
     socket_map: dict[int, Any] = {}
     servers = []
-    for sockinfo in cast(list[Any], adj.listen):
-        server = RoomMakingServer(application, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+    made: list[dict[str, Any]] = [{"sockinfo": sockinfo} for sockinfo in cast(list[Any], adj.listen)]
+    if adj.sockets:  # sockets made by the caller (a dual-stack one: cli.listening_on), listened on as they are
+        made = [
+            {"_sock": sock, "bind_socket": False, "sockinfo": (sock.family, sock.type, sock.proto, sock.getsockname())}
+            for sock in adj.sockets
+        ]
+    for listener in made:
+        server = RoomMakingServer(application, socket_map, dispatcher=dispatcher, adj=adj, **listener)
         server.channel_class = GuardedChannel
+        server.wake_ups = WakeUps(server.pull_trigger)
         servers.append(server)
     if len(servers) == 1:
         return servers[0]

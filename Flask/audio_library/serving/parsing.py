@@ -11,6 +11,7 @@ from waitress.task import ErrorTask
 from waitress.utilities import Error
 
 from audio_library.serving.adjustments import ours
+from audio_library.web.content_policy import OTHER_POLICY
 from audio_library.web.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
 
 
@@ -50,6 +51,7 @@ class JSONErrorTask(ErrorTask):
         self.response_headers = [
             ("Content-Type", "application/json"),
             ("X-Content-Type-Options", "nosniff"),
+            ("Content-Security-Policy", OTHER_POLICY),
         ]
         self.set_close_on_finish()
         self.content_length = len(body)
