@@ -127,6 +127,7 @@ def geocoding(query: dict[str, list[str]]) -> dict[str, object]:
 class Handler(BaseHTTPRequestHandler):
     server: "FakeServer"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # the head and the body go in two writes
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from SyncAsync.core.answers import MAX_BODY, Answer, ApiError, error_answer
+from SyncAsync.core.cpu import cpu_work
 from SyncAsync.core.incoming import echoed, parse_query
 from SyncAsync.core.routes import (
     HELLO,
@@ -32,7 +33,6 @@ from SyncAsync.core.routes import (
     IoTask,
     allowed,
     cpu_task_answer,
-    cpu_work,
     echo_answer,
     error_task,
     io_task_answer,

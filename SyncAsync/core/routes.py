@@ -65,14 +65,6 @@ def io_task_answer(task: IoTask) -> Answer:
     return json_answer({"slept": task.seconds})
 
 
-def cpu_work(n: int) -> int:
-    """The CPU-bound work: pure Python arithmetic that holds the interpreter for its whole run."""
-    total = 0
-    for number in range(n):
-        total += number * number
-    return total
-
-
 def cpu_task_answer(task: CpuTask, result: int) -> Answer:
     return json_answer({"n": task.n, "sum_of_squares": result})
 

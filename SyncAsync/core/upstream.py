@@ -146,7 +146,7 @@ class WeatherService:
         self.settings = settings
         self.clock = clock
         self.forecasts: TTLCache[ForecastAnswer] = TTLCache(settings.cache_ttl, clock)
-        self.places: TTLCache[Place | None] = TTLCache(settings.cache_ttl, clock)
+        self.places: TTLCache[GeocodingAnswer] = TTLCache(settings.cache_ttl, clock)
         self.limiter = Limiter(settings.calls_per_minute, clock)
 
     def report(self, query: WeatherQuery) -> Flow[WeatherReport]:
@@ -167,15 +167,14 @@ class WeatherService:
 
     def _place(self, city: str, deadline: float) -> Flow[Place]:
         key = city_key(city)
-        place = self.places.get(key)
-        if place is None:
+        found = self.places.get(key)
+        if found is None:
             request = geocoding_request(self.settings.geocoding_url, key)
             found = yield from self._fetch(request, GeocodingAnswer, deadline)
-            place = found.results[0] if found.results else None
-            self.places.put(key, place)  # an unknown city is remembered too
-        if place is None:
+            self.places.put(key, found)  # an unknown city is remembered too
+        if not found.results:
             raise ApiError(404, "unknown city")
-        return place
+        return found.results[0]
 
     def _fetch(self, request: UpstreamRequest, model: type[Model], deadline: float) -> Flow[Model]:
         """GET the request, retrying what is safe to retry (all of these are idempotent GETs: a failure to
