@@ -38,6 +38,16 @@ def get(port: int, target: str) -> Response:
     return request(port, "GET", target)
 
 
+def error_of(response: Response) -> str:
+    """The message of a JSON error answer (`{"error": "..."}`); fails the test for any other body."""
+    payload = response.json()
+    assert isinstance(payload, dict)
+    assert set(payload) == {"error"}
+    message = payload["error"]
+    assert isinstance(message, str)
+    return message
+
+
 def served_by(kind: str) -> str:
     """The X-Served-By value a server of this kind puts on every response."""
     return f"{kind}-server"
