@@ -134,6 +134,8 @@ class SyncServer:
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if len(self.connections) >= self.max_connections:
+                self._take_back()  # count the connections the workers have closed since
+            if len(self.connections) >= self.max_connections:
                 self._refuse(sock)
                 continue
             sock.setblocking(False)
