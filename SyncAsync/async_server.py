@@ -46,6 +46,7 @@ NAME = "async-server"
 PORT = 8002
 CPU_QUEUE = 4  # /cpu_task requests in hand per pool process; past them, 503
 SHUTDOWN_TIMEOUT = 15.0
+LINGER = 2.0  # seconds the unread body of an answered request is drained before the close (aiohttp's is 10)
 log = logging.getLogger(NAME)
 WEATHER = web.AppKey("weather", AsyncWeatherClient)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -99,7 +100,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise ApiError(413, f"the body is larger than {MAX_BODY} bytes")
         return await handler(request)
     except ApiError as error:
-        return to_response(error.answer())
+        response = to_response(error.answer())
+        if error.status == 413:
+            response.force_close()  # rather than read the refused body to its end
+        return response
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -113,7 +117,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 class JsonErrorRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering a request it cannot parse with the core's JSON error and the
-    X-Served-By header (such a request never reaches the application, so on_response_prepare does not see it)."""
+    X-Served-By header (such a request never reaches the application, so on_response_prepare does not see it),
+    and answering a client that half-closes after its request rather than dropping it."""
+
+    def eof_received(self) -> bool:  # type: ignore[override] # asyncio.Protocol's own signature
+        if not self._messages and self._waiter is not None:
+            return False  # waiting for a request, so none is in hand: asyncio closes the connection
+        self.close()  # no further requests; the ones in hand are answered, then the connection closes
+        return True  # keep our sending side open for them
 
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
@@ -217,7 +228,7 @@ def create_app(settings: UpstreamSettings, cpu_workers: int = 0) -> web.Applicat
 async def serve(app: web.Application, sock: socket.socket) -> None:
     """Serve until SIGTERM or SIGINT, then stop cleanly: no new connections, requests in hand answered."""
     stop = asyncio.Event()
-    runner = Runner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+    runner = Runner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None, lingering_time=LINGER)
     await runner.setup()  # the process pool forks here, before the signal handlers
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

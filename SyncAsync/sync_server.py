@@ -53,6 +53,7 @@ MAX_CONNECTIONS = 1000
 TICK = 0.25  # seconds between sweeps for connections past their deadline
 RECV = 64 * 1024
 ACCEPTS_PER_TICK = 128
+LINGER = 2.0  # seconds a refused connection is drained, so that a reset does not wipe the answer at the client
 log = logging.getLogger(NAME)
 Application = Callable[[Request], Answer]
 
@@ -63,6 +64,7 @@ class Connection:
     deadline: float
     reader: RequestReader = field(default_factory=RequestReader)
     continued: bool = False  # `100 Continue` sent for the pending request
+    draining: bool = False  # answered with an error and half-closed: what the client still sends is discarded
 
 
 class SyncServer:
@@ -163,6 +165,8 @@ class SyncServer:
         if not data:
             self._drop(connection)
             return
+        if connection.draining:
+            return
         connection.reader.feed(data)
         self._dispatch(connection)
 
@@ -173,6 +177,11 @@ class SyncServer:
         except HttpError as error:
             self._detach(connection)
             self.pool.submit(self._answer_error, connection, error)
+            return
+        except Exception:  # a fault of the parser's: this connection gets a 400, the server goes on
+            log.exception("cannot parse a request")
+            self._detach(connection)
+            self.pool.submit(self._answer_error, connection, HttpError(400))
             return
         if request is None:
             if connection.reader.expects_continue() and not connection.continued:
@@ -204,8 +213,20 @@ class SyncServer:
         self._wake()
 
     def _answer_error(self, connection: Connection, error: HttpError) -> None:
-        self._send(connection, render(error.answer(), NAME, keep_alive=False))
-        self._finish(connection)
+        """On a worker: answer, half-close, and give the connection back to be drained until the client closes.
+
+        Closed at once, with the client's bytes unread, the connection would be reset, and a reset can discard
+        the answer from the client's buffer before it reads it (the lingering close of RFC 9112 section 9.6).
+        """
+        if not self._send(connection, render(error.answer(), NAME, keep_alive=False)):
+            self._finish(connection)
+            return
+        with contextlib.suppress(OSError):
+            connection.sock.shutdown(socket.SHUT_WR)
+        connection.draining = True
+        connection.deadline = time.monotonic() + LINGER
+        self.returned.put(connection)
+        self._wake()
 
     def _send(self, connection: Connection, data: bytes) -> bool:
         try:
@@ -233,7 +254,8 @@ class SyncServer:
                 self.connections.discard(connection)
                 continue
             self.selector.register(connection.sock, selectors.EVENT_READ, connection)
-            self._dispatch(connection)  # a pipelined request may be waiting in the buffer
+            if not connection.draining:
+                self._dispatch(connection)  # a pipelined request may be waiting in the buffer
 
     def _sweep(self) -> None:
         """Close connections past their deadline; one that started a request is told 408 first."""
@@ -245,7 +267,7 @@ class SyncServer:
                 continue  # a worker has it
             if key.data is not connection:
                 continue
-            if connection.reader.started:
+            if connection.reader.started and not connection.draining:
                 self._detach(connection)
                 self.pool.submit(self._answer_error, connection, HttpError(408, "the request took too long"))
             else:
