@@ -47,7 +47,7 @@ run-async: $(VENV)/.installed-syncasync
 
 # Both servers and a local stand-in for open-meteo, loaded by headless locust; CSVs and the plot go to docs/.
 stress: $(VENV)/.installed-syncasync,stress
-	$(PY) SyncAsync/stress.py --out docs
+	$(PY) -m SyncAsync.stress --out docs --doc docs/sync-async.md
 
 test: lint types pytest
 

@@ -2,7 +2,6 @@
 drawn from locust's `--csv-full-history` file."""
 
 import csv
-import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,7 +30,7 @@ def read_history(history: Path) -> tuple[Series, Series]:
         seconds = int(row["Timestamp"]) - start
         rates[row["Name"]].append((seconds, float(row["Requests/s"])))
         p95 = row["95%"]
-        if p95 not in ("N/A", "") and not math.isnan(float(p95)):
+        if p95 not in ("N/A", "") and float(p95) > 0:  # before the first answer locust writes 0
             p95s[row["Name"]].append((seconds, float(p95)))
     return rates, p95s
 

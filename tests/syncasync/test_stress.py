@@ -13,7 +13,7 @@ ENDPOINTS = ("/hello", "/echo", "/weather", "/io_task", "/cpu_task", "/error_tas
 
 
 def test_a_short_stress_run_writes_csvs_and_a_plot(tmp_path: Path) -> None:
-    command = [sys.executable, "SyncAsync/stress.py", "--out", str(tmp_path), "--users", "4", "--run-time", "5s"]
+    command = [sys.executable, "-m", "SyncAsync.stress", "--out", str(tmp_path), "--users", "4", "--run-time", "5s"]
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     with (tmp_path / "sync-async-stress_stats.csv").open(newline="") as file:
