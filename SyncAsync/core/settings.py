@@ -2,9 +2,10 @@
 
 import argparse
 import logging
+import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TextIO
 
 from SyncAsync.core.upstream import UpstreamSettings
@@ -17,7 +18,7 @@ MAX_UPSTREAM_TIMEOUT = 60.0
 
 def positive(text: str) -> float:
     value = float(text)
-    if not 0 < value <= MAX_UPSTREAM_TIMEOUT * 1000:
+    if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text}")
     return value
 
@@ -26,6 +27,13 @@ def count(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"not a positive count: {text}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text}")
     return value
 
 
@@ -40,7 +48,7 @@ def parser(description: str, port: int) -> argparse.ArgumentParser:
     """The options both servers take; each server adds its own."""
     arguments = argparse.ArgumentParser(description=description)
     arguments.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    arguments.add_argument("--port", type=int, default=port, help=f"port to listen on (default {port}; 0: any)")
+    arguments.add_argument("--port", type=port_number, default=port, help=f"port to listen on (default {port}; 0: any)")
     arguments.add_argument(
         "--upstream-timeout",
         type=upstream_timeout,
@@ -73,10 +81,6 @@ def upstream_settings(options: argparse.Namespace, environ: Mapping[str, str] = 
         cache_ttl=options.cache_ttl,
         calls_per_minute=options.upstream_per_minute,
     )
-
-
-def parse(arguments: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    return arguments.parse_args(argv)
 
 
 def log_to(stream: TextIO = sys.stderr) -> None:

@@ -4,16 +4,18 @@ cleanly, the request in hand answered, then the process exits 0."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
 from tests.polling import wait_until
 from tests.rawhttp import Response
-from tests.servers import REPO
+from tests.servers import LOOPBACK, REPO
 from tests.syncasync.running import KINDS, NOWHERE, SCRIPTS, get, syncasync_server
 
 
@@ -54,3 +56,36 @@ def test_port_0_listens_on_a_free_port_and_logs_it(kind: str) -> None:
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "flags",
+    [["--port", "70000"], ["--upstream-timeout", "0"], ["--upstream-timeout", "61"], ["--cache-ttl", "nan"]],
+    ids=["port", "no timeout", "long timeout", "nan ttl"],
+)
+def test_bad_flags_are_refused_in_one_line(kind: str, flags: list[str]) -> None:
+    run = subprocess.run(
+        [sys.executable, SCRIPTS[kind], *flags], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith(f"{Path(SCRIPTS[kind]).name}: error: argument")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_port_in_use_is_exit_status_1_and_says_so(kind: str) -> None:
+    with socket.create_server((LOOPBACK, 0)) as taken:
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, SCRIPTS[kind], "--port", str(port)],
+            cwd=REPO,
+            env={**os.environ, "OPEN_METEO_URL": NOWHERE},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert run.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert "Traceback" not in run.stderr
