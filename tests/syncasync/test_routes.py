@@ -141,3 +141,13 @@ def test_io_task_waits_the_time_asked_up_to_its_cap(server: RunningServer) -> No
 def test_cpu_task_computes_and_caps_its_size(server: RunningServer) -> None:
     assert get(server.port, "/cpu_task?n=4").json() == {"n": 4, "sum_of_squares": 0 + 1 + 4 + 9}
     assert get(server.port, "/cpu_task?n=10000001").status == 400
+
+
+@pytest.mark.parametrize("target", ["/hello", "/nowhere", "/echo"])
+def test_a_declared_body_over_1_mib_is_413_on_any_route(target: str, server: RunningServer, kind: str) -> None:
+    with connect(server.port) as sock, sock.makefile("rb") as stream:
+        sock.sendall(f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {MIB + 1}\r\n\r\n".encode())
+        response = read_response(stream)  # before a byte of the body is sent
+    assert response.status == 413
+    assert response.headers["x-served-by"] == served_by(kind)
+    assert error_of(response)
