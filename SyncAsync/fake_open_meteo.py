@@ -1,8 +1,8 @@
 """A local stand-in for open-meteo's forecast and geocoding APIs, so that tests, the benchmark and the stress run
 never reach the real ones: the documented answer shapes, failures on demand, and a count of the calls it got.
 
-Its behaviour is one of MODES, for every request or for the next few (`script`):
-ok (the documented 200), refuse (400 `{"error": true, "reason": ...}`), rate-limit (429 with Retry-After),
+Its behaviour is one of MODES, for every request or for the next few (`script`): ok (the documented 200), slow
+(the same, half a second late), refuse (400 `{"error": true, "reason": ...}`), rate-limit (429 with Retry-After),
 fail (500), hang (no answer until released or stopped), malformed (a 200 whose JSON is cut short).
 
     python SyncAsync/fake_open_meteo.py [--port P]   # then OPEN_METEO_URL=OPEN_METEO_GEOCODING_URL=http://127.0.0.1:P
@@ -20,8 +20,9 @@ from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 
-Mode = Literal["ok", "refuse", "rate-limit", "fail", "hang", "malformed"]
-MODES: tuple[Mode, ...] = ("ok", "refuse", "rate-limit", "fail", "hang", "malformed")
+Mode = Literal["ok", "slow", "refuse", "rate-limit", "fail", "hang", "malformed"]
+MODES: tuple[Mode, ...] = ("ok", "slow", "refuse", "rate-limit", "fail", "hang", "malformed")
+SLOW = 0.5  # seconds a slow answer takes
 HANG_LIMIT = 60.0  # seconds a hanging answer waits at most, so that no thread outlives a forgotten test
 CITIES = {
     "berlin": {"name": "Berlin", "latitude": 52.52437, "longitude": 13.41053, "country": "Germany"},
@@ -69,6 +70,8 @@ class FakeOpenMeteo:
         if mode == "hang":
             self.released.wait(HANG_LIMIT)
             return None
+        if mode == "slow":
+            self.released.wait(SLOW)
         if mode == "rate-limit":
             return 429, json.dumps({"error": True, "reason": "Too many requests"}).encode(), {"Retry-After": "30"}
         if mode == "fail":

@@ -62,6 +62,8 @@ class SyncWeatherClient:
         except StopIteration as done:
             finished: WeatherReport = done.value
             return finished
+        finally:
+            flow.close()  # a flow left at a step (cancelled, failed) gives up the key it claimed
 
     def send(self, fetch: Fetch) -> Outcome:
         request = fetch.request
@@ -106,6 +108,8 @@ class AsyncWeatherClient:
         except StopIteration as done:
             finished: WeatherReport = done.value
             return finished
+        finally:
+            flow.close()  # a flow left at a step (cancelled, failed) gives up the key it claimed
 
     async def send(self, fetch: Fetch) -> Outcome:
         remaining = max(fetch.deadline - self.service.clock(), 0.001)

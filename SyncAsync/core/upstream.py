@@ -40,6 +40,7 @@ CONNECT_TIMEOUT = 3.0
 MAX_REPLY = 1024 * 1024  # bytes of an upstream answer we read; past it the answer is refused as malformed
 RETRIED_STATUSES = {429, 500, 502, 503, 504}
 CACHE_ENTRIES = 4096
+FOLLOW_POLL = 0.02  # seconds between looks at the cache while another request fetches the same key
 log = logging.getLogger("upstream")
 T = TypeVar("T")
 Model = TypeVar("Model", bound=BaseModel)
@@ -139,6 +140,25 @@ class Limiter:
             return 0.0
 
 
+class Claims:
+    """Keys being fetched right now, each claimed by one request; thread-safe."""
+
+    def __init__(self) -> None:
+        self._keys: set[object] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, key: object) -> bool:
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+            return True
+
+    def release(self, key: object) -> None:
+        with self._lock:
+            self._keys.discard(key)
+
+
 class WeatherService:
     """The weather of a place, from the cache or from open-meteo; one per server, shared by its requests."""
 
@@ -148,6 +168,7 @@ class WeatherService:
         self.forecasts: TTLCache[ForecastAnswer] = TTLCache(settings.cache_ttl, clock)
         self.places: TTLCache[GeocodingAnswer] = TTLCache(settings.cache_ttl, clock)
         self.limiter = Limiter(settings.calls_per_minute, clock)
+        self.fetching = Claims()
 
     def report(self, query: WeatherQuery) -> Flow[WeatherReport]:
         deadline = self.clock() + self.settings.timeout
@@ -158,23 +179,35 @@ class WeatherService:
         else:
             assert query.latitude is not None and query.longitude is not None  # noqa: PT018 # the model's rule
             where = Coordinates(latitude=query.latitude, longitude=query.longitude).rounded()
-        forecast = self.forecasts.get(where)
-        if forecast is None:
-            request = forecast_request(self.settings.forecast_url, where)
-            forecast = yield from self._fetch(request, ForecastAnswer, deadline)
-            self.forecasts.put(where, forecast)
+        request = forecast_request(self.settings.forecast_url, where)
+        forecast = yield from self._cached(self.forecasts, where, request, ForecastAnswer, deadline)
         return report(place, forecast)
 
     def _place(self, city: str, deadline: float) -> Flow[Place]:
         key = city_key(city)
-        found = self.places.get(key)
-        if found is None:
-            request = geocoding_request(self.settings.geocoding_url, key)
-            found = yield from self._fetch(request, GeocodingAnswer, deadline)
-            self.places.put(key, found)  # an unknown city is remembered too
+        request = geocoding_request(self.settings.geocoding_url, key)
+        found = yield from self._cached(self.places, key, request, GeocodingAnswer, deadline)  # unknown ones too
         if not found.results:
             raise ApiError(404, "unknown city")
         return found.results[0]
+
+    def _cached(
+        self, cache: TTLCache[Model], key: object, request: UpstreamRequest, model: type[Model], deadline: float
+    ) -> Flow[Model]:
+        """The cached answer for the key, else the upstream's, fetched once for requests that ask together: the
+        first one fetches, the others look at the cache every FOLLOW_POLL seconds until it is there."""
+        while (cached := cache.get(key)) is None:
+            if self.fetching.claim(key):
+                try:
+                    fetched = yield from self._fetch(request, model, deadline)
+                    cache.put(key, fetched)
+                    return fetched
+                finally:
+                    self.fetching.release(key)
+            if self.clock() + FOLLOW_POLL >= deadline:
+                raise ApiError(504, f"the weather service did not answer the {request.what} request in time")
+            yield Pause(FOLLOW_POLL)
+        return cached
 
     def _fetch(self, request: UpstreamRequest, model: type[Model], deadline: float) -> Flow[Model]:
         """GET the request, retrying what is safe to retry (all of these are idempotent GETs: a failure to

@@ -13,7 +13,17 @@ from pydantic import JsonValue
 
 from SyncAsync.core.answers import ApiError
 from SyncAsync.core.incoming import echoed, parse_query
-from SyncAsync.core.upstream import Failure, Fetch, Limiter, Outcome, Pause, Reply, UpstreamSettings, WeatherService
+from SyncAsync.core.upstream import (
+    FOLLOW_POLL,
+    Failure,
+    Fetch,
+    Limiter,
+    Outcome,
+    Pause,
+    Reply,
+    UpstreamSettings,
+    WeatherService,
+)
 from SyncAsync.core.weather import WeatherQuery, WeatherReport
 from SyncAsync.fake_open_meteo import forecast
 
@@ -198,3 +208,25 @@ def test_any_urlencoded_form_is_echoed_field_for_field(fields: list[tuple[str, s
 )
 def test_any_body_is_echoed_or_refused_with_a_4xx(body: bytes, content_type: str) -> None:
     assert status_of(lambda: echoed(content_type, body))[0] in {200, 400, 415}
+
+
+def test_a_request_that_asks_while_another_fetches_waits_for_its_answer() -> None:
+    weather = service()
+    first, second = weather.report(HERE), weather.report(HERE)
+    fetch = next(first)
+    assert isinstance(fetch, Fetch)
+    assert next(second) == Pause(FOLLOW_POLL)  # the key is claimed: it looks again later
+    assert second.send(None) == Pause(FOLLOW_POLL)
+    with pytest.raises(StopIteration) as fetched:
+        first.send(forecast_reply())
+    with pytest.raises(StopIteration) as followed:
+        second.send(None)  # now in the cache
+    assert followed.value.value == fetched.value.value
+
+
+def test_a_fetch_given_up_releases_its_claim() -> None:
+    weather = service()
+    abandoned = weather.report(HERE)
+    assert isinstance(next(abandoned), Fetch)
+    abandoned.close()  # what a transport does when its request is cancelled
+    assert isinstance(next(weather.report(HERE)), Fetch)

@@ -5,6 +5,7 @@ Each test asks for its own coordinates or city, so that what an earlier test cac
 
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -173,3 +174,13 @@ def test_peer_text_reaches_the_log_escaped(kind: str, upstream: FakeServer) -> N
         text = log.read()
     assert b"Sk\\x1b[31maro\\x07\\u202e" in text
     assert not any(byte in text for byte in (b"\x1b", b"\x07", "\u202e".encode()))
+
+
+def test_requests_that_ask_together_are_fetched_once(server: RunningServer, upstream: FakeServer) -> None:
+    upstream.fake.mode = "slow"  # the first fetch is still out when the others ask
+    before = upstream.fake.hits(FORECAST)
+    with ThreadPoolExecutor(10) as clients:
+        answers = list(clients.map(lambda _: get(server.port, "/weather?latitude=18&longitude=18"), range(10)))
+    assert {answer.status for answer in answers} == {200}
+    assert len({answer.body for answer in answers}) == 1
+    assert upstream.fake.hits(FORECAST) == before + 1
