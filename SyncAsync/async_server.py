@@ -36,7 +36,7 @@ from SyncAsync.core.routes import (
     io_task_answer,
     weather_answer,
 )
-from SyncAsync.core.settings import log_to, parser, upstream_settings
+from SyncAsync.core.settings import count, log_to, parser, upstream_settings
 from SyncAsync.core.transports import AsyncWeatherClient
 from SyncAsync.core.upstream import UpstreamSettings, WeatherService
 from SyncAsync.core.weather import WeatherQuery
@@ -261,10 +261,10 @@ def bound_socket(host: str, port: int) -> socket.socket:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser(f"The asynchronous server (aiohttp); bodies up to {MAX_BODY} bytes.", PORT)
-    arguments.add_argument("--cpu-workers", type=int, default=0, help="processes for /cpu_task (default: one per CPU)")
+    arguments.add_argument(
+        "--cpu-workers", type=count, default=0, help="processes for /cpu_task (default: one per CPU)"
+    )
     options = arguments.parse_args(argv)
-    if options.cpu_workers < 0:
-        arguments.error("--cpu-workers must not be negative")
     log_to()
     try:
         sock = bound_socket(options.host, options.port)

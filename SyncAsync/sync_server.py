@@ -29,7 +29,7 @@ from SyncAsync.core.routes import (
     io_task_answer,
     weather_answer,
 )
-from SyncAsync.core.settings import log_to, parser, upstream_settings
+from SyncAsync.core.settings import count, log_to, parser, positive, upstream_settings
 from SyncAsync.core.transports import SyncWeatherClient
 from SyncAsync.core.upstream import WeatherService
 from SyncAsync.core.weather import WeatherQuery
@@ -88,19 +88,17 @@ class Routes:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser(f"The synchronous server (socket module only); bodies up to {MAX_BODY} bytes.", PORT)
-    arguments.add_argument("--workers", type=int, default=WORKERS, help=f"worker threads (default {WORKERS})")
+    arguments.add_argument("--workers", type=count, default=WORKERS, help=f"worker threads (default {WORKERS})")
     arguments.add_argument(
         "--timeout",
-        type=float,
+        type=positive,
         default=TIMEOUT,
         help=f"seconds a connection may take per request (default {TIMEOUT:g})",
     )
     arguments.add_argument(
-        "--max-connections", type=int, default=MAX_CONNECTIONS, help=f"open connections (default {MAX_CONNECTIONS})"
+        "--max-connections", type=count, default=MAX_CONNECTIONS, help=f"open connections (default {MAX_CONNECTIONS})"
     )
     options = arguments.parse_args(argv)
-    if options.workers < 1 or options.timeout <= 0 or options.max_connections < 1:
-        arguments.error("--workers, --timeout and --max-connections must be positive")
     log_to()
     weather = SyncWeatherClient(WeatherService(upstream_settings(options)))
     try:
