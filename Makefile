@@ -6,9 +6,11 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 8888
 CHAT_PORT ?= 8765
+SYNC_PORT ?= 8001
+ASYNC_PORT ?= 8002
 LIBRARY ?= var/library
 
-.PHONY: run run-credentials run-crawler run-chat test test-fast lint types pytest bench clean
+.PHONY: run run-credentials run-crawler run-chat run-sync run-async stress test test-fast lint types pytest bench clean
 
 # One stamp per set of extras: `make run` installs only what the audio library needs.
 $(PY):
@@ -23,7 +25,7 @@ $(VENV)/.installed-app: pyproject.toml | $(PY)
 	$(PIP) -e .
 	touch $@
 
-DEV := $(VENV)/.installed-dev,crawler,chat
+DEV := $(VENV)/.installed-dev,crawler,chat,syncasync,stress
 
 run: $(VENV)/.installed-app
 	$(PY) Flask/server.py --host $(HOST) --port $(PORT) --library $(LIBRARY)
@@ -36,6 +38,16 @@ run-crawler: $(VENV)/.installed-crawler
 
 run-chat: $(VENV)/.installed-chat
 	$(PY) WebSocket/server.py --host $(HOST) --port $(CHAT_PORT)
+
+run-sync: $(VENV)/.installed-syncasync
+	$(PY) SyncAsync/sync_server.py --host $(HOST) --port $(SYNC_PORT)
+
+run-async: $(VENV)/.installed-syncasync
+	$(PY) SyncAsync/async_server.py --host $(HOST) --port $(ASYNC_PORT)
+
+# Both servers and a local stand-in for open-meteo, loaded by headless locust; CSVs and the plot go to docs/.
+stress: $(VENV)/.installed-syncasync,stress
+	$(PY) -m SyncAsync.stress --out docs --doc docs/sync-async.md
 
 test: lint types pytest
 

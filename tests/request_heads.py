@@ -1,5 +1,6 @@
 """Request heads for fuzzing live servers (the credentials service; the audio library, aimed at its Host and
-API by its fuzz test): valid ones, byte-level mutations of them, and a strategy.
+API by its fuzz test; the sync and async servers of SyncAsync): valid ones, byte-level mutations of them, and a
+strategy.
 
 The mutations aim at what a parser trips on: every byte value in every position class, lengths from 0 past each
 limit, numbers past Python's int-to-string limit, absolute-form targets, IPv6 literals and bad versions.

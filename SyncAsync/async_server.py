@@ -1,0 +1,281 @@
+"""The asynchronous server: the same service on aiohttp, every request a task on one event loop that nothing blocks.
+
+/io_task awaits its sleep, /weather awaits the shared weather client, and /cpu_task runs in a process pool, so
+the loop keeps answering /hello meanwhile. Every response carries `X-Served-By: async-server` (set in
+on_response_prepare, which sees error answers too), every error is the core's JSON, including the ones aiohttp
+makes itself for requests it cannot parse. SIGTERM and Ctrl-C stop it cleanly.
+
+    python SyncAsync/async_server.py [--host 127.0.0.1] [--port 8002]
+"""
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from SyncAsync.core.answers import MAX_BODY, SERVED_BY, Answer, ApiError, error_answer
+from SyncAsync.core.cpu import cpu_work
+from SyncAsync.core.incoming import echoed, parse_query
+from SyncAsync.core.routes import (
+    HELLO,
+    ROUTES,
+    CpuTask,
+    IoTask,
+    cpu_task_answer,
+    echo_answer,
+    error_task,
+    io_task_answer,
+    weather_answer,
+)
+from SyncAsync.core.settings import count, log_to, parser, upstream_settings
+from SyncAsync.core.transports import AsyncWeatherClient
+from SyncAsync.core.upstream import UpstreamSettings, WeatherService
+from SyncAsync.core.weather import WeatherQuery
+
+
+NAME = "async-server"
+PORT = 8002
+CPU_QUEUE = 4  # /cpu_task requests in hand per pool process; past them, 503
+SHUTDOWN_TIMEOUT = 15.0
+LINGER = 2.0  # seconds the unread body of an answered request is drained before the close (aiohttp's is 10)
+log = logging.getLogger(NAME)
+WEATHER = web.AppKey("weather", AsyncWeatherClient)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class CpuPool:
+    """A process pool for CPU-bound work, with a bound on the requests waiting for it."""
+
+    def __init__(self, workers: int) -> None:
+        # Forked at start, before the server has a thread or a signal handler: a spawned or forkserver process
+        # would import the whole server again (seconds per process on a busy machine) for a function of 5 lines.
+        context = multiprocessing.get_context("fork")
+        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=leave_signals_to_the_server)
+        self.limit = workers * CPU_QUEUE
+        self.in_hand = 0
+
+    async def run(self, n: int) -> int:
+        if self.in_hand >= self.limit:
+            raise ApiError(503, "the CPU pool is busy; try again", (("Retry-After", "1"),))
+        self.in_hand += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, cpu_work, n)
+        finally:
+            self.in_hand -= 1
+
+
+CPU_POOL = web.AppKey("cpu_pool", CpuPool)
+
+
+def leave_signals_to_the_server() -> None:
+    """In a pool process: Ctrl-C reaches the whole process group, and stopping is the server's job."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def to_response(answer: Answer) -> web.Response:
+    # The media type and charset as arguments: a Content-Type given as a header costs a third of /hello's time.
+    media, _, charset = answer.content_type.partition("; charset=")
+    response = web.Response(status=answer.status, body=answer.body, content_type=media, charset=charset or None)
+    for name, value in answer.headers:
+        response.headers[name] = value
+    return response
+
+
+async def add_served_by(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[SERVED_BY] = NAME
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The core's JSON error for aiohttp's own errors (404, 405, 413), refusals, and anything unexpected."""
+    try:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise ApiError(413, f"the body is larger than {MAX_BODY} bytes")
+        return await handler(request)
+    except ApiError as error:
+        response = to_response(error.answer())
+        if error.status == 413:
+            response.force_close()  # rather than read the refused body to its end
+        return response
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        allow = (("Allow", error.headers["Allow"]),) if "Allow" in error.headers else ()
+        message = f"the body is larger than {MAX_BODY} bytes" if error.status == 413 else None
+        return to_response(error_answer(error.status, message, allow))
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path if request.path in ROUTES else "(a path)")
+        return to_response(error_answer(500))
+
+
+class JsonErrorRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering a request it cannot parse with the core's JSON error and the
+    X-Served-By header (such a request never reaches the application, so on_response_prepare does not see it),
+    and answering a client that half-closes after its request rather than dropping it."""
+
+    def eof_received(self) -> bool:  # type: ignore[override] # asyncio.Protocol's own signature
+        if not self._messages and self._waiter is not None:
+            return False  # waiting for a request, so none is in hand: asyncio closes the connection
+        self.close()  # no further requests; the ones in hand are answered, then the connection closes
+        return True  # keep our sending side open for them
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        if status >= 500:
+            log.error("error handling a request", exc_info=exc)
+        else:
+            log.info("refused a request it cannot parse: %d", status)
+        response = to_response(error_answer(status))
+        response.headers[SERVED_BY] = NAME
+        response.force_close()
+        return response
+
+
+class JsonErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class Runner(web.AppRunner):
+    """An AppRunner whose connections are handled by JsonErrorRequestHandler."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return JsonErrorServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            **self._kwargs,
+        )
+
+
+async def hello(request: web.Request) -> web.StreamResponse:
+    return to_response(HELLO)
+
+
+async def echo(request: web.Request) -> web.StreamResponse:
+    body = await request.read()
+    return to_response(echo_answer(echoed(request.headers.get("Content-Type", ""), body)))
+
+
+async def weather(request: web.Request) -> web.StreamResponse:
+    query = parse_query(WeatherQuery, request.query_string)
+    return to_response(weather_answer(await request.app[WEATHER].report(query)))
+
+
+async def io_task(request: web.Request) -> web.StreamResponse:
+    task = parse_query(IoTask, request.query_string)
+    await asyncio.sleep(task.seconds)
+    return to_response(io_task_answer(task))
+
+
+async def cpu_task(request: web.Request) -> web.StreamResponse:
+    task = parse_query(CpuTask, request.query_string)
+    return to_response(cpu_task_answer(task, await request.app[CPU_POOL].run(task.n)))
+
+
+async def failing_task(request: web.Request) -> web.StreamResponse:
+    return to_response(error_task())
+
+
+HANDLERS: dict[str, Handler] = {
+    "/hello": hello,
+    "/echo": echo,
+    "/weather": weather,
+    "/io_task": io_task,
+    "/cpu_task": cpu_task,
+    "/error_task": failing_task,
+}
+
+
+def create_app(settings: UpstreamSettings, cpu_workers: int = 0) -> web.Application:
+    """The application: the core's routes, the shared weather client and the CPU pool made at start."""
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(add_served_by)
+    for path, methods in ROUTES.items():
+        if "GET" in methods:
+            app.router.add_get(path, HANDLERS[path])  # and HEAD
+        else:
+            for method in methods:
+                app.router.add_route(method, path, HANDLERS[path])
+
+    async def weather_client(app: web.Application) -> AsyncIterator[None]:
+        client = AsyncWeatherClient(WeatherService(settings))
+        app[WEATHER] = client
+        yield
+        await client.close()
+
+    async def cpu_pool(app: web.Application) -> AsyncIterator[None]:
+        pool = CpuPool(cpu_workers or os.cpu_count() or 1)
+        app[CPU_POOL] = pool
+        await asyncio.gather(*(pool.run(0) for _ in range(pool.limit // CPU_QUEUE)))  # start the processes now
+        yield
+        pool.executor.shutdown(wait=True, cancel_futures=True)
+
+    app.cleanup_ctx.extend([weather_client, cpu_pool])
+    return app
+
+
+async def serve(app: web.Application, sock: socket.socket) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly: no new connections, requests in hand answered."""
+    stop = asyncio.Event()
+    runner = Runner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None, lingering_time=LINGER)
+    await runner.setup()  # the process pool forks here, before the signal handlers
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await web.SockSite(runner, sock).start()
+        host, port = sock.getsockname()[:2]
+        log.info("serving on http://%s:%d", host, port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to the address, not yet listening: it accepts once the application is ready."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parser(f"The asynchronous server (aiohttp); bodies up to {MAX_BODY} bytes.", PORT)
+    arguments.add_argument(
+        "--cpu-workers", type=count, default=0, help="processes for /cpu_task (default: one per CPU)"
+    )
+    options = arguments.parse_args(argv)
+    log_to()
+    try:
+        sock = bound_socket(options.host, options.port)
+    except OSError as error:
+        log.error("cannot listen on %s:%s: %s", options.host, options.port, error.strerror)
+        return 1
+    app = create_app(upstream_settings(options), options.cpu_workers)
+    asyncio.run(serve(app, sock))
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""HTTP/1.1 for the sync server, on bytes only: a request reader fed whatever `recv` returned, with caps on the
+request line, the headers and the body, and the one write that carries each response."""
+
+import re
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from urllib.parse import unquote, urlsplit
+
+from SyncAsync.core.answers import MAX_BODY, SERVED_BY, Answer, error_answer, reason
+
+
+MAX_REQUEST_LINE = 8 * 1024
+MAX_HEAD = 64 * 1024  # the request line and all header lines
+MAX_HEADERS = 100
+MAX_BLANK_LINES = 8  # blank lines tolerated before a request line (RFC 9112 section 2.2)
+TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+TARGET = re.compile(rb"[\x21-\x7e]+")
+VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
+DIGITS = re.compile(rb"[0-9]+")
+FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+class HttpError(Exception):
+    """A request that cannot be served: answered with this status, then the connection is closed."""
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        super().__init__(message or reason(status))
+        self.status = status
+        self.message = message or reason(status)
+
+    def answer(self) -> Answer:
+        return error_answer(self.status, self.message)
+
+
+@dataclass
+class Request:
+    """One parsed request; header names lowercase."""
+
+    method: str
+    target: str
+    path: str
+    query: str
+    version: str
+    headers: dict[str, str]
+    body: bytes = b""
+    keep_alive: bool = True
+
+    @property
+    def head_only(self) -> bool:
+        return self.method == "HEAD"
+
+
+@dataclass
+class RequestReader:
+    """Gathers a connection's bytes into requests, one at a time; bytes past a request wait for the next."""
+
+    buffer: bytearray = field(default_factory=bytearray)
+    pending: Request | None = None  # a parsed head whose body is still arriving
+    length: int = 0
+    scanned: int = 0  # bytes of the buffer already searched for the head's end, so a drip costs no rescans
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+
+    @property
+    def started(self) -> bool:
+        """Whether part of a request has arrived."""
+        return bool(self.buffer.strip(b"\r\n")) or self.pending is not None
+
+    def expects_continue(self) -> bool:
+        """Whether the pending request waits for `100 Continue` before it sends its body."""
+        return self.pending is not None and self.pending.headers.get("expect", "").lower() == "100-continue"
+
+    def next_request(self) -> Request | None:
+        """The next whole request, or None until more bytes arrive; HttpError for one that cannot be served."""
+        if self.pending is None:
+            self.pending = self._head()
+            if self.pending is None:
+                return None
+        if len(self.buffer) < self.length:
+            return None
+        request, self.pending = self.pending, None
+        request.body = bytes(self.buffer[: self.length])
+        del self.buffer[: self.length]
+        return request
+
+    def _head(self) -> Request | None:
+        if not self.scanned:
+            blank = len(self.buffer) - len(self.buffer.lstrip(b"\r\n"))
+            if blank > 2 * MAX_BLANK_LINES:
+                raise HttpError(400, "too many blank lines before the request")
+            del self.buffer[:blank]
+        end = HEAD_END.search(self.buffer, max(self.scanned - 3, 0), MAX_HEAD + 4)
+        if end is None:
+            self.scanned = len(self.buffer)
+            line_end = self.buffer.find(b"\n", 0, MAX_REQUEST_LINE + 2)
+            if (line_end < 0 and len(self.buffer) > MAX_REQUEST_LINE) or line_end > MAX_REQUEST_LINE + 1:
+                raise HttpError(414, "the request line is too long")
+            if len(self.buffer) > MAX_HEAD:
+                raise HttpError(431, "the request headers are too large")
+            return None
+        head = bytes(self.buffer[: end.start()])
+        del self.buffer[: end.end()]
+        self.scanned = 0
+        request, self.length = parse_head(head)
+        return request
+
+
+def parse_head(head: bytes) -> tuple[Request, int]:
+    """The request a head describes, and the length of its body."""
+    line, *fields = head.replace(b"\r\n", b"\n").split(b"\n")
+    if len(line) > MAX_REQUEST_LINE:
+        raise HttpError(414, "the request line is too long")
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        raise HttpError(400, "the request line is not METHOD TARGET VERSION")
+    method, target, version = parts
+    if not TOKEN.fullmatch(method):
+        raise HttpError(400, "the method is not a token")
+    matched = VERSION.fullmatch(version)
+    if matched is None:
+        raise HttpError(400, "the HTTP version cannot be read")
+    if matched[1] != b"1":
+        raise HttpError(505, "only HTTP/1.0 and HTTP/1.1 are served")
+    if not TARGET.fullmatch(target):
+        raise HttpError(400, "the request target has a byte it may not have")
+    headers = parse_fields(fields)
+    path, query = split_target(target.decode("ascii"), method)
+    request = Request(method.decode("ascii"), target.decode("ascii"), path, query, version.decode("ascii"), headers)
+    request.keep_alive = keeps_alive(request)
+    if request.version == "HTTP/1.1" and "host" not in headers:
+        raise HttpError(400, "an HTTP/1.1 request needs a Host header")
+    return request, body_length(headers)
+
+
+def parse_fields(lines: list[bytes]) -> dict[str, str]:
+    if len(lines) > MAX_HEADERS:
+        raise HttpError(431, f"more than {MAX_HEADERS} header fields")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not TOKEN.fullmatch(name):
+            raise HttpError(400, "a header line is not NAME: VALUE")
+        value = value.strip(b" \t")
+        if not FIELD_VALUE.fullmatch(value):
+            raise HttpError(400, "a header value has a control character")
+        key = name.decode("ascii").lower()
+        text = value.decode("latin-1")
+        if key in headers:
+            if key in ("content-length", "host"):
+                raise HttpError(400, f"more than one {key} header")
+            text = f"{headers[key]}, {text}"
+        headers[key] = text
+    return headers
+
+
+def split_target(target: str, method: bytes) -> tuple[str, str]:
+    """The decoded path and the raw query of an origin-form or absolute-form target."""
+    if target == "*":
+        if method != b"OPTIONS":
+            raise HttpError(400, "only OPTIONS takes the target *")
+        return "*", ""
+    if not target.startswith("/"):
+        try:
+            parts = urlsplit(target)
+        except ValueError:
+            raise HttpError(400, "the request target cannot be read") from None
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise HttpError(400, "the request target is neither a path nor an http URL")
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path, _, query = target.partition("?")
+    return unquote(path, errors="replace"), query
+
+
+def keeps_alive(request: Request) -> bool:
+    tokens = {token.strip().lower() for token in request.headers.get("connection", "").split(",")}
+    if request.version == "HTTP/1.0":
+        return "keep-alive" in tokens
+    return "close" not in tokens
+
+
+def body_length(headers: dict[str, str]) -> int:
+    if "transfer-encoding" in headers:
+        raise HttpError(501, "chunked request bodies are not served; send a Content-Length")
+    text = headers.get("content-length", "0").encode("latin-1")
+    if not DIGITS.fullmatch(text):
+        raise HttpError(400, "the Content-Length is not a number")
+    digits = text.lstrip(b"0") or b"0"  # zeros first may be many: int() refuses over 4300 digits
+    if len(digits) > len(str(MAX_BODY)) or int(digits) > MAX_BODY:
+        raise HttpError(413, f"the body is larger than {MAX_BODY} bytes")
+    return int(digits)
+
+
+def render(answer: Answer, served_by: str, *, head_only: bool = False, keep_alive: bool = True) -> bytes:
+    """The whole response in one piece of bytes, to go out in one sendall."""
+    lines = [
+        f"HTTP/1.1 {answer.status} {reason(answer.status)}",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Content-Type: {answer.content_type}",
+        f"Content-Length: {len(answer.body)}",
+        f"{SERVED_BY}: {served_by}",
+        *(f"{name}: {value}" for name, value in answer.headers),
+        f"Connection: {'keep-alive' if keep_alive else 'close'}",
+    ]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + answer.body
+
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
