@@ -225,6 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         h11_max_incomplete_event_size=16 * 1024,  # a request head's bytes
         log_level="warning",
         backlog=4096,
+        # asyncio's own loop, even where uvloop is installed (the crawler's extras bring it): at the descriptor
+        # limit uvloop closes the listening socket, where asyncio's accept errors reach the rate-limited log.
+        loop="asyncio",
     )
     ChatServer(config, room).run()
     return 0
