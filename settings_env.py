@@ -16,6 +16,7 @@ import argparse
 import errno
 import math
 import os
+import socket
 from collections.abc import Callable, Mapping
 
 
@@ -115,6 +116,25 @@ def number_between(text: str, kind: Callable[[str], float], above: float, below:
     if not above < number < below:
         raise argparse.ArgumentTypeError(f"{text!r} is not {words}")
     return number
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to the address and not yet listening, for a server that listens once it is ready.
+
+    IPv6 for an address with colons (`::`, `::1`, for IPv6 alone as asyncio binds it), else IPv4 (a name
+    is taken by its first IPv4 address). OSError if the port is in use (see cannot_listen).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def cannot_listen(host: str, port: int, error: OSError, variable: str, make_target: str) -> str:
