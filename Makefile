@@ -3,10 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
-HOST ?= 127.0.0.1
-PORT ?= 8888
-CHAT_PORT ?= 8765
-LIBRARY ?= var/library
+# Flags only for what is given (`make run PORT=9000`), so that otherwise each product's own variables
+# (AUDIO_LIBRARY_PORT, CHAT_PORT, ...) and defaults apply: docs/development.md#configuration.
+SERVE_FLAGS = $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 .PHONY: run run-credentials run-crawler run-chat test test-fast lint types pytest bench clean
 
@@ -26,16 +25,16 @@ $(VENV)/.installed-app: pyproject.toml | $(PY)
 DEV := $(VENV)/.installed-dev,crawler,chat
 
 run: $(VENV)/.installed-app
-	$(PY) Flask/server.py --host $(HOST) --port $(PORT) --library $(LIBRARY)
+	$(PY) Flask/server.py $(SERVE_FLAGS) $(if $(LIBRARY),--library $(LIBRARY))
 
 run-credentials:
-	$(PYTHON) WSGI/credentials.py --host $(HOST) --port $(PORT)
+	$(PYTHON) WSGI/credentials.py $(SERVE_FLAGS)
 
 run-crawler: $(VENV)/.installed-crawler
-	$(PY) FastAPI/server.py --host $(HOST) --port $(PORT)
+	$(PY) FastAPI/server.py $(SERVE_FLAGS)
 
 run-chat: $(VENV)/.installed-chat
-	$(PY) WebSocket/server.py --host $(HOST) --port $(CHAT_PORT)
+	$(PY) WebSocket/server.py $(SERVE_FLAGS)
 
 test: lint types pytest
 
