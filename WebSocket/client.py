@@ -1,8 +1,8 @@
 """The chat service's terminal client: keyboard and websocket at once, reconnecting when the server goes away.
 
-Run `python WebSocket/client.py [ws://127.0.0.1:8765/]`. Plain lines are chat messages (a paste of several
-lines is several messages); `/who` lists who is connected and `/announce TEXT` announces to everyone, both
-through the REST side. Ctrl-C or Ctrl-D leaves. Exit statuses: 0 on leaving, 2 on a bad URL.
+Run `python WebSocket/client.py [ws://127.0.0.1:8765/]` (or the URL in CHAT_URL). Plain lines are chat
+messages (a paste of several lines is several messages); `/who` lists who is connected and `/announce TEXT`
+announces to everyone, both through the REST side. Ctrl-C or Ctrl-D leaves. Exit statuses: 0 on leaving, 2 on a bad URL.
 
 Whatever arrives is shown with its control characters escaped (`\x1b`): the server refuses them, but this
 client may be talking to another server.

@@ -3,6 +3,7 @@
 Run `python WebSocket/server.py [--host 127.0.0.1] [--port 8765] [--redis URL]`. Every websocket client is a
 chat client: one UTF-8 text frame is one message. The lines the server sends are listed in docs/chat.md.
 With --redis, several processes share one room (redis_directory.py); without it the room is this process's.
+Each flag not given is read from its CHAT_* variable (settings_env.py; REDIS_URL after CHAT_REDIS).
 """
 
 import argparse
