@@ -895,21 +895,23 @@ def checked_arguments(
     parser: argparse.ArgumentParser, argv: list[str] | None, environ: dict[str, str] | None = None
 ) -> argparse.Namespace:
     """Parse the command line, each flag not given taken from its variable, else its default; a bad value is one
-    line saying what the flag (or the variable) must be."""
+    line saying what the flag or the variable must be (a variable's even when its flag is given, as elsewhere)."""
     environ = dict(os.environ) if environ is None else environ
     args = parser.parse_args(argv)
+
+    def checked(name: str, text: str, source: str) -> Any:
+        convert, words = ARGUMENT_RULES.get(name, (str, ""))
+        try:
+            return convert(text)
+        except ValueError:
+            parser.error(f"{source} must be {words}; {text!r} is invalid")
+
     for name, default in DEFAULTS.items():
-        text, source = getattr(args, name), f"--{name}"
-        if text is None:
-            variable = f"CREDENTIALS_{name.upper()}"
-            text, source = (environ[variable], variable) if environ.get(variable) else (default, f"--{name}")
-        if name in ARGUMENT_RULES:
-            convert, words = ARGUMENT_RULES[name]
-            try:
-                text = convert(text)
-            except ValueError:
-                parser.error(f"{source} must be {words}; {text!r} is invalid")
-        setattr(args, name, text)
+        variable = f"CREDENTIALS_{name.upper()}"
+        value = checked(name, environ[variable], variable) if environ.get(variable) else checked(name, default, "")
+        if getattr(args, name) is not None:
+            value = checked(name, getattr(args, name), f"--{name}")
+        setattr(args, name, value)
     return args
 
 

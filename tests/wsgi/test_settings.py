@@ -46,6 +46,17 @@ def test_a_bad_variable_is_a_usage_error_naming_it(variable: str, value: str, wo
     assert result.stderr.splitlines()[-1] == f"credentials.py: error: {variable} must be {words}; {value!r} is invalid"
 
 
+def test_a_bad_variable_is_refused_even_when_its_flag_is_given(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        settings(["--port", "9000"], {"CREDENTIALS_PORT": "http"})
+    assert exit_.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(" error: CREDENTIALS_PORT must be a TCP port number from 0 to 65535; 'http' is invalid")
+    )
+
+
 def test_the_port_from_the_environment_is_the_one_it_tries() -> None:
     with credentials_server() as server:
         result = subprocess.run(
