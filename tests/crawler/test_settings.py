@@ -1,6 +1,7 @@
 """The crawler's settings: each flag, else its CRAWLER_* variable (REDIS_URL, CACHE_TTL and TIMEOUT too, the names
 its users know), else its default; a bad variable named; a second server on a port in use told what to do."""
 
+import contextlib
 import io
 import os
 import subprocess
@@ -9,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from FastAPI import crawl
 from FastAPI.server import parse_settings
@@ -104,3 +107,28 @@ def test_crawl_py_takes_its_server_from_crawler_server(server: RunningServer, mo
         err.getvalue().splitlines()[-1]
         == "crawl.py: error: CRAWLER_TIMEOUT: 'never' is not a positive number of seconds"
     )
+
+
+def outcome(argv: list[str], variables: dict[str, str]) -> tuple[object, ...] | None:
+    """The port, cache TTL and switch that the flags and variables give, or None for a usage error."""
+    nowhere = Path("/nonexistent")  # no .env file
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(io.StringIO()):
+        for name, value in variables.items():
+            patch.setenv(name, value)
+        try:
+            args, parsed = parse_settings(argv, cwd=nowhere, home=nowhere)
+        except SystemExit:
+            return None
+    return args.port, parsed.cache_ttl, parsed.max_urls, parsed.allow_private
+
+
+environment_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=environment_text | st.integers(-5, 70_000).map(str) | st.floats().map(str))
+def test_a_variable_is_read_exactly_as_its_flag(text: str) -> None:
+    for flag, name in (("--port", "CRAWLER_PORT"), ("--cache-ttl", "TIMEOUT"), ("--max-urls", "CRAWLER_MAX_URLS")):
+        assert outcome([], {name: text}) == outcome([f"{flag}={text}"], {})
+    switched = outcome([], {"CRAWLER_ALLOW_PRIVATE": text})
+    assert switched is None or switched[3] is (text.strip().lower() in {"1", "true", "yes", "on"})

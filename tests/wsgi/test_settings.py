@@ -1,12 +1,16 @@
 """The credentials service's settings: each flag, else its CREDENTIALS_* variable, else its default; the file
 follows the convention with lines of its own (it imports only the standard library, so not settings_env)."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 
+import hypothesis
 import pytest
 from credentials import checked_arguments, command_line
+from hypothesis import strategies as st
 
 from tests.servers import CREDENTIALS_SERVER, REPO, credentials_server
 
@@ -70,3 +74,23 @@ def test_the_port_from_the_environment_is_the_one_it_tries() -> None:
         )
     assert result.returncode == 1
     assert result.stderr.startswith(f"credentials: port {server.port} on 127.0.0.1 is in use")
+
+
+def outcome(argv: list[str], environ: dict[str, str]) -> tuple[str, int, float, int] | None:
+    """The settings, or None for a usage error."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            return settings(argv, environ)
+        except SystemExit:
+            return None
+
+
+@hypothesis.settings(max_examples=100, deadline=None)
+@hypothesis.given(text=st.text(min_size=1, max_size=8) | st.integers(-5, 70_000).map(str) | st.floats().map(str))
+def test_a_variable_is_read_exactly_as_its_flag(text: str) -> None:
+    for flag, name in (
+        ("--port", "CREDENTIALS_PORT"),
+        ("--timeout", "CREDENTIALS_TIMEOUT"),
+        ("--workers", "CREDENTIALS_WORKERS"),
+    ):
+        assert outcome([], {name: text}) == outcome([f"{flag}={text}"], {})
