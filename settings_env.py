@@ -7,9 +7,14 @@ as the flag's own value would be, so a flag on the command line still wins. A ba
 (exit status 2) that names the variable. A switch (`--private`) takes 1, true, yes or on, and 0, false, no or
 off; a repeatable option (`--allowed-host`) takes a comma-separated list, added to the flags' values.
 
-The audio library, screwdriver and the chat service share this module. The credentials service and the
-crawler's server follow the same convention with a few lines of their own: each must run as one file, the
-first with the standard library only and the second with only the crawler's dependencies.
+Beside it are what the products' command lines share about their settings: the argparse types of a port and
+of positive numbers, and for a server's port, binding it (`bound_socket`) and the one line that says it is in
+use and how to choose another (`cannot_listen`).
+
+The audio library, screwdriver, the chat service and the crawler's client (`crawl.py`) share this module. The
+credentials service and the crawler's server follow the same convention with a few lines of their own: each
+must run as one file, the first with the standard library only and the second with only the crawler's
+dependencies. docs/development.md#configuration says what a new product does to follow it.
 """
 
 import argparse
