@@ -3,12 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
-HOST ?= 127.0.0.1
-PORT ?= 8888
-CHAT_PORT ?= 8765
-SYNC_PORT ?= 8001
-ASYNC_PORT ?= 8002
-LIBRARY ?= var/library
+# Flags only for what is given (`make run PORT=9000`), so that otherwise each product's own variables
+# (AUDIO_LIBRARY_PORT, CHAT_PORT, ...) and defaults apply: docs/development.md#configuration.
+SERVE_FLAGS = $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 .PHONY: run run-credentials run-crawler run-chat run-sync run-async stress test test-fast lint types pytest bench clean
 
@@ -28,22 +25,22 @@ $(VENV)/.installed-app: pyproject.toml | $(PY)
 DEV := $(VENV)/.installed-dev,crawler,chat,syncasync,stress
 
 run: $(VENV)/.installed-app
-	$(PY) Flask/server.py --host $(HOST) --port $(PORT) --library $(LIBRARY)
+	$(PY) Flask/server.py $(SERVE_FLAGS) $(if $(LIBRARY),--library $(LIBRARY))
 
 run-credentials:
-	$(PYTHON) WSGI/credentials.py --host $(HOST) --port $(PORT)
+	$(PYTHON) WSGI/credentials.py $(SERVE_FLAGS)
 
 run-crawler: $(VENV)/.installed-crawler
-	$(PY) FastAPI/server.py --host $(HOST) --port $(PORT)
+	$(PY) FastAPI/server.py $(SERVE_FLAGS)
 
 run-chat: $(VENV)/.installed-chat
-	$(PY) WebSocket/server.py --host $(HOST) --port $(CHAT_PORT)
+	$(PY) WebSocket/server.py $(SERVE_FLAGS)
 
 run-sync: $(VENV)/.installed-syncasync
-	$(PY) SyncAsync/sync_server.py --host $(HOST) --port $(SYNC_PORT)
+	$(PY) SyncAsync/sync_server.py $(SERVE_FLAGS)
 
 run-async: $(VENV)/.installed-syncasync
-	$(PY) SyncAsync/async_server.py --host $(HOST) --port $(ASYNC_PORT)
+	$(PY) SyncAsync/async_server.py $(SERVE_FLAGS)
 
 # Both servers and a local stand-in for open-meteo, loaded by headless locust; CSVs and the plot go to docs/.
 stress: $(VENV)/.installed-syncasync,stress

@@ -1,5 +1,6 @@
 """The URL status crawler's client: submit URLs to the server, poll until ready, print `code<TAB>url` lines.
 
+Settings: each flag, else its variable (CRAWLER_SERVER, CRAWLER_TIMEOUT), else its default.
 Exit status: 0 when every URL got an HTTP code, 1 when some did not (or the server failed), 2 for usage errors,
 130 when interrupted (Ctrl-C).
 """
@@ -14,6 +15,8 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import httpx
+
+from settings_env import environment_defaults, positive_seconds
 
 
 DEFAULT_SERVER = "http://127.0.0.1:8888"
@@ -87,21 +90,15 @@ async def crawl(server: str, urls: list[str], timeout: float, stderr: TextIO) ->
     return result
 
 
-def positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
-
-
 def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Run the client with the given arguments and streams; return the exit status."""
     parser = argparse.ArgumentParser(prog="crawl.py", description=__doc__)
     parser.add_argument("urls", nargs="+", metavar="URL")
-    parser.add_argument("--server", default=DEFAULT_SERVER, help="the crawler server (default: %(default)s)")
-    parser.add_argument("--timeout", type=positive_seconds, default=300.0, help="overall deadline in seconds")
+    parser.add_argument("--server", default=DEFAULT_SERVER, help=f"the crawler server (default: {DEFAULT_SERVER})")
+    parser.add_argument("--timeout", type=positive_seconds, default=300.0, help="overall deadline in seconds (300)")
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            environment_defaults(parser, "CRAWLER")
             args = parser.parse_args(argv)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code else EXIT_OK

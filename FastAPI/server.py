@@ -16,12 +16,14 @@ import collections
 import contextlib
 import dataclasses
 import datetime
+import errno
 import functools
 import importlib.util
 import ipaddress
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import resource
@@ -131,9 +133,11 @@ class Settings:
         return f"{guard},connect={self.connect_timeout:g},read={self.read_timeout:g}"
 
 
-# Flag, variables (the first is the documented one; TIMEOUT is the original solution's name), type, help.
-OPTIONS: tuple[tuple[str, tuple[str, ...], Callable[[str], float], str], ...] = (
-    ("--cache-ttl", ("CACHE_TTL", "TIMEOUT"), float, "seconds a fetched code is reused"),
+# Flag, variables, type, help. Each flag's variable is CRAWLER_<FLAG>, the convention of every product here
+# (settings_env.py, which this file cannot import: it runs alone); REDIS_URL, CACHE_TTL and TIMEOUT (the
+# original solution's name for the cache TTL) are the names its users know, read after it.
+OPTIONS: tuple[tuple[str, tuple[str, ...], Callable[[str], Any], str], ...] = (
+    ("--cache-ttl", ("CRAWLER_CACHE_TTL", "CACHE_TTL", "TIMEOUT"), float, "seconds a fetched code is reused"),
     ("--concurrency", ("CRAWLER_CONCURRENCY",), int, "fetches at once, all hosts together"),
     ("--per-host", ("CRAWLER_PER_HOST",), int, "fetches at once to one host"),
     ("--connect-timeout", ("CRAWLER_CONNECT_TIMEOUT",), float, "seconds to resolve and connect (TLS included)"),
@@ -148,6 +152,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], Callable[[str], float], str], ...] = 
     ("--head-timeout", ("CRAWLER_HEAD_TIMEOUT",), float, "seconds for a request's head to arrive"),
     ("--max-connections", ("CRAWLER_MAX_CONNECTIONS",), int, "client connections at once"),
 )
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8888
 
 
 def variable_sources(cwd: Path, home: Path) -> list[Mapping[str, str | None]]:
@@ -157,40 +163,71 @@ def variable_sources(cwd: Path, home: Path) -> list[Mapping[str, str | None]]:
 
 
 def positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
+    """An argparse type: a finite number of the kind above zero."""
+    words = "a positive whole number" if kind is int else "a positive number"
+
     def parse(text: str) -> float:
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not 0 < value < math.inf:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {words}")
         return value
 
     parse.__name__ = kind.__name__
     return parse
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port number, 0 to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port number from 0 to 65535")
+    return int(text)
+
+
+def switch(text: str) -> bool:
+    """An argparse type for a switch's variable: 1, true, yes, on or 0, false, no, off."""
+    word = text.strip().lower()
+    if word not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 1, true, yes, on nor 0, false, no, off")
+    return word in ("1", "true", "yes", "on")
+
+
 def parse_settings(
     argv: list[str] | None, cwd: Path | None = None, home: Path = HERE
 ) -> tuple[argparse.Namespace, Settings]:
-    """Flags, each defaulting to its variable (environment over .env files), then to the built-in default."""
+    """Flags, each defaulting to its variable (environment over .env files), then to the built-in default; a bad
+    value of a variable is a usage error naming it."""
     sources = variable_sources(cwd or Path.cwd(), home)
+    parser = argparse.ArgumentParser(prog="server.py", description=__doc__)
 
-    def variable(*names: str) -> str | None:
-        return next((value for source in sources for name in names if (value := source.get(name)) is not None), None)
+    read: list[tuple[argparse.Action, tuple[str, ...], Callable[[str], Any]]] = []
+
+    def option(
+        flag: str, names: tuple[str, ...], default: object, kind: Callable[[str], Any] = str, **kwargs: Any
+    ) -> None:
+        kwargs["help"] = f"{kwargs['help']} [env: {', '.join(names)}]"
+        if kwargs.get("action") != "store_true":
+            kwargs["type"] = kind
+        read.append((parser.add_argument(flag, default=default, **kwargs), names, kind))
 
     defaults = Settings()
-    parser = argparse.ArgumentParser(prog="server.py", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
-    parser.add_argument("--port", type=int, default=8888, help="port to listen on (%(default)s)")
-    parser.add_argument("--redis", default=variable("REDIS_URL"), help="Redis URL ($REDIS_URL; default: a private one)")
-    parser.add_argument(
-        "--allow-private",
-        action="store_true",
-        default=variable("CRAWLER_ALLOW_PRIVATE") == "1",
-        help="also crawl loopback, private, link-local... addresses ($CRAWLER_ALLOW_PRIVATE=1)",
-    )
+    option("--host", ("CRAWLER_HOST",), DEFAULT_HOST, help="address to listen on (%(default)s)")
+    option("--port", ("CRAWLER_PORT",), DEFAULT_PORT, port_number, help="port to listen on (%(default)s)")
+    option("--redis", ("CRAWLER_REDIS", "REDIS_URL"), None, help="Redis URL (default: a private one)")
+    private = "also crawl loopback, private, link-local... addresses"
+    option("--allow-private", ("CRAWLER_ALLOW_PRIVATE",), False, switch, action="store_true", help=private)
     for flag, names, kind, help_ in OPTIONS:
-        name = flag.removeprefix("--").replace("-", "_")
-        default = variable(*names) or str(getattr(defaults, name))
-        parser.add_argument(flag, type=positive(kind), default=default, help=f"{help_} (${names[0]}, %(default)s)")
+        default = getattr(defaults, flag.removeprefix("--").replace("-", "_"))
+        option(flag, names, default, positive(kind), help=f"{help_} (%(default)s)")
+    for action, names, kind in read:  # each default, once every option is known to the usage line
+        found = next(((name, text) for source in sources for name in names if (text := source.get(name))), None)
+        if found is not None:
+            try:
+                action.default = kind(found[1])
+            except argparse.ArgumentTypeError as error:
+                parser.error(f"{found[0]}: {error}")
     args = parser.parse_args(argv)
     fields = {field.name for field in dataclasses.fields(Settings)}
     values = {name: value for name, value in vars(args).items() if name in fields}
@@ -1423,6 +1460,24 @@ def connection_budget(settings: Settings, files: int) -> tuple[int, int]:
     return backlog, min(settings.max_connections, max(16, files - reserve))
 
 
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to the address, not yet listening: uvicorn listens on it once the app has started.
+
+    Bound before the private Redis starts, so a port in use is said at once; as settings_env.bound_socket does
+    for the other products (this file imports nothing from its repository)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # IPv6 alone, as asyncio binds it
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse flags and serve until interrupted."""
     args, settings = parse_settings(argv)
@@ -1432,11 +1487,23 @@ def main(argv: list[str] | None = None) -> int:
     protocol = type(
         "CrawlerProtocol", (LimitedH11Protocol,), {"head_timeout": settings.head_timeout, "max_connections": cap}
     )
+    try:
+        listener = bound_socket(args.host, args.port)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            print(f"server.py: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        else:
+            print(
+                f"server.py: port {args.port} on {args.host} is in use, perhaps by another server: choose another with"
+                " --port N, CRAWLER_PORT=N or `make run-crawler PORT=N`",
+                file=sys.stderr,
+            )
+        return 1
     config = uvicorn.Config(
         create_app(settings), host=args.host, port=args.port, log_level="warning", http=protocol, backlog=backlog
     )
     try:
-        CrawlerServer(config).run()
+        CrawlerServer(config).run(sockets=[listener])
     except RedisUnavailableError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 1

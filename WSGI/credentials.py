@@ -10,14 +10,16 @@ one listening socket, to use more than one core. Run it with
 
     python WSGI/credentials.py [--host 127.0.0.1] [--port 8888] [--timeout 30] [--workers 1]
 
-or serve ``credentials:application`` with any WSGI server (waitress, gunicorn, uWSGI). Importing the module
-starts nothing.
+(each flag not given is read from its variable, ``CREDENTIALS_HOST``, ``CREDENTIALS_PORT``,
+``CREDENTIALS_TIMEOUT``, ``CREDENTIALS_WORKERS``, else its default), or serve ``credentials:application`` with
+any WSGI server (waitress, gunicorn, uWSGI). Importing the module starts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import io
 import json
@@ -877,6 +879,10 @@ def worker_count(text: str) -> int:
     return count
 
 
+# Each flag's default, used when neither the flag nor its variable is given. The variable is CREDENTIALS_<FLAG>,
+# the convention of every product here (settings_env.py, which this file cannot import: it is one file that
+# needs only the standard library).
+DEFAULTS = {"host": DEFAULT_HOST, "port": str(DEFAULT_PORT), "timeout": f"{DEFAULT_TIMEOUT:g}", "workers": "1"}
 # What each checked flag must be, in words for the person who typed it.
 ARGUMENT_RULES: dict[str, tuple[Callable[[str], Any], str]] = {
     "port": (port_number, "a TCP port number from 0 to 65535"),
@@ -885,15 +891,27 @@ ARGUMENT_RULES: dict[str, tuple[Callable[[str], Any], str]] = {
 }
 
 
-def checked_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line; a bad value is one line saying what the flag must be."""
+def checked_arguments(
+    parser: argparse.ArgumentParser, argv: list[str] | None, environ: dict[str, str] | None = None
+) -> argparse.Namespace:
+    """Parse the command line, each flag not given taken from its variable, else its default; a bad value is one
+    line saying what the flag or the variable must be (a variable's even when its flag is given, as elsewhere)."""
+    environ = dict(os.environ) if environ is None else environ
     args = parser.parse_args(argv)
-    for name, (convert, words) in ARGUMENT_RULES.items():
-        text = getattr(args, name)
+
+    def checked(name: str, text: str, source: str) -> Any:
+        convert, words = ARGUMENT_RULES.get(name, (str, ""))
         try:
-            setattr(args, name, convert(text))
+            return convert(text)
         except ValueError:
-            parser.error(f"--{name} must be {words}; {text!r} is invalid")
+            parser.error(f"{source} must be {words}; {text!r} is invalid")
+
+    for name, default in DEFAULTS.items():
+        variable = f"CREDENTIALS_{name.upper()}"
+        value = checked(name, environ[variable], variable) if environ.get(variable) else checked(name, default, "")
+        if getattr(args, name) is not None:
+            value = checked(name, getattr(args, name), f"--{name}")
+        setattr(args, name, value)
     return args
 
 
@@ -908,8 +926,8 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Serve the credentials service until Ctrl-C or SIGTERM; exit status 0, or 1 if it cannot listen."""
+def command_line() -> argparse.ArgumentParser:
+    """The flags; their defaults are filled in by checked_arguments."""
     parser = argparse.ArgumentParser(
         description="Serve the credentials service: GET /?species=NAME.",
         epilog=(
@@ -917,21 +935,26 @@ def main(argv: list[str] | None = None) -> int:
             "2 for bad arguments."
         ),
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--port", default=str(DEFAULT_PORT), help=f"TCP port to listen on (default {DEFAULT_PORT})")
+    parser.add_argument("--host", help=f"address to listen on (default {DEFAULT_HOST}) [env: CREDENTIALS_HOST]")
+    parser.add_argument("--port", help=f"TCP port to listen on (default {DEFAULT_PORT}) [env: CREDENTIALS_PORT]")
     parser.add_argument(
         "--timeout",
-        default=f"{DEFAULT_TIMEOUT:g}",
         help=(
             "seconds a connection may stay idle, take to send a request or leave an answer unread "
-            f"(default {DEFAULT_TIMEOUT:g})"
+            f"(default {DEFAULT_TIMEOUT:g}) [env: CREDENTIALS_TIMEOUT]"
         ),
     )
     parser.add_argument(
         "--workers",
-        default="1",
-        help='processes answering on the one listening socket, or "auto" for one per CPU (default 1)',
+        help='processes answering on the one listening socket, or "auto" for one per CPU (default 1) '
+        "[env: CREDENTIALS_WORKERS]",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the credentials service until Ctrl-C or SIGTERM; exit status 0, or 1 if it cannot listen."""
+    parser = command_line()
     args = checked_arguments(parser, argv)
     if args.workers > 1 and not hasattr(os, "fork"):
         parser.error("--workers above 1 needs os.fork, which this platform lacks")
@@ -941,7 +964,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         listener = listen((args.host, args.port))
     except OSError as error:
-        say(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+        if error.errno == errno.EADDRINUSE:
+            say(
+                f"port {args.port} on {args.host} is in use, perhaps by another server: choose another with --port N,"
+                " CREDENTIALS_PORT=N or `make run-credentials PORT=N`"
+            )
+        else:
+            say(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
         return 1
     host, port = listener.getsockname()[:2]
     workers = f" with {args.workers} workers" if args.workers > 1 else ""

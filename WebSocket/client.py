@@ -1,8 +1,8 @@
 """The chat service's terminal client: keyboard and websocket at once, reconnecting when the server goes away.
 
-Run `python WebSocket/client.py [ws://127.0.0.1:8765/]`. Plain lines are chat messages (a paste of several
-lines is several messages); `/who` lists who is connected and `/announce TEXT` announces to everyone, both
-through the REST side. Ctrl-C or Ctrl-D leaves. Exit statuses: 0 on leaving, 2 on a bad URL.
+Run `python WebSocket/client.py [ws://127.0.0.1:8765/]` (or the URL in CHAT_URL). Plain lines are chat
+messages (a paste of several lines is several messages); `/who` lists who is connected and `/announce TEXT`
+announces to everyone, both through the REST side. Ctrl-C or Ctrl-D leaves. Exit statuses: 0 on leaving, 2 on a bad URL.
 
 Whatever arrives is shown with its control characters escaped (`\x1b`): the server refuses them, but this
 client may be talking to another server.
@@ -20,6 +20,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from settings_env import environment_defaults
 from WebSocket.text import MAX_TEXT, visible
 
 
@@ -205,13 +206,20 @@ async def run(url: str, stdin: TextIO, stdout: TextIO) -> int:
     return 0
 
 
+def websocket_url(text: str) -> str:
+    """An argparse type: a ws:// or wss:// URL."""
+    if urlsplit(text).scheme not in {"ws", "wss"}:
+        raise argparse.ArgumentTypeError(f"not a websocket URL: {text!r} (try {DEFAULT_URL})")
+    return text
+
+
 def main(argv: Sequence[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(description="Terminal client of the chat service.")
-    parser.add_argument("url", nargs="?", default=DEFAULT_URL, help=f"the server's websocket URL ({DEFAULT_URL})")
+    parser.add_argument(
+        "url", nargs="?", type=websocket_url, default=DEFAULT_URL, help=f"the server's websocket URL ({DEFAULT_URL})"
+    )
+    environment_defaults(parser, "CHAT")
     args = parser.parse_args(argv)
-    if urlsplit(args.url).scheme not in {"ws", "wss"}:
-        print(f"client.py: not a websocket URL: {args.url} (try {DEFAULT_URL})", file=sys.stderr)
-        return 2
     try:
         return asyncio.run(run(args.url, stdin, stdout))
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 Run `python WebSocket/server.py [--host 127.0.0.1] [--port 8765] [--redis URL]`. Every websocket client is a
 chat client: one UTF-8 text frame is one message. The lines the server sends are listed in docs/chat.md.
 With --redis, several processes share one room (redis_directory.py); without it the room is this process's.
+Each flag not given is read from its CHAT_* variable (settings_env.py; REDIS_URL after CHAT_REDIS).
 """
 
 import argparse
@@ -19,6 +20,7 @@ import uvicorn
 from redis.exceptions import RedisError
 from websockets.legacy.protocol import WebSocketCommonProtocol
 
+from settings_env import bound_socket, cannot_listen, environment_defaults, port_number
 from WebSocket.api import MAX_BODY, SHUTDOWN_CLOSE, bounded, create_api, declared_length, too_large
 from WebSocket.connections import HEAD_TIMEOUT, MAX_CONNECTIONS, AcceptErrorLog, ChatHTTPProtocol
 from WebSocket.directory import Directory, LocalDirectory
@@ -32,6 +34,13 @@ DEFAULT_PORT = 8765
 MAX_FRAME = 16 * 1024  # bytes in one websocket frame; a larger one closes the connection with 1009
 MAX_QUEUE = 16  # frames read ahead from one client; its rate limit drops what comes faster than it is read
 CLOSE_TIMEOUT = 3.0  # seconds a peer has to answer a close frame (or a dead one's is aborted) before it is cut off
+LISTEN_BACKLOG = 4096
+# The variables whose names are not the flag's: REDIS_URL is the name everyone gives a Redis URL.
+ENVIRONMENT_NAMES = {
+    "redis": ("CHAT_REDIS", "REDIS_URL"),
+    "allowed_origin": ("CHAT_ALLOWED_ORIGINS",),
+    "allowed_host": ("CHAT_ALLOWED_HOSTS",),
+}
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -155,7 +164,7 @@ class ChatServer(uvicorn.Server):
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The chat service: websocket chatroom and REST API on one port.")
     parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT)
     parser.add_argument("--redis", metavar="URL", help="share one room with other processes through this Redis")
     parser.add_argument(
         "--presence-ttl", type=float, default=PRESENCE_TTL, help="seconds before a silent process is taken for dead"
@@ -178,6 +187,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--head-timeout", type=float, default=HEAD_TIMEOUT, help="seconds a client has to send a request head"
     )
+    environment_defaults(parser, "CHAT", names=ENVIRONMENT_NAMES)
     return parser.parse_args(argv)
 
 
@@ -206,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"server.py: cannot reach Redis at {args.redis}: {problem}", file=sys.stderr)
             return 1
         directory = RedisDirectory(args.redis, args.presence_ttl)
+    try:
+        listener = bound_socket(args.host, args.port)
+    except OSError as error:
+        print(f"server.py: {cannot_listen(args.host, args.port, error, 'CHAT_PORT', 'run-chat')}", file=sys.stderr)
+        return 1
     room = Room(directory, limits)
     ChatHTTPProtocol.max_connections = args.max_connections
     ChatHTTPProtocol.head_timeout = args.head_timeout
@@ -224,12 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ws_ping_timeout=args.ping_timeout,
         h11_max_incomplete_event_size=16 * 1024,  # a request head's bytes
         log_level="warning",
-        backlog=4096,
+        backlog=LISTEN_BACKLOG,
         # asyncio's own loop, even where uvloop is installed (the crawler's extras bring it): at the descriptor
         # limit uvloop closes the listening socket, where asyncio's accept errors reach the rate-limited log.
         loop="asyncio",
     )
-    ChatServer(config, room).run()
+    ChatServer(config, room).run(sockets=[listener])
     return 0
 
 

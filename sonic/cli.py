@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from settings_env import environment_defaults, positive_seconds
 from sonic.commands import Command, run_delete, run_download, run_list, run_upload
 from sonic.environment import Environment
 from sonic.output import visible
@@ -31,6 +32,7 @@ credentials (for a server started with --users; HTTP Basic, sent with every requ
 environment:
   {SERVER_ENV}    server URL when --server is not given (default {DEFAULT_SERVER})
   {TIMEOUT_ENV}   seconds when --timeout is not given (default {DEFAULT_TIMEOUT:g})
+  SCREWDRIVER_QUIET     1 for --quiet when it is not given
   {USER_ENV}      user name when --user is not given
   {PASSWORD_ENV}  that user's password, or the password of --user NAME
   NETRC                 the netrc file to read instead of ~/.netrc
@@ -92,17 +94,6 @@ def user_name(text: str) -> str:
     return text
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds greater than zero."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return seconds
-
-
 def add_command(
     commands: "argparse._SubParsersAction[CommandLine]",
     name: str,
@@ -138,17 +129,15 @@ def build_parser(env: Environment) -> CommandLine:
         "--server",
         metavar="URL",
         type=server_url,
-        default=env.variables.get(SERVER_ENV) or DEFAULT_SERVER,
-        help=f"the library server (default: ${SERVER_ENV}, else {DEFAULT_SERVER})",
+        default=DEFAULT_SERVER,
+        help=f"the library server (default: {DEFAULT_SERVER})",
     )
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=positive_seconds,
-        # A string default goes through `type` as the option would: a bad value is a usage error too.
-        default=env.variables.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT,
-        help="give up when connecting, or waiting for the server, takes longer "
-        f"(default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT:g})",
+        default=DEFAULT_TIMEOUT,
+        help=f"give up when connecting, or waiting for the server, takes longer (default: {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "-u",
@@ -159,6 +148,8 @@ def build_parser(env: Environment) -> CommandLine:
         f"(default: ${USER_ENV}, else ~/.netrc)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes; errors still show")
+    # SCREWDRIVER_USER is a name alone, never NAME:PASSWORD, and sign-in says where it came from: signin.py reads it.
+    environment_defaults(parser, "SCREWDRIVER", env.variables, names={"user": ()})
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     upload = add_command(

@@ -1,6 +1,5 @@
 """The audio library: a Flask application that keeps uploaded audio files in a plain folder."""
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from flask import Flask, Response, request
 from audio_library.access.auth import USERS_KEY, Users, require_credentials
 from audio_library.access.check_queue import BACKOFF_MOST
 from audio_library.access.cross_origin import refuse_cross_origin
-from audio_library.access.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host, split_names
+from audio_library.access.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host
 from audio_library.access.users import UsersError, read_users
 from audio_library.library.playable_copies import DEFAULT_TRANSCODES
 from audio_library.web import api, current_library, downloads, page
@@ -22,31 +21,31 @@ DEFAULT_LIBRARY_DIR = "var/library"
 DEFAULT_MAX_UPLOAD_SIZE = 1024**3  # 1 GiB per request
 MAX_FORM_FIELD_SIZE = 64 * 1024  # plain (non-file) form fields and part headers
 MAX_FORM_PARTS = 1000
-FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})  # values of AUDIO_LIBRARY_PRIVATE that leave it open
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application on the library folder config["LIBRARY_DIR"].
 
-    Config keys: LIBRARY_DIR (default $AUDIO_LIBRARY_DIR or var/library), MAX_CONTENT_LENGTH (the largest
-    upload request body in bytes, default 1 GiB; Flask's own name, so werkzeug enforces it too),
-    MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE, USERS_FILE (the users who may write, default $AUDIO_LIBRARY_USERS;
-    none: anyone may), PRIVATE (reads need a user too, default $AUDIO_LIBRARY_PRIVATE), ALLOWED_HOSTS (DNS
-    names answered to besides localhost and the machine's name, default $AUDIO_LIBRARY_ALLOWED_HOSTS,
-    comma-separated), TRANSCODES (how many playable copies FFmpeg may make at once, default 2) and
-    PASSWORD_BACKOFF (the longest the answer to a wrong password is held, in seconds; 0: never). Raises
-    storage.LibraryError if the folder cannot be created or written, users.UsersError if the users file cannot
-    be read or PRIVATE is set without one, hosts.HostNameError for an allowed host that is no name.
+    Config keys: LIBRARY_DIR (default var/library), MAX_CONTENT_LENGTH (the largest upload request body in
+    bytes, default 1 GiB; Flask's own name, so werkzeug enforces it too), MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE,
+    USERS_FILE (the users who may write; default none: anyone may), PRIVATE (reads need a user too, default
+    off), ALLOWED_HOSTS (DNS names answered to besides localhost and the machine's name), TRANSCODES (how many
+    playable copies FFmpeg may make at once, default 2) and PASSWORD_BACKOFF (the longest the answer to a
+    wrong password is held, in seconds; 0: never). The environment is read by the command line alone
+    (`serving/cli.py`: flag, then AUDIO_LIBRARY_*, then default).
+
+    Raises storage.LibraryError if the folder cannot be created or written, users.UsersError if the users file
+    cannot be read or PRIVATE is set without one, hosts.HostNameError for an allowed host that is no name.
     """
     app = Flask(__name__)
     app.config.from_mapping(
-        LIBRARY_DIR=os.environ.get("AUDIO_LIBRARY_DIR", DEFAULT_LIBRARY_DIR),
+        LIBRARY_DIR=DEFAULT_LIBRARY_DIR,
         MAX_CONTENT_LENGTH=DEFAULT_MAX_UPLOAD_SIZE,
         MAX_FORM_MEMORY_SIZE=MAX_FORM_FIELD_SIZE,
         MAX_FORM_PARTS=MAX_FORM_PARTS,
-        USERS_FILE=os.environ.get("AUDIO_LIBRARY_USERS") or None,
-        PRIVATE=os.environ.get("AUDIO_LIBRARY_PRIVATE", "").strip().lower() not in FALSE_WORDS,
-        ALLOWED_HOSTS=split_names(os.environ.get("AUDIO_LIBRARY_ALLOWED_HOSTS")),
+        USERS_FILE=None,
+        PRIVATE=False,
+        ALLOWED_HOSTS=[],
         TRANSCODES=DEFAULT_TRANSCODES,
         PASSWORD_BACKOFF=BACKOFF_MOST,
     )

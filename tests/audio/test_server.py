@@ -96,7 +96,10 @@ def test_a_taken_port_is_a_one_line_error(server: RunningServer, tmp_path: Path)
     finished = run_audio_server_to_exit("--library", str(tmp_path / "other"), "--port", str(server.port))
     assert finished.returncode == 2
     assert finished.stderr.count("\n") == 1
-    assert finished.stderr.startswith(f"server.py: cannot listen on 127.0.0.1:{server.port}")
+    assert finished.stderr == (
+        f"server.py: port {server.port} on 127.0.0.1 is in use, perhaps by another server: choose another with "
+        "--port N, AUDIO_LIBRARY_PORT=N or `make run PORT=N`\n"
+    )
 
 
 def test_stale_temporaries_are_removed_when_the_server_starts(library_dir: Path) -> None:
@@ -295,4 +298,4 @@ def test_a_bad_number_in_the_environment_is_a_usage_error(variable: str, library
     ended = run_audio_server_to_exit("--library", str(library_dir), env={variable: "twelve"})
     assert ended.returncode == 2
     assert "Traceback" not in ended.stderr
-    assert ended.stderr.strip().splitlines()[-1].endswith("value: 'twelve'")
+    assert ended.stderr.strip().splitlines()[-1].startswith(f"server.py: error: {variable}: 'twelve' is not a")

@@ -177,8 +177,8 @@ def test_a_pipelined_head_never_cuts_a_large_answer_short(server: RunningServer,
 @pytest.mark.parametrize(
     ("flag", "value", "words"),
     [
-        ("--head-timeout", "0", "--head-timeout must be a positive number of seconds"),
-        ("--connections-per-client", "0", "--connections-per-client must be a positive number"),
+        ("--head-timeout", "0", "argument --head-timeout: '0' is not a positive number of seconds"),
+        ("--connections-per-client", "0", "argument --connections-per-client: '0' is not a positive whole number"),
     ],
 )
 def test_limits_that_are_not_positive_are_refused(library_dir: Path, flag: str, value: str, words: str) -> None:

@@ -141,7 +141,33 @@ def test_bad_timeout_in_the_environment_is_a_usage_error() -> None:
     result = run_in_process("list", variables={"SCREWDRIVER_TIMEOUT": "soon"})
 
     assert result.returncode == 2
-    assert "'soon' is not a positive number of seconds" in result.stderr
+    assert (
+        result.stderr.splitlines()[-1]
+        == "screwdriver: error: SCREWDRIVER_TIMEOUT: 'soon' is not a positive number of seconds"
+    )
+
+
+def test_quiet_comes_from_the_environment(screwdriver: Screwdriver) -> None:
+    noted = run_in_process("--server", screwdriver.url, "list", stderr_isatty=True)
+    quiet = run_in_process(
+        "--server", screwdriver.url, "list", stderr_isatty=True, variables={"SCREWDRIVER_QUIET": "1"}
+    )
+    refused = run_in_process("list", variables={"SCREWDRIVER_QUIET": "maybe"})
+
+    assert noted.stderr == "screwdriver: the library is empty\n"
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-1].startswith("screwdriver: error: SCREWDRIVER_QUIET: 'maybe' is neither")
+
+
+def test_a_bad_server_in_the_environment_is_a_usage_error_naming_it() -> None:
+    result = run_in_process("list", variables={"SCREWDRIVER_SERVER": "ftp://x"})
+
+    assert result.returncode == 2
+    assert (
+        result.stderr.splitlines()[-1]
+        == "screwdriver: error: SCREWDRIVER_SERVER: 'ftp://x' is not an http:// or https:// URL"
+    )
 
 
 @pytest.mark.parametrize("command", ["list", "delete"])

@@ -109,7 +109,7 @@ def test_settings_come_from_flags_then_environment_then_env_files(
     here, home = tmp_path / "cwd", tmp_path / "FastAPI"
     here.mkdir()
     home.mkdir()
-    for name in ("TIMEOUT", "CACHE_TTL", "CRAWLER_PER_HOST", "CRAWLER_CONCURRENCY", "REDIS_URL"):
+    for name in ("TIMEOUT", "CACHE_TTL", "CRAWLER_CACHE_TTL", "CRAWLER_PER_HOST", "CRAWLER_CONCURRENCY", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     (home / ".env").write_text("TIMEOUT=9\nCRAWLER_PER_HOST=4\nCRAWLER_CONCURRENCY=30\n")
     assert parse_settings([], cwd=here, home=home)[1].cache_ttl == 9  # the original solution's name, in FastAPI/

@@ -108,11 +108,6 @@ def allowed_name(name: str) -> str:
     return normalized
 
 
-def split_names(text: str | None) -> list[str]:
-    """The names of a comma-separated list (AUDIO_LIBRARY_ALLOWED_HOSTS)."""
-    return [name.strip() for name in (text or "").split(",") if name.strip()]
-
-
 class HostAllowlist:
     """The DNS names the library answers to: localhost, the machine's host name, and the operator's."""
 

@@ -19,6 +19,8 @@ from typing import TextIO
 
 from werkzeug.security import generate_password_hash
 
+from settings_env import environment_defaults
+
 
 HASH_METHOD = "scrypt"  # Werkzeug's default parameters, n=32768 r=8 p=1: about 32 MiB and 0.1 s per check
 MAX_FILE_BYTES = 1024 * 1024
@@ -210,9 +212,9 @@ def add_user_command(argv: list[str], stdin: TextIO, stderr: TextIO) -> int:
     parser.add_argument(
         "--users",
         metavar="FILE",
-        default=os.environ.get("AUDIO_LIBRARY_USERS"),
-        help="the users file, created if missing (default: $AUDIO_LIBRARY_USERS)",
+        help="the users file, created if missing",
     )
+    environment_defaults(parser, "AUDIO_LIBRARY")
     arguments = parser.parse_args(argv)
     if not arguments.users:
         parser.error("say which users file: --users FILE or AUDIO_LIBRARY_USERS")

@@ -15,7 +15,6 @@ users file, or the address is taken. add-user: 0 the user was written, 2 nothing
 import argparse
 import contextlib
 import ipaddress
-import os
 import resource
 import signal
 import socket
@@ -26,7 +25,7 @@ from types import FrameType
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.access.auth import USERS_KEY
 from audio_library.access.check_queue import BACKOFF_MOST
-from audio_library.access.hosts import HostNameError, split_names
+from audio_library.access.hosts import HostNameError
 from audio_library.access.users import UsersError, add_user_command
 from audio_library.library.playable_copies import DEFAULT_TRANSCODES
 from audio_library.library.storage import LibraryError
@@ -34,6 +33,7 @@ from audio_library.serving.access_log import AccessLog, logged
 from audio_library.serving.adjustments import DEFAULT_CONNECTIONS_PER_CLIENT, DEFAULT_HEAD_TIMEOUT
 from audio_library.serving.connections import create_server
 from audio_library.web.current_library import get_library
+from settings_env import cannot_listen, environment_defaults, port_number, positive_int, positive_seconds
 
 
 DEFAULT_HOST = "127.0.0.1"
@@ -45,6 +45,13 @@ THREADS = 8
 CONNECTION_LIMIT = 4000
 DUAL_STACK_HOSTS = frozenset({"::", "[::]"})  # every address, IPv6 and IPv4
 MAX_PASSWORD_BACKOFF = 60.0  # seconds: a held answer keeps its connection
+# The variables whose names are not the flag's; the debugger runs code for whoever reaches it, so it is only
+# ever asked for on the command line.
+ENVIRONMENT_NAMES = {
+    "library": ("AUDIO_LIBRARY_DIR",),
+    "allowed_host": ("AUDIO_LIBRARY_ALLOWED_HOSTS",),
+    "debug": (),
+}
 
 
 def stop_serving(signum: int, frame: FrameType | None) -> None:
@@ -60,50 +67,64 @@ def raise_descriptor_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
 
 
+def connection_limit(text: str) -> int:
+    """An argparse type: at least 8 open connections."""
+    limit = positive_int(text)
+    if limit < 8:
+        raise argparse.ArgumentTypeError(f"{text!r} is below the least connection limit, 8")
+    return limit
+
+
+def password_backoff(text: str) -> float:
+    """An argparse type: 0 to MAX_PASSWORD_BACKOFF seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_PASSWORD_BACKOFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 to {MAX_PASSWORD_BACKOFF:g} seconds")
+    return seconds
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    """Flags, with defaults from the AUDIO_LIBRARY_* environment variables."""
-    # Defaults from the environment are text that argparse converts like the flags, so a typo there is a
-    # usage error (exit 2) naming the option, not a traceback.
-    env = os.environ
+    """Flags, else the AUDIO_LIBRARY_* environment variables (settings_env), else the defaults."""
     parser = argparse.ArgumentParser(description="Serve the audio library over HTTP.")
-    parser.add_argument("--host", default=env.get("AUDIO_LIBRARY_HOST", DEFAULT_HOST), help="address to listen on")
-    parser.add_argument(
-        "--port", type=int, default=env.get("AUDIO_LIBRARY_PORT", str(DEFAULT_PORT)), help="TCP port (8888)"
-    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="TCP port (8888)")
     parser.add_argument(
         "--library",
-        default=env.get("AUDIO_LIBRARY_DIR", DEFAULT_LIBRARY_DIR),
+        default=DEFAULT_LIBRARY_DIR,
         help="the folder the audio files live in (created if missing)",
     )
     parser.add_argument(
         "--max-size",
-        type=int,
-        default=env.get("AUDIO_LIBRARY_MAX_SIZE", str(DEFAULT_MAX_UPLOAD_SIZE)),
+        type=positive_int,
+        default=DEFAULT_MAX_UPLOAD_SIZE,
         help="largest upload request body in bytes (1 GiB)",
     )
     parser.add_argument(
         "--head-timeout",
-        type=float,
-        default=env.get("AUDIO_LIBRARY_HEAD_TIMEOUT", str(DEFAULT_HEAD_TIMEOUT)),
+        type=positive_seconds,
+        default=DEFAULT_HEAD_TIMEOUT,
         help="seconds a request head may take to arrive, from its first byte (10)",
     )
     parser.add_argument(
         "--connections-per-client",
-        type=int,
-        default=env.get("AUDIO_LIBRARY_CONNECTIONS_PER_CLIENT", str(DEFAULT_CONNECTIONS_PER_CLIENT)),
+        type=positive_int,
+        default=DEFAULT_CONNECTIONS_PER_CLIENT,
         help="open connections one client address may hold; more are answered 429 (64)",
     )
     parser.add_argument(
         "--connection-limit",
-        type=int,
-        default=env.get("AUDIO_LIBRARY_CONNECTION_LIMIT", str(CONNECTION_LIMIT)),
+        type=connection_limit,
+        default=CONNECTION_LIMIT,
         metavar="N",
         help=f"open connections in all; at the limit an idle or trickling one makes room ({CONNECTION_LIMIT})",
     )
     parser.add_argument(
         "--transcodes",
-        type=int,
-        default=env.get("AUDIO_LIBRARY_TRANSCODES", str(DEFAULT_TRANSCODES)),
+        type=positive_int,
+        default=DEFAULT_TRANSCODES,
         metavar="N",
         help=f"playable copies FFmpeg may make at once; more are answered 503 ({DEFAULT_TRANSCODES})",
     )
@@ -111,58 +132,41 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--allowed-host",
         action="append",
-        default=split_names(env.get("AUDIO_LIBRARY_ALLOWED_HOSTS")),
+        default=[],
         metavar="NAME",
-        help="a DNS name to answer to besides localhost and this machine's name; repeatable (and"
-        " $AUDIO_LIBRARY_ALLOWED_HOSTS, comma-separated)",
+        help="a DNS name to answer to besides localhost and this machine's name; repeatable (the variable:"
+        " comma-separated)",
     )
     parser.add_argument(
         "--users",
         metavar="FILE",
-        help="the users who may upload and delete, one name:hash a line (default: $AUDIO_LIBRARY_USERS); "
+        help="the users who may upload and delete, one name:hash a line; "
         "`server.py add-user NAME --users FILE` adds one",
     )
-    parser.add_argument(
-        "--private", action="store_true", help="reads need a user's credentials too (or AUDIO_LIBRARY_PRIVATE=1)"
-    )
+    parser.add_argument("--private", action="store_true", help="reads need a user's credentials too")
     parser.add_argument(
         "--password-backoff",
-        type=float,
-        default=env.get("AUDIO_LIBRARY_PASSWORD_BACKOFF", str(BACKOFF_MOST)),
+        type=password_backoff,
+        default=BACKOFF_MOST,
         metavar="S",
         help=f"the longest the answer to a wrong password is held back, growing with the failures of its address"
         f" and user name; 0: never ({BACKOFF_MOST:g})",
     )
-    arguments = parser.parse_args(argv)
-    if not 0 <= arguments.password_backoff <= MAX_PASSWORD_BACKOFF:
-        parser.error(f"--password-backoff takes 0 to {MAX_PASSWORD_BACKOFF:g} seconds")
-    if arguments.max_size <= 0:
-        parser.error("--max-size must be a positive number of bytes")
-    if not arguments.head_timeout > 0:
-        parser.error("--head-timeout must be a positive number of seconds")
-    if arguments.connections_per_client <= 0:
-        parser.error("--connections-per-client must be a positive number")
-    if arguments.transcodes <= 0:
-        parser.error("--transcodes must be a positive number")
-    if arguments.connection_limit < 8:
-        parser.error("--connection-limit must be at least 8")
-    return arguments
+    environment_defaults(parser, "AUDIO_LIBRARY", names=ENVIRONMENT_NAMES)
+    return parser.parse_args(argv)
 
 
 def app_config(arguments: argparse.Namespace) -> dict[str, object]:
-    """The application's configuration from the flags; those not given keep create_app's defaults."""
-    config: dict[str, object] = {
+    """The application's configuration from the flags, the environment and the defaults."""
+    return {
         "LIBRARY_DIR": Path(arguments.library),
         "MAX_CONTENT_LENGTH": arguments.max_size,
         "ALLOWED_HOSTS": arguments.allowed_host,
         "TRANSCODES": arguments.transcodes,
         "PASSWORD_BACKOFF": arguments.password_backoff,
+        "USERS_FILE": arguments.users,
+        "PRIVATE": arguments.private,
     }
-    if arguments.users is not None:
-        config["USERS_FILE"] = arguments.users
-    if arguments.private:
-        config["PRIVATE"] = True
-    return config
 
 
 def is_loopback(host: str) -> bool:
@@ -245,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncore_use_poll=True,
         )
     except OSError as error:
-        print(f"server.py: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}", file=sys.stderr)
+        problem = cannot_listen(arguments.host, arguments.port, error, "AUDIO_LIBRARY_PORT", "run")
+        print(f"server.py: {problem}", file=sys.stderr)
         return 2
     url = f"http://{url_host(arguments.host)}:{server.effective_port}/"
     print(f"Serving {library} on {url} (Ctrl-C to stop)", flush=True)
