@@ -3,7 +3,9 @@
 import struct
 
 from audio_library.media.formats.id3 import skip_id3
-from audio_library.media.formats.limits import BoundedFile, OutOfBoundsError
+from audio_library.media.formats.limits import MAX_TAG_ITEMS, BoundedFile, OutOfBoundsError
+from audio_library.media.formats.tag_copy import TagCopy
+from audio_library.media.formats.vorbis_comments import vorbis_comments
 
 
 _STREAMINFO, _VORBIS_COMMENT, _PICTURE = 0, 4, 6  # metadata block types that tags need
@@ -57,30 +59,40 @@ def flac_duration(stream: BoundedFile, size: int) -> float | None:
     return layout[1] / layout[0] if layout and layout[1] else None
 
 
-def flac_metadata(stream: BoundedFile, size: int, max_picture: int) -> bytes | None:
-    """The file's FLAC metadata blocks that tags need (STREAMINFO, the Vorbis comment, the pictures not bigger
-    than ``max_picture``) as a FLAC file of their own; the others (padding, seek tables, big pictures) are
-    never read. None if the file is not FLAC.
+def flac_metadata(stream: BoundedFile, size: int, max_picture: int, max_comment: int) -> TagCopy | None:
+    """The file's FLAC metadata blocks that tags need as a FLAC file of their own: STREAMINFO, the first
+    Vorbis comment block (its comments as `vorbis_comments` keeps them, none longer than ``max_comment``) and
+    the first MAX_TAG_ITEMS pictures not bigger than ``max_picture``. The other blocks (padding, seek tables,
+    big pictures) are never read. None if the file is not FLAC.
 
-    It is what a tag library needs to read the tags, so the title survives a cover over the read budget.
+    It is what a tag library needs to read the tags, so the title survives a cover over the read budget, and
+    countless blocks or comments cost no more than the cap.
     """
     offset = skip_id3(stream, size) or 0
     stream.seek(offset)
     if stream.read(4) != b"fLaC":
         return None
-    kept: list[tuple[int, bytes]] = []
-    offset, last = offset + 4, False
+    kept: list[tuple[int, TagCopy]] = []
+    pictures, offset, last = 0, offset + 4, False
     while not last:
         stream.seek(offset)
         header = stream.read(4)
         if len(header) < 4:
             raise OutOfBoundsError("FLAC metadata cut short")
         last, kind, length = bool(header[0] & 0x80), header[0] & 0x7F, int.from_bytes(header[1:], "big")
-        if kind in (_STREAMINFO, _VORBIS_COMMENT) or (kind == _PICTURE and length <= max_picture):
-            kept.append((kind, stream.read(length)))
+        body = TagCopy()
+        if kind == _STREAMINFO and not kept:
+            body.copy(stream, offset + 4, length)
+        elif kind == _VORBIS_COMMENT and all(kept_kind != kind for kept_kind, _ in kept):
+            body.add(vorbis_comments(stream, [(offset + 4, length)], 0, max_comment))
+        elif kind == _PICTURE and length <= max_picture and pictures < MAX_TAG_ITEMS:
+            body.copy(stream, offset + 4, length)
+            pictures += 1
+        if body.data:  # an empty block is as good as none
+            kept.append((kind, body))
         offset += 4 + length
-    blocks = [
-        bytes((kind | (0x80 if index == len(kept) - 1 else 0),)) + len(body).to_bytes(3, "big") + body
-        for index, (kind, body) in enumerate(kept)
-    ]
-    return b"fLaC" + b"".join(blocks)
+    blocks = TagCopy(bytearray(b"fLaC"))
+    for index, (kind, body) in enumerate(kept):
+        blocks.add(bytes((kind | (0x80 if index == len(kept) - 1 else 0),)) + len(body.data).to_bytes(3, "big"))
+        blocks.extend(body)
+    return blocks

@@ -3,7 +3,14 @@
 import io
 from collections.abc import Mapping
 
-from audio_library.media.formats.limits import SNIFF_BYTES, BoundedFile, BudgetExceededError, OutOfBoundsError
+from audio_library.media.formats.limits import (
+    MAX_TAG_ITEMS,
+    SNIFF_BYTES,
+    BoundedFile,
+    BudgetExceededError,
+    OutOfBoundsError,
+)
+from audio_library.media.formats.tag_copy import TagCopy
 
 
 MAX_ID3_TAGS = 4  # some taggers write several ID3v2 tags in a row
@@ -111,14 +118,14 @@ def _plain_sizes_v24(source: BoundedFile, start: int, end: int) -> bool:
     return as_plain > as_syncsafe or (as_plain == as_syncsafe and syncsafe_past >= 1 and plain_past <= 1)
 
 
-def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -> bytes | None:
+def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -> TagCopy | None:
     """A new ID3v2 tag holding only the ``wanted`` frames of the tag at ``offset`` that are plain bytes.
 
     ``wanted`` maps a frame ID to the largest body kept of such a frame. Frames that are compressed, encrypted
-    or grouped, or bigger than that, are left out, so what a tag library makes of the result is bounded by
-    its size. Frame IDs are 4 bytes (ID3v2.3/2.4) or 3 bytes (ID3v2.2, wanted lists both). ID3v2.4 frames
-    written with plain sizes are kept with syncsafe ones. None if there is no tag; OutOfBoundsError if its
-    frames run past its end.
+    or grouped, or bigger than that, are left out, and so is every frame past the first MAX_TAG_ITEMS kept,
+    so what a tag library makes of the result is bounded by its size and its count. Frame IDs are 4 bytes
+    (ID3v2.3/2.4) or 3 bytes (ID3v2.2, wanted lists both). ID3v2.4 frames written with plain sizes are kept
+    with syncsafe ones. None if there is no tag; OutOfBoundsError if its frames run past its end.
     """
     found = read_id3_header(stream, offset)
     if found is None:
@@ -127,12 +134,13 @@ def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -
     if major == 2 and flags & _TAG_COMPRESSED_V22:
         return None
     source, start, end = stream, offset + ID3_HEADER, offset + ID3_HEADER + tag_size
+    in_file = True  # whether positions in `source` are positions in the file
     if major < 4 and flags & _TAG_UNSYNC:
         # Before 2.4 the whole tag is unsynchronised, frame headers included: undo it, then walk the result.
         stream.seek(start)
         decoded = stream.read(tag_size).replace(b"\xff\x00", b"\xff")
         source = BoundedFile(io.BytesIO(decoded), len(decoded), stream.max_structures - stream.structures)
-        start, end = 0, len(decoded)
+        start, end, in_file = 0, len(decoded), False
     if major > 2 and flags & _TAG_EXTENDED:
         source.seek(start)
         raw = source.read(4)
@@ -140,11 +148,11 @@ def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -
         if extended is None or len(raw) < 4:
             raise OutOfBoundsError("bad ID3v2 extended header")
         start += extended
-    kept = bytearray()
+    kept, count = TagCopy(), 0
     header_size, id_size = (6, 3) if major == 2 else (10, 4)
     syncsafe = major == 4 and not _plain_sizes_v24(source, start, end)
     position = start
-    while position + header_size <= end:
+    while position + header_size <= end and count < MAX_TAG_ITEMS:
         source.walk()
         source.seek(position)
         header = source.read(header_size)
@@ -160,6 +168,11 @@ def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -
             if major == 4:
                 unsync = _FRAME_UNSYNC_V24 if flags & _TAG_UNSYNC else 0
                 header = frame_id + _encode_syncsafe(frame_size) + (frame_flags | unsync).to_bytes(2, "big")
-            kept += header + source.read(frame_size)
+            kept.add(header)
+            if in_file:
+                kept.copy(source, position + header_size, frame_size)
+            else:
+                kept.add(source.read(frame_size))
+            count += 1
         position += header_size + frame_size
-    return b"ID3" + bytes((major, 0, 0)) + _encode_syncsafe(len(kept)) + bytes(kept)
+    return kept.wrapped(b"ID3" + bytes((major, 0, 0)) + _encode_syncsafe(len(kept.data)))
