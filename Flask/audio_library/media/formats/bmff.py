@@ -18,6 +18,7 @@ from audio_library.media.formats.tag_copy import TagCopy
 
 _Box = tuple[bytes, int, int]
 _STSZ, _STZ2 = b"stsz", b"stz2"
+_DATA_HEADER = 8  # what a tag value's data atom holds before the value: its type and locale
 # The boxes a tag library opens to read the boxes inside (mutagen's containers): as a tag item, none is a tag.
 _CONTAINERS = frozenset((b"moov", b"udta", b"trak", b"mdia", b"meta", b"ilst", b"stbl", b"minf", b"moof", b"traf"))
 
@@ -151,6 +152,8 @@ def mp4_tag_list(stream: BoundedFile, size: int, max_item: int) -> TagCopy | Non
             continue  # an item whose values are no boxes: not a tag we can read, the others still are
         item = TagCopy()
         for value_type, value_body, value_end in values:
+            if value_type == b"data" and value_end - value_body < _DATA_HEADER:
+                continue  # no value, and one that mutagen cannot read: it would cost the whole tag list
             item.add(_header(value_type, value_end - value_body))
             item.copy(stream, value_body, value_end - value_body)
         items.extend(item.wrapped(_header(item_type, len(item.data))))
