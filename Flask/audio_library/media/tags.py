@@ -70,7 +70,7 @@ _MP4_KEYS = ("\xa9nam", "\xa9ART", "aART", "\xa9alb", "trkn")
 _FRONT_COVER = 3  # the picture type of a front cover in ID3 and FLAC
 _LEADING_NUMBER = re.compile(r"\s*0*(\d{1,6})")
 TAG_PARSERS = 2  # tag readings at once: each may hold TAG_READ_BYTES, its copy and what mutagen makes of it
-TAG_WAIT_S = 5.0  # how long a reading waits for its turn; readings take milliseconds, so only a flood waits
+TAG_WAIT_S = 2.0  # how long a reading waits for its turn; readings take milliseconds, so only a flood waits
 _parsers = threading.BoundedSemaphore(TAG_PARSERS)
 
 logger = logging.getLogger(__name__)

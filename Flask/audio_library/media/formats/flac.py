@@ -62,8 +62,9 @@ def flac_duration(stream: BoundedFile, size: int) -> float | None:
 def flac_metadata(stream: BoundedFile, size: int, max_picture: int, max_comment: int) -> TagCopy | None:
     """The file's FLAC metadata blocks that tags need as a FLAC file of their own: STREAMINFO, the first
     Vorbis comment block (its comments as `vorbis_comments` keeps them, none longer than ``max_comment``) and
-    the first MAX_TAG_ITEMS pictures not bigger than ``max_picture``. The other blocks (padding, seek tables,
-    big pictures) are never read. None if the file is not FLAC.
+    the pictures not bigger than ``max_picture``, as long as comments and pictures together are at most
+    MAX_TAG_ITEMS. The other blocks (padding, seek tables, big pictures) are never read. None if the file is
+    not FLAC.
 
     It is what a tag library needs to read the tags, so the title survives a cover over the read budget, and
     countless blocks or comments cost no more than the cap.
@@ -73,7 +74,7 @@ def flac_metadata(stream: BoundedFile, size: int, max_picture: int, max_comment:
     if stream.read(4) != b"fLaC":
         return None
     kept: list[tuple[int, TagCopy]] = []
-    pictures, offset, last = 0, offset + 4, False
+    items, offset, last = 0, offset + 4, False
     while not last:
         stream.seek(offset)
         header = stream.read(4)
@@ -84,10 +85,12 @@ def flac_metadata(stream: BoundedFile, size: int, max_picture: int, max_comment:
         if kind == _STREAMINFO and not kept:
             body.copy(stream, offset + 4, length)
         elif kind == _VORBIS_COMMENT and all(kept_kind != kind for kept_kind, _ in kept):
-            body.add(vorbis_comments(stream, [(offset + 4, length)], 0, max_comment))
-        elif kind == _PICTURE and length <= max_picture and pictures < MAX_TAG_ITEMS:
+            comments, count = vorbis_comments(stream, [(offset + 4, length)], 0, max_comment, MAX_TAG_ITEMS - items)
+            body.add(comments)
+            items += count
+        elif kind == _PICTURE and length <= max_picture and items < MAX_TAG_ITEMS:
             body.copy(stream, offset + 4, length)
-            pictures += 1
+            items += 1
         if body.data:  # an empty block is as good as none
             kept.append((kind, body))
         offset += 4 + length

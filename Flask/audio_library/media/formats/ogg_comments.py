@@ -24,7 +24,7 @@ def ogg_comments(stream: BoundedFile, size: int, max_field: int) -> bytes | None
     if found is None:
         return None
     skipped, spans = found
-    return vorbis_comments(stream, spans, skipped, max_field)
+    return vorbis_comments(stream, spans, skipped, max_field)[0]
 
 
 def _comment_packet(stream: BoundedFile, size: int) -> tuple[int, list[Span]] | None:

@@ -17,21 +17,23 @@ from audio_library.media.formats.tag_copy import Span
 _BUFFER = 64 * 1024
 
 
-def vorbis_comments(stream: BoundedFile, spans: list[Span], skipped: int, max_field: int) -> bytes:
-    """The comment list held in ``spans`` of the file, after ``skipped`` bytes: vendor, count, then each field
-    (as the Vorbis comment header holds them, with no framing bit), without the fields longer than
-    ``max_field`` and those past the first MAX_TAG_ITEMS."""
+def vorbis_comments(
+    stream: BoundedFile, spans: list[Span], skipped: int, max_field: int, max_items: int = MAX_TAG_ITEMS
+) -> tuple[bytes, int]:
+    """(the comment list held in ``spans`` of the file, after ``skipped`` bytes, how many comments it keeps):
+    vendor, count, then each field (as the Vorbis comment header holds them, with no framing bit), without the
+    fields longer than ``max_field`` and those past the first ``max_items``."""
     packet = SpanReader(stream, spans)
     packet.skip(skipped)
     vendor = packet.field(max_field)
     (count,) = struct.unpack("<I", packet.read(4))
     fields = []
-    for _ in range(min(count, MAX_TAG_ITEMS)):
+    for _ in range(min(count, max_items)):
         if packet.left < 4:
             break  # a count that overstates the fields: keep those there are
         fields.append(packet.field(max_field))
     kept = [field for field in fields if field is not None]
-    return b"".join((_framed(vendor or b""), struct.pack("<I", len(kept)), *map(_framed, kept)))
+    return b"".join((_framed(vendor or b""), struct.pack("<I", len(kept)), *map(_framed, kept))), len(kept)
 
 
 def _framed(field: bytes) -> bytes:
