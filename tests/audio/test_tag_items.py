@@ -2,12 +2,14 @@
 MAX_TAG_ITEMS items, the cover is served from where examining the file found it, tag text is shown without
 bidi or control characters, and tag readings wait their turn within a bound."""
 
+import base64
 import io
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+import mutagen
 import mutagen.flac
 import mutagen.id3
 import mutagen.mp4
@@ -53,8 +55,8 @@ def id3_items(data: bytes) -> int:
 
 
 def flac_items(data: bytes) -> int:
-    copy = flac_metadata(bounded(data), len(data), _ANY, _ANY)
-    audio = mutagen.flac.FLAC(io.BytesIO(bytes(copy.data))) if copy else None
+    metadata = flac_metadata(bounded(data), len(data), _ANY, _ANY)
+    audio = mutagen.flac.FLAC(io.BytesIO(bytes(metadata[0].data))) if metadata else None
     if audio is None:
         return 0
     comments: Any = audio.tags
@@ -63,7 +65,7 @@ def flac_items(data: bytes) -> int:
 
 def ogg_items(data: bytes) -> int:
     comments = ogg_comments(bounded(data), len(data), _ANY)
-    return 0 if comments is None else len(VCommentDict(comments, framing=False))
+    return 0 if comments is None else len(VCommentDict(comments.data, framing=False))
 
 
 def mp4_items(data: bytes) -> int:
@@ -108,6 +110,22 @@ def test_a_flood_of_items_keeps_the_title_and_the_cover(tmp_path: Path, family: 
     assert cover.data == COVER
 
 
+@pytest.mark.parametrize("family", sorted(ITEMS))
+def test_the_cover_of_a_flood_is_served_without_reading_the_tags_again(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, family: str
+) -> None:
+    built = FAMILIES[family](200_000, 0, 1)
+    assert upload(client, (built.name, built.data)).status_code == 201
+
+    def no_reading(*arguments: object) -> None:
+        raise AssertionError("the tags were read again to serve the cover")
+
+    monkeypatch.setattr(tags_module, "_read", no_reading)
+    response = client.get(f"/files/{built.name}/cover")
+    assert response.status_code == 200
+    assert response.data == COVER
+
+
 def mp3_titled(title: str, artist: str) -> bytes:
     frames = id3_frame(b"TIT2", b"\x01" + title.encode("utf-16")) + id3_frame(
         b"TPE1", b"\x01" + artist.encode("utf-16")
@@ -132,7 +150,7 @@ def test_tag_text_loses_bidi_and_control_characters(
     assert (listed["title"], listed["artist"]) == shown
 
 
-@pytest.mark.parametrize("name", ["tagged.mp3", "tagged.flac", "tagged.m4a", "mp3-cover-art.mp3"])
+@pytest.mark.parametrize("name", ["tagged.mp3", "tagged.flac", "tagged.m4a", "tagged.opus", "mp3-cover-art.mp3"])
 def test_a_cover_is_served_without_reading_the_tags_again(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
@@ -147,6 +165,29 @@ def test_a_cover_is_served_without_reading_the_tags_again(
     response = client.get(f"/files/{name}/cover")
     assert response.status_code == 200
     assert (response.mimetype, response.data) == (expected.type, expected.data)
+
+
+def test_an_ogg_cover_across_pages_is_read_where_it_was_found(
+    client: FlaskClient, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    picture = mutagen.flac.Picture()
+    picture.type, picture.mime, picture.data = 3, "image/jpeg", b"\xff\xd8\xff\xe0" + os.urandom(300_000)
+    song = library.root / "song.ogg"
+    shutil.copyfile(FIXTURES_DIR / "tagged.ogg", song)
+    audio = mutagen.File(song)
+    audio["metadata_block_picture"] = [base64.b64encode(picture.write()).decode("ascii")]
+    audio.save()
+    entry = library.entry("song.ogg")
+    assert entry is not None
+    assert entry.tags.cover_in_comment
+
+    def no_reading(*arguments: object) -> None:
+        raise AssertionError("the tags were read again to serve the cover")
+
+    monkeypatch.setattr(tags_module, "_read", no_reading)
+    response = client.get("/files/song.ogg/cover")
+    assert response.status_code == 200
+    assert response.data == picture.data
 
 
 def test_a_file_changed_in_place_gets_the_cover_of_its_new_version(client: FlaskClient, library: Library) -> None:
@@ -179,11 +220,12 @@ def test_bytes_no_longer_an_image_where_the_cover_was_are_no_cover(client: Flask
     assert response.is_json
 
 
-def test_the_cover_place_survives_a_restart(library_dir: Path) -> None:
-    shutil.copyfile(FIXTURES_DIR / "tagged.flac", library_dir / "song.flac")
+@pytest.mark.parametrize("name", ["tagged.flac", "tagged.opus"])
+def test_the_cover_place_survives_a_restart(library_dir: Path, name: str) -> None:
+    shutil.copyfile(FIXTURES_DIR / name, library_dir / name)
     first = Library(library_dir)
     try:
-        entry = first.entry("song.flac")
+        entry = first.entry(name)
     finally:
         first.close()
     assert entry is not None
@@ -191,24 +233,25 @@ def test_the_cover_place_survives_a_restart(library_dir: Path) -> None:
     assert metadata_cache.CACHE_VERSION == 4
     second = Library(library_dir)
     try:
-        again = second.catalog.cache.get(("song.flac", entry.size, (library_dir / "song.flac").stat().st_mtime_ns))
+        again = second.catalog.cache.get((name, entry.size, (library_dir / name).stat().st_mtime_ns))
     finally:
         second.close()
     assert again is not None
     assert again.tags == entry.tags
 
 
-def test_a_cover_waits_for_a_tag_reading_slot_then_gets_a_503(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+def test_a_tag_reading_waits_for_a_slot_then_the_upload_gets_a_503(
+    client: FlaskClient, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert upload(client, ("song.opus", fixture_bytes("tagged.opus"))).status_code == 201
     monkeypatch.setattr(tags_module, "TAG_WAIT_S", 0.05)
     held = [tags_module._parsers.acquire(timeout=1) for _ in range(tags_module.TAG_PARSERS)]
     try:
-        busy = client.get("/files/song.opus/cover")
+        busy = upload(client, ("song.mp3", fixture_bytes("tagged.mp3")))
     finally:
         for _ in held:
             tags_module._parsers.release()
     assert busy.status_code == 503
     assert busy.headers["Retry-After"] == "1"
-    assert client.get("/files/song.opus/cover").status_code == 200
+    assert "try again" in busy.json["error"]  # type: ignore[index]
+    assert [path.name for path in library.root.iterdir() if not path.name.startswith(".")] == []
+    assert upload(client, ("song.mp3", fixture_bytes("tagged.mp3"))).status_code == 201

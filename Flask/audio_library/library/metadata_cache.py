@@ -104,10 +104,10 @@ class MetadataCache:
             document = json.loads((self.root / CACHE_FILE).read_text(encoding="utf-8"))
             if document.get("version") != CACHE_VERSION:
                 return
-            for name, size, mtime_ns, mime, duration, sha256, *fields, cover_offset, cover_length in document["files"]:
-                title, artist, album, track, cover = fields
+            for name, size, mtime_ns, mime, duration, sha256, *fields in document["files"]:
+                title, artist, album, track, cover, cover_offset, cover_length, in_comment = fields
                 span = None if cover_offset is None else (int(cover_offset), int(cover_length))
-                tags = Tags(title, artist, album, track, bool(cover), span)
+                tags = Tags(title, artist, album, track, bool(cover), span, bool(in_comment))
                 self._facts[(str(name), int(size), int(mtime_ns))] = Facts(mime, duration, sha256, tags)
         except FileNotFoundError:
             return
@@ -120,5 +120,5 @@ def _cache_row(key: Key, facts: Facts) -> list[Any]:
     """A file's row in the persisted cache; `_load` reads it back."""
     tags = facts.tags
     offset, length = tags.cover_span or (None, None)
-    fields = (tags.title, tags.artist, tags.album, tags.track, tags.cover, offset, length)
+    fields = (tags.title, tags.artist, tags.album, tags.track, tags.cover, offset, length, tags.cover_in_comment)
     return [*key, facts.type, facts.duration, facts.sha256, *fields]

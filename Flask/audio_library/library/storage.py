@@ -18,7 +18,7 @@ from audio_library.library.names import disk_name, numbered_name, sanitize_filen
 from audio_library.media.covers import Cover, cover_at
 from audio_library.media.examiner import Facts, examine
 from audio_library.media.safe_open import open_regular
-from audio_library.media.tags import read_cover
+from audio_library.media.tags import read_comment_cover, read_cover
 
 
 MAX_NUMBERED_NAMES = 10_000  # "name (10000).mp3": past that, something other than uploads fills the folder
@@ -77,15 +77,17 @@ class Library:
         """The cover picture of an entry's file, opened unbuffered (`open`), or None if it has none.
 
         It is read from where examining this version of the file (size and mtime of the open file) found it; a
-        version not examined yet is examined first. Only a cover that does not lie in the file as it is (base64
-        in an Ogg comment, an unsynchronised ID3 frame) needs the tags read again, within their bounds.
+        version not examined yet is examined first: a range of the file, or the base64 value of an Ogg or FLAC
+        comment, found again from the pages' or blocks' headers. Only a cover that lies nowhere as it is (an
+        unsynchronised ID3 frame) needs the tags read again, within their bounds.
         """
         facts = self.catalog.facts((entry.on_disk, info.st_size, info.st_mtime_ns))
         if facts is None or facts.type is None or not facts.tags.cover:
             return None
-        if facts.tags.cover_span is not None:
-            return cover_at(stream, facts.tags.cover_span)
-        return read_cover(stream, facts.type)
+        span = facts.tags.cover_span
+        if span is None:
+            return read_cover(stream, facts.type)
+        return read_comment_cover(stream, facts.type, span) if facts.tags.cover_in_comment else cover_at(stream, span)
 
     def delete(self, name: str) -> bool:
         """Delete the audio file called `name`; False if there is none."""

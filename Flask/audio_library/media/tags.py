@@ -24,9 +24,10 @@ import errno
 import io
 import logging
 import re
+import struct
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,12 +40,13 @@ from mutagen.mp4._atom import Atoms  # the atom tree MP4Tags reads; mutagen.mp4 
 
 from audio_library.media.covers import MAX_COVER_BYTES, Cover, servable_cover
 from audio_library.media.formats.bmff import mp4_tag_list
-from audio_library.media.formats.flac import flac_metadata
+from audio_library.media.formats.flac import flac_comment_at, flac_metadata
 from audio_library.media.formats.id3 import extract_id3
-from audio_library.media.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile
-from audio_library.media.formats.ogg_comments import ogg_comments
+from audio_library.media.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile, OutOfBoundsError
+from audio_library.media.formats.ogg_comments import ogg_comment_at, ogg_comments
 from audio_library.media.formats.riff import id3_chunk
 from audio_library.media.formats.tag_copy import Span, TagCopy
+from audio_library.media.formats.vorbis_comments import Comments
 from audio_library.media.safe_open import open_regular
 from audio_library.visible_text import visible_text
 
@@ -85,7 +87,11 @@ class Tags:
     album: str | None = None
     track: int | None = None
     cover: bool = False  # whether GET /files/<name>/cover has a picture
-    cover_span: Span | None = None  # (offset, length) of the picture in the file, when it lies there as it is
+    # Where the picture lies: (offset, length) in the file, or, when `cover_in_comment`, of the base64
+    # METADATA_BLOCK_PICTURE value in the Vorbis comment list (the Ogg comment packet, the FLAC comment block);
+    # None when it lies nowhere as it is (an unsynchronised ID3 frame).
+    cover_span: Span | None = None
+    cover_in_comment: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The tag fields of a file's JSON object."""
@@ -172,19 +178,57 @@ def _flac(stream: BoundedFile) -> _Found:
     """Native FLAC: Vorbis comments and picture blocks (mutagen sees the metadata without the pictures over
     MAX_COVER_BYTES, so a huge cover does not cost the title)."""
     metadata = flac_metadata(stream, stream.size, MAX_COVER_BYTES + _PICTURE_HEADER, _MAX_PICTURE_COMMENT)
-    copy = metadata or TagCopy()
+    copy, comments = metadata or (TagCopy(), None)
     audio = mutagen.flac.FLAC(io.BytesIO(bytes(copy.data)))
     found = _from_vorbis(audio.tags, list(audio.pictures), copy)
     if found[0] == NO_TAGS:  # some rippers tag only in the ID3 tag they put in front of the stream
         return _leading_id3(stream)
-    return found
+    return _placed_in_comment(found, comments)
 
 
 def _ogg(stream: BoundedFile) -> _Found:
     """Ogg Vorbis, Opus, FLAC and Speex: Vorbis comments (pictures base64-encoded in them), which mutagen
     parses once they are gathered from the pages without the fields over the cover limit."""
     comments = ogg_comments(stream, stream.size, _MAX_PICTURE_COMMENT)
-    return _from_vorbis(None if comments is None else VCommentDict(comments, framing=False), [], TagCopy())
+    if comments is None:
+        return NO_TAGS, None
+    found = _from_vorbis(VCommentDict(comments.data, framing=False), [], TagCopy())
+    return _placed_in_comment(found, comments)
+
+
+def _placed_in_comment(found: _Found, comments: Comments | None) -> _Found:
+    """The tags with the place of their cover in the Vorbis comment list (an Ogg comment packet, a FLAC
+    block), when the cover is the base64 METADATA_BLOCK_PICTURE value of one of ``comments``."""
+    tags, cover = found
+    if cover is None or tags.cover_span is not None or comments is None:
+        return found
+    for field, (offset, _) in zip(comments.fields, comments.places, strict=True):
+        key, _, value = field.partition(b"=")
+        if key.lower() == b"metadata_block_picture" and _comment_picture(value) == cover.data:
+            return replace(tags, cover_span=(offset + len(key) + 1, len(value)), cover_in_comment=True), cover
+    return found
+
+
+def _comment_picture(value: bytes) -> bytes | None:
+    """The picture's bytes in a base64 METADATA_BLOCK_PICTURE value, or None if it holds none."""
+    try:
+        return bytes(mutagen.flac.Picture(base64.b64decode(value)).data)
+    except (binascii.Error, mutagen.MutagenError, ValueError, struct.error):
+        return None
+
+
+def read_comment_cover(raw: BinaryIO, mime: str, place: Span) -> Cover | None:
+    """The cover whose base64 METADATA_BLOCK_PICTURE value examining an Ogg or FLAC file found at ``place`` of
+    its comment packet or block: the pages' or blocks' headers walked again and that value alone read, no
+    comment parsed."""
+    reader = {"audio/ogg": ogg_comment_at, "audio/flac": flac_comment_at}.get(mime.partition(";")[0])
+    stream = BoundedFile(raw, TAG_READ_BYTES, TAG_READS)
+    try:
+        value = None if reader is None else reader(stream, stream.size, place)
+    except OutOfBoundsError:
+        return None
+    picture = None if value is None else _comment_picture(value)
+    return None if picture is None else servable_cover([picture])
 
 
 def _from_vorbis(found: Any, pictures: list[Any], copy: TagCopy) -> _Found:
@@ -192,7 +236,7 @@ def _from_vorbis(found: Any, pictures: list[Any], copy: TagCopy) -> _Found:
     for encoded in comments.get("metadata_block_picture") or []:
         try:
             pictures.append(mutagen.flac.Picture(base64.b64decode(encoded)))
-        except (binascii.Error, mutagen.MutagenError, ValueError):
+        except (binascii.Error, mutagen.MutagenError, ValueError, struct.error):
             continue
     pictures.sort(key=lambda picture: picture.type != _FRONT_COVER)
     return _tags(lambda key: _first(comments.get(key)), _VORBIS_KEYS, [picture.data for picture in pictures], copy)

@@ -8,7 +8,7 @@ import struct
 from audio_library.media.formats.id3 import skip_id3
 from audio_library.media.formats.limits import BoundedFile, OutOfBoundsError
 from audio_library.media.formats.tag_copy import Span
-from audio_library.media.formats.vorbis_comments import vorbis_comments
+from audio_library.media.formats.vorbis_comments import Comments, comment_at, vorbis_comments
 
 
 # Identification packet's start -> bytes before the comments in the stream's second packet (its comment
@@ -17,14 +17,22 @@ _COMMENTS_AT = {b"\x01vorbis": 7, b"OpusHead": 8, b"\x7fFLAC": 4, b"Speex   ": 0
 _COMMENT_PACKET = 1
 
 
-def ogg_comments(stream: BoundedFile, size: int, max_field: int) -> bytes | None:
-    """The Vorbis comments of the file's first audio stream (as `vorbis_comments` gives them); None if the
-    file holds no audio stream with comments."""
+def ogg_comments(stream: BoundedFile, size: int, max_field: int) -> Comments | None:
+    """The Vorbis comments of the file's first audio stream (as `vorbis_comments` gives them, each field's
+    place counted from the start of the comment packet); None if the file holds no audio stream with
+    comments."""
     found = _comment_packet(stream, size)
     if found is None:
         return None
     skipped, spans = found
-    return vorbis_comments(stream, spans, skipped, max_field)[0]
+    return vorbis_comments(stream, spans, skipped, max_field)
+
+
+def ogg_comment_at(stream: BoundedFile, size: int, place: Span) -> bytes | None:
+    """The bytes at ``place`` (offset, length) of the comment packet of the file's first audio stream, found
+    again from the pages' headers and read alone; None if the file holds no such packet."""
+    found = _comment_packet(stream, size)
+    return None if found is None else comment_at(stream, found[1], place)
 
 
 def _comment_packet(stream: BoundedFile, size: int) -> tuple[int, list[Span]] | None:

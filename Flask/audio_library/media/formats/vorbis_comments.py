@@ -9,6 +9,7 @@ MAX_TAG_ITEMS are never read at all.
 
 import struct
 from collections import deque
+from dataclasses import dataclass
 
 from audio_library.media.formats.limits import MAX_TAG_ITEMS, BoundedFile, OutOfBoundsError
 from audio_library.media.formats.tag_copy import Span
@@ -17,23 +18,45 @@ from audio_library.media.formats.tag_copy import Span
 _BUFFER = 64 * 1024
 
 
+@dataclass(frozen=True)
+class Comments:
+    """A comment list as a tag library reads it (`data`: vendor, count, then each field, as the Vorbis comment
+    header holds them, with no framing bit), the fields it keeps, and where each lies in the packet or block
+    read (offset from its start, length)."""
+
+    data: bytes
+    fields: list[bytes]
+    places: list[Span]
+
+
 def vorbis_comments(
     stream: BoundedFile, spans: list[Span], skipped: int, max_field: int, max_items: int = MAX_TAG_ITEMS
-) -> tuple[bytes, int]:
-    """(the comment list held in ``spans`` of the file, after ``skipped`` bytes, how many comments it keeps):
-    vendor, count, then each field (as the Vorbis comment header holds them, with no framing bit), without the
-    fields longer than ``max_field`` and those past the first ``max_items``."""
+) -> Comments:
+    """The comment list held in ``spans`` of the file, after ``skipped`` bytes, without the fields longer than
+    ``max_field`` and those past the first ``max_items``."""
     packet = SpanReader(stream, spans)
     packet.skip(skipped)
     vendor = packet.field(max_field)
     (count,) = struct.unpack("<I", packet.read(4))
-    fields = []
+    kept: list[bytes] = []
+    places: list[Span] = []
     for _ in range(min(count, max_items)):
         if packet.left < 4:
             break  # a count that overstates the fields: keep those there are
-        fields.append(packet.field(max_field))
-    kept = [field for field in fields if field is not None]
-    return b"".join((_framed(vendor or b""), struct.pack("<I", len(kept)), *map(_framed, kept))), len(kept)
+        start = packet.total - packet.left + 4
+        field = packet.field(max_field)
+        if field is not None:
+            kept.append(field)
+            places.append((start, len(field)))
+    data = b"".join((_framed(vendor or b""), struct.pack("<I", len(kept)), *map(_framed, kept)))
+    return Comments(data, kept, places)
+
+
+def comment_at(stream: BoundedFile, spans: list[Span], place: Span) -> bytes:
+    """The bytes at ``place`` (offset, length) of the packet or block held in ``spans``, read alone."""
+    packet = SpanReader(stream, spans)
+    packet.skip(place[0])
+    return packet.read(place[1])
 
 
 def _framed(field: bytes) -> bytes:
@@ -49,7 +72,8 @@ class SpanReader:
         self._spans = deque(spans)
         self._buffer = b""
         self._at = 0  # what of the buffer was read
-        self.left = sum(length for _, length in spans)
+        self.total = sum(length for _, length in spans)
+        self.left = self.total
 
     def read(self, count: int) -> bytes:
         """The next ``count`` bytes; OutOfBoundsError if the packet ends first."""
