@@ -15,10 +15,11 @@ from audio_library.library.catalog import Catalog
 from audio_library.library.entries import Entry, Listing, make_entry
 from audio_library.library.folder_lock import FILE_MODE, FolderLock, LibraryError
 from audio_library.library.names import disk_name, numbered_name, sanitize_filename
-from audio_library.media.covers import Cover, cover_at
+from audio_library.media.cover_places import comment_cover, cover_at
+from audio_library.media.covers import Cover
 from audio_library.media.examiner import Facts, examine
 from audio_library.media.safe_open import open_regular
-from audio_library.media.tags import read_comment_cover, read_cover
+from audio_library.media.tags import read_cover
 
 
 MAX_NUMBERED_NAMES = 10_000  # "name (10000).mp3": past that, something other than uploads fills the folder
@@ -87,7 +88,7 @@ class Library:
         span = facts.tags.cover_span
         if span is None:
             return read_cover(stream, facts.type)
-        return read_comment_cover(stream, facts.type, span) if facts.tags.cover_in_comment else cover_at(stream, span)
+        return comment_cover(stream, facts.type, span) if facts.tags.cover_in_comment else cover_at(stream, span)
 
     def delete(self, name: str) -> bool:
         """Delete the audio file called `name`; False if there is none."""

@@ -4,10 +4,8 @@ Only JPEG, PNG, GIF and WebP of at most MAX_COVER_BYTES are served, so an SVG or
 never reaches a browser from this server's origin.
 """
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
 
 
 MAX_COVER_BYTES = 1024 * 1024  # a bigger picture is not served (and an ID3 frame holding one is not read)
@@ -36,16 +34,6 @@ def servable_cover(candidates: Sequence[bytes]) -> Cover | None:
         if image_type is not None:
             return Cover(image_type, bytes(data))
     return None
-
-
-def cover_at(stream: BinaryIO, span: tuple[int, int]) -> Cover | None:
-    """The cover at (offset, length) of an open file, as examining the file found it; None if those bytes
-    are no longer an image we serve. It reads that range alone."""
-    offset, length = span
-    if not 0 < length <= MAX_COVER_BYTES or offset < 0:
-        return None
-    data = os.pread(stream.fileno(), length, offset)
-    return servable_cover([data]) if len(data) == length else None
 
 
 def image_type_of(data: bytes) -> str | None:

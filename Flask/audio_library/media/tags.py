@@ -11,20 +11,18 @@ tags do not fit the bound, or that mutagen cannot read, simply has no tags: it i
 
 At most TAG_PARSERS readings run at once (each holds up to TAG_READ_BYTES and its copy); another waits at
 most TAG_WAIT_S for its turn, then gets TagsBusyError. Tags are read when a file is examined, once per file
-version: the cover's place in the file is kept with them (`Tags.cover_span`), so serving it reads that range.
+version: the cover's place is kept with them (`Tags.cover_span`), so serving it reads that place alone
+(`cover_places`).
 Text is shown as `visible_text` makes it: no bidi override or control character can make a title lie.
 
 Formats: ID3v1/ID3v2 (MP3, AAC, and the ID3 chunk of WAV and AIFF), Vorbis comments (FLAC, Ogg Vorbis,
 Opus, Ogg FLAC, Speex) and MP4/M4A atoms. Matroska and WebM tags are not read.
 """
 
-import base64
-import binascii
 import errno
 import io
 import logging
 import re
-import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -38,12 +36,13 @@ import mutagen.mp4
 from mutagen._vorbis import VCommentDict  # the Vorbis comment parser of mutagen's Ogg and FLAC classes
 from mutagen.mp4._atom import Atoms  # the atom tree MP4Tags reads; mutagen.mp4 uses it without exporting it
 
+from audio_library.media.cover_places import comment_picture
 from audio_library.media.covers import MAX_COVER_BYTES, Cover, servable_cover
 from audio_library.media.formats.bmff import mp4_tag_list
-from audio_library.media.formats.flac import flac_comment_at, flac_metadata
+from audio_library.media.formats.flac import flac_metadata
 from audio_library.media.formats.id3 import extract_id3
-from audio_library.media.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile, OutOfBoundsError
-from audio_library.media.formats.ogg_comments import ogg_comment_at, ogg_comments
+from audio_library.media.formats.limits import TAG_READ_BYTES, TAG_READS, BoundedFile
+from audio_library.media.formats.ogg_comments import ogg_comments
 from audio_library.media.formats.riff import id3_chunk
 from audio_library.media.formats.tag_copy import Span, TagCopy
 from audio_library.media.formats.vorbis_comments import Comments
@@ -204,40 +203,16 @@ def _placed_in_comment(found: _Found, comments: Comments | None) -> _Found:
         return found
     for field, (offset, _) in zip(comments.fields, comments.places, strict=True):
         key, _, value = field.partition(b"=")
-        if key.lower() == b"metadata_block_picture" and _comment_picture(value) == cover.data:
+        picture = comment_picture(value) if key.lower() == b"metadata_block_picture" else None
+        if picture is not None and picture.data == cover.data:
             return replace(tags, cover_span=(offset + len(key) + 1, len(value)), cover_in_comment=True), cover
     return found
 
 
-def _comment_picture(value: bytes) -> bytes | None:
-    """The picture's bytes in a base64 METADATA_BLOCK_PICTURE value, or None if it holds none."""
-    try:
-        return bytes(mutagen.flac.Picture(base64.b64decode(value)).data)
-    except (binascii.Error, mutagen.MutagenError, ValueError, struct.error):
-        return None
-
-
-def read_comment_cover(raw: BinaryIO, mime: str, place: Span) -> Cover | None:
-    """The cover whose base64 METADATA_BLOCK_PICTURE value examining an Ogg or FLAC file found at ``place`` of
-    its comment packet or block: the pages' or blocks' headers walked again and that value alone read, no
-    comment parsed."""
-    reader = {"audio/ogg": ogg_comment_at, "audio/flac": flac_comment_at}.get(mime.partition(";")[0])
-    stream = BoundedFile(raw, TAG_READ_BYTES, TAG_READS)
-    try:
-        value = None if reader is None else reader(stream, stream.size, place)
-    except OutOfBoundsError:
-        return None
-    picture = None if value is None else _comment_picture(value)
-    return None if picture is None else servable_cover([picture])
-
-
 def _from_vorbis(found: Any, pictures: list[Any], copy: TagCopy) -> _Found:
     comments: Any = found if found is not None else {}
-    for encoded in comments.get("metadata_block_picture") or []:
-        try:
-            pictures.append(mutagen.flac.Picture(base64.b64decode(encoded)))
-        except (binascii.Error, mutagen.MutagenError, ValueError, struct.error):
-            continue
+    encoded = comments.get("metadata_block_picture") or []
+    pictures += [picture for picture in map(comment_picture, encoded) if picture is not None]
     pictures.sort(key=lambda picture: picture.type != _FRONT_COVER)
     return _tags(lambda key: _first(comments.get(key)), _VORBIS_KEYS, [picture.data for picture in pictures], copy)
 
