@@ -6,6 +6,7 @@ import base64
 import io
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +256,17 @@ def test_a_tag_reading_waits_for_a_slot_then_the_upload_gets_a_503(
     assert "try again" in busy.json["error"]  # type: ignore[index]
     assert [path.name for path in library.root.iterdir() if not path.name.startswith(".")] == []
     assert upload(client, ("song.mp3", fixture_bytes("tagged.mp3"))).status_code == 201
+
+
+def test_a_tag_reading_waits_its_turn_when_a_slot_frees_in_time(client: FlaskClient) -> None:
+    held = [tags_module._parsers.acquire(timeout=1) for _ in range(tags_module.TAG_PARSERS)]
+    freeing = threading.Timer(0.2, tags_module._parsers.release)  # one reading ends while the upload waits
+    freeing.start()
+    try:
+        response = upload(client, ("song.mp3", fixture_bytes("tagged.mp3")))
+    finally:
+        freeing.join()
+        for _ in held[1:]:
+            tags_module._parsers.release()
+    assert response.status_code == 201
+    assert response.json["files"][0]["title"] == "Tone Title"  # type: ignore[index]
