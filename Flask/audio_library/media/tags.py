@@ -13,6 +13,7 @@ At most TAG_PARSERS readings run at once (each holds up to TAG_READ_BYTES and it
 most TAG_WAIT_S for its turn, then gets TagsBusyError. Tags are read when a file is examined, once per file
 version: the cover's place is kept with them (`Tags.cover_span`), so serving it reads that place alone
 (`cover_places`).
+
 Text is shown as `visible_text` makes it: no bidi override or control character can make a title lie.
 
 Formats: ID3v1/ID3v2 (MP3, AAC, and the ID3 chunk of WAV and AIFF), Vorbis comments (FLAC, Ogg Vorbis,
