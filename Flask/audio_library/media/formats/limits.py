@@ -18,7 +18,7 @@ TAG_READS = 4096  # reads one tag reading may make (each reads at least one head
 # reading hands to the tag parser: the byte budget bounds bytes, this bounds the objects a parser builds. The
 # items past it are dropped, unread; real files hold a few dozen.
 MAX_TAG_ITEMS = 1024
-MAX_ITEM_VALUES = 16  # values (data atoms) kept of one MP4 tag item; a real cover item holds one or two
+MAX_ITEM_VALUES = 16  # values kept of one tag item (MP4 data atoms, ID3 frames of one ID); real ones hold 1 or 2
 
 
 class OutOfBoundsError(ValueError):
