@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.audio.multiplying_tags import COVER, FAMILIES, WITH_COVER, Multiplied
@@ -128,7 +128,7 @@ def test_uploads_and_covers_of_every_family_at_once_keep_the_server_small(server
 
 
 @pytest.mark.fuzz
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None)
 @given(
     family=st.sampled_from(sorted(FAMILIES)),
     count=st.integers(1, 250_000),
