@@ -15,7 +15,6 @@ The figures are written into docs/audio-library.md between the `bench:hostile` m
 import argparse
 import dataclasses
 import os
-import platform
 import struct
 import sys
 import tempfile
@@ -24,15 +23,15 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
 from audio_library.media.detection import detect_audio_type, probe_duration
 
-from bench.figures import within, write_between_markers
+from bench.figures import measured_on, within, write_between_markers
 from tests.audio.hostile import HOSTILE
 from tests.multipart import upload_chunks
+from tests.resources import cpu_seconds
 from tests.servers import RunningServer, audio_server
 
 
@@ -43,7 +42,6 @@ RSS_TARGET = 150 * 1024 * 1024
 CPU_TARGET_S = 0.5
 SAMPLE_EVERY_S = 0.02
 NOISE = os.urandom(1024 * 1024)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def honest_wav(size: int) -> Iterator[bytes]:
@@ -56,12 +54,6 @@ def honest_wav(size: int) -> Iterator[bytes]:
         piece = NOISE[: min(left, len(NOISE))]
         yield piece
         left -= len(piece)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of the process so far, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def rss_bytes(pid: int) -> int:
@@ -133,11 +125,8 @@ def detection_cpu(chunks: Callable[[int], Iterator[bytes]], size: int, folder: P
 
 def figures(rounds: list[Round], baseline: Round, floor: Round, size: int, load: tuple[float, float]) -> list[str]:
     """The Markdown table of the rounds, each next to the baseline."""
-    moment = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"Measured by `make bench` (`bench/bench_hostile_uploads.py`) on {moment}, {os.cpu_count()} cores shared "
-        f"with other work, Python {platform.python_version()}, load average {load[0]:.1f} at the start and "
-        f"{load[1]:.1f} at the end: the CPU figures are noisy.",
+        measured_on("bench_hostile_uploads.py", load),
         f"{CONCURRENT} concurrent uploads of {size / 1e6:,.0f} MB per row to one real server (waitress); server "
         "CPU is user + system time of the server process per upload, peak RSS is sampled every 20 ms.",
         "",

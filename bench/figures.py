@@ -1,10 +1,13 @@
 """What every benchmark does with its figures: percentiles of samples, and writing them into a doc's markers."""
 
 import argparse
+import os
+import platform
 import re
 import statistics
 import tempfile
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -22,6 +25,17 @@ def verdict(met: bool) -> str:
 def within(value: float, target: float) -> str:
     """The verdict on a figure whose target is a ceiling."""
     return verdict(value <= target)
+
+
+def measured_on(script: str, load: tuple[float, float]) -> str:
+    """The sentence that says when, where and under what load a benchmark measured (load average at its start
+    and end)."""
+    moment = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Measured by `make bench` (`bench/{script}`) on {moment}, {os.cpu_count()} cores shared "
+        f"with other work, Python {platform.python_version()}, load average {load[0]:.1f} at the start and "
+        f"{load[1]:.1f} at the end: the CPU figures are noisy."
+    )
 
 
 def write_between_markers(doc: Path, marker: str, lines: list[str]) -> None:

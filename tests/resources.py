@@ -56,6 +56,12 @@ def run_with_peak_rss(command: Sequence[str], timeout: float = 600.0) -> Measure
     return Measured(result.returncode, result.stdout, result.stderr, peak_kib * 1024)
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system, every thread) a running process has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+
+
 def descriptors(pid: int) -> int:
     """How many file descriptors the process holds: files, sockets, pipes."""
     return len(os.listdir(f"/proc/{pid}/fd"))

@@ -16,6 +16,7 @@ from audio_library.media.formats.limits import TAG_READ_BYTES
 from audio_library.media.tags import MAX_TEXT, MAX_TEXT_FRAME, read_cover, read_tags
 
 from tests.audio.counting import CountingFile, count_binary_reads
+from tests.audio.multiplying_tags import ogg_pages
 from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
 from tests.fixtures.make_fixtures import id3v2
 from tests.library_folders import fixture_bytes
@@ -136,18 +137,6 @@ def test_the_tags_of_an_ogg_stream_behind_an_id3_tag_are_read(tmp_path: Path) ->
     path.write_bytes(id3v2(b"") + fixture_bytes("tagged.ogg"))
     assert detect_audio_type(path) == "audio/ogg"
     assert read_tags(path, "audio/ogg").title == "Tone Title"
-
-
-def ogg_pages(serial: int, first_page: int, packet: bytes) -> bytes:
-    """``packet`` as Ogg pages of 255 segments of 255 bytes (the last segment shorter), CRCs left zero."""
-    pages, segments = [], [packet[at : at + 255] for at in range(0, len(packet), 255)]
-    if len(segments[-1]) == 255:
-        segments.append(b"")
-    for number, start in enumerate(range(0, len(segments), 255)):
-        chunk = segments[start : start + 255]
-        header = b"OggS\0" + bytes((1 if number else 0,)) + struct.pack("<qII", 0, serial, first_page + number)
-        pages.append(header + bytes(4) + bytes((len(chunk),)) + bytes(map(len, chunk)) + b"".join(chunk))
-    return b"".join(pages)
 
 
 def test_a_comment_packet_of_countless_empty_comments_is_read_within_the_bounds(

@@ -21,9 +21,10 @@ from audio_library.media.tags import Tags
 
 
 CACHE_FILE = ".metadata.json"
-# 2: tags; 3: the parsers accept real files they refused, and FFmpeg's second judge (issue 18). A cache of
-# another version is ignored, so every file is examined again.
-CACHE_VERSION = 3
+# 2: tags; 3: the parsers accept real files they refused, and FFmpeg's second judge (issue 18); 4: the cover's
+# place in the file, and tag text without bidi or control characters (issue 21). A cache of another version
+# is ignored, so every file is examined again.
+CACHE_VERSION = 4
 SAVE_INTERVAL_NS = 2_000_000_000  # the cache is saved at most this often while listings change it
 
 logger = logging.getLogger(__name__)
@@ -103,8 +104,11 @@ class MetadataCache:
             document = json.loads((self.root / CACHE_FILE).read_text(encoding="utf-8"))
             if document.get("version") != CACHE_VERSION:
                 return
-            for name, size, mtime_ns, mime, duration, sha256, *tags in document["files"]:
-                self._facts[(str(name), int(size), int(mtime_ns))] = Facts(mime, duration, sha256, Tags(*tags))
+            for name, size, mtime_ns, mime, duration, sha256, *fields in document["files"]:
+                title, artist, album, track, cover, cover_offset, cover_length, in_comment = fields
+                span = None if cover_offset is None else (int(cover_offset), int(cover_length))
+                tags = Tags(title, artist, album, track, bool(cover), span, bool(in_comment))
+                self._facts[(str(name), int(size), int(mtime_ns))] = Facts(mime, duration, sha256, tags)
         except FileNotFoundError:
             return
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
@@ -115,4 +119,6 @@ class MetadataCache:
 def _cache_row(key: Key, facts: Facts) -> list[Any]:
     """A file's row in the persisted cache; `_load` reads it back."""
     tags = facts.tags
-    return [*key, facts.type, facts.duration, facts.sha256, tags.title, tags.artist, tags.album, tags.track, tags.cover]
+    offset, length = tags.cover_span or (None, None)
+    fields = (tags.title, tags.artist, tags.album, tags.track, tags.cover, offset, length, tags.cover_in_comment)
+    return [*key, facts.type, facts.duration, facts.sha256, *fields]

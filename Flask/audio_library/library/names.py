@@ -5,14 +5,13 @@ import os
 import re
 import unicodedata
 
+from audio_library.visible_text import is_unsafe
+
 
 MAX_NAME_BYTES = 255  # NAME_MAX of ext4, XFS, btrfs, APFS: the longest name the folder can hold
 MAX_EXTENSION_BYTES = 16  # a longer "extension" is part of the name, not a type hint worth keeping
 FALLBACK_NAME = "unnamed"
 
-# Control, format (bidi overrides such as U+202E can disguise an extension), surrogate and line/paragraph
-# separator characters: none belongs in a name shown in a list.
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _SEPARATORS = frozenset({"/", "\\"})
 _LEADING_JUNK = re.compile(r"^[\s.]+")
 _NUMBER = re.compile(r"\d+")
@@ -34,9 +33,7 @@ def sanitize_filename(sent: str) -> str:
     and sanitizing a sanitized name changes nothing.
     """
     name = unicodedata.normalize("NFC", sent)
-    name = "".join(
-        "_" if char in _SEPARATORS or unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in name
-    )
+    name = "".join("_" if char in _SEPARATORS or is_unsafe(char) else char for char in name)
     name = _LEADING_JUNK.sub("", name).rstrip()
     name = fit_name(name, "")
     return name or FALLBACK_NAME

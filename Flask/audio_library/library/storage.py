@@ -16,9 +16,12 @@ from audio_library.library.entries import Entry, Listing, make_entry
 from audio_library.library.folder_lock import FILE_MODE, FolderLock, LibraryError
 from audio_library.library.names import disk_name, numbered_name, sanitize_filename
 from audio_library.library.playable_copies import DEFAULT_TRANSCODES, Transcoder
+from audio_library.media.cover_places import comment_cover, cover_at
+from audio_library.media.covers import Cover
 from audio_library.media.examiner import Examiner, Facts
 from audio_library.media.safe_open import open_regular
 from audio_library.media.second_judge import SecondJudge
+from audio_library.media.tags import read_cover
 
 
 MAX_NUMBERED_NAMES = 10_000  # "name (10000).mp3": past that, something other than uploads fills the folder
@@ -75,6 +78,22 @@ class Library:
         gone or no longer a plain file."""
         stream = open_regular(self.path(entry), buffered=buffered)
         return stream, os.fstat(stream.fileno())
+
+    def cover(self, entry: Entry, stream: BinaryIO, info: os.stat_result) -> Cover | None:
+        """The cover picture of an entry's file, opened unbuffered (`open`), or None if it has none.
+
+        It is read from where examining this version of the file (size and mtime of the open file) found it; a
+        version not examined yet is examined first: a range of the file, or the base64 value of an Ogg or FLAC
+        comment, found again from the pages' or blocks' headers. Only a cover that lies nowhere as it is (an
+        unsynchronised ID3 frame) needs the tags read again, within their bounds.
+        """
+        facts = self.catalog.facts((entry.on_disk, info.st_size, info.st_mtime_ns))
+        if facts is None or facts.type is None or not facts.tags.cover:
+            return None
+        span = facts.tags.cover_span
+        if span is None:  # an unsynchronised ID3 frame, or a format only FFmpeg reads (in a child)
+            return read_cover(stream, facts.type) or self.examiner.judge.cover(stream, facts.type)
+        return comment_cover(stream, facts.type, span) if facts.tags.cover_in_comment else cover_at(stream, span)
 
     def delete(self, name: str) -> bool:
         """Delete the audio file called `name`; False if there is none."""

@@ -10,7 +10,6 @@ from werkzeug.wsgi import wrap_file
 
 from audio_library.library.names import sanitize_filename
 from audio_library.library.playable_copies import PLAYABLE_TYPES, TranscodeError, TranscodersBusyError
-from audio_library.media.tags import read_cover
 from audio_library.web.current_library import get_library
 from audio_library.web.download_names import content_disposition
 from audio_library.web.errors import RequestError, no_such_file
@@ -100,7 +99,8 @@ def serve_cover(name: str) -> Response:
     """The cover picture embedded in an audio file's tags: a JPEG, PNG, GIF or WebP of at most 1 MiB.
 
     Its type is told from its bytes, never from what the tag claims, so nothing else is ever served here.
-    404 when the file has no such picture.
+    404 when the file has no such picture. Where it lies was found when the file was examined: serving it
+    reads those bytes alone, never the tags again.
     """
     library = get_library()
     entry = library.entry(name)
@@ -111,7 +111,7 @@ def serve_cover(name: str) -> Response:
     except FileNotFoundError:
         raise no_such_file(name) from None
     with stream:
-        cover = read_cover(stream, entry.type) or library.examiner.judge.cover(stream, entry.type)
+        cover = library.cover(entry, stream, info)
     if cover is None:
         raise RequestError(404, f'The audio file "{name}" has no cover picture.')
     response = Response(cover.data, mimetype=cover.type)

@@ -6,15 +6,26 @@ download) whose movie box is whole is read as far as it goes: players play what 
 
 import struct
 
-from audio_library.media.formats.limits import BoundedFile, OutOfBoundsError
+from audio_library.media.formats.limits import (
+    MAX_ITEM_VALUES,
+    MAX_TAG_ITEMS,
+    BoundedFile,
+    BudgetExceededError,
+    OutOfBoundsError,
+)
+from audio_library.media.formats.tag_copy import TagCopy
 
 
 _Box = tuple[bytes, int, int]
 _STSZ, _STZ2 = b"stsz", b"stz2"
+_DATA_HEADER = 8  # what a tag value's data atom holds before the value: its type and locale
+# The boxes a tag library opens to read the boxes inside (mutagen's containers): as a tag item, none is a tag.
+_CONTAINERS = frozenset((b"moov", b"udta", b"trak", b"mdia", b"meta", b"ilst", b"stbl", b"minf", b"moof", b"traf"))
 
 
-def _bmff_boxes(stream: BoundedFile, start: int, end: int, top: bool = False) -> list[_Box]:
-    """(type, body offset, body end) of the boxes between ``start`` and ``end``, reading only headers.
+def _bmff_boxes(stream: BoundedFile, start: int, end: int, top: bool = False, limit: int | None = None) -> list[_Box]:
+    """(type, body offset, body end) of the boxes between ``start`` and ``end``, reading only headers; the
+    first ``limit`` of them if given.
 
     A box whose size is smaller than its header, runs past its parent, or whose 64-bit size is cut short is a
     lie: OutOfBoundsError. Size 0 means "to the end of the parent", as the format says. At the ``top`` level a
@@ -22,7 +33,7 @@ def _bmff_boxes(stream: BoundedFile, start: int, end: int, top: bool = False) ->
     """
     boxes: list[_Box] = []
     offset = start
-    while offset + 8 <= end:
+    while offset + 8 <= end and (limit is None or len(boxes) < limit):
         stream.walk()
         stream.seek(offset)
         header = stream.read(min(16, end - offset))
@@ -106,15 +117,18 @@ def bmff_duration(stream: BoundedFile, size: int) -> float | None:
     return None
 
 
-def _box(box_type: bytes, body: bytes) -> bytes:
-    return struct.pack(">I4s", 8 + len(body), box_type) + body
+def _header(box_type: bytes, body_size: int) -> bytes:
+    return struct.pack(">I4s", 8 + body_size, box_type)
 
 
-def mp4_tag_list(stream: BoundedFile, size: int, max_item: int) -> bytes | None:
-    """A movie box holding only the file's iTunes tag list (moov/udta/meta/ilst), without the items bigger
-    than ``max_item`` (a big cover), which are never read; None if the file has no tag list.
+def mp4_tag_list(stream: BoundedFile, size: int, max_item: int) -> TagCopy | None:
+    """A movie box holding only the file's iTunes tag list (moov/udta/meta/ilst), as a tag library reads it,
+    bounded in bytes and in atoms; None if the file has no tag list.
 
-    It is what a tag library needs to read the tags, so the title survives a cover over the read budget.
+    The items bigger than ``max_item`` (a big cover) are never read, so the title survives a cover over the
+    read budget. Of the rest, the first MAX_TAG_ITEMS atoms are kept, counting the items and the values (data
+    atoms) in them, and at most MAX_ITEM_VALUES values an item: a `covr` of countless empty data atoms costs
+    no more than the cap. Items named as boxes that hold boxes (`moov`, `meta`...) are no tags: left out.
     """
     parent: _Box | None = next((box for box in _bmff_boxes(stream, 0, size, top=True) if box[0] == b"moov"), None)
     for kind in (b"udta", b"meta", b"ilst"):
@@ -124,9 +138,27 @@ def mp4_tag_list(stream: BoundedFile, size: int, max_item: int) -> bytes | None:
         parent = _child(stream, (parent[0], parent[1] + skipped, parent[2]), (kind,))
     if parent is None:
         return None
-    items = bytearray()
-    for item_type, body, end in _bmff_boxes(stream, parent[1], parent[2]):
-        if end - body <= max_item:
-            stream.seek(body)
-            items += _box(item_type, stream.read(end - body))
-    return _box(b"moov", _box(b"udta", _box(b"meta", bytes(4) + _box(b"ilst", bytes(items)))))
+    items, atoms = TagCopy(), 0
+    for item_type, body, end in _bmff_boxes(stream, parent[1], parent[2], limit=MAX_TAG_ITEMS):
+        if atoms >= MAX_TAG_ITEMS:
+            break
+        if end - body > max_item or item_type in _CONTAINERS:
+            continue
+        try:
+            values = _bmff_boxes(stream, body, end, limit=min(MAX_ITEM_VALUES, MAX_TAG_ITEMS - atoms - 1))
+        except BudgetExceededError:
+            raise
+        except OutOfBoundsError:
+            continue  # an item whose values are no boxes: not a tag we can read, the others still are
+        item = TagCopy()
+        for value_type, value_body, value_end in values:
+            if value_type == b"data" and value_end - value_body < _DATA_HEADER:
+                continue  # no value, and one that mutagen cannot read: it would cost the whole tag list
+            item.add(_header(value_type, value_end - value_body))
+            item.copy(stream, value_body, value_end - value_body)
+        items.extend(item.wrapped(_header(item_type, len(item.data))))
+        atoms += 1 + len(values)
+    tag_list = items.wrapped(_header(b"ilst", len(items.data)))
+    meta = tag_list.wrapped(_header(b"meta", 4 + len(tag_list.data)) + bytes(4))
+    udta = meta.wrapped(_header(b"udta", len(meta.data)))
+    return udta.wrapped(_header(b"moov", len(udta.data)))

@@ -1,9 +1,18 @@
 """ID3v2 tags: metadata that MP3s, and FLAC files from some rippers, carry in front of their audio."""
 
 import io
+from collections import Counter
 from collections.abc import Mapping
 
-from audio_library.media.formats.limits import SNIFF_BYTES, BoundedFile, BudgetExceededError, OutOfBoundsError
+from audio_library.media.formats.limits import (
+    MAX_ITEM_VALUES,
+    MAX_TAG_ITEMS,
+    SNIFF_BYTES,
+    BoundedFile,
+    BudgetExceededError,
+    OutOfBoundsError,
+)
+from audio_library.media.formats.tag_copy import TagCopy
 
 
 MAX_ID3_TAGS = 4  # some taggers write several ID3v2 tags in a row
@@ -111,12 +120,14 @@ def _plain_sizes_v24(source: BoundedFile, start: int, end: int) -> bool:
     return as_plain > as_syncsafe or (as_plain == as_syncsafe and syncsafe_past >= 1 and plain_past <= 1)
 
 
-def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -> bytes | None:
+def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -> TagCopy | None:
     """A new ID3v2 tag holding only the ``wanted`` frames of the tag at ``offset`` that are plain bytes.
 
     ``wanted`` maps a frame ID to the largest body kept of such a frame. Frames that are compressed, encrypted
-    or grouped, or bigger than that, are left out, so what a tag library makes of the result is bounded by
-    its size. Frame IDs are 4 bytes (ID3v2.3/2.4) or 3 bytes (ID3v2.2, wanted lists both). ID3v2.4 frames
+    or grouped, or bigger than that, are left out; the walk ends after MAX_TAG_ITEMS frames of the wanted
+    IDs, and of one ID only the first MAX_ITEM_VALUES are kept (a tag library merges those, at a cost growing
+    with the square of their number), so what a tag library makes of the result is bounded by its size and
+    its count. Frame IDs are 4 bytes (ID3v2.3/2.4) or 3 bytes (ID3v2.2, wanted lists both). ID3v2.4 frames
     written with plain sizes are kept with syncsafe ones. None if there is no tag; OutOfBoundsError if its
     frames run past its end.
     """
@@ -127,12 +138,13 @@ def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -
     if major == 2 and flags & _TAG_COMPRESSED_V22:
         return None
     source, start, end = stream, offset + ID3_HEADER, offset + ID3_HEADER + tag_size
+    in_file = True  # whether positions in `source` are positions in the file
     if major < 4 and flags & _TAG_UNSYNC:
         # Before 2.4 the whole tag is unsynchronised, frame headers included: undo it, then walk the result.
         stream.seek(start)
         decoded = stream.read(tag_size).replace(b"\xff\x00", b"\xff")
         source = BoundedFile(io.BytesIO(decoded), len(decoded), stream.max_structures - stream.structures)
-        start, end = 0, len(decoded)
+        start, end, in_file = 0, len(decoded), False
     if major > 2 and flags & _TAG_EXTENDED:
         source.seek(start)
         raw = source.read(4)
@@ -140,11 +152,11 @@ def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -
         if extended is None or len(raw) < 4:
             raise OutOfBoundsError("bad ID3v2 extended header")
         start += extended
-    kept = bytearray()
+    kept, count, per_id = TagCopy(), 0, Counter[bytes]()
     header_size, id_size = (6, 3) if major == 2 else (10, 4)
     syncsafe = major == 4 and not _plain_sizes_v24(source, start, end)
     position = start
-    while position + header_size <= end:
+    while position + header_size <= end and count < MAX_TAG_ITEMS:
         source.walk()
         source.seek(position)
         header = source.read(header_size)
@@ -156,10 +168,18 @@ def extract_id3(stream: BoundedFile, offset: int, wanted: Mapping[bytes, int]) -
         if frame_size is None or position + header_size + frame_size > end:
             raise OutOfBoundsError("ID3v2 frame runs past the end of its tag")
         frame_flags = int.from_bytes(header[8:10], "big") if major > 2 else 0
-        if frame_size <= wanted.get(frame_id, -1) and not frame_flags & _OPAQUE_FRAME_FLAGS.get(major, 0):
+        shown = frame_id in wanted  # a frame shown counts toward the caps whether it is kept or not
+        count += shown
+        per_id[frame_id] += shown
+        wanted_size = wanted.get(frame_id, -1) if per_id[frame_id] <= MAX_ITEM_VALUES else -1
+        if frame_size <= wanted_size and not frame_flags & _OPAQUE_FRAME_FLAGS.get(major, 0):
             if major == 4:
                 unsync = _FRAME_UNSYNC_V24 if flags & _TAG_UNSYNC else 0
                 header = frame_id + _encode_syncsafe(frame_size) + (frame_flags | unsync).to_bytes(2, "big")
-            kept += header + source.read(frame_size)
+            kept.add(header)
+            if in_file:
+                kept.copy(source, position + header_size, frame_size)
+            else:
+                kept.add(source.read(frame_size))
         position += header_size + frame_size
-    return b"ID3" + bytes((major, 0, 0)) + _encode_syncsafe(len(kept)) + bytes(kept)
+    return kept.wrapped(b"ID3" + bytes((major, 0, 0)) + _encode_syncsafe(len(kept.data)))

@@ -14,6 +14,11 @@ DETECT_READ_BYTES = 256 * 1024  # bytes one detection (or one duration probe) ma
 DETECT_STRUCTURES = 4096  # headers (boxes, chunks, elements, blocks, pages, frames, tags) it may walk
 TAG_READ_BYTES = 2 * 1024 * 1024  # bytes one tag reading may read: covers make tags big
 TAG_READS = 4096  # reads one tag reading may make (each reads at least one header)
+# Items (ID3 frames, Vorbis comments, FLAC picture blocks, MP4 tag atoms and the data atoms in them) one tag
+# reading hands to the tag parser: the byte budget bounds bytes, this bounds the objects a parser builds. The
+# items past it are dropped, unread; real files hold a few dozen.
+MAX_TAG_ITEMS = 1024
+MAX_ITEM_VALUES = 16  # values kept of one tag item (MP4 data atoms, ID3 frames of one ID); real ones hold 1 or 2
 
 
 class OutOfBoundsError(ValueError):

@@ -1,58 +1,46 @@
 """The comments of an Ogg audio stream (Vorbis comments), read page by page without the fields too big to keep.
 
-A cover is a comment too (METADATA_BLOCK_PICTURE, base64), and the whole comment packet, cover included,
-is what a tag library reads: a cover over the tag budget would cost the title. So the packet is followed
-across pages from their headers alone, and a field over the limit is stepped over, never read.
+The comment packet is followed across pages from their headers alone; `vorbis_comments` reads its fields.
 """
 
 import struct
-from collections import deque
 
 from audio_library.media.formats.id3 import skip_id3
 from audio_library.media.formats.limits import BoundedFile, OutOfBoundsError
+from audio_library.media.formats.tag_copy import Span
+from audio_library.media.formats.vorbis_comments import Comments, comment_at, vorbis_comments
 
 
 # Identification packet's start -> bytes before the comments in the stream's second packet (its comment
 # header): Vorbis "\x03vorbis", Opus "OpusTags", a FLAC metadata block header, nothing for Speex.
 _COMMENTS_AT = {b"\x01vorbis": 7, b"OpusHead": 8, b"\x7fFLAC": 4, b"Speex   ": 0}
 _COMMENT_PACKET = 1
-MAX_COMMENTS = 1024  # comments read of a packet; real files hold a few dozen, and each costs a parse
-_BUFFER = 64 * 1024
-
-_Span = tuple[int, int]
 
 
-def ogg_comments(stream: BoundedFile, size: int, max_field: int) -> bytes | None:
-    """The Vorbis comments of the file's first audio stream (vendor, count, then each field, as the Vorbis
-    comment header holds them, with no framing bit), without the fields longer than ``max_field``; None if
-    the file holds no audio stream with comments."""
+def ogg_comments(stream: BoundedFile, size: int, max_field: int) -> Comments | None:
+    """The Vorbis comments of the file's first audio stream (as `vorbis_comments` gives them, each field's
+    place counted from the start of the comment packet); None if the file holds no audio stream with
+    comments."""
     found = _comment_packet(stream, size)
     if found is None:
         return None
     skipped, spans = found
-    packet = _SpanReader(stream, spans)
-    packet.skip(skipped)
-    vendor = packet.field(max_field)
-    (count,) = struct.unpack("<I", packet.read(4))
-    fields = []
-    for _ in range(min(count, MAX_COMMENTS)):
-        if packet.left < 4:
-            break  # a count that overstates the fields: keep those there are
-        fields.append(packet.field(max_field))
-    kept = [field for field in fields if field is not None]
-    return b"".join((_framed(vendor or b""), struct.pack("<I", len(kept)), *map(_framed, kept)))
+    return vorbis_comments(stream, spans, skipped, max_field)
 
 
-def _framed(field: bytes) -> bytes:
-    return struct.pack("<I", len(field)) + field
+def ogg_comment_at(stream: BoundedFile, size: int, place: Span) -> bytes | None:
+    """The bytes at ``place`` (offset, length) of the comment packet of the file's first audio stream, found
+    again from the pages' headers and read alone; None if the file holds no such packet."""
+    found = _comment_packet(stream, size)
+    return None if found is None else comment_at(stream, found[1], place)
 
 
-def _comment_packet(stream: BoundedFile, size: int) -> tuple[int, list[_Span]] | None:
+def _comment_packet(stream: BoundedFile, size: int) -> tuple[int, list[Span]] | None:
     """(bytes before the comments, (offset, length) of each piece of the comment packet) of the first audio
     stream, from the pages' headers (some taggers put an ID3v2 tag before the first page)."""
     offset = skip_id3(stream, size) or 0
     serial, skipped, packet = None, 0, 0
-    spans: list[_Span] = []
+    spans: list[Span] = []
     while offset + 27 <= size:
         stream.seek(offset)
         header = stream.read(27)
@@ -80,62 +68,3 @@ def _comment_packet(stream: BoundedFile, size: int) -> tuple[int, list[_Span]] |
                         return skipped, spans
         offset = body + sum(lacing)
     return None
-
-
-class _SpanReader:
-    """The bytes of a packet spread over pages, read in order, with fields too long to keep stepped over."""
-
-    def __init__(self, stream: BoundedFile, spans: list[_Span]) -> None:
-        self._stream = stream
-        self._spans = deque(spans)
-        self._buffer = b""
-        self._at = 0  # what of the buffer was read
-        self.left = sum(length for _, length in spans)
-
-    def read(self, count: int) -> bytes:
-        """The next ``count`` bytes; OutOfBoundsError if the packet ends first."""
-        if count > self.left:
-            raise OutOfBoundsError("Vorbis comment runs past its packet")
-        self.left -= count
-        if self._at + count > len(self._buffer):
-            pieces = [self._buffer[self._at :]]
-            wanted = count - len(pieces[0])
-            while wanted > 0:
-                offset, length = self._spans[0]
-                take = min(length, max(wanted, _BUFFER))
-                self._stream.seek(offset)
-                pieces.append(self._stream.read(take))
-                self._advance(take)
-                wanted -= take
-            self._buffer, self._at = b"".join(pieces), 0
-        data = self._buffer[self._at : self._at + count]
-        self._at += count
-        return data
-
-    def skip(self, count: int) -> None:
-        """Step over the next ``count`` bytes without reading them."""
-        if count > self.left:
-            raise OutOfBoundsError("Vorbis comment runs past its packet")
-        self.left -= count
-        buffered = min(count, len(self._buffer) - self._at)
-        self._at += buffered
-        count -= buffered
-        while count:
-            take = min(count, self._spans[0][1])
-            self._advance(take)
-            count -= take
-
-    def field(self, max_field: int) -> bytes | None:
-        """The next length-prefixed field, or None (stepped over) if it is longer than ``max_field``."""
-        (length,) = struct.unpack("<I", self.read(4))
-        if length > max_field:
-            self.skip(length)
-            return None
-        return self.read(length)
-
-    def _advance(self, count: int) -> None:
-        offset, length = self._spans[0]
-        if count == length:
-            self._spans.popleft()
-        else:
-            self._spans[0] = (offset + count, length - count)
