@@ -115,7 +115,8 @@ def test_running_tasks_are_saved_again_when_redis_comes_back_empty(
     key = f"crawler:task:{task_id}"
     assert client.hget(key, "status") == b"running"  # a field of its own, never searched for in the JSON
     client.flushall()  # as a Redis restarted without its data
-    assert httpx.get(f"{two.url}/api/v1/tasks/{task_id}").status_code == 404
+    # Before or after the running server saved it again (a race the test must not depend on), never a 500.
+    assert httpx.get(f"{two.url}/api/v1/tasks/{task_id}").status_code in {200, 404}
     wait_until(lambda: client.hget(key, "status") == b"running", "the running task saved again")
     farm.open_gate("emptied")
     assert wait_ready(two, task_id)["result"] == [200]
