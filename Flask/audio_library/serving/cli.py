@@ -3,10 +3,11 @@
 [--allowed-host NAME]... [--users FILE [--private]] [--debug]`;
 `python Flask/server.py add-user NAME --users FILE` adds a user.
 
-Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
-file) before a worker thread runs the application, so a slow or stalled client never holds a worker and the
-application never sees half a body. Its body limit is the application's, and its own error responses (413,
-400) are JSON like every other error. `--debug` runs Flask's development server instead.
+Production serving is waitress, with request bodies handed to the application as they arrive (up to
+STREAMING_BODIES at once, so slow senders hold at most that many of the THREADS workers; past that a body is
+spooled whole first, spilling past 512 KiB to a temporary file, as waitress does): an upload's first bytes
+are judged while the rest is still on its way. Its body limit is the application's, and its own error
+responses (413, 400) are JSON like every other error. `--debug` runs Flask's development server instead.
 
 Exit statuses: 0 stopped by SIGTERM or Ctrl-C; 2 could not start: bad arguments, an unusable library folder or
 users file, or the address is taken. add-user: 0 the user was written, 2 nothing was.
@@ -36,6 +37,7 @@ from audio_library.web.current_library import get_library
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 THREADS = 8
+STREAMING_BODIES = THREADS // 2
 # Waitress's default of 100 open connections lets 100 stalled clients lock everyone else out; with at most
 # --connections-per-client (64) from one address, 4000 takes 63 addresses to fill. Each connection costs a
 # descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
@@ -181,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             # anonymous files, never visible in the folder.
             spool_folder=str(app.config["LIBRARY_DIR"]),
             access_log=access_log,
+            streaming_bodies=STREAMING_BODIES,
             host=arguments.host,
             port=arguments.port,
             threads=THREADS,

@@ -10,16 +10,42 @@ from typing import Any, cast
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 from audio_library.serving.adjustments import ServingAdjustments, ours
 from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
+from audio_library.serving.streaming import BodyPipe
 
 
 # How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
 LINGER_SECONDS = 5.0
+# And how much of it is drained at most: a client that ignores an early answer (a 415 from the first bytes of a
+# 300 MB video) is reset after that much rather than read for LINGER_SECONDS at whatever speed it sends.
+LINGER_BYTES = 32 * 1024 * 1024
 ACCEPTS_PER_TURN = 64  # connections accepted per turn of the event loop, at most (waitress accepts one)
 ROOM_CHECK_INTERVAL = 0.05  # seconds between looks for a connection to close, at the connection limit
+
+
+class StreamingTask(WSGITask):
+    """waitress's WSGI task, closing the connection after an answer given before its streamed body arrived."""
+
+    def build_response_header(self) -> bytes:
+        """Extends Task.build_response_header: an answer made before the body arrived whole (a 415 from the first
+        bytes of a video, a 401 before an upload) says `Connection: close`; the rest of the body is then drained
+        and dropped by GuardedChannel's lingering close, never stored."""
+        self.close_if_body_unread()
+        return bytes(super().build_response_header())
+
+    def finish(self) -> None:
+        """Extends Task.finish: close too when the application stopped reading after its head went out."""
+        super().finish()
+        self.close_if_body_unread()
+
+    def close_if_body_unread(self) -> None:
+        request = cast(SpoolingParser, self.request)
+        if request.body_unread() and not self.close_on_finish:
+            cast(GuardedChannel, self.channel).answered_before_reading_all = True
+            self.set_close_on_finish()
 
 
 class GuardedChannel(HTTPChannel):
@@ -29,7 +55,8 @@ class GuardedChannel(HTTPChannel):
     malformed), waitress closes a socket with unread bytes in it, and the kernel then answers with a reset: a
     client still sending its body (curl, requests, a browser) reports "connection reset" instead of the
     answer. As nginx and Apache do, the connection is instead shut for writing, so the client sees the whole
-    answer and its end, and read and dropped until the client closes or LINGER_SECONDS pass. The event loop
+    answer and its end, and read and dropped until the client closes, LINGER_SECONDS pass or LINGER_BYTES have
+    been dropped. The event loop
     does the reading, one non-blocking read at a time; nothing read is parsed, spooled or kept.
 
     Head deadline: waitress's `channel_timeout` counts from the last byte that moved, so a client sending one
@@ -43,9 +70,11 @@ class GuardedChannel(HTTPChannel):
 
     parser_class = SpoolingParser
     error_task_class = JSONErrorTask
+    task_class = StreamingTask
 
     answered_before_reading_all = False
     linger_deadline: float | None = None
+    lingered = 0  # bytes dropped while lingering
     head_started: float | None = None
 
     def __init__(
@@ -84,13 +113,72 @@ class GuardedChannel(HTTPChannel):
     def received(self, data: bytes) -> bool:
         """Extends HTTPChannel.received: note when the head of the request now being read began arriving."""
         started = time.monotonic()
-        taken = bool(super().received(data))
+        taken = self.receive(data)
         pending = self.request
         if pending is None or pending.headers_finished:
             self.head_started = None
         elif self.head_started is None:
             self.head_started = started
         return taken
+
+    def receive(self, data: bytes) -> bool:
+        """Replaces HTTPChannel.received, which hands a request to a worker once its body has arrived whole:
+        the same, except that a request whose body may stream (`may_stream`) is handed over once its head is
+        parsed, and its body then goes through a BodyPipe as it arrives."""
+        if not data:
+            return False
+        # The stubs omit requests_lock, type requests as a Sequence and add_task as taking a task (it takes the
+        # channel, whose service() runs the next request).
+        requests = cast(list[SpoolingParser], self.requests)
+        server = cast(Any, self.server)
+        with cast(Any, self).requests_lock:
+            if self.will_close or self.close_when_flushed:
+                return False
+            while data:
+                if self.request is None:
+                    self.request = self.parser_class(self.adj)
+                request = cast(SpoolingParser, self.request)
+                taken = request.received(data)
+                waiting = request.expect_continue and request.headers_finished
+                if waiting and not self.requests and not self.sent_continue:
+                    self.send_continue()
+                if request.completed:
+                    self.sent_continue = False
+                    if request.body_pipe is not None:  # handed over already: its body has ended, or failed
+                        self.end_streaming(request, request.body_pipe)
+                    elif not request.empty:
+                        requests.append(request)
+                        if len(requests) == 1:
+                            server.add_task(self)
+                    self.request = None
+                elif request.headers_finished and request.body_pipe is None and self.may_stream(request):
+                    request.stream_body(BodyPipe(server.pull_trigger))
+                    requests.append(request)
+                    server.add_task(self)
+                if taken >= len(data):
+                    break
+                data = data[taken:]
+        return True
+
+    def may_stream(self, request: SpoolingParser) -> bool:
+        """Whether this request's body may go to the application as it arrives: it has one, no earlier request
+        of the connection is still being answered, and a streaming slot is free."""
+        return not self.requests and request.error is None and ours(self.adj).stream_slots.take()
+
+    @staticmethod
+    def end_streaming(request: SpoolingParser, pipe: BodyPipe) -> None:
+        """The streamed body is complete, or will never be: tell its reader which."""
+        if request.error is None:
+            pipe.end()
+        else:
+            pipe.fail(body_too_large=request.error.code == 413)
+
+    def streaming(self) -> BodyPipe | None:
+        """The pipe of a body the application is reading while it arrives, if one is."""
+        request = cast(SpoolingParser | None, self.request)
+        if request is None or request.body_pipe is None or request.completed:
+            return None
+        return request.body_pipe
 
     def busy(self) -> bool:
         """Answering a request: running it, or sending what it wrote."""
@@ -109,9 +197,14 @@ class GuardedChannel(HTTPChannel):
     def service(self) -> None:
         """Extends HTTPChannel.service: note first whether the request's parse failed, leaving the rest of it
         unread, so that closing lingers."""
-        if self.requests[0].error is not None:
+        request = cast(SpoolingParser, self.requests[0])
+        if request.error is not None:
             self.answered_before_reading_all = True
-        super().service()
+        try:
+            super().service()
+        finally:
+            if request.body_pipe is not None:
+                ours(self.adj).stream_slots.give_back()
 
     def handle_close(self) -> None:
         """Extends HTTPChannel.handle_close: when closing after such an answer, shut for writing and drain."""
@@ -124,6 +217,9 @@ class GuardedChannel(HTTPChannel):
         ):
             self.start_lingering(self.socket)
         else:
+            pipe = self.streaming()
+            if pipe is not None:  # the client went, or stalled, in the middle of a body being read
+                pipe.fail()
             super().handle_close()
 
     def start_lingering(self, sock: socket.socket) -> None:
@@ -145,6 +241,9 @@ class GuardedChannel(HTTPChannel):
         lingering, always readable, to drain."""
         if self.linger_deadline is not None:
             return True
+        pipe = self.streaming()
+        if pipe is not None:
+            return self.streaming_readable(pipe)
         now = time.monotonic()
         late = self.head_started is not None and now - self.head_started > ours(self.adj).head_timeout
         if late and self.busy():
@@ -157,6 +256,22 @@ class GuardedChannel(HTTPChannel):
             self.will_close = True  # writable() now says so, and handle_write() closes, as waitress does
         return bool(super().readable())
 
+    def streaming_readable(self, pipe: BodyPipe) -> bool:
+        """While a body streams: read on while the pipe has room (waitress reads no more once a request is handed
+        over), and close once the client has sent nothing for `channel_timeout`, waitress's idle timeout, which
+        waitress applies only to connections with no request handed over."""
+        if self.will_close or self.close_when_flushed:
+            return False
+        now = time.time()
+        if not pipe.has_room():
+            self.last_activity = now  # the application is behind, not the client
+            return False
+        if now - self.last_activity > self.adj.channel_timeout:
+            pipe.fail()
+            self.will_close = True
+            return False
+        return True
+
     def writable(self) -> bool:
         """Extends HTTPChannel.writable: while lingering, only once the time is up (a socket shut for writing
         polls writable at once)."""
@@ -165,15 +280,18 @@ class GuardedChannel(HTTPChannel):
         return bool(super().writable())
 
     def handle_read(self) -> None:
-        """Extends HTTPChannel.handle_read: while lingering, read and drop; `recv` closes the connection at
-        the client's end-of-file."""
+        """Extends HTTPChannel.handle_read: while lingering, read and drop (`recv` closes the connection at
+        the client's end-of-file), and close once LINGER_BYTES are dropped."""
         if self.linger_deadline is None:
             super().handle_read()
             return
         try:
-            self.recv(self.adj.recv_bytes)
+            self.lingered += len(self.recv(self.adj.recv_bytes))
         except OSError:
             self.handle_close()
+            return
+        if self.lingered >= LINGER_BYTES and self.socket is not None:
+            self.will_close = True  # writable() now says so, and handle_write() closes
 
     def handle_write(self) -> None:
         """Extends HTTPChannel.handle_write: while lingering, called only when the time is up: close."""
