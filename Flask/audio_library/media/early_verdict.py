@@ -50,6 +50,7 @@ NOT_AUDIO = frozenset(
         "application/x-pie-executable",
         "application/x-object",
         "application/x-dosexec",
+        "application/vnd.microsoft.portable-executable",
         "application/x-mach-binary",
         "application/java-archive",
         "application/x-java-applet",
@@ -62,7 +63,9 @@ NOT_AUDIO = frozenset(
         "application/json",
     }
 )
-BMFF_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-m4v", "video/3gpp", "video/3gpp2"})
+BMFF_TYPES = frozenset(
+    {"video/mp4", "video/quicktime", "video/x-m4v", "video/3gpp", "video/3gpp2", "audio/mp4", "audio/x-m4a"}
+)
 _mime_magic = magic.Magic(mime=True)
 
 

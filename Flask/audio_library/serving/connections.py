@@ -369,13 +369,31 @@ class RoomMakingServer(TcpWSGIServer):
                     making_room.handle_close()
 
 
+class StreamEndingDispatcher(ThreadedTaskDispatcher):
+    """waitress's worker threads, which, when the server stops, first end the bodies still streaming in."""
+
+    def __init__(self, socket_map: dict[int, Any]) -> None:
+        super().__init__()
+        self.socket_map = socket_map
+
+    def shutdown(self, cancel_pending: bool = True, timeout: int = 5) -> bool:
+        """Extends ThreadedTaskDispatcher.shutdown, which waits `timeout` seconds for the workers to finish: a
+        worker reading a body that streams in would wait in vain once the event loop has stopped, leaving the
+        upload's temporary file behind. Each such body fails first: its upload is refused and cleaned up."""
+        for channel in list(self.socket_map.values()):
+            pipe = channel.streaming() if isinstance(channel, GuardedChannel) else None
+            if pipe is not None:
+                pipe.fail()
+        return bool(super().shutdown(cancel_pending, timeout))
+
+
 def create_server(application: Any, **adjustments: Any) -> Any:
     """waitress's `create_server` for TCP addresses, with RoomMakingServer listeners, GuardedChannel connections
     and ServingAdjustments made of `adjustments` (waitress's and ours)."""
     adj = ServingAdjustments(**adjustments)
-    dispatcher = ThreadedTaskDispatcher()
-    dispatcher.set_thread_count(adj.threads)
     socket_map: dict[int, Any] = {}
+    dispatcher = StreamEndingDispatcher(socket_map)
+    dispatcher.set_thread_count(adj.threads)
     servers = []
     for sockinfo in cast(list[Any], adj.listen):
         server = RoomMakingServer(application, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
