@@ -9,14 +9,16 @@ from collections.abc import Callable
 
 import pytest
 from audio_library.serving.adjustments import ServingAdjustments
-from audio_library.serving.connections import GuardedChannel, RoomMakingServer
+from audio_library.serving.connections import GuardedChannel, RoomMakingServer, StreamEndingDispatcher, StreamingTask
 from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
+from audio_library.serving.streaming import BodyPipe
 from waitress.adjustments import Adjustments
 from waitress.buffers import FileBasedBuffer, OverflowableBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.receiver import ChunkedReceiver, FixedStreamReceiver
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
-from waitress.task import ErrorTask, Task
+from waitress.task import ErrorTask, Task, ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import BadRequest, Error
 
 
@@ -30,6 +32,15 @@ METHODS: list[tuple[type, str, list[str]]] = [
     (HTTPChannel, "handle_read", ["self"]),
     (HTTPChannel, "handle_write", ["self"]),
     (HTTPChannel, "recv", ["self", "buffer_size"]),
+    (HTTPChannel, "send_continue", ["self"]),
+    (Task, "build_response_header", ["self"]),
+    (Task, "finish", ["self"]),
+    (ThreadedTaskDispatcher, "__init__", ["self"]),
+    (ThreadedTaskDispatcher, "shutdown", ["self", "cancel_pending", "timeout"]),
+    (BaseWSGIServer, "add_task", ["self", "task"]),
+    (BaseWSGIServer, "pull_trigger", ["self"]),
+    (FixedStreamReceiver, "received", ["self", "data"]),
+    (ChunkedReceiver, "received", ["self", "s"]),
     (HTTPRequestParser, "__init__", ["self", "adj"]),
     (HTTPRequestParser, "received", ["self", "data"]),
     (HTTPRequestParser, "parse_header", ["self", "header_plus"]),
@@ -70,12 +81,21 @@ CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (HTTPRequestParser, "body_rcv"),
     (OverflowableBuffer, "buf"),
     (OverflowableBuffer, "overflowed"),
+    (HTTPChannel, "task_class"),
+    (HTTPChannel, "sent_continue"),
+    (HTTPChannel, "request"),
+    (HTTPRequestParser, "expect_continue"),
+    (HTTPRequestParser, "empty"),
+    (HTTPRequestParser, "body_bytes_received"),
+    (Task, "close_on_finish"),
 ]
 OVERRIDES: list[tuple[type, type]] = [
     (GuardedChannel, HTTPChannel),
     (SpoolingParser, HTTPRequestParser),
     (JSONErrorTask, ErrorTask),
     (RoomMakingServer, TcpWSGIServer),
+    (StreamingTask, WSGITask),
+    (StreamEndingDispatcher, ThreadedTaskDispatcher),
 ]
 
 
@@ -120,3 +140,23 @@ def test_a_parsing_error_still_becomes_waitresss_400() -> None:
     assert isinstance(parser.error, BadRequest)
     assert parser.error.code == 400
     assert issubclass(ParsingError, Exception)
+
+
+@pytest.mark.parametrize("framing", ["Content-Length: 11", "Transfer-Encoding: chunked"])
+def test_waitresss_receivers_write_a_streamed_body_through_the_pipe(framing: str) -> None:
+    parser = SpoolingParser(ServingAdjustments())
+    head = f"POST /x HTTP/1.1\r\nHost: h\r\n{framing}\r\n\r\n".encode()
+    assert parser.received(head) == len(head)
+    assert (parser.headers_finished, parser.completed) == (True, False)
+    pipe = BodyPipe(lambda: None)
+    parser.stream_body(pipe)
+    body = b"hello world" if framing.startswith("Content") else b"6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"
+    parser.received(body)
+    assert parser.completed
+    assert parser.error is None
+    stream: object = parser.get_body_stream()  # wsgi.input; the stubs say BytesIO
+    assert stream is pipe
+    pipe.end()
+    assert pipe.read() == b"hello world"
+    assert parser.headers["CONTENT_LENGTH"] == "11"  # for a chunked body, waitress takes it from len(pipe)
+    assert len(pipe) == 11

@@ -372,9 +372,7 @@ class RoomMakingServer(TcpWSGIServer):
 class StreamEndingDispatcher(ThreadedTaskDispatcher):
     """waitress's worker threads, which, when the server stops, first end the bodies still streaming in."""
 
-    def __init__(self, socket_map: dict[int, Any]) -> None:
-        super().__init__()
-        self.socket_map = socket_map
+    socket_map: dict[int, Any]  # the connections of the server the workers answer for, set by create_server
 
     def shutdown(self, cancel_pending: bool = True, timeout: int = 5) -> bool:
         """Extends ThreadedTaskDispatcher.shutdown, which waits `timeout` seconds for the workers to finish: a
@@ -392,7 +390,8 @@ def create_server(application: Any, **adjustments: Any) -> Any:
     and ServingAdjustments made of `adjustments` (waitress's and ours)."""
     adj = ServingAdjustments(**adjustments)
     socket_map: dict[int, Any] = {}
-    dispatcher = StreamEndingDispatcher(socket_map)
+    dispatcher = StreamEndingDispatcher()
+    dispatcher.socket_map = socket_map
     dispatcher.set_thread_count(adj.threads)
     servers = []
     for sockinfo in cast(list[Any], adj.listen):
