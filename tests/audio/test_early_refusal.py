@@ -19,7 +19,8 @@ from sonic.client import LibraryClient
 from sonic.errors import ServerError
 from tests.library_folders import fixture_bytes, leftovers, listed_names, on_disk
 from tests.multipart import CONTENT_TYPE, PART_TAIL, part_head, upload_head
-from tests.rawhttp import read_response
+from tests.polling import wait_until
+from tests.rawhttp import closed_by_server, read_response
 from tests.servers import LOOPBACK, RunningServer, audio_server
 from tests.wav import noise_wav
 
@@ -190,3 +191,15 @@ def test_an_audio_part_after_a_refused_one_is_not_stored(server: RunningServer, 
     assert response.status == 415
     assert response.json() == NON_AUDIO
     assert_nothing_kept(server, library_dir)
+
+
+def test_a_streaming_body_that_stalls_is_cut_off_and_its_upload_removed(library_dir: Path) -> None:
+    with audio_server(library_dir, "--idle-timeout", "1") as server:
+        head = part_head("song.wav")
+        song = noise_wav(6, seconds=4.0)
+        with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock:
+            sock.sendall(upload_head(server.port, len(head) + 2 * len(song) + len(PART_TAIL)) + head + song)
+            wait_until(lambda: leftovers(library_dir) != [], "the upload's temporary file")
+            assert closed_by_server(sock)  # then nothing more: the server closes after the idle timeout
+        wait_until(lambda: leftovers(library_dir) == [], "the stalled upload's temporary file removed")
+        assert_nothing_kept(server, library_dir)

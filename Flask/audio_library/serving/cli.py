@@ -1,5 +1,5 @@
 """Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
-[--head-timeout S] [--connections-per-client N] [--connection-limit N]
+[--head-timeout S] [--idle-timeout S] [--connections-per-client N] [--connection-limit N]
 [--allowed-host NAME]... [--users FILE [--private]] [--debug]`;
 `python Flask/server.py add-user NAME --users FILE` adds a user.
 
@@ -42,6 +42,7 @@ STREAMING_BODIES = THREADS // 2
 # --connections-per-client (64) from one address, 4000 takes 63 addresses to fill. Each connection costs a
 # descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
 CONNECTION_LIMIT = 4000
+IDLE_TIMEOUT = 120.0  # waitress's channel_timeout default
 
 
 def stop_serving(signum: int, frame: FrameType | None) -> None:
@@ -85,6 +86,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="seconds a request head may take to arrive, from its first byte (10)",
     )
     parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=env.get("AUDIO_LIBRARY_IDLE_TIMEOUT", str(IDLE_TIMEOUT)),
+        help="seconds a connection may send nothing, between requests or within a body, before it is closed (120)",
+    )
+    parser.add_argument(
         "--connections-per-client",
         type=int,
         default=env.get("AUDIO_LIBRARY_CONNECTIONS_PER_CLIENT", str(DEFAULT_CONNECTIONS_PER_CLIENT)),
@@ -120,6 +127,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--max-size must be a positive number of bytes")
     if not arguments.head_timeout > 0:
         parser.error("--head-timeout must be a positive number of seconds")
+    if not arguments.idle_timeout > 0:
+        parser.error("--idle-timeout must be a positive number of seconds")
     if arguments.connections_per_client <= 0:
         parser.error("--connections-per-client must be a positive number")
     if arguments.connection_limit < 8:
@@ -193,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             # Read big bodies in 256 KiB gulps rather than 8 KiB: fewer wake-ups of the event loop per upload.
             recv_bytes=256 * 1024,
             connection_limit=arguments.connection_limit,
+            channel_timeout=arguments.idle_timeout,
             asyncore_use_poll=True,
         )
     except OSError as error:
