@@ -196,7 +196,7 @@ def test_an_audio_part_after_a_refused_one_is_not_stored(server: RunningServer, 
 def test_a_streaming_body_that_stalls_is_cut_off_and_its_upload_removed(library_dir: Path) -> None:
     with audio_server(library_dir, "--idle-timeout", "1") as server:
         head = part_head("song.wav")
-        song = noise_wav(6, seconds=4.0)
+        song = noise_wav(6, seconds=30.0)  # past the first 256 KiB read, so the part has begun
         with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock:
             sock.sendall(upload_head(server.port, len(head) + 2 * len(song) + len(PART_TAIL)) + head + song)
             wait_until(lambda: leftovers(library_dir) != [], "the upload's temporary file")

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from flask import Request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
@@ -200,14 +200,27 @@ def _drain(request: Request) -> None:
 
 
 def _chunks(request: Request) -> Iterator[bytes]:
-    """The body in chunks, ending with b"" (the decoder's end-of-input signal)."""
+    """The body in chunks of CHUNK_SIZE (the last one shorter), ending with b"" (the decoder's end-of-input
+    signal). A streamed body arrives in whatever pieces the client sent, down to a byte; werkzeug's multipart
+    decoder fed one or two bytes at a time keeps the CR of the line break before a boundary in the file's
+    data, so pieces are gathered to full chunks first, as reads of a spooled body always were."""
     stream = request.stream
     try:
-        while chunk := stream.read(CHUNK_SIZE):
+        while chunk := _read_full(stream, CHUNK_SIZE):
             yield chunk
     except RequestEntityTooLarge as error:  # a chunked body that grew past the limit
         raise UploadError(413, too_large_message(request.max_content_length or 0)) from error
     yield b""
+
+
+def _read_full(stream: IO[bytes], size: int) -> bytes:
+    """`size` bytes, or fewer only at the end of the stream."""
+    pieces = []
+    wanted = size
+    while wanted and (piece := stream.read(wanted)):
+        pieces.append(piece)
+        wanted -= len(piece)
+    return b"".join(pieces)
 
 
 def _feed_size(max_field: int | None) -> int:
