@@ -129,9 +129,9 @@ class GuardedChannel(HTTPChannel):
             return False
         # The stubs omit requests_lock, type requests as a Sequence and add_task as taking a task (it takes the
         # channel, whose service() runs the next request).
-        requests = cast(list[SpoolingParser], self.requests)
         server = cast(Any, self.server)
         with cast(Any, self).requests_lock:
+            requests = cast(list[SpoolingParser], self.requests)  # service() replaces the list, under this lock
             if self.will_close or self.close_when_flushed:
                 return False
             while data:
