@@ -51,9 +51,19 @@ def test_no_audio_fixture_is_refused_from_its_start(name: str) -> None:
     assert not certainly_not_audio(STARTS[name])
 
 
+def repeated(start: bytes) -> bytes:
+    """A file's start, repeated to the first MiB judged (a few fixtures are smaller)."""
+    return (start * (VERDICT_BYTES // len(start) + 1))[:VERDICT_BYTES]
+
+
 @pytest.mark.parametrize("name", REFUSED_EARLY)
 def test_documents_images_text_programs_and_a_video_are_refused_from_their_start(name: str) -> None:
-    assert certainly_not_audio(STARTS[name])
+    assert certainly_not_audio(repeated(STARTS[name]))
+
+
+def test_a_start_too_short_to_tell_is_unsure() -> None:
+    assert not certainly_not_audio(b"%PDF-1.4\n")
+    assert not certainly_not_audio(repeated(STARTS["document.pdf"])[:1000])
 
 
 def test_no_type_an_audio_parser_is_asked_about_is_refused_by_name() -> None:

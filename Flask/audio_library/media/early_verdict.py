@@ -70,8 +70,9 @@ _mime_magic = magic.Magic(mime=True)
 
 
 def certainly_not_audio(head: bytes) -> bool:
-    """Whether the first bytes of a file (VERDICT_BYTES of them, or fewer) prove it is not audio."""
-    if head.startswith(b"ID3"):
+    """Whether the first bytes of a file (VERDICT_BYTES of them) prove it is not audio; fewer than SNIFF_BYTES
+    prove nothing (libmagic calls two bytes of an AIFF header text)."""
+    if len(head) < SNIFF_BYTES or head.startswith(b"ID3"):
         return False
     mime = _mime_magic.from_buffer(head[:SNIFF_BYTES])
     if mime in NOT_AUDIO or mime.startswith(NOT_AUDIO_FAMILIES):
