@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from audio_library.serving.cli import STREAMING_BODIES
 
 from sonic.client import LibraryClient
 from sonic.errors import ServerError
@@ -203,3 +204,26 @@ def test_a_streaming_body_that_stalls_is_cut_off_and_its_upload_removed(library_
             assert closed_by_server(sock)  # then nothing more: the server closes after the idle timeout
         wait_until(lambda: leftovers(library_dir) == [], "the stalled upload's temporary file removed")
         assert_nothing_kept(server, library_dir)
+
+
+def test_a_body_that_began_spooling_is_not_streamed_when_a_slot_frees(server: RunningServer, library_dir: Path) -> None:
+    head = part_head("song.wav")
+    # Past the first 256 KiB read, so each stalled part has begun (its temporary file shows it), then no more.
+    stalled_head = upload_head(server.port, 10_000_000) + head + noise_wav(8, seconds=20.0)
+    song = noise_wav(7, seconds=120.0)  # 1.9 MB: its second half arrives in several reads
+    body = head + song + PART_TAIL
+    stalled = [socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) for _ in range(STREAMING_BODIES)]
+    try:
+        for sock in stalled:  # every streaming slot taken
+            sock.sendall(stalled_head)
+        wait_until(lambda: len(leftovers(library_dir)) == STREAMING_BODIES, "every slot's upload begun")
+        with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock, sock.makefile("rb") as stream:
+            sock.sendall(upload_head(server.port, len(body)) + body[: len(body) // 2])  # spooling begins
+            stalled.pop().close()  # a slot frees while the body is half spooled
+            wait_until(lambda: len(leftovers(library_dir)) < STREAMING_BODIES, "the slot freed")
+            sock.sendall(body[len(body) // 2 :])
+            assert read_response(stream).status == 201
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert (library_dir / "song.wav").read_bytes() == song

@@ -151,7 +151,7 @@ class GuardedChannel(HTTPChannel):
                         if len(requests) == 1:
                             server.add_task(self)
                     self.request = None
-                elif request.headers_finished and request.body_pipe is None and self.may_stream(request):
+                elif request.headers_finished and self.may_stream(request):
                     request.stream_body(BodyPipe(server.pull_trigger))
                     requests.append(request)
                     server.add_task(self)
@@ -161,9 +161,12 @@ class GuardedChannel(HTTPChannel):
         return True
 
     def may_stream(self, request: SpoolingParser) -> bool:
-        """Whether this request's body may go to the application as it arrives: it has one, no earlier request
-        of the connection is still being answered, and a streaming slot is free."""
-        return not self.requests and request.error is None and ours(self.adj).stream_slots.take()
+        """Whether this request's body may go to the application as it arrives: the head has just been parsed
+        (asked once, before any of the body: a body that began spooling goes on spooling), no earlier request of
+        the connection is still being answered, and a streaming slot is free."""
+        if request.body_pipe is not None or request.body_bytes_received or request.error is not None:
+            return False
+        return not self.requests and ours(self.adj).stream_slots.take()
 
     @staticmethod
     def end_streaming(request: SpoolingParser, pipe: BodyPipe) -> None:

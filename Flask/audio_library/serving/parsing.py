@@ -159,6 +159,7 @@ class SpoolingParser(HTTPRequestParser):
     def stream_body(self, pipe: BodyPipe) -> None:
         """Send the body, whose head alone has been parsed, through `pipe` instead of spooling it."""
         assert self.body_rcv is not None  # only a request with a body streams it
+        assert not self.body_bytes_received  # what was spooled already would be lost
         self.body_rcv.buf.close()
         self.body_rcv.buf = cast(Any, pipe)
         self.body_pipe = pipe
