@@ -2,7 +2,7 @@
 
 import secrets
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from io import BufferedIOBase
 
 from sonic.errors import ClientError
 
@@ -20,7 +20,7 @@ class MultipartUpload:
     a file that is too large before any of it is sent; memory use stays at one chunk.
     """
 
-    def __init__(self, file: BinaryIO, filename: str, size: int, advance: Advance | None) -> None:
+    def __init__(self, file: BufferedIOBase, filename: str, size: int, advance: Advance | None) -> None:
         self.file = file
         self.size = size
         self.advance = advance
@@ -36,21 +36,25 @@ class MultipartUpload:
     def __len__(self) -> int:
         return len(self.head) + self.size + len(self.tail)
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        """The body's pieces. The file's chunks are views of one buffer, refilled for each: each is sent whole
+        (sendall) before the next is asked for, and the memory is not taken afresh for every MiB."""
         yield self.head
+        buffer = bytearray(CHUNK_SIZE)
         remaining = self.size
         while remaining > 0:
+            view = memoryview(buffer)[: min(CHUNK_SIZE, remaining)]
             try:
-                chunk = self.file.read(min(CHUNK_SIZE, remaining))
+                count = self.file.readinto(view)
             except OSError as error:
                 # Not an OSError any more: requests would report it as a network failure.
                 raise ClientError(f"cannot read the file: {error.strerror}") from error
-            if not chunk:
+            if not count:
                 raise ClientError("the file shrank while it was being uploaded")
-            remaining -= len(chunk)
-            yield chunk
+            remaining -= count
+            yield view[:count]
             if self.advance is not None:
-                self.advance(len(chunk))
+                self.advance(count)
         yield self.tail
 
 

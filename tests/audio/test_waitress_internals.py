@@ -10,14 +10,16 @@ from collections.abc import Callable
 
 import pytest
 from audio_library.serving.adjustments import ServingAdjustments
-from audio_library.serving.connections import GuardedChannel, RoomMakingServer
+from audio_library.serving.connections import GuardedChannel, RoomMakingServer, StreamEndingDispatcher, StreamingTask
 from audio_library.serving.dispatch import TurnsDispatcher
 from audio_library.serving.held_answers import HoldingTask
 from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
+from audio_library.serving.streaming import BodyPipe
 from waitress.adjustments import Adjustments
 from waitress.buffers import FileBasedBuffer, OverflowableBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.receiver import ChunkedReceiver, FixedStreamReceiver
 from waitress.server import BaseWSGIServer, MultiSocketServer, TcpWSGIServer
 from waitress.task import ErrorTask, Task, ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import BadRequest, Error
@@ -40,6 +42,13 @@ METHODS: list[tuple[type, str, list[str]]] = [
     (ThreadedTaskDispatcher, "add_task", ["self", "task"]),
     (ThreadedTaskDispatcher, "set_thread_count", ["self", "count"]),
     (ThreadedTaskDispatcher, "shutdown", ["self", "cancel_pending", "timeout"]),
+    (HTTPChannel, "send_continue", ["self"]),
+    (Task, "build_response_header", ["self"]),
+    (Task, "finish", ["self"]),
+    (BaseWSGIServer, "add_task", ["self", "task"]),
+    (BaseWSGIServer, "pull_trigger", ["self"]),
+    (FixedStreamReceiver, "received", ["self", "data"]),
+    (ChunkedReceiver, "received", ["self", "s"]),
     (HTTPRequestParser, "__init__", ["self", "adj"]),
     (HTTPRequestParser, "received", ["self", "data"]),
     (HTTPRequestParser, "parse_header", ["self", "header_plus"]),
@@ -82,6 +91,12 @@ CLASS_ATTRIBUTES: list[tuple[type, str]] = [
     (OverflowableBuffer, "overflowed"),
     (HTTPChannel, "task_class"),
     (TcpWSGIServer, "pull_trigger"),
+    (HTTPChannel, "sent_continue"),
+    (HTTPChannel, "request"),
+    (HTTPRequestParser, "expect_continue"),
+    (HTTPRequestParser, "empty"),
+    (HTTPRequestParser, "body_bytes_received"),
+    (Task, "close_on_finish"),
 ]
 OVERRIDES: list[tuple[type, type]] = [
     (GuardedChannel, HTTPChannel),
@@ -89,7 +104,9 @@ OVERRIDES: list[tuple[type, type]] = [
     (JSONErrorTask, ErrorTask),
     (RoomMakingServer, TcpWSGIServer),
     (HoldingTask, WSGITask),
+    (StreamingTask, HoldingTask),
     (TurnsDispatcher, ThreadedTaskDispatcher),
+    (StreamEndingDispatcher, TurnsDispatcher),
 ]
 
 
@@ -141,3 +158,23 @@ def test_the_dispatcher_queue_is_used_only_as_a_deque_of_append_popleft_and_len(
     source = inspect.getsource(ThreadedTaskDispatcher)
     used = set(re.findall(r"self\.queue\.(\w+)|(len)\(self\.queue\)|queue\.(\w+)\(", source))
     assert {name for names in used for name in names if name} <= {"append", "popleft", "len"}
+
+
+@pytest.mark.parametrize("framing", ["Content-Length: 11", "Transfer-Encoding: chunked"])
+def test_waitresss_receivers_write_a_streamed_body_through_the_pipe(framing: str) -> None:
+    parser = SpoolingParser(ServingAdjustments())
+    head = f"POST /x HTTP/1.1\r\nHost: h\r\n{framing}\r\n\r\n".encode()
+    assert parser.received(head) == len(head)
+    assert (parser.headers_finished, parser.completed) == (True, False)
+    pipe = BodyPipe(lambda: None)
+    parser.stream_body(pipe)
+    body = b"hello world" if framing.startswith("Content") else b"6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"
+    parser.received(body)
+    assert parser.completed
+    assert parser.error is None
+    stream: object = parser.get_body_stream()  # wsgi.input; the stubs say BytesIO
+    assert stream is pipe
+    pipe.end()
+    assert pipe.read() == b"hello world"
+    assert parser.headers["CONTENT_LENGTH"] == "11"  # for a chunked body, waitress takes it from len(pipe)
+    assert len(pipe) == 11

@@ -155,7 +155,9 @@ def used_bytes(folder: Path) -> int:
     [
         (200.0, "the server's spool of the body"),  # 3.2 MB: more than the whole disk
         (1000.0, "the server's spool, the rest of the body still on its way"),  # 16 MB: read only at the end
-        (70.0, "the library's temporary file"),  # 1.1 MB: the spool fits, the copy beside it does not
+        # 2.1 MB: just past the free space. The body streams into the library's temporary file with no spool
+        # beside it, so that file is where the disk fills (a 1.1 MB body, spooled and copied once, is now stored).
+        (132.0, "the library's temporary file"),
     ],
     ids=["body-larger-than-disk", "body-eight-times-the-disk", "copy-larger-than-free-space"],
 )

@@ -7,13 +7,20 @@ that every waitress name used here still has the shape relied on, so a waitress 
 fails loudly there rather than quietly here; pyproject pins waitress below its next major version.
 
 - `adjustments.ServingAdjustments`: waitress's settings with ours beside them (head deadline, per-address cap,
-  spool folder, access log). Waitress hands its adjustments to every server, channel and parser it makes, so
-  ours reach them the same way: per server, never process-wide.
+  spool folder, access log, streaming bodies). Waitress hands its adjustments to every server, channel and
+  parser it makes, so ours reach them the same way: per server, never process-wide.
 - `parsing.JSONErrorTask`: waitress's own error answers (413, 400, 431, ...) as JSON, like the application's.
 - `parsing.SpoolingParser`: a full disk while spooling is a 507; an unparsable head and ambiguous framing are
-  400s; bodies are spooled in the folder chosen (`SpoolBuffer`), not in the system's temporary folder.
-- `connections.GuardedChannel`: a lingering close after an early answer; a deadline for the request head; a cap
-  on connections per client address; an access-log line for waitress's own answers.
+  400s; bodies are spooled in the folder chosen (`SpoolBuffer`), not in the system's temporary folder, or
+  written through a `BodyPipe` (`stream_body`).
+- `connections.GuardedChannel`: request bodies handed to the application as they arrive (`streaming.BodyPipe`,
+  at most `streaming_bodies` at once; waitress hands a request over only once its body is spooled whole); a
+  lingering close after an early answer, bounded in time and bytes; a deadline for the request head; an idle
+  timeout for streaming bodies; a cap on connections per client address; an access-log line for waitress's
+  own answers.
+- `connections.StreamingTask`: an answer given before its streamed body arrived whole closes the connection.
+- `connections.StreamEndingDispatcher`: when the server stops, bodies still streaming fail first, so their
+  uploads are refused and cleaned up rather than left waiting.
 - `connections.RoomMakingServer`: at the connection limit, an idle or trickling connection makes room for a
   newcomer.
 """

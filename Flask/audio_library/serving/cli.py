@@ -1,12 +1,13 @@
 """Serve the audio library: `python Flask/server.py [--host H] [--port P] [--library DIR] [--max-size N]
-[--head-timeout S] [--connections-per-client N] [--connection-limit N]
+[--head-timeout S] [--idle-timeout S] [--connections-per-client N] [--connection-limit N]
 [--allowed-host NAME]... [--users FILE [--private] [--password-backoff S]] [--transcodes N] [--debug]`;
 `python Flask/server.py add-user NAME --users FILE` adds a user.
 
-Production serving is waitress: it reads each request body in full (spilling past 512 KiB to a temporary
-file) before a worker thread runs the application, so a slow or stalled client never holds a worker and the
-application never sees half a body. Its body limit is the application's, and its own error responses (413,
-400) are JSON like every other error. `--debug` runs Flask's development server instead.
+Production serving is waitress, with request bodies handed to the application as they arrive (up to
+STREAMING_BODIES at once, so slow senders hold at most that many of the THREADS workers; past that a body is
+spooled whole first, spilling past 512 KiB to a temporary file, as waitress does): an upload's first bytes
+are judged while the rest is still on its way. Its body limit is the application's, and its own error
+responses (413, 400) are JSON like every other error. `--debug` runs Flask's development server instead.
 
 Exit statuses: 0 stopped by SIGTERM or Ctrl-C; 2 could not start: bad arguments, an unusable library folder or
 users file, or the address is taken. add-user: 0 the user was written, 2 nothing was.
@@ -39,12 +40,14 @@ from settings_env import cannot_listen, environment_defaults, port_number, posit
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 THREADS = 8
+STREAMING_BODIES = THREADS // 2
 # Waitress's default of 100 open connections lets 100 stalled clients lock everyone else out; with at most
 # --connections-per-client (64) from one address, 4000 takes 63 addresses to fill. Each connection costs a
 # descriptor, two while its body spills to a temporary file; poll() has no FD_SETSIZE ceiling.
 CONNECTION_LIMIT = 4000
 DUAL_STACK_HOSTS = frozenset({"::", "[::]"})  # every address, IPv6 and IPv4
 MAX_PASSWORD_BACKOFF = 60.0  # seconds: a held answer keeps its connection
+IDLE_TIMEOUT = 120.0  # waitress's channel_timeout default
 # The variables whose names are not the flag's; the debugger runs code for whoever reaches it, so it is only
 # ever asked for on the command line.
 ENVIRONMENT_NAMES = {
@@ -107,6 +110,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         type=positive_seconds,
         default=DEFAULT_HEAD_TIMEOUT,
         help="seconds a request head may take to arrive, from its first byte (10)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=positive_seconds,
+        default=IDLE_TIMEOUT,
+        help="seconds a connection may send nothing, between requests or within a body, before it is closed (120)",
     )
     parser.add_argument(
         "--connections-per-client",
@@ -239,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             # anonymous files, never visible in the folder.
             spool_folder=str(app.config["LIBRARY_DIR"]),
             access_log=access_log,
+            streaming_bodies=STREAMING_BODIES,
             threads=THREADS,
             # waitress refuses bodies of max_request_body_size bytes or more: one past the application's limit.
             max_request_body_size=arguments.max_size + 1,
@@ -246,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             # Read big bodies in 256 KiB gulps rather than 8 KiB: fewer wake-ups of the event loop per upload.
             recv_bytes=256 * 1024,
             connection_limit=arguments.connection_limit,
+            channel_timeout=arguments.idle_timeout,
             asyncore_use_poll=True,
         )
     except OSError as error:

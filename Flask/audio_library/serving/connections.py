@@ -17,13 +17,39 @@ from audio_library.serving.adjustments import ServingAdjustments, ours
 from audio_library.serving.dispatch import TurnsDispatcher
 from audio_library.serving.held_answers import HoldingTask, WakeUps
 from audio_library.serving.parsing import JSONErrorTask, SpoolingParser
+from audio_library.serving.streaming import BodyPipe
 from audio_library.web.content_policy import OTHER_POLICY
 
 
 # How long a client answered before its body was read may go on sending it, dropped, before it is cut off.
 LINGER_SECONDS = 5.0
+# And how much of it is drained at most: a client that ignores an early answer (a 415 from the first bytes of a
+# 300 MB video) is reset after that much rather than read for LINGER_SECONDS at whatever speed it sends.
+LINGER_BYTES = 32 * 1024 * 1024
 ACCEPTS_PER_TURN = 64  # connections accepted per turn of the event loop, at most (waitress accepts one)
 ROOM_CHECK_INTERVAL = 0.05  # seconds between looks for a connection to close, at the connection limit
+
+
+class StreamingTask(HoldingTask):
+    """waitress's WSGI task, closing the connection after an answer given before its streamed body arrived."""
+
+    def build_response_header(self) -> bytes:
+        """Extends Task.build_response_header: an answer made before the body arrived whole (a 415 from the first
+        bytes of a video, a 401 before an upload) says `Connection: close`; the rest of the body is then drained
+        and dropped by GuardedChannel's lingering close, never stored."""
+        self.close_if_body_unread()
+        return bytes(super().build_response_header())
+
+    def finish(self) -> None:
+        """Extends Task.finish: close too when the application stopped reading after its head went out."""
+        super().finish()
+        self.close_if_body_unread()
+
+    def close_if_body_unread(self) -> None:
+        request = cast(SpoolingParser, self.request)
+        if request.body_unread() and not self.close_on_finish:
+            cast(GuardedChannel, self.channel).answered_before_reading_all = True
+            self.set_close_on_finish()
 
 
 class GuardedChannel(HTTPChannel):
@@ -33,7 +59,8 @@ class GuardedChannel(HTTPChannel):
     malformed), waitress closes a socket with unread bytes in it, and the kernel then answers with a reset: a
     client still sending its body (curl, requests, a browser) reports "connection reset" instead of the
     answer. As nginx and Apache do, the connection is instead shut for writing, so the client sees the whole
-    answer and its end, and read and dropped until the client closes or LINGER_SECONDS pass. The event loop
+    answer and its end, and read and dropped until the client closes, LINGER_SECONDS pass or LINGER_BYTES have
+    been dropped. The event loop
     does the reading, one non-blocking read at a time; nothing read is parsed, spooled or kept.
 
     Head deadline: waitress's `channel_timeout` counts from the last byte that moved, so a client sending one
@@ -51,10 +78,11 @@ class GuardedChannel(HTTPChannel):
 
     parser_class = SpoolingParser
     error_task_class = JSONErrorTask
-    task_class = HoldingTask
+    task_class = StreamingTask
 
     answered_before_reading_all = False
     linger_deadline: float | None = None
+    lingered = 0  # bytes dropped while lingering
     head_started: float | None = None
     held_until: float | None = None
     client = ""  # the client its address stands for (`clients.client_of`)
@@ -100,7 +128,7 @@ class GuardedChannel(HTTPChannel):
     def received(self, data: bytes) -> bool:
         """Extends HTTPChannel.received: note when the head of the request now being read began arriving."""
         started = time.monotonic()
-        taken = bool(super().received(data))
+        taken = self.receive(data)
         pending = self.request
         if pending is None or pending.headers_finished:
             self.head_started = None
@@ -126,6 +154,68 @@ class GuardedChannel(HTTPChannel):
             return False
         return bool(super()._flush_some(do_close))  # type: ignore[misc]  # not in the stubs
 
+    def receive(self, data: bytes) -> bool:
+        """Replaces HTTPChannel.received, which hands a request to a worker once its body has arrived whole:
+        the same, except that a request whose body may stream (`may_stream`) is handed over once its head is
+        parsed, and its body then goes through a BodyPipe as it arrives."""
+        if not data:
+            return False
+        # The stubs omit requests_lock, type requests as a Sequence and add_task as taking a task (it takes the
+        # channel, whose service() runs the next request).
+        server = cast(Any, self.server)
+        with cast(Any, self).requests_lock:
+            requests = cast(list[SpoolingParser], self.requests)  # service() replaces the list, under this lock
+            if self.will_close or self.close_when_flushed:
+                return False
+            while data:
+                if self.request is None:
+                    self.request = self.parser_class(self.adj)
+                request = cast(SpoolingParser, self.request)
+                taken = request.received(data)
+                waiting = request.expect_continue and request.headers_finished
+                if waiting and not self.requests and not self.sent_continue:
+                    self.send_continue()
+                if request.completed:
+                    self.sent_continue = False
+                    if request.body_pipe is not None:  # handed over already: its body has ended, or failed
+                        self.end_streaming(request, request.body_pipe)
+                    elif not request.empty:
+                        requests.append(request)
+                        if len(requests) == 1:
+                            server.add_task(self)
+                    self.request = None
+                elif request.headers_finished and self.may_stream(request):
+                    request.stream_body(BodyPipe(server.pull_trigger))
+                    requests.append(request)
+                    server.add_task(self)
+                if taken >= len(data):
+                    break
+                data = data[taken:]
+        return True
+
+    def may_stream(self, request: SpoolingParser) -> bool:
+        """Whether this request's body may go to the application as it arrives: the head has just been parsed
+        (asked once, before any of the body: a body that began spooling goes on spooling), no earlier request of
+        the connection is still being answered, and a streaming slot is free."""
+        if request.body_pipe is not None or request.body_bytes_received or request.error is not None:
+            return False
+        return not self.requests and ours(self.adj).stream_slots.take()
+
+    @staticmethod
+    def end_streaming(request: SpoolingParser, pipe: BodyPipe) -> None:
+        """The streamed body is complete, or will never be: tell its reader which."""
+        if request.error is None:
+            pipe.end()
+        else:
+            pipe.fail(body_too_large=request.error.code == 413)
+
+    def streaming(self) -> BodyPipe | None:
+        """The pipe of a body the application is reading while it arrives, if one is."""
+        request = cast(SpoolingParser | None, self.request)
+        if request is None or request.body_pipe is None or request.completed:
+            return None
+        return request.body_pipe
+
     def busy(self) -> bool:
         """Answering a request: running it, or sending what it wrote."""
         return bool(self.requests or self.total_outbufs_len)
@@ -143,9 +233,14 @@ class GuardedChannel(HTTPChannel):
     def service(self) -> None:
         """Extends HTTPChannel.service: note first whether the request's parse failed, leaving the rest of it
         unread, so that closing lingers."""
-        if self.requests[0].error is not None:
+        request = cast(SpoolingParser, self.requests[0])
+        if request.error is not None:
             self.answered_before_reading_all = True
-        super().service()
+        try:
+            super().service()
+        finally:
+            if request.body_pipe is not None:
+                ours(self.adj).stream_slots.give_back()
 
     def handle_close(self) -> None:
         """Extends HTTPChannel.handle_close: when closing after such an answer, shut for writing and drain."""
@@ -158,6 +253,9 @@ class GuardedChannel(HTTPChannel):
         ):
             self.start_lingering(self.socket)
         else:
+            pipe = self.streaming()
+            if pipe is not None:  # the client went, or stalled, in the middle of a body being read
+                pipe.fail()
             super().handle_close()
 
     def start_lingering(self, sock: socket.socket) -> None:
@@ -181,6 +279,9 @@ class GuardedChannel(HTTPChannel):
             return True
         if self.holding():
             return False
+        pipe = self.streaming()
+        if pipe is not None:
+            return self.streaming_readable(pipe)
         now = time.monotonic()
         late = self.head_started is not None and now - self.head_started > ours(self.adj).head_timeout
         if late and self.busy():
@@ -193,6 +294,22 @@ class GuardedChannel(HTTPChannel):
             self.will_close = True  # writable() now says so, and handle_write() closes, as waitress does
         return bool(super().readable())
 
+    def streaming_readable(self, pipe: BodyPipe) -> bool:
+        """While a body streams: read on while the pipe has room (waitress reads no more once a request is handed
+        over), and close once the client has sent nothing for `channel_timeout`, waitress's idle timeout, which
+        waitress applies only to connections with no request handed over."""
+        if self.will_close or self.close_when_flushed:
+            return False
+        now = time.time()
+        if not pipe.has_room():
+            self.last_activity = now  # the application is behind, not the client
+            return False
+        if now - self.last_activity > self.adj.channel_timeout:
+            pipe.fail()
+            self.will_close = True
+            return False
+        return True
+
     def writable(self) -> bool:
         """Extends HTTPChannel.writable: while lingering, only once the time is up (a socket shut for writing
         polls writable at once)."""
@@ -203,15 +320,18 @@ class GuardedChannel(HTTPChannel):
         return bool(super().writable())
 
     def handle_read(self) -> None:
-        """Extends HTTPChannel.handle_read: while lingering, read and drop; `recv` closes the connection at
-        the client's end-of-file."""
+        """Extends HTTPChannel.handle_read: while lingering, read and drop (`recv` closes the connection at
+        the client's end-of-file), and close once LINGER_BYTES are dropped."""
         if self.linger_deadline is None:
             super().handle_read()
             return
         try:
-            self.recv(self.adj.recv_bytes)
+            self.lingered += len(self.recv(self.adj.recv_bytes))
         except OSError:
             self.handle_close()
+            return
+        if self.lingered >= LINGER_BYTES and self.socket is not None:
+            self.will_close = True  # writable() now says so, and handle_write() closes
 
     def handle_write(self) -> None:
         """Extends HTTPChannel.handle_write: while lingering, called only when the time is up: close."""
@@ -294,13 +414,30 @@ class RoomMakingServer(TcpWSGIServer):
                     making_room.handle_close()
 
 
+class StreamEndingDispatcher(TurnsDispatcher):
+    """waitress's worker threads, which, when the server stops, first end the bodies still streaming in."""
+
+    socket_map: dict[int, Any]  # the connections of the server the workers answer for, set by create_server
+
+    def shutdown(self, cancel_pending: bool = True, timeout: int = 5) -> bool:
+        """Extends ThreadedTaskDispatcher.shutdown, which waits `timeout` seconds for the workers to finish: a
+        worker reading a body that streams in would wait in vain once the event loop has stopped, leaving the
+        upload's temporary file behind. Each such body fails first: its upload is refused and cleaned up."""
+        for channel in list(self.socket_map.values()):
+            pipe = channel.streaming() if isinstance(channel, GuardedChannel) else None
+            if pipe is not None:
+                pipe.fail()
+        return bool(super().shutdown(cancel_pending, timeout))
+
+
 def create_server(application: Any, **adjustments: Any) -> Any:
     """waitress's `create_server` for TCP addresses, with RoomMakingServer listeners, GuardedChannel connections
     and ServingAdjustments made of `adjustments` (waitress's and ours)."""
     adj = ServingAdjustments(**adjustments)
-    dispatcher = TurnsDispatcher()
-    dispatcher.set_thread_count(adj.threads)
     socket_map: dict[int, Any] = {}
+    dispatcher = StreamEndingDispatcher()
+    dispatcher.socket_map = socket_map
+    dispatcher.set_thread_count(adj.threads)
     servers = []
     made: list[dict[str, Any]] = [{"sockinfo": sockinfo} for sockinfo in cast(list[Any], adj.listen)]
     if adj.sockets:  # sockets made by the caller (a dual-stack one: cli.listening_on), listened on as they are

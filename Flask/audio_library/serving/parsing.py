@@ -11,6 +11,7 @@ from waitress.task import ErrorTask
 from waitress.utilities import Error
 
 from audio_library.serving.adjustments import ours
+from audio_library.serving.streaming import BodyPipe
 from audio_library.web.content_policy import OTHER_POLICY
 from audio_library.web.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, too_large_message
 
@@ -122,6 +123,7 @@ class SpoolingParser(HTTPRequestParser):
     """Waitress's request parser, with the errors below answered rather than raised."""
 
     request_line = b""  # for the access log, set even when the head is refused
+    body_pipe: BodyPipe | None = None  # set when the body goes to the application as it arrives
 
     def received(self, data: bytes) -> int:
         """Extends HTTPRequestParser.received, where an OSError from the body's spool file escapes and resets
@@ -155,3 +157,15 @@ class SpoolingParser(HTTPRequestParser):
             raise ParsingError(f"The request head cannot be parsed ({error})") from error
         if self.body_rcv is not None:  # nothing of the body is buffered yet: it follows the head
             self.body_rcv.buf = SpoolBuffer(self.adj.inbuf_overflow, ours(self.adj).spool_folder)
+
+    def stream_body(self, pipe: BodyPipe) -> None:
+        """Send the body, whose head alone has been parsed, through `pipe` instead of spooling it."""
+        assert self.body_rcv is not None  # only a request with a body streams it
+        assert not self.body_bytes_received  # what was spooled already would be lost
+        self.body_rcv.buf.close()
+        self.body_rcv.buf = cast(Any, pipe)
+        self.body_pipe = pipe
+
+    def body_unread(self) -> bool:
+        """Whether the body is streaming and has not arrived whole: answering now leaves some of it unread."""
+        return self.body_pipe is not None and not self.body_pipe.ended

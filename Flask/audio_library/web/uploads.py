@@ -2,8 +2,11 @@
 
 The body is parsed as it is read, in chunks: every part named "file" is written (and hashed) straight to a
 hidden temporary file inside the library, so an upload is never held in memory and the final rename stays
-on one filesystem. Only when the whole body has arrived is every part validated by its bytes; only when
-all are audio is any committed. Whatever happens, the temporary files are removed before the response.
+on one filesystem. The first bytes of each file part are judged as soon as they arrive: a part that is
+certainly not audio (`media.early_verdict`) is refused at once, with the rest of the body unread (the
+server streams bodies, see `serving.streaming`, and closes the connection after such an answer). Only when
+the whole body has arrived is every part validated by its bytes; only when all are audio is any committed.
+Whatever happens, the temporary files are removed before the response.
 """
 
 import contextlib
@@ -11,7 +14,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from flask import Request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
@@ -20,6 +23,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 from audio_library.library.entries import Entry
 from audio_library.library.entry_json import file_json
 from audio_library.library.storage import Library
+from audio_library.media.early_verdict import VERDICT_BYTES, certainly_not_audio
 from audio_library.media.examiner import Facts
 from audio_library.media.second_judge import NON_AUDIO_MESSAGE
 from audio_library.web.errors import DISK_FULL_ERRNOS, DISK_FULL_MESSAGE, UploadError, too_large_message
@@ -104,6 +108,8 @@ class _Receiver:
         self.sink: BinaryIO | None = None
         self.hasher = hashlib.sha256()
         self.field_size: int | None = None  # bytes of the current plain field; None inside a file part
+        self.head = bytearray()  # the current file part's first bytes, until judged (then empty)
+        self.judged = False
 
     def receive(self) -> list[ReceivedFile]:
         """Read the whole body; return the complete "file" parts in order."""
@@ -128,6 +134,7 @@ class _Receiver:
                     elif isinstance(event, Data):
                         self._take_data(event)
                 if isinstance(event, Epilogue):
+                    _drain(self.request)
                     break
         except ClientDisconnected as error:
             raise UploadError(400, "The upload was cut off before its end; nothing was stored.") from error
@@ -158,9 +165,11 @@ class _Receiver:
             self.temporaries.append(path)
             self.current = ReceivedFile(event.filename, path)
             self.hasher = hashlib.sha256()
+            self.head, self.judged = bytearray(), False
 
     def _take_data(self, event: Data) -> None:
         if self.sink is not None and self.current is not None:
+            self.judge_early(self.current, event.data)
             self.sink.write(event.data)
             self.hasher.update(event.data)
             if not event.more_data:
@@ -173,16 +182,47 @@ class _Receiver:
             if self.max_field is not None and self.field_size > self.max_field:
                 raise UploadError(413, f"A form field is too large: the limit is {human_size(self.max_field)}.")
 
+    def judge_early(self, part: ReceivedFile, data: bytes) -> None:
+        """Gather the part's first VERDICT_BYTES; then refuse it if they prove it is not audio."""
+        if self.judged:
+            return
+        self.head += data[: VERDICT_BYTES - len(self.head)]
+        if len(self.head) >= VERDICT_BYTES:
+            self.judged = True
+            head, self.head = bytes(self.head), bytearray()
+            if certainly_not_audio(head):
+                raise UploadError(415, f"Non-audio file detected: {part.sent_name}", name=part.sent_name)
+
+
+def _drain(request: Request) -> None:
+    """Read what follows the closing boundary (an epilogue, usually a line end), so that the body has been read
+    whole and the connection can carry the next request."""
+    while request.stream.read(CHUNK_SIZE):
+        pass
+
 
 def _chunks(request: Request) -> Iterator[bytes]:
-    """The body in chunks, ending with b"" (the decoder's end-of-input signal)."""
+    """The body in chunks of CHUNK_SIZE (the last one shorter), ending with b"" (the decoder's end-of-input
+    signal). A streamed body arrives in whatever pieces the client sent, down to a byte; werkzeug's multipart
+    decoder fed one or two bytes at a time keeps the CR of the line break before a boundary in the file's
+    data, so pieces are gathered to full chunks first, as reads of a spooled body always were."""
     stream = request.stream
     try:
-        while chunk := stream.read(CHUNK_SIZE):
+        while chunk := _read_full(stream, CHUNK_SIZE):
             yield chunk
     except RequestEntityTooLarge as error:  # a chunked body that grew past the limit
         raise UploadError(413, too_large_message(request.max_content_length or 0)) from error
     yield b""
+
+
+def _read_full(stream: IO[bytes], size: int) -> bytes:
+    """`size` bytes, or fewer only at the end of the stream."""
+    pieces = []
+    wanted = size
+    while wanted and (piece := stream.read(wanted)):
+        pieces.append(piece)
+        wanted -= len(piece)
+    return b"".join(pieces)
 
 
 def _feed_size(max_field: int | None) -> int:
