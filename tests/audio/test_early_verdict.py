@@ -129,8 +129,9 @@ def test_any_bytes_get_a_verdict_without_an_error(head: bytes) -> None:
 def test_no_file_the_library_stores_is_refused_from_its_start(tmp_path: Path) -> None:
     """Every real-world variant and every format the second judge stores passes the early verdict: the two
     judges were built apart, and the early one may only refuse what neither would keep."""
-    samples = make_samples(tmp_path / "ffmpeg")
+    (tmp_path / "ffmpeg").mkdir()
     (tmp_path / "sources").mkdir()
+    samples = make_samples(tmp_path / "ffmpeg")
     sources = Sources(tmp_path / "sources")
     starts = {sample.name: (samples / sample.name).read_bytes()[:VERDICT_BYTES] for sample in STORED}
     starts |= {name: variant.make(sources)[:VERDICT_BYTES] for name, variant in VARIANTS.items() if variant.stored}
