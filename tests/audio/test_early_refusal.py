@@ -212,7 +212,11 @@ def test_a_body_that_began_spooling_is_not_streamed_when_a_slot_frees(server: Ru
     stalled_head = upload_head(server.port, 10_000_000) + head + noise_wav(8, seconds=20.0)
     song = noise_wav(7, seconds=120.0)  # 1.9 MB: its second half arrives in several reads
     body = head + song + PART_TAIL
-    stalled = [socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) for _ in range(STREAMING_BODIES)]
+    # From as many client addresses as there are slots: one client may take only half of them.
+    stalled = [
+        socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE, source_address=(f"127.0.0.{10 + n}", 0))
+        for n in range(STREAMING_BODIES)
+    ]
     try:
         for sock in stalled:  # every streaming slot taken
             sock.sendall(stalled_head)
@@ -227,3 +231,19 @@ def test_a_body_that_began_spooling_is_not_streamed_when_a_slot_frees(server: Ru
         for sock in stalled:
             sock.close()
     assert (library_dir / "song.wav").read_bytes() == song
+
+
+def test_one_clients_stalled_bodies_leave_it_workers_for_its_other_requests(
+    server: RunningServer, library_dir: Path
+) -> None:
+    # Bodies from one client stream in at most half the slots; the rest spool (no temporary file in the folder).
+    stalled_head = upload_head(server.port, 10_000_000) + part_head("song.wav") + noise_wav(8, seconds=20.0)
+    stalled = [socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) for _ in range(STREAMING_BODIES)]
+    try:
+        for sock in stalled:
+            sock.sendall(stalled_head)
+        wait_until(lambda: len(leftovers(library_dir)) == STREAMING_BODIES // 2, "half the slots' uploads begun")
+        assert listed_names(server.url) == []  # the same client's next request is answered, not queued
+    finally:
+        for sock in stalled:
+            sock.close()

@@ -199,7 +199,7 @@ class GuardedChannel(HTTPChannel):
         the connection is still being answered, and a streaming slot is free."""
         if request.body_pipe is not None or request.body_bytes_received or request.error is not None:
             return False
-        return not self.requests and ours(self.adj).stream_slots.take()
+        return not self.requests and ours(self.adj).stream_slots.take(self.client)
 
     @staticmethod
     def end_streaming(request: SpoolingParser, pipe: BodyPipe) -> None:
@@ -240,7 +240,7 @@ class GuardedChannel(HTTPChannel):
             super().service()
         finally:
             if request.body_pipe is not None:
-                ours(self.adj).stream_slots.give_back()
+                ours(self.adj).stream_slots.give_back(self.client)
 
     def handle_close(self) -> None:
         """Extends HTTPChannel.handle_close: when closing after such an answer, shut for writing and drain."""

@@ -12,7 +12,7 @@ a body is spooled whole first, as waitress does, and judged at its end.
 """
 
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
@@ -26,25 +26,36 @@ READ_WAIT_LIMIT = 600.0
 
 class StreamSlots:
     """How many bodies may stream at once (each holds a worker while it arrives), shared by one server's
-    connections."""
+    connections: `limit` in all, and at most half of them for one client.
+
+    The dispatcher gives one client at most half the workers (`dispatch.TurnsDispatcher`); were its streaming
+    bodies allowed to take all of that share, a client whose uploads stall would wait behind them for its own
+    next request, a listing say. Past its slots a client's body is spooled whole first, as any body is.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.per_client = max(1, limit // 2)
         self.taken = 0
+        self.by_client: Counter[str] = Counter()
         self.lock = threading.Lock()
 
-    def take(self) -> bool:
-        """Take a slot if one is free."""
+    def take(self, client: str) -> bool:
+        """Take a slot for `client` (`clients.client_of` its address) if one is free to it."""
         with self.lock:
-            if self.taken >= self.limit:
+            if self.taken >= self.limit or self.by_client[client] >= self.per_client:
                 return False
             self.taken += 1
+            self.by_client[client] += 1
             return True
 
-    def give_back(self) -> None:
-        """Return a slot taken."""
+    def give_back(self, client: str) -> None:
+        """Return a slot `client` took."""
         with self.lock:
             self.taken -= 1
+            self.by_client[client] -= 1
+            if self.by_client[client] <= 0:
+                del self.by_client[client]
 
 
 class BodyPipe:
