@@ -14,10 +14,11 @@ from audio_library.library import catalog
 from audio_library.library.entries import Entry
 from audio_library.media import examiner
 from audio_library.media.detection import detect_audio_type
+from audio_library.media.second_judge import CONTAINER_TYPES, FFMPEG_TYPES, RAW_STREAM_TYPES
 from audio_library.web import page as page_module
 from audio_library.web.api import UNEXAMINED_HEADER
 from audio_library.web.current_library import get_library
-from audio_library.web.formatting import format_duration, format_name
+from audio_library.web.formatting import FORMAT_NAMES, format_duration, format_name
 from audio_library.web.page import PAGE_SIZE
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -347,11 +348,18 @@ def test_durations_read_as_minutes_and_seconds(seconds: float | None, shown: str
         ("Audio/Ogg;codecs=opus", "Opus"),
         ("audio/ogg; codecs=vorbis", "Ogg"),
         ("audio/x-matroska", "MKA"),
+        ("audio/x-ms-wma", "WMA"),
+        ("audio/ac3", "AC-3"),
         ("audio/x-foo", "FOO"),
     ],
 )
 def test_formats_have_short_names(mime: str, shown: str) -> None:
     assert format_name(mime) == shown
+
+
+def test_every_type_ffmpeg_stores_has_a_name() -> None:
+    stored = {*CONTAINER_TYPES.values(), *RAW_STREAM_TYPES.values(), *FFMPEG_TYPES}
+    assert sorted(stored - FORMAT_NAMES.keys()) == []
 
 
 def fill(folder: Path, count: int, prefix: str = "track") -> None:
