@@ -40,6 +40,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("library")
     make_samples(folder, [name for name, _, _ in UNDECODABLE])
     tone(folder / "tone.aiff")
+    tone(folder / "alac.m4a", "-c:a", "alac")
     write(folder, "noise.wav", noise_wav(1, seconds=2.0))
     for name in NATIVE[1:]:
         write(folder, name, fixture_bytes(name))
@@ -98,6 +99,16 @@ def test_a_format_chromium_cannot_decode_plays_from_a_copy(
     save_screenshot(page, tmp_path, f"playing-{name}", full_page=False)
 
 
+def test_a_file_chromium_may_play_but_cannot_falls_back_to_its_copy(page: Page) -> None:
+    page.goto("/")
+    assert page.evaluate(f"{PLAYER}.canPlayType('audio/mp4')") == "maybe"  # and then it meets ALAC
+    paths = requested(page)
+    play(page, "alac.m4a")
+    copy = "/files/alac.m4a/playable?as=webm"
+    assert paths.index("/files/alac.m4a") < paths.index(copy)
+    expect(page.locator("#now-title")).to_have_text("alac.m4a")
+
+
 @pytest.mark.parametrize("name", NATIVE)
 def test_a_format_chromium_plays_is_fetched_as_stored(page: Page, name: str) -> None:
     page.goto("/")
@@ -141,6 +152,10 @@ def test_a_server_that_stays_busy_gets_a_clear_message(page: Page) -> None:
     )
     assert answered == ["HEAD"] * MAX_TRIES
     expect(page.locator("#now-download")).to_have_attribute("href", "/files/alac.caf?download=1")
+
+    page.unroute("**/playable?*")  # the server is free again: a second click asks again, and plays
+    play(page, "alac.caf")
+    expect(page.locator("#now-download")).to_be_hidden()
 
 
 def test_a_file_ffmpeg_cannot_decode_says_so_and_offers_its_download(browser: Browser, tmp_path: Path) -> None:

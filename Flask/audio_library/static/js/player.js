@@ -53,12 +53,13 @@ function stopPreparing() {
 }
 
 export function play(row) {
-  if (row === current) {
-    if (preparing) return; // its copy is on its way: it plays when it comes
+  if (row === current && preparing) return; // its copy is on its way: it plays when it comes
+  if (row === current && player.getAttribute("src")) {
     if (player.paused) player.play().catch(() => {});
     else player.pause();
     return;
   }
+  // A new track, or one that could not be played a moment ago: ask again.
   stopPreparing();
   markCurrent(row);
   const fileUrl = row.querySelector(".track-name").getAttribute("href");
