@@ -180,7 +180,9 @@ def test_a_file_ffmpeg_cannot_decode_says_so_and_offers_its_download(browser: Br
         assert requests.get(f"{running.url}/files/broken.aiff?download=1", timeout=10).content == bytes(len(data))
 
 
-def test_without_javascript_a_row_links_its_playable_copy(browser: Browser, server: RunningServer) -> None:
+def test_without_javascript_a_row_links_its_playable_copy(
+    browser: Browser, server: RunningServer, tmp_path: Path
+) -> None:
     with open_tab(browser, server.url, javascript=False) as page:
         page.goto("/")
         link = page.locator(row("dolby.ac3")).locator("a.copy-link")
@@ -188,6 +190,7 @@ def test_without_javascript_a_row_links_its_playable_copy(browser: Browser, serv
         expect(link).to_have_text("play a browser-friendly copy")
         expect(link).to_have_attribute("href", "/files/dolby.ac3/playable?as=mp3")
         expect(page.locator(row("noise.wav")).locator("a.copy-link")).to_have_count(0)
+        save_screenshot(page, tmp_path, "copy-links-without-javascript", full_page=False)
         copy = requests.get(f"{server.url}/files/dolby.ac3/playable?as=mp3", timeout=30)
         assert copy.status_code == 200
         assert copy.headers["Content-Type"] == "audio/mpeg"
