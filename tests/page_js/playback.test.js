@@ -71,3 +71,21 @@ test("a missing or unreadable Retry-After waits the default; a far one is capped
   assert.equal(retryDelay("-3", 0), DEFAULT_RETRY_S * 1000);
   assert.equal(retryDelay("86400", 0), 30_000);
 });
+
+test("for any answers, the file itself exactly when its type may play, else one of its two copies", () => {
+  const answers = ["", "maybe", "probably"];
+  const types = ["audio/aiff", "audio/mpeg", "audio/x-ms-wma", "audio/ogg;codecs=opus", "", OPUS_IN_WEBM];
+  let seed = 7;
+  const pick = (list) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31; // a fixed sequence: the same cases every run
+    return list[seed % list.length];
+  };
+  for (let round = 0; round < 500; round += 1) {
+    const told = Object.fromEntries(types.map((type) => [type, pick(answers)]));
+    const type = pick(types);
+    const source = playbackSource(FILE, type, (asked) => told[asked] ?? "");
+    const plays = Boolean(type) && told[type] !== "";
+    const copy = `${FILE}/playable?as=${told[OPUS_IN_WEBM] ? "webm" : "mp3"}`;
+    assert.deepEqual(source, plays ? { url: FILE, copy: false } : { url: copy, copy: true });
+  }
+});

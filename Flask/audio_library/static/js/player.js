@@ -125,8 +125,10 @@ function step(offset) {
 // copy is tried once; a copy that will not play either is the end of it.
 function failed() {
   if (!current || !player.getAttribute("src")) return;
-  if (fromCopy) tell(`Cannot play ${current.dataset.name}`, { download: true });
-  else playCopy(current, playableUrl(current.querySelector(".track-name").getAttribute("href"), canPlayType));
+  if (fromCopy) {
+    player.removeAttribute("src"); // so that a click on the track asks again
+    tell(`Cannot play ${current.dataset.name}`, { download: true });
+  } else playCopy(current, playableUrl(current.querySelector(".track-name").getAttribute("href"), canPlayType));
 }
 
 export function startPlayer() {
