@@ -14,10 +14,11 @@ from audio_library.library import catalog
 from audio_library.library.entries import Entry
 from audio_library.media import examiner
 from audio_library.media.detection import detect_audio_type
+from audio_library.media.second_judge import CONTAINER_TYPES, FFMPEG_TYPES, RAW_STREAM_TYPES
 from audio_library.web import page as page_module
 from audio_library.web.api import UNEXAMINED_HEADER
 from audio_library.web.current_library import get_library
-from audio_library.web.formatting import format_duration, format_name
+from audio_library.web.formatting import FORMAT_NAMES, format_duration, format_name
 from audio_library.web.page import PAGE_SIZE
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -36,6 +37,8 @@ class Page:
     links: dict[str, str] = field(default_factory=dict)  # track name -> its href
     tags: dict[str, list[str]] = field(default_factory=dict)  # track name -> its title and artist columns
     covers: dict[str, str] = field(default_factory=dict)  # track name -> its cover's src, for a file with one
+    copies: dict[str, str] = field(default_factory=dict)  # track name -> its playable copy's link, where it has one
+    types: dict[str, str] = field(default_factory=dict)  # track name -> the type the player asks the browser about
     notices: list[str] = field(default_factory=list)
     empty_shown: bool = False
     table_shown: bool = False
@@ -59,6 +62,9 @@ class _PageParser(HTMLParser):
         self.notice: list[str] | None = None
         self.href = ""
         self.cover = ""
+        self.copy = ""  # the row's link to its playable copy (shown without script), whose text is left out
+        self.in_copy_link = False
+        self.type = ""
         self.under_name = 0  # the depth of <span> elements inside the line under a name
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -70,11 +76,15 @@ class _PageParser(HTMLParser):
             return
         elif tag == "tr" and "data-name" in attributes:
             self.row = []
+            self.type = attributes.get("data-type") or ""
         elif tag == "td" and self.row is not None:
             self.cell = []
             self.tag_cell = bool({"c-title", "c-artist"} & set(classes))
         elif tag == "a" and "track-name" in classes:
             self.href = attributes.get("href") or ""
+        elif tag == "a" and "copy-link" in classes:
+            self.copy = attributes.get("href") or ""
+            self.in_copy_link = True
         elif tag == "img" and self.row is not None:
             self.cover = attributes.get("src") or ""
         elif tag == "span" and (self.under_name or "track-sub" in classes):
@@ -94,21 +104,27 @@ class _PageParser(HTMLParser):
             self.cell = None
         elif tag == "span" and self.under_name:
             self.under_name -= 1
+        elif tag == "a":
+            self.in_copy_link = False
         elif tag == "tr" and self.row is not None:
             self.page.rows.append(self.row)
             self.page.links[self.row[1]] = self.href
             self.page.tags[self.row[1]] = self.tags
+            self.page.types[self.row[1]] = self.type
             if self.cover:
                 self.page.covers[self.row[1]] = self.cover
+            if self.copy:
+                self.page.copies[self.row[1]] = self.copy
             self.row = None
             self.tags = []
             self.cover = ""
+            self.copy = ""
         elif tag == "li" and self.notice is not None:
             self.page.notices.append(" ".join(" ".join(self.notice).split()))
             self.notice = None
 
     def handle_data(self, data: str) -> None:
-        if self.cell is not None and not self.under_name:
+        if self.cell is not None and not self.under_name and not self.in_copy_link:
             self.cell.append(data)
         if self.notice is not None:
             self.notice.append(data)
@@ -147,6 +163,19 @@ def test_the_page_lists_name_format_duration_and_size_sorted_by_name(client: Fla
     ]
     assert page.tags == {"a.wav": ["", ""], "b.ogg": ["", ""]}  # no title or artist
     assert page.links == {"a.wav": "/files/a.wav", "b.ogg": "/files/b.ogg"}
+
+
+def test_rows_carry_their_type_and_link_a_copy_where_not_every_browser_plays_it(client: FlaskClient) -> None:
+    sent = upload(
+        client,
+        ("b.ogg", fixture_bytes("vorbis.ogg")),
+        ("a.wav", noise_wav(1)),
+        ("c.mp3", fixture_bytes("mp3-id3v2.mp3")),
+    )
+    assert sent.status_code == 201
+    page = read_page(client.get("/"))
+    assert page.types == {"a.wav": "audio/wav", "b.ogg": "audio/ogg", "c.mp3": "audio/mpeg"}
+    assert page.copies == {"b.ogg": "/files/b.ogg/playable?as=mp3"}  # Safari has long played no Ogg
 
 
 def test_opus_is_labelled_opus_and_vorbis_ogg(client: FlaskClient) -> None:
@@ -347,11 +376,18 @@ def test_durations_read_as_minutes_and_seconds(seconds: float | None, shown: str
         ("Audio/Ogg;codecs=opus", "Opus"),
         ("audio/ogg; codecs=vorbis", "Ogg"),
         ("audio/x-matroska", "MKA"),
+        ("audio/x-ms-wma", "WMA"),
+        ("audio/ac3", "AC-3"),
         ("audio/x-foo", "FOO"),
     ],
 )
 def test_formats_have_short_names(mime: str, shown: str) -> None:
     assert format_name(mime) == shown
+
+
+def test_every_type_ffmpeg_stores_has_a_name() -> None:
+    stored = {*CONTAINER_TYPES.values(), *RAW_STREAM_TYPES.values(), *FFMPEG_TYPES}
+    assert sorted(stored - FORMAT_NAMES.keys()) == []
 
 
 def fill(folder: Path, count: int, prefix: str = "track") -> None:

@@ -26,6 +26,24 @@ FORMAT_NAMES: Mapping[str, str] = {
     "audio/x-aiff": "AIFF",
     "audio/webm": "WebM",
     "audio/x-matroska": "MKA",
+    # Stored since FFmpeg judges what the parsers do not claim; played from a playable copy where not native.
+    "audio/x-rf64": "RF64",
+    "audio/x-w64": "Wave64",
+    "audio/x-caf": "CAF",
+    "audio/basic": "AU",
+    "audio/x-wavpack": "WavPack",
+    "audio/x-tta": "TTA",
+    "audio/x-ms-wma": "WMA",
+    "audio/x-voc": "VOC",
+    "audio/mp2t": "MPEG-TS",
+    "audio/x-smaf": "SMAF",
+    "audio/ac3": "AC-3",
+    "audio/eac3": "E-AC-3",
+    "audio/vnd.dts": "DTS",
+    "audio/x-ape": "APE",
+    "audio/amr": "AMR",
+    "audio/x-musepack": "Musepack",
+    "audio/x-dsf": "DSF",
 }
 
 

@@ -28,6 +28,9 @@ MAX_QUERY_CHARS = 200
 MAX_CACHED_ROWS = 4 * PAGE_SIZE
 ROWS_KEY = "audio_library.page.rows"  # where the app keeps rendered rows, by entry
 TOTAL_KEY = "audio_library.page.total"  # (listing generation, total size)
+# Types Chromium, Firefox and Safari all play. Rows of other types link to a playable copy for the page without
+# script (with script, the player asks the browser itself).
+PLAYED_BY_EVERY_BROWSER = frozenset({"audio/mpeg", "audio/wav", "audio/flac", "audio/mp4", "audio/aac"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Track:
     title: str = ""
     artist: str = ""
     cover_url: str = ""  # empty when the file has no cover picture: the row shows a placeholder, no request
+    type: str = ""  # the detected MIME type: the player asks the browser whether it plays it
+    copy_url: str = ""  # a playable copy, linked for the page without script where not every browser plays it
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,8 @@ def _track(entry: Entry) -> Track:
         title=entry.tags.title or "",
         artist=entry.tags.artist or "",
         cover_url=f"/files/{quoted}/cover" if entry.tags.cover else "",
+        type=entry.type,
+        copy_url="" if entry.type in PLAYED_BY_EVERY_BROWSER else f"/files/{quoted}/playable?as=mp3",
     )
 
 

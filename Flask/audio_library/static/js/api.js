@@ -1,4 +1,6 @@
-// The library's JSON API, as the page uses it: list, upload (with progress) and delete. Answers come back as
+import { MAX_TRIES, retryDelay } from "./playback.js";
+
+// The library's JSON API, as the page uses it: list, upload (with progress), delete and playable copies. Answers come back as
 // plain outcomes; what to tell the person is the caller's business.
 
 export function fileUrl(name) {
@@ -28,6 +30,31 @@ export async function deleteFile(name) {
   if (response.ok) return { outcome: "deleted" };
   if (response.status === 404) return { outcome: "gone" };
   return { outcome: "failed", reason: await errorMessage(response) };
+}
+
+// Have the server make the playable copy at `url` (playback.js's playableUrl), asking again after each busy
+// answer's Retry-After, MAX_TRIES times at most; `onWait(ms)` hears of each wait. A HEAD: the server answers it
+// once the copy is made, and the player then loads the copy from its cache. Resolves, never rejects, to
+// { outcome: "ready" }, { outcome: "busy" } (still busy after MAX_TRIES), { outcome: "unplayable" } (FFmpeg
+// cannot decode the file), { outcome: "failed", reason } or { outcome: "cancelled" } (`signal` aborted).
+export async function prepareCopy(url, signal, onWait) {
+  for (let tries = 1; ; tries += 1) {
+    let response;
+    try {
+      response = await fetch(url, { method: "HEAD", signal });
+    } catch {
+      return signal.aborted ? { outcome: "cancelled" } : { outcome: "failed", reason: "the server is unreachable." };
+    }
+    if (response.ok) return { outcome: "ready" };
+    if (response.status === 422) return { outcome: "unplayable" };
+    if (response.status === 404) return { outcome: "failed", reason: "it is no longer in the library." };
+    if (response.status !== 503) return { outcome: "failed", reason: `the server answered ${response.status}.` };
+    if (tries >= MAX_TRIES) return { outcome: "busy" };
+    const delay = retryDelay(response.headers.get("Retry-After"), Date.now());
+    onWait(delay);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    if (signal.aborted) return { outcome: "cancelled" };
+  }
 }
 
 async function errorMessage(response) {

@@ -37,6 +37,7 @@ function fillRow(row, entry) {
   const url = fileUrl(entry.name);
   row.dataset.name = entry.name;
   row.dataset.size = String(entry.size);
+  row.dataset.type = entry.type || "";
   row.querySelector(".play").setAttribute("aria-label", `Play ${entry.name}`);
   const link = row.querySelector(".track-name");
   link.href = url;
