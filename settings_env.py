@@ -11,10 +11,10 @@ Beside it are what the products' command lines share about their settings: the a
 of positive numbers, and for a server's port, binding it (`bound_socket`) and the one line that says it is in
 use and how to choose another (`cannot_listen`).
 
-The audio library, screwdriver, the chat service and the crawler's client (`crawl.py`) share this module. The
-credentials service and the crawler's server follow the same convention with a few lines of their own: each
-must run as one file, the first with the standard library only and the second with only the crawler's
-dependencies. docs/development.md#configuration says what a new product does to follow it.
+The audio library, screwdriver, the chat service, the crawler's client (`crawl.py`) and the SyncAsync servers
+share this module. The credentials service and the crawler's server follow the same convention with a few
+lines of their own: each must run as one file, the first with the standard library only and the second with
+only the crawler's dependencies. docs/development.md#configuration says what a new product does to follow it.
 """
 
 import argparse

@@ -5,9 +5,10 @@ the loop keeps answering /hello meanwhile. Every response carries `X-Served-By: 
 on_response_prepare, which sees error answers too), every error is the core's JSON, including the ones aiohttp
 makes itself for requests it cannot parse. SIGTERM and Ctrl-C stop it cleanly.
 
-    python SyncAsync/async_server.py [--host 127.0.0.1] [--port 8002]
+    python SyncAsync/async_server.py [--host 127.0.0.1] [--port 8002]   # or ASYNC_SERVER_PORT=8002 ...
 """
 
+import argparse
 import asyncio
 import logging
 import multiprocessing
@@ -15,13 +16,14 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from settings_env import bound_socket, cannot_listen, positive_int
 from SyncAsync.core.answers import MAX_BODY, SERVED_BY, Answer, ApiError, error_answer
 from SyncAsync.core.cpu import cpu_work
 from SyncAsync.core.incoming import echoed, parse_query
@@ -36,7 +38,7 @@ from SyncAsync.core.routes import (
     io_task_answer,
     weather_answer,
 )
-from SyncAsync.core.settings import count, log_to, parser, upstream_settings
+from SyncAsync.core.settings import log_to, parser, read_environment, upstream_settings
 from SyncAsync.core.transports import AsyncWeatherClient
 from SyncAsync.core.upstream import UpstreamSettings, WeatherService
 from SyncAsync.core.weather import WeatherQuery
@@ -44,6 +46,7 @@ from SyncAsync.core.weather import WeatherQuery
 
 NAME = "async-server"
 PORT = 8002
+PREFIX = "ASYNC_SERVER"  # its variables: ASYNC_SERVER_PORT, ...
 CPU_QUEUE = 4  # /cpu_task requests in hand per pool process; past them, 503
 SHUTDOWN_TIMEOUT = 15.0
 LINGER = 2.0  # seconds the unread body of an answered request is drained before the close (aiohttp's is 10)
@@ -246,30 +249,23 @@ async def serve(app: web.Application, sock: socket.socket) -> None:
         await runner.cleanup()
 
 
-def bound_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to the address, not yet listening: it accepts once the application is ready."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
+def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """The options: each flag, else its ASYNC_SERVER_* variable (or alias), else its default."""
+    arguments = parser(f"The asynchronous server (aiohttp); bodies up to {MAX_BODY} bytes.", PORT)
+    arguments.add_argument(
+        "--cpu-workers", type=positive_int, default=0, help="processes for /cpu_task (default: one per CPU)"
+    )
+    read_environment(arguments, PREFIX, environ)
+    return arguments.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = parser(f"The asynchronous server (aiohttp); bodies up to {MAX_BODY} bytes.", PORT)
-    arguments.add_argument(
-        "--cpu-workers", type=count, default=0, help="processes for /cpu_task (default: one per CPU)"
-    )
-    options = arguments.parse_args(argv)
+    options = parse_args(argv)
     log_to()
     try:
         sock = bound_socket(options.host, options.port)
     except OSError as error:
-        log.error("cannot listen on %s:%s: %s", options.host, options.port, error.strerror)
+        log.error("%s", cannot_listen(options.host, options.port, error, f"{PREFIX}_PORT", "run-async"))
         return 1
     app = create_app(upstream_settings(options), options.cpu_workers)
     asyncio.run(serve(app, sock))

@@ -5,16 +5,18 @@ Every connection has a deadline: its whole request must arrive within --timeout 
 one is closed after as long. SIGTERM and Ctrl-C stop it cleanly: no new connections, the requests in hand
 answered, then exit 0.
 
-    python SyncAsync/sync_server.py [--host 127.0.0.1] [--port 8001]
+    python SyncAsync/sync_server.py [--host 127.0.0.1] [--port 8001]   # or SYNC_SERVER_PORT=8001 ...
 """
 
+import argparse
 import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
+from settings_env import cannot_listen, positive_int, positive_seconds
 from SyncAsync.core.answers import MAX_BODY, Answer, ApiError, error_answer
 from SyncAsync.core.cpu import cpu_work
 from SyncAsync.core.incoming import echoed, parse_query
@@ -29,7 +31,7 @@ from SyncAsync.core.routes import (
     io_task_answer,
     weather_answer,
 )
-from SyncAsync.core.settings import count, log_to, parser, positive, upstream_settings
+from SyncAsync.core.settings import log_to, parser, read_environment, upstream_settings
 from SyncAsync.core.transports import SyncWeatherClient
 from SyncAsync.core.upstream import WeatherService
 from SyncAsync.core.weather import WeatherQuery
@@ -39,6 +41,7 @@ from SyncAsync.serving import MAX_CONNECTIONS, TIMEOUT, WORKERS, SyncServer
 
 NAME = "sync-server"
 PORT = 8001
+PREFIX = "SYNC_SERVER"  # its variables: SYNC_SERVER_PORT, ...
 log = logging.getLogger(NAME)
 
 
@@ -86,19 +89,28 @@ class Routes:
         return cpu_task_answer(task, cpu_work(task.n))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """The options: each flag, else its SYNC_SERVER_* variable (or alias), else its default."""
     arguments = parser(f"The synchronous server (socket module only); bodies up to {MAX_BODY} bytes.", PORT)
-    arguments.add_argument("--workers", type=count, default=WORKERS, help=f"worker threads (default {WORKERS})")
+    arguments.add_argument("--workers", type=positive_int, default=WORKERS, help=f"worker threads (default {WORKERS})")
     arguments.add_argument(
         "--timeout",
-        type=positive,
+        type=positive_seconds,
         default=TIMEOUT,
         help=f"seconds a connection may take per request (default {TIMEOUT:g})",
     )
     arguments.add_argument(
-        "--max-connections", type=count, default=MAX_CONNECTIONS, help=f"open connections (default {MAX_CONNECTIONS})"
+        "--max-connections",
+        type=positive_int,
+        default=MAX_CONNECTIONS,
+        help=f"open connections (default {MAX_CONNECTIONS})",
     )
-    options = arguments.parse_args(argv)
+    read_environment(arguments, PREFIX, environ)
+    return arguments.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
     log_to()
     weather = SyncWeatherClient(WeatherService(upstream_settings(options)))
     try:
@@ -112,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_connections=options.max_connections,
         )
     except OSError as error:
-        log.error("cannot listen on %s:%s: %s", options.host, options.port, error.strerror)
+        log.error("%s", cannot_listen(options.host, options.port, error, f"{PREFIX}_PORT", "run-sync"))
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:

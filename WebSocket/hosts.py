@@ -7,79 +7,21 @@ chat's own origin or one the operator allowed (`--allowed-origin`); terminal cli
 DNS rebinding: a page on evil.example whose name is then pointed at 127.0.0.1 is, to the browser, the same
 origin as the chat, and its Origin matches its Host. What it cannot choose is that Host: it is the name in
 its own URL. So a Host that is a DNS name must be `localhost`, this machine's name or an `--allowed-host`;
-IP literals always pass, since no page can rebind an address. The rules are the audio library's.
+IP literals always pass, since no page can rebind an address. The Host rules are host_rules.py's, shared
+with the audio library; the Origin rules are the chat's.
 """
 
-import ipaddress
-import re
-import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from host_rules import HostAllowlist, HostNameError, parse_host
 
-ALWAYS_ALLOWED = frozenset({"localhost"})
-MAX_NAME_LENGTH = 253
-NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
-PORT = re.compile(r"[0-9]{0,5}")
+
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-class AllowlistError(ValueError):
-    """A value given to allow is not a host name or an origin."""
-
-
-def address(text: str) -> str | None:
-    """The canonical form of the IP literal `text`, or None if it is not one."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
-
-
-def normalized_name(name: str) -> str | None:
-    """A DNS name as Host headers carry it (lowercase ASCII, no final dot), or None if it is not one."""
-    name = name.lower().removesuffix(".")
-    return name if len(name) <= MAX_NAME_LENGTH and NAME.fullmatch(name) else None
-
-
-@dataclass(frozen=True)
-class Host:
-    """The host part of a Host header: canonical, without port, and whether it is an IP literal."""
-
-    name: str
-    is_address: bool
-
-
-def parse_host(value: str) -> Host | None:
-    """The host a Host header names (host and optional port), or None if it is malformed."""
-    if value.startswith("["):
-        inside, bracket, port = value[1:].partition("]")
-        literal = address(inside) if bracket and ":" in inside else None
-        if literal is None or (port and not (port.startswith(":") and PORT.fullmatch(port[1:]))):
-            return None
-        return Host(literal, is_address=True)
-    host, colon, port = value.partition(":")
-    if colon and not PORT.fullmatch(port):
-        return None
-    literal = address(host.removesuffix("."))
-    if literal is not None:
-        return Host(literal, is_address=True)
-    name = normalized_name(host)
-    return Host(name, is_address=False) if name is not None else None
-
-
-def allowed_name(name: str) -> str:
-    """An operator's `--allowed-host` in the form Host headers carry it (IDNA for Unicode names)."""
-    problem = f"{name!r} is not a host name to allow (give the name alone, without scheme or port)"
-    try:
-        ascii_name = name.strip().encode("idna").decode("ascii")
-    except UnicodeError as error:
-        raise AllowlistError(problem) from error
-    normalized = normalized_name(ascii_name)
-    if normalized is None:
-        raise AllowlistError(problem)
-    return normalized
+class AllowlistError(HostNameError):
+    """A value given to allow is not a host name or an origin (host_rules raises the base for a name)."""
 
 
 def normalized_origin(origin: str) -> str | None:
@@ -106,9 +48,8 @@ class Gate:
     """The Host names and page origins the chat answers to; `refusal` says why a request may not pass."""
 
     def __init__(self, hosts: Iterable[str] = (), origins: Iterable[str] = ()) -> None:
-        """Raises AllowlistError for a host name or an origin that is not one."""
-        own = normalized_name(socket.gethostname())
-        self.hosts = ALWAYS_ALLOWED | {allowed_name(name) for name in hosts} | ({own} if own else set())
+        """Raises HostNameError for a host name that is not one, AllowlistError (one too) for an origin."""
+        self.hosts = HostAllowlist(hosts)
         self.origins = {allowed_origin(origin) for origin in origins}
 
     def refusal(self, host_header: str | None, origin_header: str | None, scheme: str) -> tuple[int, str] | None:
@@ -117,7 +58,7 @@ class Gate:
             host = parse_host(host_header)
             if host is None:
                 return 400, "The Host header is malformed."
-            if not host.is_address and host.name not in self.hosts:
+            if not self.hosts.allows(host):
                 return 403, (
                     f"This chat does not answer to the name {host.name}: use its address, or start the server "
                     f"with --allowed-host {host.name}."

@@ -20,11 +20,12 @@ import uvicorn
 from redis.exceptions import RedisError
 from websockets.legacy.protocol import WebSocketCommonProtocol
 
+from host_rules import HostNameError
 from settings_env import bound_socket, cannot_listen, environment_defaults, port_number
 from WebSocket.api import MAX_BODY, SHUTDOWN_CLOSE, bounded, create_api, declared_length, too_large
 from WebSocket.connections import HEAD_TIMEOUT, MAX_CONNECTIONS, AcceptErrorLog, ChatHTTPProtocol
 from WebSocket.directory import Directory, LocalDirectory
-from WebSocket.hosts import AllowlistError, Gate
+from WebSocket.hosts import Gate
 from WebSocket.redis_directory import PRESENCE_TTL, UNAVAILABLE, RedisDirectory
 from WebSocket.room import BACKLOG, BURST, RATE, Client, Limits, NotJoinedError, Room
 
@@ -205,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         gate = Gate(args.allowed_host, args.allowed_origin)
-    except AllowlistError as error:
+    except HostNameError as error:  # an origin's AllowlistError is one too
         print(f"server.py: {error}", file=sys.stderr)
         return 2
     limits = Limits(backlog=args.send_buffer * 1024, rate=args.rate, burst=args.burst)

@@ -221,7 +221,9 @@ def main() -> int:
         default="wrk" if shutil.which("wrk") else "threads",
         help="load generator (default: wrk when installed)",
     )
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/credentials.md alone")
+    parser.add_argument(
+        "--no-write", "--no-doc", action="store_true", help="print only; leave docs/credentials.md alone"
+    )
     args = parser.parse_args()
     drive = drive_with_wrk if args.load == "wrk" else drive_with_threads
     load = "wrk -t1 --latency" if args.load == "wrk" else "thread-per-connection load generator"
@@ -238,7 +240,7 @@ def main() -> int:
         lines = table(results, heading)
         print("\n".join(lines), flush=True)
         written += [*lines, ""]
-    if not args.no_doc:
+    if not args.no_write:
         write_between_markers(DOC, "bench:credentials", ["```", *"\n".join(written).rstrip("\n").split("\n"), "```"])
         print(f"(written to {DOC.relative_to(REPO)})")
     return 0

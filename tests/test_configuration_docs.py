@@ -18,6 +18,8 @@ COMMANDS = [
     (["FastAPI/server.py"], "crawler.md"),
     (["FastAPI/crawl.py"], "crawler.md"),
     (["WSGI/credentials.py"], "credentials.md"),
+    (["SyncAsync/sync_server.py"], "sync-async.md"),
+    (["SyncAsync/async_server.py"], "sync-async.md"),
 ]
 
 

@@ -9,12 +9,13 @@ from flask import Flask, Response, request
 from audio_library.access.auth import USERS_KEY, Users, require_credentials
 from audio_library.access.check_queue import BACKOFF_MOST
 from audio_library.access.cross_origin import refuse_cross_origin
-from audio_library.access.hosts import HOSTS_KEY, HostAllowlist, refuse_foreign_host
+from audio_library.access.hosts import HOSTS_KEY, refuse_foreign_host
 from audio_library.access.users import UsersError, read_users
 from audio_library.library.playable_copies import DEFAULT_TRANSCODES
 from audio_library.web import api, current_library, downloads, page
 from audio_library.web.content_policy import set_content_security_policy
 from audio_library.web.errors import RequestError, register_error_handlers, too_large_message
+from host_rules import HostAllowlist
 
 
 DEFAULT_LIBRARY_DIR = "var/library"
@@ -35,7 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     (`serving/cli.py`: flag, then AUDIO_LIBRARY_*, then default).
 
     Raises storage.LibraryError if the folder cannot be created or written, users.UsersError if the users file
-    cannot be read or PRIVATE is set without one, hosts.HostNameError for an allowed host that is no name.
+    cannot be read or PRIVATE is set without one, host_rules.HostNameError for an allowed host that is no name.
     """
     app = Flask(__name__)
     app.config.from_mapping(

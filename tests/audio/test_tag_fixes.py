@@ -18,7 +18,7 @@ from audio_library.media.tags import MAX_TEXT, MAX_TEXT_FRAME, read_cover, read_
 from tests.audio.counting import CountingFile, count_binary_reads
 from tests.audio.multiplying_tags import ogg_pages
 from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
-from tests.fixtures.make_fixtures import id3v2
+from tests.fixtures.tag_bytes import id3v2
 from tests.library_folders import fixture_bytes
 
 

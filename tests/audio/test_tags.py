@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from tests.audio.counting import CountingFile, count_binary_reads
 from tests.audio.damage import damaged_fixtures
 from tests.fixtures.corpus import AUDIO, COVER_BYTES, FIXTURES_DIR, TAGS
-from tests.fixtures.make_fixtures import id3_frame, id3v2, title
+from tests.fixtures.tag_bytes import id3_frame, id3v2, title
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes
 from tests.servers import audio_server

@@ -72,6 +72,7 @@ def test_a_rebound_dns_name_gets_403_and_a_malformed_host_400(gated: RunningServ
                 "[::1]:8765": 200,
                 "10.1.2.3": 200,
                 "bad host!": 400,
+                "localhost:70000": 400,
             }.items():
                 answer = await rest.get("/api/v1/clients", headers={"Host": host})
                 assert answer.status_code == status, host

@@ -87,5 +87,5 @@ def test_a_port_in_use_is_exit_status_1_and_says_so(kind: str) -> None:
             check=False,
         )
     assert run.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in run.stderr
     assert "Traceback" not in run.stderr

@@ -26,7 +26,6 @@ from types import FrameType
 from audio_library import DEFAULT_LIBRARY_DIR, DEFAULT_MAX_UPLOAD_SIZE, create_app
 from audio_library.access.auth import USERS_KEY
 from audio_library.access.check_queue import BACKOFF_MOST
-from audio_library.access.hosts import HostNameError
 from audio_library.access.users import UsersError, add_user_command
 from audio_library.library.playable_copies import DEFAULT_TRANSCODES
 from audio_library.library.storage import LibraryError
@@ -34,6 +33,7 @@ from audio_library.serving.access_log import AccessLog, logged
 from audio_library.serving.adjustments import DEFAULT_CONNECTIONS_PER_CLIENT, DEFAULT_HEAD_TIMEOUT
 from audio_library.serving.connections import create_server
 from audio_library.web.current_library import get_library
+from host_rules import HostNameError
 from settings_env import cannot_listen, environment_defaults, port_number, positive_int, positive_seconds
 
 

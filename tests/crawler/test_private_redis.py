@@ -1,4 +1,5 @@
-"""private_redis(): a real redis-server starts, answers, and leaves nothing behind."""
+"""The crawler's private redis-server (FastAPI/server.py's private_redis, used without --redis): a real
+redis-server starts, answers, and leaves nothing behind."""
 
 import os
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from private_redis import RedisUnavailableError, private_redis
+from FastAPI.server import RedisUnavailableError, private_redis
 from tests.event_loop import run
 
 
