@@ -26,9 +26,9 @@ from pathlib import Path
 from audio_library.access.users import add_user
 
 from bench.figures import measure_and_write, percentiles
-from tests.resources import peak_rss
-from tests.servers import LOOPBACK, RunningServer, audio_server
-from tests.wav import noise_wav
+from devtools.resources import peak_rss
+from devtools.servers import LOOPBACK, RunningServer, audio_server
+from devtools.wav import noise_wav
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "audio-library.md"

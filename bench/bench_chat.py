@@ -30,8 +30,8 @@ from pathlib import Path
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from bench.figures import verdict, write_between_markers
-from tests.chat.chatters import raw_websocket
-from tests.servers import LOOPBACK, REPO, RunningServer, chat_server, free_port, running_command
+from devtools.chatters import raw_websocket
+from devtools.servers import LOOPBACK, REPO, RunningServer, chat_server, free_port, running_command
 
 
 CLIENTS = (1000, 5000)

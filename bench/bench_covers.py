@@ -1,7 +1,7 @@
 """Measure what files whose tags multiply cost the audio library server: the upload that examines them, then
 their covers asked for CONCURRENT at a time.
 
-Each row is one fresh server (waitress) given one file of tests/audio/multiplying_tags.py: the shapes the probe
+Each row is one fresh server (waitress) given one file of devtools/multiplying_tags.py: the shapes the probe
 of issue 21 found (an M4A `covr` of 122,000 empty data atoms, an Ogg packet of 190,000 comments) and their kin
 in every tag family. Measured on the server process: its CPU time (user + system, all threads) per upload,
 over UPLOADS uploads, and per cover request over ROUNDS rounds of CONCURRENT requests, and its peak RSS
@@ -22,10 +22,10 @@ from urllib.parse import quote
 import requests
 
 from bench.figures import measure_and_write, measured_on, within
-from tests.audio.multiplying_tags import FAMILIES, Multiplied
-from tests.fixtures.corpus import FIXTURES_DIR
-from tests.resources import cpu_seconds, peak_rss
-from tests.servers import audio_server
+from devtools.corpus import FIXTURES_DIR
+from devtools.multiplying_tags import FAMILIES, Multiplied
+from devtools.resources import cpu_seconds, peak_rss
+from devtools.servers import audio_server
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "audio-library.md"

@@ -36,13 +36,13 @@ import httpx
 import uvloop
 
 from bench.figures import measure_and_write, verdict
+from devtools.crowd import crowd, get_request, post_request
+from devtools.farm import port_free_on_all
+from devtools.redis_server import redis_server
+from devtools.resources import peak_rss
+from devtools.servers import REPO, RunningServer, crawler_server
 from FastAPI import crawl
 from FastAPI.server import FetchError, Settings, StatusClient
-from tests.crawler.crowd import crowd, get_request, post_request
-from tests.crawler.farm import port_free_on_all
-from tests.redis_server import redis_server
-from tests.resources import peak_rss
-from tests.servers import REPO, RunningServer, crawler_server
 
 
 HOSTS = tuple(f"127.0.0.{n}" for n in range(2, 10))
@@ -65,7 +65,7 @@ def farm_urls(port: int, count: int, tag: str) -> list[str]:
 def running_farm_process(latency: float) -> Iterator[tuple[int, int]]:
     """The farm in a process of its own; its port and process id."""
     port = port_free_on_all(HOSTS)
-    command = [sys.executable, "-m", "tests.crawler.farm", "--hosts", ",".join(HOSTS), "--port", str(port)]
+    command = [sys.executable, "-m", "devtools.farm", "--hosts", ",".join(HOSTS), "--port", str(port)]
     process = subprocess.Popen([*command, "--latency", str(latency)], cwd=REPO)
     try:
         deadline = time.monotonic() + 15

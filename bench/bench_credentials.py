@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.figures import verdict, write_between_markers
-from tests.servers import LOOPBACK, REPO, RunningServer, credentials_server, free_port, running_command
+from devtools.servers import LOOPBACK, REPO, RunningServer, credentials_server, free_port, running_command
 
 
 TARGET = "/?species=Dalek"

@@ -26,11 +26,11 @@ from pathlib import Path
 import requests
 
 from bench.figures import measure_and_write, within
-from tests.multipart import PART_TAIL, part_head, upload_head
-from tests.rawhttp import read_response
-from tests.resources import cpu_seconds
-from tests.servers import LOOPBACK, REPO, RunningServer, audio_server
-from tests.wav import write_silence
+from devtools.multipart import PART_TAIL, part_head, upload_head
+from devtools.rawhttp import read_response
+from devtools.resources import cpu_seconds
+from devtools.servers import LOOPBACK, REPO, RunningServer, audio_server
+from devtools.wav import write_silence
 
 
 DOC = REPO / "docs" / "audio-library.md"

@@ -1,6 +1,6 @@
 """Measure what hostile uploads cost the audio library server: four concurrent 400 MB crafted files per family.
 
-For each container family of tests/audio/hostile.py (files whose lengths lie, all refused as non-audio), four
+For each container family of devtools/hostile.py (files whose lengths lie, all refused as non-audio), four
 uploads of UPLOAD_BYTES each are streamed at once from generators (nothing is built in memory) to one real
 server (waitress). Measured on the server process: its peak RSS during the round (sampled every 20 ms) and
 its CPU time (user + system, all threads) per upload; and, in this process, the CPU that detecting and
@@ -29,10 +29,10 @@ import requests
 from audio_library.media.detection import detect_audio_type, probe_duration
 
 from bench.figures import measured_on, within, write_between_markers
-from tests.audio.hostile import HOSTILE
-from tests.multipart import upload_chunks
-from tests.resources import cpu_seconds
-from tests.servers import RunningServer, audio_server
+from devtools.hostile import HOSTILE
+from devtools.multipart import upload_chunks
+from devtools.resources import cpu_seconds
+from devtools.servers import RunningServer, audio_server
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "audio-library.md"

@@ -34,10 +34,10 @@ from audio_library.library.metadata_cache import CACHE_FILE
 from audio_library.web.api import UNEXAMINED_HEADER
 
 from bench.figures import within, write_between_markers
-from tests.multipart import stream_upload
-from tests.resources import peak_rss
-from tests.servers import LOOPBACK, RunningServer, audio_server
-from tests.wav import noise_wav, write_silence
+from devtools.multipart import stream_upload
+from devtools.resources import peak_rss
+from devtools.servers import LOOPBACK, RunningServer, audio_server
+from devtools.wav import noise_wav, write_silence
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "audio-library.md"

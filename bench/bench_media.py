@@ -28,8 +28,8 @@ from audio_library.media.sandbox import CHILD
 from audio_library.media.second_judge import DECODE_SECONDS, JUDGE_LIMITS, SecondJudge
 
 from bench.figures import measure_and_write, verdict, within
-from tests.resources import peak_rss, run_with_peak_rss
-from tests.servers import audio_server
+from devtools.resources import peak_rss, run_with_peak_rss
+from devtools.servers import audio_server
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "audio-library.md"

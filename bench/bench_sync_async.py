@@ -22,9 +22,9 @@ from pathlib import Path
 
 from bench.bench_credentials import Measurement, drive_with_wrk
 from bench.figures import measure_and_write, verdict, within
+from devtools.servers import LOOPBACK, RunningServer, free_port, running_command
+from devtools.syncasync_server import syncasync_server
 from SyncAsync.fake_open_meteo import running_fake
-from tests.servers import LOOPBACK, RunningServer, free_port, running_command
-from tests.syncasync.running import syncasync_server
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "sync-async.md"

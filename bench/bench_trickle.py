@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.figures import measure_and_write, verdict
-from tests.servers import LOOPBACK, RunningServer, audio_server
+from devtools.servers import LOOPBACK, RunningServer, audio_server
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "audio-library.md"

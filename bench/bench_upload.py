@@ -22,9 +22,9 @@ from pathlib import Path
 import requests
 
 from bench.figures import measure_and_write, verdict
-from tests.resources import run_with_peak_rss
-from tests.servers import AUDIO_SERVER, REPO, audio_server
-from tests.wav import write_silence
+from devtools.resources import run_with_peak_rss
+from devtools.servers import AUDIO_SERVER, REPO, audio_server
+from devtools.wav import write_silence
 
 
 FILE_SIZE = 400 * 1000 * 1000

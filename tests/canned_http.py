@@ -9,7 +9,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 
-from tests.servers import LOOPBACK
+from devtools.servers import LOOPBACK
 
 
 Behaviour = Callable[[socket.socket, threading.Event], None]

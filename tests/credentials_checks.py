@@ -2,7 +2,7 @@
 
 import re
 
-from tests.rawhttp import exchange
+from devtools.rawhttp import exchange
 
 
 ACCESS_LINE = re.compile(r'127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] "(.*)" (\d{3}) (\d+)')

@@ -7,8 +7,8 @@ from pathlib import Path
 import requests
 from audio_library.web.api import UNEXAMINED_HEADER
 
+from devtools.servers import REPO
 from tests.polling import wait_until
-from tests.servers import REPO
 
 
 FIXTURES = REPO / "tests" / "fixtures" / "audio"

@@ -17,8 +17,8 @@ from urllib.parse import quote
 import requests
 
 import screwdriver
+from devtools.servers import REPO, RunningServer
 from sonic.environment import AskPassword, Environment
-from tests.servers import REPO, RunningServer
 
 
 SCREWDRIVER = REPO / "screwdriver.py"

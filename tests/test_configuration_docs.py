@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.servers import REPO
+from devtools.servers import REPO
 
 
 COMMANDS = [

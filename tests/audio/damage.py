@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from tests.fixtures.corpus import FIXTURES_DIR
+from devtools.corpus import FIXTURES_DIR
 
 
 def _damage(name: str, changes: list[tuple[int, int]], cut: int) -> tuple[str, bytes]:

@@ -5,9 +5,9 @@ import re
 import tempfile
 from pathlib import Path
 
+from devtools.rawhttp import exchange
+from devtools.servers import audio_server
 from tests.polling import wait_until
-from tests.rawhttp import exchange
-from tests.servers import audio_server
 
 
 ACCESS_LINE = re.compile(

@@ -19,11 +19,11 @@ from audio_library.web.current_library import get_library
 from flask import Flask
 from flask.testing import FlaskClient
 
+from devtools.multipart import BOUNDARY, CONTENT_TYPE, PART_TAIL, Part, multipart
+from devtools.wav import noise_wav
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes, on_disk
-from tests.multipart import BOUNDARY, CONTENT_TYPE, PART_TAIL, Part, multipart
 from tests.polling import wait_until
-from tests.wav import noise_wav
 
 
 WAV_HEADER = 44

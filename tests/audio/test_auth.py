@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.auth import HTTPBasicAuth
 
-from tests.rawhttp import exchange
-from tests.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
+from devtools.rawhttp import exchange
+from devtools.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
+from devtools.wav import noise_wav
 from tests.users_files import write_users_file
-from tests.wav import noise_wav
 
 
 USERS = {"alice": "correct horse", "Зоя": "пароль: 2 точки"}

@@ -4,7 +4,7 @@ a fixed amount.
 Every length field the detector walks, in every container family of the fixture corpus, is made to lie
 (hypothesis picks the fields and the values); the bytes read and the reads made are counted at the file, and
 the structures walked at the detector's BoundedFile. A length that runs past its parent's end is a refusal.
-Then the hand-made worst cases: the hostile files of tests/audio/hostile.py, on disk and through a live server.
+Then the hand-made worst cases: the hostile files of devtools/hostile.py, on disk and through a live server.
 """
 
 from collections import Counter
@@ -27,12 +27,12 @@ from audio_library.media.tags import NO_TAGS, read_cover, read_tags
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.corpus import AUDIO, EXPECTED, FIXTURES_DIR
+from devtools.hostile import FTYP, HOSTILE, mp4_nested
+from devtools.multipart import upload_chunks
+from devtools.servers import RunningServer, audio_server
 from tests.audio.counting import count_binary_reads, record_bounded_files
-from tests.audio.hostile import FTYP, HOSTILE, mp4_nested
 from tests.audio.length_fields import LengthField, length_fields
-from tests.fixtures.corpus import AUDIO, EXPECTED, FIXTURES_DIR
-from tests.multipart import upload_chunks
-from tests.servers import RunningServer, audio_server
 
 
 MIB = 1024 * 1024

@@ -10,9 +10,9 @@ from audio_library.media.detection import detect_audio_type, probe_duration
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.corpus import AUDIO, DURATION_TOLERANCE, DURATIONS, EXPECTED, FIXTURES_DIR, NON_AUDIO
 from tests.audio.counting import CountingFile, count_binary_reads
 from tests.audio.damage import damaged_fixtures
-from tests.fixtures.corpus import AUDIO, DURATION_TOLERANCE, DURATIONS, EXPECTED, FIXTURES_DIR, NON_AUDIO
 
 
 MIB = 1024 * 1024

@@ -8,9 +8,9 @@ from audio_library.web.download_names import ascii_download_name, content_dispos
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devtools.servers import audio_server
+from devtools.wav import noise_wav
 from tests.examples import MANY_EXAMPLES
-from tests.servers import audio_server
-from tests.wav import noise_wav
 
 
 def test_cyrillic_is_transliterated_readably() -> None:

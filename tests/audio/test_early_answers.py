@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.multipart import part_head, upload_head
+from devtools.rawhttp import read_response
+from devtools.servers import LOOPBACK, RunningServer, audio_server
 from tests.library_folders import on_disk
-from tests.multipart import part_head, upload_head
-from tests.rawhttp import read_response
-from tests.servers import LOOPBACK, RunningServer, audio_server
 
 
 LIMIT = 100_000

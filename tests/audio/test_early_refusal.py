@@ -16,14 +16,14 @@ import pytest
 import requests
 from audio_library.serving.cli import STREAMING_BODIES
 
+from devtools.multipart import CONTENT_TYPE, PART_TAIL, part_head, upload_head
+from devtools.rawhttp import closed_by_server, read_response
+from devtools.servers import LOOPBACK, RunningServer, audio_server
+from devtools.wav import noise_wav
 from sonic.client import LibraryClient
 from sonic.errors import ServerError
 from tests.library_folders import fixture_bytes, leftovers, listed_names, on_disk
-from tests.multipart import CONTENT_TYPE, PART_TAIL, part_head, upload_head
 from tests.polling import wait_until
-from tests.rawhttp import closed_by_server, read_response
-from tests.servers import LOOPBACK, RunningServer, audio_server
-from tests.wav import noise_wav
 
 
 SIZE = 300 * 1000 * 1000  # the file's size: a video sent by mistake

@@ -22,7 +22,7 @@ from audio_library.media.second_judge import SecondJudge
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.corpus import AUDIO, FIXTURES_DIR, NON_AUDIO
+from devtools.corpus import AUDIO, FIXTURES_DIR, NON_AUDIO
 from tests.fixtures.ffmpeg_formats import STORED, make_samples
 from tests.fixtures.real_world import VARIANTS, Sources
 

@@ -12,9 +12,9 @@ from audio_library.media import examiner
 from audio_library.media.detection import detect_audio_type
 from flask.testing import FlaskClient
 
+from devtools.wav import noise_wav
 from tests.flask_client import upload
 from tests.library_folders import on_disk
-from tests.wav import noise_wav
 
 
 def failing(error_number: int) -> Any:

@@ -11,9 +11,9 @@ from audio_library.library.entries import Entry
 from audio_library.library.storage import Library
 from flask.testing import FlaskClient
 
+from devtools.wav import noise_wav
 from tests.flask_client import upload
 from tests.library_folders import FIXTURES, fixture_bytes
-from tests.wav import noise_wav
 
 
 def test_a_file_is_served_with_its_detected_type_not_its_extension(client: FlaskClient) -> None:

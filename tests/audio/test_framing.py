@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.rawhttp import closed_by_server, connect, exchange, read_response
-from tests.servers import RunningServer, audio_server
+from devtools.rawhttp import closed_by_server, connect, exchange, read_response
+from devtools.servers import RunningServer, audio_server
 
 
 SMUGGLED = b"GET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

@@ -12,11 +12,11 @@ from audio_library.access.hosts import absolute_form_authority
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.rawhttp import exchange
+from devtools.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
+from devtools.wav import noise_wav
 from host_rules import Host, parse_host
 from tests.host_values import dns_names, ports
-from tests.rawhttp import exchange
-from tests.servers import LOOPBACK, RunningServer, audio_server, run_audio_server_to_exit
-from tests.wav import noise_wav
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from audio_library.web.current_library import get_library
 from flask import Flask
 from flask.testing import FlaskClient
 
+from devtools.wav import noise_wav
 from tests.flask_client import upload
 from tests.library_folders import on_disk
-from tests.wav import noise_wav
 
 
 LIMIT = 64 * 1024

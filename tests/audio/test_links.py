@@ -11,9 +11,9 @@ from audio_library.media import examiner
 from audio_library.media.detection import detect_audio_type
 from flask.testing import FlaskClient
 
+from devtools.wav import noise_wav
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes
-from tests.wav import noise_wav
 
 
 SECRET = b"the server's private key, outside the library"

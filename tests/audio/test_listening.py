@@ -17,7 +17,7 @@ from audio_library.serving.connections import GuardedChannel, create_server
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.servers import AUDIO_SERVER, free_port, running_command
+from devtools.servers import AUDIO_SERVER, free_port, running_command
 
 
 def test_host_all_addresses_listens_on_ipv6_and_ipv4_and_prints_a_url_that_works(library_dir: Path) -> None:

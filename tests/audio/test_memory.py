@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from audio_library.library.catalog import file_sha256
 
+from devtools.multipart import stream_upload
+from devtools.resources import peak_rss
+from devtools.servers import audio_server
+from devtools.wav import write_silence
 from tests.library_folders import on_disk
-from tests.multipart import stream_upload
-from tests.resources import peak_rss
-from tests.servers import audio_server
-from tests.wav import write_silence
 
 
 BIG = 400 * 1000 * 1000

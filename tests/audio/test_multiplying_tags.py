@@ -13,9 +13,9 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.audio.multiplying_tags import COVER, FAMILIES, WITH_COVER, Multiplied
-from tests.resources import cpu_seconds, peak_rss
-from tests.servers import RunningServer, audio_server
+from devtools.multiplying_tags import COVER, FAMILIES, WITH_COVER, Multiplied
+from devtools.resources import cpu_seconds, peak_rss
+from devtools.servers import RunningServer, audio_server
 
 
 PEAK_RSS_LIMIT = 150 * 1024 * 1024

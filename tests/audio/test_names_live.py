@@ -12,11 +12,11 @@ import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from devtools.multipart import Part, post_raw
+from devtools.servers import audio_server
+from devtools.wav import noise_wav
 from tests.library_folders import on_disk, wait_until_examined
-from tests.multipart import Part, post_raw
 from tests.name_bytes import ISSUE_NAMES, byte_names, with_look_alikes
-from tests.servers import audio_server
-from tests.wav import noise_wav
 
 
 TIMEOUT = 10

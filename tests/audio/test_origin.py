@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from devtools.wav import noise_wav
 from tests.flask_client import upload
 from tests.library_folders import on_disk
-from tests.wav import noise_wav
 
 
 OWN_ORIGIN = "http://localhost"  # the test client's host

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.servers import RunningServer, audio_server
+from devtools.wav import noise_wav
 from tests.library_folders import fixture_bytes, on_disk
-from tests.servers import RunningServer, audio_server
-from tests.wav import noise_wav
 
 
 JSON = {"Accept": "application/json"}

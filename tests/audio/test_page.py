@@ -23,10 +23,10 @@ from audio_library.web.page import PAGE_SIZE
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from devtools.wav import noise_wav
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes, on_disk
 from tests.polling import wait_until
-from tests.wav import noise_wav
 
 
 @dataclass

@@ -15,8 +15,8 @@ from audio_library.web.current_library import get_library
 from flask import Flask
 from werkzeug.security import check_password_hash
 
+from devtools.servers import audio_server
 from tests.polling import wait_until
-from tests.servers import audio_server
 from tests.users_files import quick_hash, write_users_file
 
 

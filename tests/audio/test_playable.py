@@ -18,11 +18,11 @@ from audio_library.library.playable_copies import CACHE_FOLDER
 from audio_library.web.current_library import get_library
 from flask.testing import FlaskClient
 
+from devtools.servers import audio_server, media_children
 from tests.fixtures.ffmpeg_formats import tone
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes
 from tests.polling import wait_until
-from tests.servers import audio_server, media_children
 
 
 TOLERANCE_S = 0.1

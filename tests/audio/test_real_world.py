@@ -22,10 +22,10 @@ from audio_library.web.current_library import get_library
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.multipart import Part, post_raw
+from devtools.servers import RunningServer, audio_server
 from tests.audio.counting import count_binary_reads, record_bounded_files
 from tests.fixtures.real_world import CLASSES, DURATION_TOLERANCE, NOT_AUDIO, VARIANTS, Sources, Variant, noise
-from tests.multipart import Part, post_raw
-from tests.servers import RunningServer, audio_server
 
 
 STORED = sorted(name for name, variant in VARIANTS.items() if variant.stored)

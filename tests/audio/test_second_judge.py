@@ -22,7 +22,8 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.corpus import NON_AUDIO
+from devtools.corpus import NON_AUDIO
+from devtools.servers import media_children
 from tests.fixtures.ffmpeg_formats import (
     DURATION_TOLERANCE,
     SAMPLES,
@@ -35,7 +36,6 @@ from tests.fixtures.ffmpeg_formats import (
 from tests.flask_client import upload
 from tests.library_folders import FIXTURES, fixture_bytes, on_disk
 from tests.polling import wait_until
-from tests.servers import media_children
 
 
 # The words a refused upload is told, per reason: tests and users rely on the first.

@@ -18,11 +18,9 @@ import requests
 from audio_library.serving.adjustments import ServingAdjustments
 from audio_library.serving.parsing import DiskFullError, SpoolingParser
 
-from tests import rawhttp
-from tests.library_folders import listed_names, on_disk
-from tests.multipart import BOUNDARY, PART_TAIL, part_head, upload_head
-from tests.polling import DEADLINE, wait_until
-from tests.servers import (
+from devtools import rawhttp
+from devtools.multipart import BOUNDARY, PART_TAIL, part_head, upload_head
+from devtools.servers import (
     AUDIO_SERVER,
     LOOPBACK,
     RunningServer,
@@ -31,7 +29,9 @@ from tests.servers import (
     run_audio_server_to_exit,
     running_command,
 )
-from tests.wav import noise_wav
+from devtools.wav import noise_wav
+from tests.library_folders import listed_names, on_disk
+from tests.polling import DEADLINE, wait_until
 
 
 @pytest.fixture

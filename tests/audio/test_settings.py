@@ -8,7 +8,7 @@ from audio_library import create_app
 from audio_library.serving.cli import parse_arguments
 from audio_library.web.current_library import get_library
 
-from tests.servers import LOOPBACK, run_audio_server_to_exit
+from devtools.servers import LOOPBACK, run_audio_server_to_exit
 
 
 VARIABLES = (

@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.wav import noise_wav
 from tests.flask_client import upload
 from tests.library_folders import FIXTURES
-from tests.wav import noise_wav
 
 
 Step = tuple[str, int, int]

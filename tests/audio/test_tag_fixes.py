@@ -15,10 +15,10 @@ from audio_library.media.detection import detect_audio_type
 from audio_library.media.formats.limits import TAG_READ_BYTES
 from audio_library.media.tags import MAX_TEXT, MAX_TEXT_FRAME, read_cover, read_tags
 
+from devtools.corpus import AUDIO, FIXTURES_DIR
+from devtools.multiplying_tags import ogg_pages
+from devtools.tag_bytes import id3v2
 from tests.audio.counting import CountingFile, count_binary_reads
-from tests.audio.multiplying_tags import ogg_pages
-from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
-from tests.fixtures.tag_bytes import id3v2
 from tests.library_folders import fixture_bytes
 
 

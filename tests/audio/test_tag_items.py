@@ -35,9 +35,9 @@ from hypothesis import strategies as st
 from mutagen._vorbis import VCommentDict
 from mutagen.mp4._atom import Atoms
 
-from tests.audio.multiplying_tags import COVER, FAMILIES
-from tests.fixtures.corpus import AUDIO, FIXTURES_DIR
-from tests.fixtures.tag_bytes import id3_frame, id3v2
+from devtools.corpus import AUDIO, FIXTURES_DIR
+from devtools.multiplying_tags import COVER, FAMILIES
+from devtools.tag_bytes import id3_frame, id3v2
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes
 

@@ -21,13 +21,13 @@ from audio_library.web.current_library import get_library
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 
+from devtools.corpus import AUDIO, COVER_BYTES, FIXTURES_DIR, TAGS
+from devtools.servers import audio_server
+from devtools.tag_bytes import id3_frame, id3v2, title
 from tests.audio.counting import CountingFile, count_binary_reads
 from tests.audio.damage import damaged_fixtures
-from tests.fixtures.corpus import AUDIO, COVER_BYTES, FIXTURES_DIR, TAGS
-from tests.fixtures.tag_bytes import id3_frame, id3v2, title
 from tests.flask_client import upload
 from tests.library_folders import fixture_bytes
-from tests.servers import audio_server
 
 
 MIB = 1024 * 1024

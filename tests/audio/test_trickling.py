@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.rawhttp import closed_by_server, connect, exchange, read_response
+from devtools.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server
+from devtools.wav import noise_wav
 from tests.polling import wait_until
-from tests.rawhttp import closed_by_server, connect, exchange, read_response
-from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server
-from tests.wav import noise_wav
 
 
 HEAD_TIMEOUT = 1.0

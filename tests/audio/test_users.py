@@ -9,7 +9,7 @@ from audio_library.access.auth import Credentials, Users
 from audio_library.access.users import UsersError, add_user, add_user_command, parse_users, read_users
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from tests.servers import run_audio_server_to_exit
+from devtools.servers import run_audio_server_to_exit
 from tests.users_files import QUICK_METHOD, quick_hash
 
 

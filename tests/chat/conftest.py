@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import RunningServer, chat_server
+from devtools.servers import RunningServer, chat_server
 
 
 @pytest.fixture(scope="module")

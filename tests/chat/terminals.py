@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.chat.chatters import DEADLINE
-from tests.servers import REPO
+from devtools.chatters import DEADLINE
+from devtools.servers import REPO
 
 
 CLIENT = str(REPO / "WebSocket" / "client.py")

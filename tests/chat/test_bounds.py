@@ -12,9 +12,9 @@ from contextlib import ExitStack
 
 import httpx
 
+from devtools.resources import peak_rss
+from devtools.servers import CHAT_SERVER, LOOPBACK, RunningServer, chat_server, free_port, running_command
 from tests.polling import wait_until
-from tests.resources import peak_rss
-from tests.servers import CHAT_SERVER, LOOPBACK, RunningServer, chat_server, free_port, running_command
 
 
 MIB = 1024 * 1024

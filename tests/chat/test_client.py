@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from tests.chat.chatters import DEADLINE, Chatter, said
+from devtools.chatters import DEADLINE, Chatter, said
+from devtools.servers import RunningServer, chat_server, free_port, running_command
 from tests.chat.terminals import CLIENT, terminal
 from tests.event_loop import run
-from tests.servers import RunningServer, chat_server, free_port, running_command
 
 
 async def piped_client(port: int, watcher: Chatter) -> tuple[asyncio.subprocess.Process, str]:

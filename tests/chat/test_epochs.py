@@ -13,10 +13,10 @@ import pytest
 import redis
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from tests.chat.chatters import DEADLINE, Chatter
+from devtools.chatters import DEADLINE, Chatter
+from devtools.redis_server import RedisServer
+from devtools.servers import RunningServer, chat_server
 from tests.event_loop import run
-from tests.redis_server import RedisServer
-from tests.servers import RunningServer, chat_server
 
 
 TTL = "2"

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.chat.chatters import Chatter
+from devtools.chatters import Chatter
+from devtools.redis_server import redis_server
+from devtools.servers import RunningServer, chat_server
 from tests.event_loop import run
-from tests.redis_server import redis_server
-from tests.servers import RunningServer, chat_server
 
 
 commands = st.sampled_from(["page", "leave", "invite", "invite ", "invite 1", "invite Client 1", "invite -1"])

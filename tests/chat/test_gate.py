@@ -11,9 +11,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.chat.chatters import Chatter
+from devtools.chatters import Chatter
+from devtools.servers import CHAT_SERVER, REPO, RunningServer, chat_server
 from tests.event_loop import run
-from tests.servers import CHAT_SERVER, REPO, RunningServer, chat_server
 
 
 ALLOWED = "https://chat.example.org"

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from hypothesis.internal.charmap import CategoryName
 from websockets.asyncio.server import ServerConnection, serve
 
-from tests.chat.chatters import Chatter
+from devtools.chatters import Chatter
+from devtools.servers import RunningServer, chat_server
 from tests.event_loop import run
-from tests.servers import RunningServer, chat_server
 from WebSocket.client import Chat
 
 

@@ -9,9 +9,9 @@ import sys
 
 import httpx
 
-from tests.chat.chatters import Chatter, close_frame, raw_websocket, said
+from devtools.chatters import Chatter, close_frame, raw_websocket, said
+from devtools.servers import REPO, RunningServer, chat_server
 from tests.event_loop import run
-from tests.servers import REPO, RunningServer, chat_server
 
 
 def test_rest_lists_clients_and_accepts_announcements(server: RunningServer) -> None:

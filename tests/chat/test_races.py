@@ -17,10 +17,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.chat.chatters import Chatter
+from devtools.chatters import Chatter
+from devtools.redis_server import RedisServer, redis_server
+from devtools.servers import RunningServer, chat_server
 from tests.event_loop import run
-from tests.redis_server import RedisServer, redis_server
-from tests.servers import RunningServer, chat_server
 from WebSocket.redis_scripts import PAGER, PARTNERS
 
 

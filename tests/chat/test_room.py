@@ -3,9 +3,9 @@
 import asyncio
 import time
 
-from tests.chat.chatters import Chatter, said
+from devtools.chatters import Chatter, said
+from devtools.servers import RunningServer
 from tests.event_loop import run
-from tests.servers import RunningServer
 
 
 def test_a_message_reaches_the_others_but_not_the_sender(server: RunningServer) -> None:

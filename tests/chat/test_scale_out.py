@@ -13,10 +13,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.chat.chatters import DEADLINE, Chatter, said
+from devtools.chatters import DEADLINE, Chatter, said
+from devtools.redis_server import RedisServer, redis_server
+from devtools.servers import CHAT_SERVER, LOOPBACK, REPO, RunningServer, chat_server, free_port
 from tests.event_loop import run
-from tests.redis_server import RedisServer, redis_server
-from tests.servers import CHAT_SERVER, LOOPBACK, REPO, RunningServer, chat_server, free_port
 
 
 # Heartbeats every second; a process silent for 3 s is taken for dead. Short, yet long enough for a loaded box.

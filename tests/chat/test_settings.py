@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import httpx
 import pytest
 
-from tests.servers import CHAT_SERVER, LOOPBACK, REPO, free_port, running_command
+from devtools.servers import CHAT_SERVER, LOOPBACK, REPO, free_port, running_command
 from WebSocket import client
 from WebSocket.server import parse_args
 

@@ -6,11 +6,11 @@ inert whichever server it talks to. And a paste of several lines goes out as sev
 
 import sys
 
-from tests.chat.chatters import Chatter, said
+from devtools.chatters import Chatter, said
+from devtools.servers import RunningServer, free_port, running_command
 from tests.chat.hostile_server import END
 from tests.chat.terminals import terminal
 from tests.event_loop import run
-from tests.servers import RunningServer, free_port, running_command
 
 
 def test_what_a_hostile_server_sends_reaches_the_screen_escaped() -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.servers import audio_server
 from tests.screwdriver_runs import Screwdriver
-from tests.servers import audio_server
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.servers import LOOPBACK, audio_server, free_port
+from devtools.wav import write_silence
 from sonic.client import Credentials, LibraryClient
 from sonic.errors import (
     ClientError,
@@ -15,9 +17,7 @@ from sonic.errors import (
     ServerError,
 )
 from tests.screwdriver_runs import Screwdriver
-from tests.servers import LOOPBACK, audio_server, free_port
 from tests.users_files import write_users_file
-from tests.wav import write_silence
 
 
 TIMEOUT = 30.0

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.servers import audio_server
+from devtools.wav import write_tone
 from tests.screwdriver_runs import Screwdriver, run_in_process, run_on_terminal, single_line
-from tests.servers import audio_server
 from tests.users_files import write_users_file
-from tests.wav import write_tone
 
 
 PASSWORD = "correct-horse"

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from devtools.wav import write_tone
 from tests.screwdriver_runs import Screwdriver, single_line
-from tests.wav import write_tone
 
 
 def test_delete_removes_the_file(screwdriver: Screwdriver, files: Path) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.wav import write_tone
 from tests.screwdriver_runs import Screwdriver, single_line
-from tests.wav import write_tone
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.corpus import FIXTURES_DIR, TAGS
+from devtools.wav import write_tone
 from tests.canned_http import answer, canned_server, response
-from tests.fixtures.corpus import FIXTURES_DIR, TAGS
 from tests.screwdriver_runs import Screwdriver, run_in_process, single_line, upload_all
-from tests.wav import write_tone
 
 
 def test_empty_library_prints_nothing(screwdriver: Screwdriver) -> None:

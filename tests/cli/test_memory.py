@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.resources import run_with_peak_rss
+from devtools.resources import run_with_peak_rss
+from devtools.wav import write_silence
 from tests.screwdriver_runs import Screwdriver, screwdriver_command
-from tests.wav import write_silence
 
 
 BIG_FILE = 256 * 1024 * 1024

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.servers import LOOPBACK, free_port
+from devtools.wav import write_tone
 from tests.canned_http import answer, canned_server, response
 from tests.screwdriver_runs import Screwdriver, run_in_process, screwdriver_command, single_line
-from tests.servers import LOOPBACK, free_port
-from tests.wav import write_tone
 
 
 COMMANDS = ["upload", "list", "download", "delete"]

@@ -6,8 +6,8 @@ One test runs the client on a real pseudo-terminal; the others tell it in-proces
 import re
 from pathlib import Path
 
+from devtools.wav import write_silence
 from tests.screwdriver_runs import Screwdriver, run_on_terminal
-from tests.wav import write_silence
 
 
 def test_upload_on_a_terminal_shows_bytes_rate_and_eta(screwdriver: Screwdriver, files: Path) -> None:

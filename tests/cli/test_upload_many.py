@@ -4,9 +4,9 @@ import json
 import re
 from pathlib import Path
 
+from devtools.servers import LOOPBACK, free_port
+from devtools.wav import write_silence, write_tone
 from tests.screwdriver_runs import Screwdriver, run_in_process, single_line
-from tests.servers import LOOPBACK, free_port
-from tests.wav import write_silence, write_tone
 
 
 def album(files: Path) -> Path:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.crawler.farm import Farm, running_farm
+from devtools.farm import Farm, running_farm
 
 
 @pytest.fixture(scope="module")

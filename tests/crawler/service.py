@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.servers import Output, RunningServer, running_server
+from devtools.servers import Output, RunningServer, running_server
 
 
 POLL = 0.02

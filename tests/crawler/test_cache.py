@@ -6,12 +6,12 @@ import httpx
 import pytest
 import redis
 
+from devtools.farm import Farm
+from devtools.redis_server import RedisServer, redis_server
+from devtools.servers import RunningServer, free_port
 from FastAPI.server import Settings
-from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, results, wait_ready
 from tests.polling import wait_until
-from tests.redis_server import RedisServer, redis_server
-from tests.servers import RunningServer, free_port
 
 
 OPEN = Settings(allow_private=True).policy

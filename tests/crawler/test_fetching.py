@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.farm import Farm
+from devtools.servers import RunningServer, free_port
 from FastAPI.server import FetchError, Settings, StatusClient
-from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, results, submit, wait_ready
 from tests.event_loop import run
-from tests.servers import RunningServer, free_port
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.farm import Farm
+from devtools.servers import REPO, RunningServer, free_port
 from FastAPI import crawl
-from tests.crawler.farm import Farm
 from tests.crawler.service import crawler
 from tests.polling import wait_until
-from tests.servers import REPO, RunningServer, free_port
 
 
 @pytest.fixture(scope="module")

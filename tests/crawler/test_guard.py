@@ -5,11 +5,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.farm import Farm
+from devtools.servers import RunningServer
 from FastAPI.server import FetchError, addresses, is_public
-from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, results
 from tests.event_loop import run
-from tests.servers import RunningServer
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.rawhttp import exchange
+from devtools.servers import RunningServer
 from FastAPI.server import NORMAL_URL, InvalidURLError, domain_of, normalise, normalise_slowly, parse_settings
 from tests.crawler.service import crawler
-from tests.rawhttp import exchange
-from tests.servers import RunningServer
 
 
 MAX_BODY = 4096

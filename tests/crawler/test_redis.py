@@ -7,12 +7,12 @@ import httpx
 import pytest
 import redis
 
+from devtools.farm import Farm
+from devtools.redis_server import RedisServer, redis_server
+from devtools.servers import RunningServer
 from FastAPI.server import Settings
-from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, submit, wait_ready
 from tests.polling import wait_until
-from tests.redis_server import RedisServer, redis_server
-from tests.servers import RunningServer
 
 
 OPEN = Settings(allow_private=True).policy

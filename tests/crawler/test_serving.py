@@ -17,14 +17,14 @@ import httpx
 import pytest
 import redis
 
+from devtools.crowd import crowd, get_request, post_request
+from devtools.farm import Farm
+from devtools.rawhttp import closed_by_server, connect, exchange, read_response
+from devtools.redis_server import RedisServer, redis_server
+from devtools.servers import REPO
 from FastAPI.server import OncePerSecond, Settings, connection_budget
-from tests.crawler.crowd import crowd, get_request, post_request
-from tests.crawler.farm import Farm
 from tests.crawler.service import crawler, submit, wait_ready
 from tests.polling import wait_until
-from tests.rawhttp import closed_by_server, connect, exchange, read_response
-from tests.redis_server import RedisServer, redis_server
-from tests.servers import REPO
 
 
 @pytest.fixture(scope="module")

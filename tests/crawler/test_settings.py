@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.servers import CRAWLER_SERVER, LOOPBACK, REPO, RunningServer
 from FastAPI import crawl
 from FastAPI.server import parse_settings
 from tests.crawler.service import crawler
-from tests.servers import CRAWLER_SERVER, LOOPBACK, REPO, RunningServer
 
 
 NAMES = ("CRAWLER_CACHE_TTL", "CACHE_TTL", "TIMEOUT", "CRAWLER_REDIS", "REDIS_URL", "CRAWLER_PORT", "CRAWLER_SERVER")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
+from devtools.servers import RunningServer
+from devtools.wav import noise_wav
 from tests.browser import row, upload_item, wait_in_page, write
 from tests.library_folders import FIXTURES, listed_names
-from tests.servers import RunningServer
-from tests.wav import noise_wav
 
 
 pytestmark = pytest.mark.browser

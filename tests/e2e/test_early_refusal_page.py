@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from devtools.servers import RunningServer
 from tests.browser import upload_item
 from tests.library_folders import leftovers, listed_names, on_disk
-from tests.servers import RunningServer
 
 
 pytestmark = pytest.mark.browser

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from devtools.servers import audio_server
+from devtools.wav import noise_wav
 from sonic.output import name_sort_key
 from tests.browser import open_tab, save_screenshot, write
-from tests.servers import audio_server
 from tests.tagged_files import tagged_mp3
-from tests.wav import noise_wav
 
 
 pytestmark = pytest.mark.browser

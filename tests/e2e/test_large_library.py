@@ -10,10 +10,10 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
+from devtools.servers import RunningServer, audio_server
+from devtools.wav import noise_wav
 from tests.browser import VIEWPORTS, open_tab, save_screenshot
 from tests.polling import wait_until
-from tests.servers import RunningServer, audio_server
-from tests.wav import noise_wav
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

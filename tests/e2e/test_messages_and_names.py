@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
+from devtools.servers import RunningServer, audio_server
+from devtools.wav import noise_wav
 from tests.browser import in_view, lines_of, open_tab, row, save_screenshot, upload_item, write
 from tests.library_folders import fixture_bytes, on_disk
-from tests.servers import RunningServer, audio_server
-from tests.wav import noise_wav
 
 
 pytestmark = pytest.mark.browser

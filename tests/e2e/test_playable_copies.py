@@ -11,11 +11,11 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
+from devtools.servers import RunningServer, audio_server
+from devtools.wav import noise_wav
 from tests.browser import open_tab, row, save_screenshot, wait_in_page, write
 from tests.fixtures.ffmpeg_formats import make_samples, tone
 from tests.library_folders import fixture_bytes, wait_until_examined
-from tests.servers import RunningServer, audio_server
-from tests.wav import noise_wav
 
 
 pytestmark = pytest.mark.browser

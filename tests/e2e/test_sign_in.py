@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, HttpCredentials, expect
 
+from devtools.servers import audio_server
+from devtools.wav import noise_wav
 from tests.browser import open_tab
-from tests.servers import audio_server
 from tests.users_files import write_users_file
-from tests.wav import noise_wav
 
 
 pytestmark = pytest.mark.browser

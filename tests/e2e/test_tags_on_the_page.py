@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
+from devtools.servers import RunningServer, audio_server
+from devtools.wav import noise_wav
 from tests.browser import open_tab, row, save_screenshot, wait_in_page, write
 from tests.library_folders import FIXTURES
-from tests.servers import RunningServer, audio_server
 from tests.tagged_files import tagged_mp3
-from tests.wav import noise_wav
 
 
 pytestmark = pytest.mark.browser

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from _pytest.terminal import TerminalReporter
 
+from devtools.servers import REPO
 from tests.ledger import Ledger
-from tests.servers import REPO
 
 
 SUMMARY_FILE = REPO / "var" / "reliability-summary.md"

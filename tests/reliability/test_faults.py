@@ -21,15 +21,15 @@ from audio_library import create_app
 from audio_library.library.storage import Library
 from audio_library.web.current_library import get_library
 
+from devtools.multipart import CONTENT_TYPE, Part, multipart, upload_head
+from devtools.rawhttp import read_response
+from devtools.resources import descriptors, open_files_under
+from devtools.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port
+from devtools.wav import noise_wav
 from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
 from tests.mounts import MountNotPermittedError, tmpfs
-from tests.multipart import CONTENT_TYPE, Part, multipart, upload_head
 from tests.polling import wait_until
-from tests.rawhttp import read_response
-from tests.resources import descriptors, open_files_under
-from tests.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port
-from tests.wav import noise_wav
 
 
 SCENARIO = "faults"

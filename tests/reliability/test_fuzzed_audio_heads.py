@@ -15,10 +15,10 @@ from audio_library.serving.adjustments import ServingAdjustments
 from audio_library.serving.parsing import SpoolingParser
 from hypothesis import HealthCheck, given, settings
 
+from devtools.rawhttp import connect, exchange
+from devtools.servers import RunningServer, audio_server
 from tests.ledger import Ledger
-from tests.rawhttp import connect, exchange
 from tests.request_heads import mutated_heads, request_heads
-from tests.servers import RunningServer, audio_server
 
 
 SCENARIO = "hostile input: audio library heads"

@@ -17,15 +17,15 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.fixtures.corpus import FIXTURES_DIR
+from devtools.corpus import FIXTURES_DIR
+from devtools.multipart import CONTENT_TYPE, Part, multipart, post_raw, upload_head
+from devtools.rawhttp import Response, exchange, read_response
+from devtools.resources import open_files_under
+from devtools.servers import LOOPBACK, RunningServer, audio_server
+from devtools.wav import noise_wav
 from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
-from tests.multipart import CONTENT_TYPE, Part, multipart, post_raw, upload_head
 from tests.polling import wait_until
-from tests.rawhttp import Response, exchange, read_response
-from tests.resources import open_files_under
-from tests.servers import LOOPBACK, RunningServer, audio_server
-from tests.wav import noise_wav
 
 
 SCENARIO = "hostile input: audio library"

@@ -17,11 +17,11 @@ from credentials import CREDENTIALS_BODIES, json_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.rawhttp import answer_to, connect, exchange, read_response
+from devtools.servers import RunningServer, children, credentials_server
 from tests.ledger import Ledger
-from tests.rawhttp import answer_to, connect, exchange, read_response
 from tests.reliability.strategies import Query, queries
 from tests.request_heads import WELL_FORMED, mutated_heads, request_heads
-from tests.servers import RunningServer, children, credentials_server
 
 
 SCENARIO = "hostile input: credentials"

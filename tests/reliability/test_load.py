@@ -20,13 +20,13 @@ from pathlib import Path
 import requests
 from credentials import CREDENTIALS, json_body
 
+from devtools.multipart import Part, multipart, upload_head
+from devtools.rawhttp import read_response
+from devtools.servers import LOOPBACK, RunningServer, audio_server, credentials_server
+from devtools.wav import noise_wav
 from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
-from tests.multipart import Part, multipart, upload_head
 from tests.polling import DEADLINE, wait_until
-from tests.rawhttp import read_response
-from tests.servers import LOOPBACK, RunningServer, audio_server, credentials_server
-from tests.wav import noise_wav
 
 
 AUDIO_SECONDS = 20.0

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from werkzeug.security import generate_password_hash
 
+from devtools.servers import LOOPBACK, RunningServer, audio_server
 from tests.ledger import Ledger
 from tests.polling import wait_until
-from tests.servers import LOOPBACK, RunningServer, audio_server
 
 
 SCENARIO = "password flood"

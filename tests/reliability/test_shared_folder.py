@@ -14,10 +14,10 @@ from pathlib import Path
 import requests
 from audio_library.library.names import natural_sort_key
 
+from devtools.servers import audio_server
+from devtools.wav import noise_wav
 from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
-from tests.servers import audio_server
-from tests.wav import noise_wav
 
 
 NAMES = ("shared.wav", "Общий.wav", "same name.wav", "x.wav")

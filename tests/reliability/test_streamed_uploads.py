@@ -16,12 +16,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.corpus import AUDIO, NON_AUDIO
+from devtools.corpus import AUDIO, NON_AUDIO
+from devtools.multipart import PART_TAIL, part_head, upload_head
+from devtools.rawhttp import read_response
+from devtools.servers import LOOPBACK, RunningServer, audio_server
 from tests.library_folders import fixture_bytes, leftovers, on_disk
-from tests.multipart import PART_TAIL, part_head, upload_head
 from tests.polling import wait_until
-from tests.rawhttp import read_response
-from tests.servers import LOOPBACK, RunningServer, audio_server
 
 
 pytestmark = pytest.mark.fuzz

@@ -4,9 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.servers import RunningServer
+from devtools.syncasync_server import KINDS, syncasync_server
 from SyncAsync.fake_open_meteo import FakeServer, running_fake
-from tests.servers import RunningServer
-from tests.syncasync.running import KINDS, syncasync_server
 
 
 @pytest.fixture(scope="module")

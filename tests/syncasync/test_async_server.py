@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.rawhttp import exchange
-from tests.servers import RunningServer
-from tests.syncasync.running import error_of, get, syncasync_server
+from devtools.rawhttp import exchange
+from devtools.servers import RunningServer
+from devtools.syncasync_server import error_of, get, syncasync_server
 
 
 LONG_CPU = "/cpu_task?n=10000000"

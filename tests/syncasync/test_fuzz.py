@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.rawhttp import answer_to
+from devtools.rawhttp import answer_to
+from devtools.servers import RunningServer
+from devtools.syncasync_server import KINDS, served_by, syncasync_server
 from tests.request_heads import mutated_heads, request_heads
-from tests.servers import RunningServer
-from tests.syncasync.running import KINDS, served_by, syncasync_server
 
 
 FUZZ_SEED = 20

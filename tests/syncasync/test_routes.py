@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from tests.rawhttp import connect, read_response
-from tests.servers import RunningServer
-from tests.syncasync.running import error_of, get, request, served_by
+from devtools.rawhttp import connect, read_response
+from devtools.servers import RunningServer
+from devtools.syncasync_server import error_of, get, request, served_by
 
 
 MIB = 1024 * 1024

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
+from devtools.servers import LOOPBACK, REPO, free_port, running_command
+from devtools.syncasync_server import KINDS, NOWHERE, SCRIPTS, get
 from SyncAsync import async_server, sync_server
-from tests.servers import LOOPBACK, REPO, free_port, running_command
-from tests.syncasync.running import KINDS, NOWHERE, SCRIPTS, get
 
 
 Parse = Callable[[Sequence[str], Mapping[str, str]], argparse.Namespace]

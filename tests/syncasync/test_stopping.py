@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.rawhttp import Response
+from devtools.servers import LOOPBACK, REPO
+from devtools.syncasync_server import KINDS, NOWHERE, SCRIPTS, get, syncasync_server
 from tests.polling import wait_until
-from tests.rawhttp import Response
-from tests.servers import LOOPBACK, REPO
-from tests.syncasync.running import KINDS, NOWHERE, SCRIPTS, get, syncasync_server
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.servers import REPO
-from tests.syncasync.running import KINDS
+from devtools.servers import REPO
+from devtools.syncasync_server import KINDS
 
 
 ENDPOINTS = ("/hello", "/echo", "/weather", "/io_task", "/cpu_task", "/error_task")

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.rawhttp import answer_to, closed_by_server, connect, exchange, pipeline, read_response
+from devtools.servers import LOOPBACK, RunningServer
+from devtools.syncasync_server import error_of, get, syncasync_server
 from tests.polling import wait_until
-from tests.rawhttp import answer_to, closed_by_server, connect, exchange, pipeline, read_response
-from tests.servers import LOOPBACK, RunningServer
-from tests.syncasync.running import error_of, get, syncasync_server
 
 
 HELLO = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"

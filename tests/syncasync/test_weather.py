@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from devtools.servers import RunningServer
+from devtools.syncasync_server import error_of, get, served_by, syncasync_server
 from SyncAsync.fake_open_meteo import FakeServer
-from tests.servers import RunningServer
-from tests.syncasync.running import error_of, get, served_by, syncasync_server
 
 
 FORECAST = "/v1/forecast"

@@ -13,8 +13,8 @@ from credentials import escape_log
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.rawhttp import exchange, pipeline
-from tests.servers import RunningServer, credentials_server
+from devtools.rawhttp import exchange, pipeline
+from devtools.servers import RunningServer, credentials_server
 
 
 DALEK = b'{"credentials": "Davros"}'

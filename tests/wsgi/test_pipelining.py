@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.rawhttp import connect, pipeline, read_response
-from tests.servers import RunningServer
+from devtools.rawhttp import connect, pipeline, read_response
+from devtools.servers import RunningServer
 
 
 DALEK = b'{"credentials": "Davros"}'

@@ -9,9 +9,9 @@ import tempfile
 
 import pytest
 
+from devtools.rawhttp import connect, exchange, read_response
+from devtools.servers import CREDENTIALS_SERVER, LOOPBACK, REPO, credentials_server, free_port, running_command
 from tests.credentials_checks import ACCESS_LINE, assert_serves_credentials
-from tests.rawhttp import connect, exchange, read_response
-from tests.servers import CREDENTIALS_SERVER, LOOPBACK, REPO, credentials_server, free_port, running_command
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -9,8 +9,8 @@ from urllib.parse import quote
 import credentials
 import pytest
 
-from tests.rawhttp import closed_by_server, connect, exchange, read_response
-from tests.servers import LOOPBACK, RunningServer
+from devtools.rawhttp import closed_by_server, connect, exchange, read_response
+from devtools.servers import LOOPBACK, RunningServer
 
 
 UNKNOWN = b'{"credentials": "Unknown"}'

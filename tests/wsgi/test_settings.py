@@ -12,7 +12,7 @@ import pytest
 from credentials import checked_arguments, command_line
 from hypothesis import strategies as st
 
-from tests.servers import CREDENTIALS_SERVER, REPO, credentials_server
+from devtools.servers import CREDENTIALS_SERVER, REPO, credentials_server
 
 
 def settings(argv: list[str], environ: dict[str, str]) -> tuple[str, int, float, int]:

@@ -12,10 +12,10 @@ from pathlib import Path
 import credentials
 import pytest
 
+from devtools.rawhttp import exchange
+from devtools.servers import CREDENTIALS_SERVER, REPO, RunningServer, children, credentials_server
 from tests.credentials_checks import ACCESS_LINE, assert_serves_credentials
 from tests.polling import wait_until
-from tests.rawhttp import exchange
-from tests.servers import CREDENTIALS_SERVER, REPO, RunningServer, children, credentials_server
 from tests.wsgi import test_server
 
 

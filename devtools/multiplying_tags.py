@@ -11,8 +11,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.fixtures.corpus import COVER_BYTES, FIXTURES_DIR
-from tests.fixtures.tag_bytes import flac_picture, id3_frame, id3v2
+from devtools.corpus import COVER_BYTES, FIXTURES_DIR
+from devtools.tag_bytes import flac_picture, id3_frame, id3v2
 
 
 MAX_FILE_BYTES = 2 * 1024 * 1024

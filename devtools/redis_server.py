@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.servers import LOOPBACK, free_port, wait_for_port
+from devtools.servers import LOOPBACK, free_port, wait_for_port
 
 
 class RedisServer:

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.rawhttp import Response, exchange
-from tests.servers import LOOPBACK
+from devtools.rawhttp import Response, exchange
+from devtools.servers import LOOPBACK
 
 
 BOUNDARY = "audio-library-test-boundary"

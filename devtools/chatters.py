@@ -1,4 +1,4 @@
-"""Real websocket clients for the chat tests: connect, send, and wait for lines with a deadline."""
+"""Real websocket clients for the chat tests and benchmark: connect, send, and wait for lines with a deadline."""
 
 import asyncio
 import re

@@ -5,7 +5,7 @@ import socket
 import threading
 from typing import BinaryIO, NamedTuple
 
-from tests.servers import LOOPBACK
+from devtools.servers import LOOPBACK
 
 
 CLIENT_TIMEOUT = 10.0  # seconds a test waits for the server before failing rather than hanging

@@ -5,8 +5,8 @@ import subprocess
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from tests.rawhttp import Response, exchange
-from tests.servers import Output, RunningServer, running_server
+from devtools.rawhttp import Response, exchange
+from devtools.servers import Output, RunningServer, running_server
 
 
 SCRIPTS = {"sync": "SyncAsync/sync_server.py", "async": "SyncAsync/async_server.py"}

@@ -5,7 +5,7 @@ import asyncio
 import collections
 import json
 
-from tests.servers import LOOPBACK
+from devtools.servers import LOOPBACK
 
 
 ANSWER_TIMEOUT = 60.0  # seconds one member of the crowd waits for its answer
