@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 
 from devtools.multipart import BOUNDARY, CONTENT_TYPE, PART_TAIL, Part, multipart
 from devtools.wav import noise_wav
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import fixture_bytes, on_disk
 from tests.polling import wait_until
 

@@ -4,7 +4,7 @@ import pytest
 from audio_library.web.content_policy import FILE_POLICY, OTHER_POLICY, PAGE_POLICY
 from flask.testing import FlaskClient
 
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import fixture_bytes
 
 

@@ -13,7 +13,7 @@ from audio_library.media.detection import detect_audio_type
 from flask.testing import FlaskClient
 
 from devtools.wav import noise_wav
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import on_disk
 
 

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from devtools.wav import noise_wav
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import on_disk
 
 

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from devtools.wav import noise_wav
 from sonic.output import name_sort_key
+from tests.audio.flask_client import upload
 from tests.examples import MANY_EXAMPLES
-from tests.flask_client import upload
 
 
 SENT = ["Track 10.wav", "track 2.wav", "big.wav", "Tone A440.mp3", "Track 1.wav", "a9b.wav", "a10b.wav"]

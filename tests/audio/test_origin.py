@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from devtools.wav import noise_wav
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import on_disk
 
 

@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from devtools.wav import noise_wav
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import fixture_bytes, on_disk
 from tests.polling import wait_until
 

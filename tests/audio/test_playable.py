@@ -19,8 +19,8 @@ from audio_library.web.current_library import get_library
 from flask.testing import FlaskClient
 
 from devtools.servers import audio_server, media_children
+from tests.audio.flask_client import upload
 from tests.fixtures.ffmpeg_formats import tone
-from tests.flask_client import upload
 from tests.library_folders import fixture_bytes
 from tests.polling import wait_until
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from devtools.corpus import NON_AUDIO
 from devtools.servers import media_children
+from tests.audio.flask_client import upload
 from tests.fixtures.ffmpeg_formats import (
     DURATION_TOLERANCE,
     SAMPLES,
@@ -33,7 +34,6 @@ from tests.fixtures.ffmpeg_formats import (
     make_samples,
     run,
 )
-from tests.flask_client import upload
 from tests.library_folders import FIXTURES, fixture_bytes, on_disk
 from tests.polling import wait_until
 

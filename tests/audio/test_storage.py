@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools.wav import noise_wav
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import FIXTURES
 
 

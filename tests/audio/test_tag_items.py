@@ -38,7 +38,7 @@ from mutagen.mp4._atom import Atoms
 from devtools.corpus import AUDIO, FIXTURES_DIR
 from devtools.multiplying_tags import COVER, FAMILIES
 from devtools.tag_bytes import id3_frame, id3v2
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import fixture_bytes
 
 

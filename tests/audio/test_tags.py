@@ -26,7 +26,7 @@ from devtools.servers import audio_server
 from devtools.tag_bytes import id3_frame, id3v2, title
 from tests.audio.counting import CountingFile, count_binary_reads
 from tests.audio.damage import damaged_fixtures
-from tests.flask_client import upload
+from tests.audio.flask_client import upload
 from tests.library_folders import fixture_bytes
 
 

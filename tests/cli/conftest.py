@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from devtools.servers import audio_server
-from tests.screwdriver_runs import Screwdriver
+from tests.cli.screwdriver_runs import Screwdriver
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sonic.errors import (
     NotAFileError,
     ServerError,
 )
-from tests.screwdriver_runs import Screwdriver
+from tests.cli.screwdriver_runs import Screwdriver
 from tests.users_files import write_users_file
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from devtools.servers import audio_server
 from devtools.wav import write_tone
-from tests.screwdriver_runs import Screwdriver, run_in_process, run_on_terminal, single_line
+from tests.cli.screwdriver_runs import Screwdriver, run_in_process, run_on_terminal, single_line
 from tests.users_files import write_users_file
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from devtools.wav import write_tone
-from tests.screwdriver_runs import Screwdriver, single_line
+from tests.cli.screwdriver_runs import Screwdriver, single_line
 
 
 def test_delete_removes_the_file(screwdriver: Screwdriver, files: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from devtools.wav import write_tone
-from tests.screwdriver_runs import Screwdriver, single_line
+from tests.cli.screwdriver_runs import Screwdriver, single_line
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import urllib3.exceptions
 
 from devtools.wav import write_silence
 from sonic.errors import ClientError, Phase, network_failure
-from tests.canned_http import canned_server, hang_up, response, stall_after, stop_reading
-from tests.screwdriver_runs import run_in_process, single_line
+from tests.cli.canned_http import canned_server, hang_up, response, stall_after, stop_reading
+from tests.cli.screwdriver_runs import run_in_process, single_line
 
 
 # Loopback sockets buffer a few MiB each way; a file this large cannot hide in them.

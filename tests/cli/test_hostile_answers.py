@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from devtools.wav import write_tone
 from sonic.cli import UsageError, build_parser
 from sonic.environment import Environment
-from tests.canned_http import answer, canned_server, flood, read_request, response
-from tests.screwdriver_runs import run_in_process, single_line
+from tests.cli.canned_http import answer, canned_server, flood, read_request, response
+from tests.cli.screwdriver_runs import run_in_process, single_line
 
 
 DOCUMENTED_STATUSES = {0, 1, 2, 4}

@@ -9,8 +9,8 @@ import requests
 
 from devtools.corpus import FIXTURES_DIR, TAGS
 from devtools.wav import write_tone
-from tests.canned_http import answer, canned_server, response
-from tests.screwdriver_runs import Screwdriver, run_in_process, single_line, upload_all
+from tests.cli.canned_http import answer, canned_server, response
+from tests.cli.screwdriver_runs import Screwdriver, run_in_process, single_line, upload_all
 
 
 def test_empty_library_prints_nothing(screwdriver: Screwdriver) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from devtools.resources import run_with_peak_rss
 from devtools.wav import write_silence
-from tests.screwdriver_runs import Screwdriver, screwdriver_command
+from tests.cli.screwdriver_runs import Screwdriver, screwdriver_command
 
 
 BIG_FILE = 256 * 1024 * 1024

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.screwdriver_runs import SCREWDRIVER
+from tests.cli.screwdriver_runs import SCREWDRIVER
 
 
 def test_missing_requests_is_one_line_and_status_3() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from devtools.wav import noise_wav
+from tests.cli.screwdriver_runs import Screwdriver
 from tests.library_folders import on_disk, wait_until_examined
 from tests.name_bytes import ISSUE_NAMES
-from tests.screwdriver_runs import Screwdriver
 
 
 def test_six_names_that_look_alike_are_six_files(

@@ -10,8 +10,8 @@ import pytest
 
 from devtools.servers import LOOPBACK, free_port
 from devtools.wav import write_tone
-from tests.canned_http import answer, canned_server, response
-from tests.screwdriver_runs import Screwdriver, run_in_process, screwdriver_command, single_line
+from tests.cli.canned_http import answer, canned_server, response
+from tests.cli.screwdriver_runs import Screwdriver, run_in_process, screwdriver_command, single_line
 
 
 COMMANDS = ["upload", "list", "download", "delete"]

@@ -5,8 +5,8 @@ import subprocess
 from pathlib import Path
 
 from devtools.wav import write_silence
-from tests.canned_http import answer, canned_server, response
-from tests.screwdriver_runs import PROCESS_TIMEOUT, Screwdriver, process_environment, screwdriver_command
+from tests.cli.canned_http import answer, canned_server, response
+from tests.cli.screwdriver_runs import PROCESS_TIMEOUT, Screwdriver, process_environment, screwdriver_command
 
 
 def read_a_little_then_hang_up(*args: str) -> tuple[int, bytes, str]:

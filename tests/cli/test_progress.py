@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from devtools.wav import write_silence
-from tests.screwdriver_runs import Screwdriver, run_on_terminal
+from tests.cli.screwdriver_runs import Screwdriver, run_on_terminal
 
 
 def test_upload_on_a_terminal_shows_bytes_rate_and_eta(screwdriver: Screwdriver, files: Path) -> None:

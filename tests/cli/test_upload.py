@@ -10,7 +10,7 @@ import pytest
 from devtools.corpus import AUDIO, FIXTURES_DIR
 from devtools.servers import audio_server
 from devtools.wav import write_silence, write_tone
-from tests.screwdriver_runs import Screwdriver, screwdriver_command, single_line
+from tests.cli.screwdriver_runs import Screwdriver, screwdriver_command, single_line
 
 
 def test_upload_prints_the_stored_name_and_stores_the_bytes(screwdriver: Screwdriver, files: Path) -> None:

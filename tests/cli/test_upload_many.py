@@ -6,7 +6,7 @@ from pathlib import Path
 
 from devtools.servers import LOOPBACK, free_port
 from devtools.wav import write_silence, write_tone
-from tests.screwdriver_runs import Screwdriver, run_in_process, single_line
+from tests.cli.screwdriver_runs import Screwdriver, run_in_process, single_line
 
 
 def album(files: Path) -> Path:

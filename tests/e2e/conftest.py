@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from devtools.servers import RunningServer, audio_server
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, open_tab
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, open_tab
 
 
 @pytest.fixture(scope="session")

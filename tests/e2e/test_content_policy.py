@@ -9,7 +9,7 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 
 from devtools.servers import RunningServer
 from devtools.wav import noise_wav
-from tests.browser import row, upload_item, wait_in_page, write
+from tests.e2e.browser import row, upload_item, wait_in_page, write
 from tests.library_folders import FIXTURES, listed_names
 
 

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devtools.servers import RunningServer
-from tests.browser import upload_item
+from tests.e2e.browser import upload_item
 from tests.library_folders import leftovers, listed_names, on_disk
 
 

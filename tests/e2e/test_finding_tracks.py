@@ -9,8 +9,8 @@ from playwright.sync_api import Browser, Page, expect
 from devtools.servers import audio_server
 from devtools.wav import noise_wav
 from sonic.output import name_sort_key
-from tests.browser import open_tab, save_screenshot, write
-from tests.tagged_files import tagged_mp3
+from tests.e2e.browser import open_tab, save_screenshot, write
+from tests.e2e.tagged_files import tagged_mp3
 
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from devtools.servers import RunningServer, audio_server
 from devtools.wav import noise_wav
-from tests.browser import VIEWPORTS, open_tab, save_screenshot
+from tests.e2e.browser import VIEWPORTS, open_tab, save_screenshot
 from tests.polling import wait_until
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 
 from devtools.servers import RunningServer, audio_server
 from devtools.wav import noise_wav, write_silence
-from tests.browser import VIEWPORTS, open_tab, row, save_screenshot, upload_item, wait_in_page, write
+from tests.e2e.browser import VIEWPORTS, open_tab, row, save_screenshot, upload_item, wait_in_page, write
 from tests.fixtures.real_world import container, junk_chunks
 from tests.library_folders import fixture_bytes, listed_names, on_disk
 from tests.polling import wait_until

@@ -8,7 +8,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 
 from devtools.servers import RunningServer, audio_server
 from devtools.wav import noise_wav
-from tests.browser import in_view, lines_of, open_tab, row, save_screenshot, upload_item, write
+from tests.e2e.browser import in_view, lines_of, open_tab, row, save_screenshot, upload_item, write
 from tests.library_folders import fixture_bytes, on_disk
 
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from devtools.servers import RunningServer, audio_server
 from devtools.wav import noise_wav
-from tests.browser import open_tab, row, save_screenshot, wait_in_page, write
+from tests.e2e.browser import open_tab, row, save_screenshot, wait_in_page, write
 from tests.fixtures.ffmpeg_formats import make_samples, tone
 from tests.library_folders import fixture_bytes, wait_until_examined
 

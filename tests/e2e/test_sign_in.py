@@ -7,7 +7,7 @@ from playwright.sync_api import Browser, HttpCredentials, expect
 
 from devtools.servers import audio_server
 from devtools.wav import noise_wav
-from tests.browser import open_tab
+from tests.e2e.browser import open_tab
 from tests.users_files import write_users_file
 
 

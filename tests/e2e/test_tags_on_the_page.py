@@ -9,9 +9,9 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from devtools.servers import RunningServer, audio_server
 from devtools.wav import noise_wav
-from tests.browser import open_tab, row, save_screenshot, wait_in_page, write
+from tests.e2e.browser import open_tab, row, save_screenshot, wait_in_page, write
+from tests.e2e.tagged_files import tagged_mp3
 from tests.library_folders import FIXTURES
-from tests.tagged_files import tagged_mp3
 
 
 pytestmark = pytest.mark.browser

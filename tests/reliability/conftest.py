@@ -1,7 +1,7 @@
 """The reliability suite's hooks: one session-wide ledger of figures, published at the end of the run.
 
 Every test records what it did — requests served, errors seen, files verified byte for byte, faults survived —
-in the Ledger (`tests/ledger.py`); at the end of the run the table is printed in pytest's terminal summary and
+in the Ledger (`ledger.py` here); at the end of the run the table is printed in pytest's terminal summary and
 written to var/reliability-summary.md (ignored by git). A test run never writes a tracked file: the figures in
 docs/reliability.md are written by `make bench` (bench/bench_reliability.py), which runs this suite with
 RELIABILITY_FIGURES naming a file; when the whole suite ran and passed, the table is also written there.
@@ -14,7 +14,7 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from devtools.servers import REPO
-from tests.ledger import Ledger
+from tests.reliability.ledger import Ledger
 
 
 SUMMARY_FILE = REPO / "var" / "reliability-summary.md"

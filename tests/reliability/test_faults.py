@@ -26,10 +26,10 @@ from devtools.rawhttp import read_response
 from devtools.resources import descriptors, open_files_under
 from devtools.servers import AUDIO_SERVER, LOOPBACK, REPO, RunningServer, audio_server, free_port
 from devtools.wav import noise_wav
-from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
-from tests.mounts import MountNotPermittedError, tmpfs
 from tests.polling import wait_until
+from tests.reliability.ledger import Ledger
+from tests.reliability.mounts import MountNotPermittedError, tmpfs
 
 
 SCENARIO = "faults"

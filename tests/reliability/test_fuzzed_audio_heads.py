@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 from devtools.rawhttp import connect, exchange
 from devtools.servers import RunningServer, audio_server
-from tests.ledger import Ledger
+from tests.reliability.ledger import Ledger
 from tests.request_heads import mutated_heads, request_heads
 
 

@@ -23,9 +23,9 @@ from devtools.rawhttp import Response, exchange, read_response
 from devtools.resources import open_files_under
 from devtools.servers import LOOPBACK, RunningServer, audio_server
 from devtools.wav import noise_wav
-from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
 from tests.polling import wait_until
+from tests.reliability.ledger import Ledger
 
 
 SCENARIO = "hostile input: audio library"

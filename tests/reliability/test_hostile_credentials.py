@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from devtools.rawhttp import answer_to, connect, exchange, read_response
 from devtools.servers import RunningServer, children, credentials_server
-from tests.ledger import Ledger
+from tests.reliability.ledger import Ledger
 from tests.reliability.strategies import Query, queries
 from tests.request_heads import WELL_FORMED, mutated_heads, request_heads
 

@@ -17,8 +17,8 @@ from devtools.resources import peak_rss
 from devtools.servers import RunningServer, audio_server, children_of_all_threads
 from tests.fixtures.ffmpeg_formats import STORED, make_samples
 from tests.fixtures.hostile_media import mutated, zlib_bomb
-from tests.ledger import Ledger
 from tests.library_folders import leftovers
+from tests.reliability.ledger import Ledger
 
 
 SCENARIO = "hostile input: media for FFmpeg"

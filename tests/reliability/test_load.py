@@ -24,9 +24,9 @@ from devtools.multipart import Part, multipart, upload_head
 from devtools.rawhttp import read_response
 from devtools.servers import LOOPBACK, RunningServer, audio_server, credentials_server
 from devtools.wav import noise_wav
-from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
 from tests.polling import DEADLINE, wait_until
+from tests.reliability.ledger import Ledger
 
 
 AUDIO_SECONDS = 20.0

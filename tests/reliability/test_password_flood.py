@@ -22,8 +22,8 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from devtools.servers import LOOPBACK, RunningServer, audio_server
-from tests.ledger import Ledger
 from tests.polling import wait_until
+from tests.reliability.ledger import Ledger
 
 
 SCENARIO = "password flood"

@@ -18,7 +18,7 @@ from audio_library.library.names import MAX_NAME_BYTES, numbered_name, sanitize_
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.ledger import Ledger
+from tests.reliability.ledger import Ledger
 from tests.reliability.strategies import Query, queries
 
 

@@ -16,8 +16,8 @@ from audio_library.library.names import natural_sort_key
 
 from devtools.servers import audio_server
 from devtools.wav import noise_wav
-from tests.ledger import Ledger
 from tests.library_folders import leftovers, sha256, stored_files
+from tests.reliability.ledger import Ledger
 
 
 NAMES = ("shared.wav", "Общий.wav", "same name.wav", "x.wav")

@@ -11,7 +11,7 @@ import pytest
 
 from devtools.rawhttp import connect, exchange, read_response
 from devtools.servers import CREDENTIALS_SERVER, LOOPBACK, REPO, credentials_server, free_port, running_command
-from tests.credentials_checks import ACCESS_LINE, assert_serves_credentials
+from tests.wsgi.credentials_checks import ACCESS_LINE, assert_serves_credentials
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

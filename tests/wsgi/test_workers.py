@@ -14,9 +14,9 @@ import pytest
 
 from devtools.rawhttp import exchange
 from devtools.servers import CREDENTIALS_SERVER, REPO, RunningServer, children, credentials_server
-from tests.credentials_checks import ACCESS_LINE, assert_serves_credentials
 from tests.polling import wait_until
 from tests.wsgi import test_server
+from tests.wsgi.credentials_checks import ACCESS_LINE, assert_serves_credentials
 
 
 WORKERS = 2
