@@ -30,6 +30,7 @@ from devtools.multipart import PART_TAIL, part_head, upload_head
 from devtools.rawhttp import read_response
 from devtools.resources import cpu_seconds
 from devtools.servers import LOOPBACK, REPO, RunningServer, audio_server
+from devtools.sparse_files import sparse_pdf
 from devtools.wav import write_silence
 
 
@@ -66,15 +67,6 @@ def paced_refusal(server: RunningServer) -> tuple[float, int]:
     return elapsed, sent
 
 
-def sparse_pdf(folder: Path) -> Path:
-    """An UPLOAD_BYTES file that starts as a PDF, sparse on disk (curl reads it fast, the disk holds nothing)."""
-    path = folder / "holiday.mp4"
-    with path.open("wb") as file:
-        file.write(b"%PDF-1.4\n")
-        file.truncate(UPLOAD_BYTES)
-    return path
-
-
 def curl_upload(server: RunningServer, path: Path) -> tuple[int, int]:
     """Upload the file with `curl -F` as fast as loopback goes: (status, bytes curl sent)."""
     url = f"{server.url}/api/files"
@@ -109,7 +101,7 @@ def measure(folder: Path) -> list[str]:
     load_before = os.getloadavg()[0]
     library = folder / "library"
     library.mkdir()
-    pdf = sparse_pdf(folder)
+    pdf = sparse_pdf(folder / "holiday.mp4", UPLOAD_BYTES)
     wav = write_silence(folder / "honest.wav", UPLOAD_BYTES - 44)
     with audio_server(library) as server:
         paced = [paced_refusal(server) for _ in range(PACED_ROUNDS)]

@@ -19,6 +19,7 @@ from audio_library.serving.cli import STREAMING_BODIES
 from devtools.multipart import CONTENT_TYPE, PART_TAIL, part_head, upload_head
 from devtools.rawhttp import closed_by_server, read_response
 from devtools.servers import LOOPBACK, RunningServer, audio_server
+from devtools.sparse_files import sparse_pdf
 from devtools.wav import noise_wav
 from sonic.client import LibraryClient
 from sonic.errors import ServerError
@@ -46,15 +47,6 @@ def pdf_start(size: int) -> Iterator[bytes]:
     yield b"%PDF-1.4\n" + bytes(CHUNK - 9)
     for _ in range(size // CHUNK - 1):
         yield bytes(CHUNK)
-
-
-def sparse_pdf(folder: Path) -> Path:
-    """A SIZE-byte file that starts as a PDF, sparse on disk."""
-    path = folder / "holiday.mp3"
-    with path.open("wb") as file:
-        file.write(b"%PDF-1.4\n")
-        file.truncate(SIZE)
-    return path
 
 
 def send_without_reading(sock: socket.socket) -> tuple[int, bool]:
@@ -102,7 +94,7 @@ def test_a_client_reading_while_it_sends_gets_the_415_early(
 
 def test_curl_stops_sending_and_shows_the_415(server: RunningServer, library_dir: Path, tmp_path: Path) -> None:
     answer = tmp_path / "answer.json"
-    form = f"file=@{sparse_pdf(tmp_path)}"
+    form = f"file=@{sparse_pdf(tmp_path / 'holiday.mp3', SIZE)}"
     done = subprocess.run(
         ["curl", "-sS", "-o", str(answer), "-w", "%{http_code} %{size_upload}", "-F", form, f"{server.url}/api/files"],
         capture_output=True,
@@ -148,7 +140,7 @@ def test_screwdriver_stops_sending_and_reports_the_refusal(
 
     client = LibraryClient(server.url, timeout=DEADLINE, credentials=None)
     with pytest.raises(ServerError) as refused:
-        client.upload(sparse_pdf(tmp_path), advance)
+        client.upload(sparse_pdf(tmp_path / "holiday.mp3", SIZE), advance)
     assert refused.value.status == 415
     assert "Non-audio file detected: holiday.mp3" in str(refused.value)
     assert sent < SENT_BOUND
