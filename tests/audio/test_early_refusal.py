@@ -34,6 +34,7 @@ CHUNK = 256 * 1024
 SENT_BOUND = 64 * 1024 * 1024
 NON_AUDIO = {"error": "Non-audio file detected: holiday.mp3", "name": "holiday.mp3"}
 DEADLINE = 30.0
+STALLED = "The upload stalled: nothing arrived for the idle timeout; nothing was stored."
 
 
 @pytest.fixture
@@ -190,10 +191,15 @@ def test_a_streaming_body_that_stalls_is_cut_off_and_its_upload_removed(library_
     with audio_server(library_dir, "--idle-timeout", "1") as server:
         head = part_head("song.wav")
         song = noise_wav(6, seconds=30.0)  # past the first 256 KiB read, so the part has begun
-        with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock:
+        with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock, sock.makefile("rb") as stream:
             sock.sendall(upload_head(server.port, len(head) + 2 * len(song) + len(PART_TAIL)) + head + song)
             wait_until(lambda: leftovers(library_dir) != [], "the upload's temporary file")
-            assert closed_by_server(sock)  # then nothing more: the server closes after the idle timeout
+            # Then nothing more: after the idle timeout the server answers why, and closes.
+            response = read_response(stream)
+            assert response.status == 408
+            assert response.json() == {"error": STALLED}
+            assert response.headers["connection"] == "close"
+            assert closed_by_server(sock)
         wait_until(lambda: leftovers(library_dir) == [], "the stalled upload's temporary file removed")
         assert_nothing_kept(server, library_dir)
 

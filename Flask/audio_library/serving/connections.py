@@ -28,6 +28,9 @@ LINGER_SECONDS = 5.0
 LINGER_BYTES = 32 * 1024 * 1024
 ACCEPTS_PER_TURN = 64  # connections accepted per turn of the event loop, at most (waitress accepts one)
 ROOM_CHECK_INTERVAL = 0.05  # seconds between looks for a connection to close, at the connection limit
+# How long the application has, at least, to answer a streaming body that stalled (its 408) before the connection
+# is closed without an answer.
+STALL_ANSWER_SECONDS = 10.0
 
 
 class StreamingTask(HoldingTask):
@@ -85,6 +88,7 @@ class GuardedChannel(HTTPChannel):
     lingered = 0  # bytes dropped while lingering
     head_started: float | None = None
     held_until: float | None = None
+    stalled_since: float | None = None  # when a streaming body's client was found to have stalled
     client = ""  # the client its address stands for (`clients.client_of`)
 
     def __init__(
@@ -296,17 +300,26 @@ class GuardedChannel(HTTPChannel):
 
     def streaming_readable(self, pipe: BodyPipe) -> bool:
         """While a body streams: read on while the pipe has room (waitress reads no more once a request is handed
-        over), and close once the client has sent nothing for `channel_timeout`, waitress's idle timeout, which
-        waitress applies only to connections with no request handed over."""
+        over); once the client has sent nothing for `channel_timeout` (waitress's idle timeout, which waitress
+        applies only to connections with no request handed over), fail the body as timed out and read no more.
+
+        The application then answers 408, and that answer closes the connection (`StreamingTask`): the client
+        always sees why. Should no answer be made within STALL_ANSWER_SECONDS (or `channel_timeout`, if longer),
+        the connection is closed without one."""
         if self.will_close or self.close_when_flushed:
             return False
         now = time.time()
+        if self.stalled_since is not None:
+            grace = max(STALL_ANSWER_SECONDS, self.adj.channel_timeout)
+            if now - self.stalled_since > grace and not self.total_outbufs_len:
+                self.will_close = True
+            return False
         if not pipe.has_room():
             self.last_activity = now  # the application is behind, not the client
             return False
         if now - self.last_activity > self.adj.channel_timeout:
-            pipe.fail()
-            self.will_close = True
+            pipe.fail(stalled=True)
+            self.stalled_since = now
             return False
         return True
 

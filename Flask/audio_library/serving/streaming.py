@@ -15,7 +15,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable
 
-from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge, RequestTimeout
 
 
 PIPE_BYTES = 4 * 1024 * 1024
@@ -100,12 +100,18 @@ class BodyPipe:
             self.ended = True
             self.condition.notify()
 
-    def fail(self, body_too_large: bool = False) -> None:
+    def fail(self, body_too_large: bool = False, stalled: bool = False) -> None:
         """The body will not arrive whole (the client went, stalled or broke the framing, or the body grew past
-        the limit): a read past what has arrived raises what werkzeug raises for such a body."""
+        the limit): a read past what has arrived raises what werkzeug raises for such a body (RequestTimeout for
+        a client that stalled, which is still there to be answered)."""
         with self.condition:
             if not self.ended and self.failure is None:
-                self.failure = RequestEntityTooLarge() if body_too_large else ClientDisconnected()
+                if body_too_large:
+                    self.failure = RequestEntityTooLarge()
+                elif stalled:
+                    self.failure = RequestTimeout()
+                else:
+                    self.failure = ClientDisconnected()
             self.condition.notify()
 
     def __len__(self) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from flask import Request
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge, RequestTimeout
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from audio_library.library.entries import Entry
@@ -136,8 +136,8 @@ class _Receiver:
                 if isinstance(event, Epilogue):
                     _drain(self.request)
                     break
-        except ClientDisconnected as error:
-            raise UploadError(400, "The upload was cut off before its end; nothing was stored.") from error
+        except (ClientDisconnected, RequestTimeout) as error:
+            raise _unfinished(error) from error
         except ValueError as error:
             raise UploadError(400, f"The multipart body is malformed: {error}.") from error
         if not self.received:
@@ -192,6 +192,13 @@ class _Receiver:
             head, self.head = bytes(self.head), bytearray()
             if certainly_not_audio(head):
                 raise UploadError(415, f"Non-audio file detected: {part.sent_name}", name=part.sent_name)
+
+
+def _unfinished(error: ClientDisconnected | RequestTimeout) -> UploadError:
+    """The refusal of a body that will not arrive whole: its client went (400), or stalled and waits (408)."""
+    if isinstance(error, RequestTimeout):
+        return UploadError(408, "The upload stalled: nothing arrived for the idle timeout; nothing was stored.")
+    return UploadError(400, "The upload was cut off before its end; nothing was stored.")
 
 
 def _drain(request: Request) -> None:
