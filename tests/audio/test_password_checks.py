@@ -116,19 +116,27 @@ def gates() -> Iterator[list[Gate]]:
         gate.release.set()
 
 
-def test_checks_wait_for_their_turn_first_come_first_served(gates: list[Gate]) -> None:
+def order_of_checks(gates: list[Gate], checks: list[tuple[str, str]]) -> list[str]:
+    """The order in which these checks, (client, label), start on a queue with one slot: the first holds it
+    while the others queue, one after the other, then all are let go."""
     queue = CheckQueue(slots=1)
     order: list[str] = []
-    threads = [hold_turn(queue, "192.0.2.1", gates[0], order, "first")]
+    (client, label), *queued = checks
+    threads = [hold_turn(queue, client, gates[0], order, label)]
     assert gates[0].started.wait(WAIT)
-    for number, label in enumerate(["second", "third", "fourth"], start=1):
-        threads.append(hold_turn(queue, f"192.0.2.{1 + number}", gates[number], order, label))
+    for number, (client, label) in enumerate(queued, start=1):
+        threads.append(hold_turn(queue, client, gates[number], order, label))
         wait_until(lambda number=number: waiting(queue) == number, f"{number} checks waiting")  # type: ignore[misc]
     for gate in gates:
         gate.release.set()
     for thread in threads:
         thread.join(WAIT)
-    assert order == ["first", "second", "third", "fourth"]
+    return order
+
+
+def test_clients_take_their_turns_in_order_of_arrival(gates: list[Gate]) -> None:
+    checks = [(f"192.0.2.{number}", label) for number, label in enumerate(["first", "second", "third", "fourth"])]
+    assert order_of_checks(gates, checks) == ["first", "second", "third", "fourth"]
 
 
 def test_a_client_has_one_check_running_and_others_pass_its_queue(gates: list[Gate]) -> None:
@@ -149,6 +157,13 @@ def test_a_client_has_one_check_running_and_others_pass_its_queue(gates: list[Ga
     for thread in threads:
         thread.join(WAIT)
     assert order == ["flood 1", "user", "flood 2"]
+
+
+def test_a_clients_own_checks_are_taken_newest_first(gates: list[Gate]) -> None:
+    # The first seconds of a flood from the user's own address: the flood's burst of checks is waiting when the
+    # user's right password comes, and the user's is checked next, not after the whole burst.
+    checks = [("192.0.2.1", label) for label in ["flood 1", "flood 2", "flood 3", "user"]]
+    assert order_of_checks(gates, checks) == ["flood 1", "user", "flood 3", "flood 2"]
 
 
 def test_a_check_that_waits_too_long_is_refused_and_leaves_the_queue(gates: list[Gate]) -> None:

@@ -1,11 +1,12 @@
-"""One line per client, the lines served in turns: the order of the worker threads (`serving.dispatch`).
+"""One line per client, the lines served in turns: the order of the worker threads (`serving.dispatch`) and of
+the password checks (`check_queue`).
 
 Turns: the client whose turn it is comes first, then goes to the back, so a client with many waiting keeps
 another waiting behind at most one of its own. Within a client's own line, what came last is never kept
 behind the whole of a burst that came just before it (the first twenty requests of a flood of wrong
 passwords, and the user's, from the same address): the line is taken from both ends in turn, oldest, newest,
 oldest…, so that the oldest still move on, at half the pace they would have first come first served, never
-starved.
+starved; or newest first, where waiting is bounded otherwise (a password check waits at most a few seconds).
 An item may also be put behind the others of its client (a request on a connection that has sent a wrong
 password), taken only when none of them waits.
 """
@@ -38,7 +39,9 @@ class Line(Generic[Item]):
 class ClientLines(Generic[Item]):
     """Items waiting, in one line per client (`clients.client_of`); not thread-safe: callers hold their lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, newest_first: bool = False) -> None:
+        """`newest_first`: take each line newest first, rather than from both ends in turn."""
+        self.newest_first = newest_first
         self._lines: OrderedDict[str, Line[Item]] = OrderedDict()  # in the order of their turns
 
     def append(self, client: str, item: Item, behind: bool = False) -> None:
@@ -58,15 +61,18 @@ class ClientLines(Generic[Item]):
         """The client whose turn it is among those `may_take` accepts, or None."""
         return next((client for client in self._lines if may_take(client)), None)
 
+    def _newest(self, line: Line[Item]) -> bool:
+        return self.newest_first or line.newest_next
+
     def next_of(self, client: str) -> Item:
         """The item that `client`'s turn would take (it has one waiting)."""
         line = self._lines[client]
-        return line.part()[-1] if line.newest_next else line.part()[0]
+        return line.part()[-1] if self._newest(line) else line.part()[0]
 
     def take(self, client: str) -> Item:
         """Take `client`'s next item (`next_of`); the client's turn comes again after the others'."""
         line = self._lines[client]
-        item = line.part().pop() if line.newest_next else line.part().popleft()
+        item = line.part().pop() if self._newest(line) else line.part().popleft()
         if not line:
             del self._lines[client]
             return item
