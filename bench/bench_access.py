@@ -9,13 +9,20 @@
    library: its latency next to the same reader alone, and the server's peak RSS (at most two derivations
    run at once, 32 MiB each, one per address; the answers to wrong passwords are held back, growing; a check
    that cannot start within 3 s is told to retry, 503).
+4. The right password sent at the start of a flood of wrong passwords (twenty threads, a new password each
+   time, from 127.0.0.2; the user signs in once the flood's first check is logged, while the first request
+   of every flooder waits and the back-off has hardly begun): from the flooders' own address, next to the
+   same from another address (127.0.0.3), each on a fresh server (nothing verified or backed off yet).
 
 The figures are written into docs/audio-library.md between the `bench:access` markers.
 """
 
 import base64
+import contextlib
 import http.client
 import os
+import secrets
+import socket
 import statistics
 import sys
 import threading
@@ -39,6 +46,11 @@ WRONG_REQUESTS = 20
 ATTACKERS = 8
 FLOOD_SECONDS = 10.0
 READER_PAUSE_S = 0.05
+FLOODERS = 20
+FLOODER_ADDRESS, OTHER_ADDRESS = "127.0.0.2", "127.0.0.3"
+SIGN_INS = 5  # per address, alternating
+LOG_POLL_S = 0.01
+FIRST_CHECK_WAIT_S = 30.0
 NAME, PASSWORD = "alice", "correct horse battery staple"
 
 
@@ -112,6 +124,51 @@ def reader_under_flood(server: RunningServer, attackers: int) -> tuple[float, fl
     return p50, p99, answers
 
 
+def flood_from(port: int, stop: threading.Event, connections: list[http.client.HTTPConnection]) -> None:
+    """Send wrong passwords, a new one each time, from FLOODER_ADDRESS on a kept-alive connection until `stop`."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=60, source_address=(FLOODER_ADDRESS, 0))
+    connections.append(connection)
+    while not stop.is_set():
+        try:
+            timed_get(connection, authorization(NAME, secrets.token_urlsafe(12)), 401, 503)
+        except (OSError, http.client.HTTPException, RuntimeError):
+            connection.close()  # cut short at the end; the next request reconnects
+
+
+def sign_in_at_flood_start(library: Path, users: Path, log: Path, address: str) -> float:
+    """Seconds the right password takes from `address`, sent once a fresh server has logged the first check of
+    a flood of FLOODERS threads."""
+    stop = threading.Event()
+    connections: list[http.client.HTTPConnection] = []
+    with (
+        log.open("wb") as stderr,
+        audio_server(library, "--users", str(users), "--private", stderr=stderr.fileno()) as server,
+    ):
+        threads = [threading.Thread(target=flood_from, args=(server.port, stop, connections)) for _ in range(FLOODERS)]
+        for thread in threads:
+            thread.start()
+        try:
+            deadline = time.monotonic() + FIRST_CHECK_WAIT_S
+            while '" 401 ' not in log.read_text(errors="replace"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the flood's first check was not logged")
+                time.sleep(LOG_POLL_S)
+            connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60, source_address=(address, 0))
+            try:
+                seconds = timed_get(connection, RIGHT)[0] / 1000
+            finally:
+                connection.close()
+        finally:
+            stop.set()
+            for flooder in list(connections):  # cut short the answers being held back
+                if flooder.sock is not None:
+                    with contextlib.suppress(OSError):
+                        flooder.sock.shutdown(socket.SHUT_RDWR)
+            for thread in threads:
+                thread.join()
+    return seconds
+
+
 def fill_library(folder: Path) -> Path:
     folder.mkdir()
     for number in range(FILES):
@@ -140,11 +197,20 @@ def measure(work: Path) -> list[str]:
         alone_p50, alone_p99, _ = reader_under_flood(server, 0)
         flood_p50, flood_p99, answers = reader_under_flood(server, ATTACKERS)
         rss_after = peak_rss(server.process.pid)
+    sign_ins: dict[str, list[float]] = {FLOODER_ADDRESS: [], OTHER_ADDRESS: []}
+    for _ in range(SIGN_INS):
+        for address, seconds in sign_ins.items():
+            seconds.append(sign_in_at_flood_start(library, users, work / "stderr", address))
     load_after = os.getloadavg()[0]
     wrong_p50 = statistics.median(wrong)
 
     def ms(value: float) -> str:
         return f"{value:,.1f} ms"
+
+    same, other = (statistics.median(sign_ins[address]) for address in (FLOODER_ADDRESS, OTHER_ADDRESS))
+
+    def spread(address: str) -> str:
+        return f"median {statistics.median(sign_ins[address]):.2f} s, most {max(sign_ins[address]):.2f} s"
 
     return [
         f"Measured by `make bench` (`bench/bench_access.py`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
@@ -165,6 +231,9 @@ def measure(work: Path) -> list[str]:
         f"the reader alone: p50 {ms(alone_p50)}, p99 {ms(alone_p99)} | {flood_p50 / alone_p50:.1f}x |",
         f"| server peak RSS | {rss_after / 2**20:.0f} MiB after the flood | {rss_before / 2**20:.0f} MiB before it "
         f"| +{(rss_after - rss_before) / 2**20:.0f} MiB |",
+        f"| the right password at the start of a flood of {FLOODERS} threads of wrong passwords (its first check "
+        f"done), sent from the flood's own address, {SIGN_INS} fresh servers | {spread(FLOODER_ADDRESS)} | "
+        f"from another address: {spread(OTHER_ADDRESS)} | {same / other:.1f}x |",
     ]
 
 
