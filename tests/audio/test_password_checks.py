@@ -24,28 +24,49 @@ HERE = "127.0.0.1"
 WAIT = 10.0  # seconds a test waits for a thread it started; never reached when all is well
 
 
-def test_verified_credentials_skip_the_key_derivation_and_the_cache_is_bounded(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    users = Users({"alice": quick_hash("pw"), "bob": quick_hash("pw")})
-    derivations: list[str] = []
+@pytest.fixture
+def derivations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords key derivations are run for, in order."""
+    derived: list[str] = []
 
     def counting_check(password_hash: str, password: str) -> bool:
-        derivations.append(password)
+        derived.append(password)
         return check_password_hash(password_hash, password)
 
     monkeypatch.setattr(auth, "check_password_hash", counting_check)
+    return derived
+
+
+def test_verified_credentials_skip_the_key_derivation_and_the_cache_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, derivations: list[str]
+) -> None:
     monkeypatch.setattr(auth, "CACHE_SIZE", 1)
+    users = Users({"alice": quick_hash("pw"), "bob": quick_hash("pw")})
     assert users.verify(Credentials("alice", "pw"), HERE).verified
     assert users.verify(Credentials("alice", "pw"), HERE).verified
     assert len(derivations) == 1
     assert users.verify(Credentials("bob", "pw"), HERE).verified  # remembered in alice's place
     assert users.verify(Credentials("alice", "pw"), HERE).verified
     assert len(derivations) == 3
-    assert not users.verify(Credentials("alice", "wrong"), HERE).verified
-    assert not users.verify(Credentials("alice", "wrong"), HERE).verified  # a wrong password is never remembered
     assert not users.verify(Credentials("mallory", "pw"), HERE).verified  # an unknown name costs a derivation too
-    assert derivations == ["pw", "pw", "pw", "wrong", "wrong", "pw"]
+    assert derivations == ["pw", "pw", "pw", "pw"]
+
+
+def test_refused_credentials_sent_again_are_refused_without_a_derivation_and_still_held(
+    monkeypatch: pytest.MonkeyPatch, derivations: list[str]
+) -> None:
+    monkeypatch.setattr(auth, "REFUSED_CACHE_SIZE", 2)
+    users = Users({"alice": quick_hash("pw")})
+    verdicts = [users.verify(Credentials("alice", "wrong"), HERE) for _ in range(3)]
+    assert not any(verdict.verified for verdict in verdicts)
+    assert [verdict.hold for verdict in verdicts] == pytest.approx([BACKOFF_FIRST * 2**n for n in range(3)], rel=0.01)
+    assert derivations == ["wrong"]  # a flood repeating a wrong password costs one derivation, and no turn
+    for password in ["guess 1", "guess 2"]:  # two newer refusals push the first out
+        assert not users.verify(Credentials("alice", password), HERE).verified
+    assert not users.verify(Credentials("alice", "wrong"), HERE).verified
+    assert not users.verify(Credentials("mallory", "wrong"), HERE).verified  # the name is part of what is kept
+    assert users.verify(Credentials("alice", "pw"), HERE) == (True, 0.0)
+    assert derivations == ["wrong", "guess 1", "guess 2", "wrong", "wrong", "pw"]
 
 
 def test_failures_hold_their_answers_longer_and_longer_but_never_the_right_password() -> None:
