@@ -2,13 +2,14 @@
 
 1. Warm `GET /api/files` (100 files) on a private library with a user's credentials, once verified, next to
    the same on a library with no users: the key derivation must stay off this path (the cache).
-2. One request with credentials the server has not verified yet, and requests with a wrong password: each
-   costs one scrypt derivation (n=32768, r=8, p=1); measured with the back-off off, which would hold the
-   wrong ones' answers for seconds.
-3. Eight clients sending wrong passwords as fast as they are answered, while one signed-in reader lists the
-   library: its latency next to the same reader alone, and the server's peak RSS (at most two derivations
-   run at once, 32 MiB each, one per address; the answers to wrong passwords are held back, growing; a check
-   that cannot start within 3 s is told to retry, 503).
+2. One request with credentials the server has not verified yet, and requests with a wrong password, a new one
+   each time: each costs one scrypt derivation (n=32768, r=8, p=1); next to them, one wrong password sent
+   again, remembered as refused: no derivation. Measured with the back-off off, which would hold the wrong
+   ones' answers for seconds.
+3. Eight clients sending wrong passwords, a new one each time, as fast as they are answered, while one
+   signed-in reader lists the library: its latency next to the same reader alone, and the server's peak RSS
+   (at most two derivations run at once, 32 MiB each, one per address; the answers to wrong passwords are
+   held back, growing; a check that cannot start within 3 s is told to retry, 503).
 4. The right password sent at the start of a flood of wrong passwords (twenty threads, a new password each
    time, from 127.0.0.2; the user signs in once the flood's first check is logged, while the first request
    of every flooder waits and the back-off has hardly begun): from the flooders' own address, next to the
@@ -64,6 +65,11 @@ RIGHT = authorization(NAME, PASSWORD)
 WRONG = authorization(NAME, "wrong")
 
 
+def guess() -> dict[str, str]:
+    """The Authorization header of a wrong password not sent before."""
+    return authorization(NAME, secrets.token_urlsafe(12))
+
+
 def timed_get(connection: http.client.HTTPConnection, headers: dict[str, str], *statuses: int) -> tuple[float, int]:
     """One GET /api/files on a kept-alive connection: its time in ms, body read in full, and its status, which
     must be one of `statuses` (200 if none are given)."""
@@ -99,7 +105,7 @@ def reader_under_flood(server: RunningServer, attackers: int) -> tuple[float, fl
         connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60)
         try:
             while not stop.is_set():
-                _, status = timed_get(connection, WRONG, 401, 503)
+                _, status = timed_get(connection, guess(), 401, 503)
                 with lock:
                     answers[status] += 1
         finally:
@@ -130,7 +136,7 @@ def flood_from(port: int, stop: threading.Event, connections: list[http.client.H
     connections.append(connection)
     while not stop.is_set():
         try:
-            timed_get(connection, authorization(NAME, secrets.token_urlsafe(12)), 401, 503)
+            timed_get(connection, guess(), 401, 503)
         except (OSError, http.client.HTTPException, RuntimeError):
             connection.close()  # cut short at the end; the next request reconnects
 
@@ -188,7 +194,8 @@ def measure(work: Path) -> list[str]:
         connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60)
         try:
             first, _ = timed_get(connection, RIGHT)
-            wrong = [timed_get(connection, WRONG, 401)[0] for _ in range(WRONG_REQUESTS)]
+            wrong = [timed_get(connection, guess(), 401)[0] for _ in range(WRONG_REQUESTS)]
+            again = [timed_get(connection, WRONG, 401)[0] for _ in range(WRONG_REQUESTS + 1)][1:]
         finally:
             connection.close()
     with audio_server(library, "--users", str(users), "--private") as server:
@@ -202,7 +209,7 @@ def measure(work: Path) -> list[str]:
         for address, seconds in sign_ins.items():
             seconds.append(sign_in_at_flood_start(library, users, work / "stderr", address))
     load_after = os.getloadavg()[0]
-    wrong_p50 = statistics.median(wrong)
+    wrong_p50, again_p50 = statistics.median(wrong), statistics.median(again)
 
     def ms(value: float) -> str:
         return f"{value:,.1f} ms"
@@ -225,6 +232,8 @@ def measure(work: Path) -> list[str]:
         f"p99 {ms(signed_p99)} | no users: p50 {ms(open_p50)}, p99 {ms(open_p99)} | {signed_p50 / open_p50:.2f}x |",
         f"| first request with credentials not yet verified (one scrypt) | {ms(first)} | — | — |",
         f"| request with a wrong password (one scrypt each), median of {WRONG_REQUESTS} | {ms(wrong_p50)} | — | — |",
+        f"| request with a wrong password sent before (remembered as refused), median of {WRONG_REQUESTS} | "
+        f"{ms(again_p50)} | a new wrong password: {ms(wrong_p50)} | {again_p50 / wrong_p50:.3f}x |",
         f"| a signed-in reader while {ATTACKERS} clients send wrong passwords for {FLOOD_SECONDS:g} s "
         f"({answers[401] / FLOOD_SECONDS:.1f}/s checked and refused, 401; {answers[503] / FLOOD_SECONDS:,.0f}/s "
         f"told to retry, 503) | p50 {ms(flood_p50)}, p99 {ms(flood_p99)} | "
