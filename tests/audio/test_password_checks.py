@@ -24,28 +24,49 @@ HERE = "127.0.0.1"
 WAIT = 10.0  # seconds a test waits for a thread it started; never reached when all is well
 
 
-def test_verified_credentials_skip_the_key_derivation_and_the_cache_is_bounded(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    users = Users({"alice": quick_hash("pw"), "bob": quick_hash("pw")})
-    derivations: list[str] = []
+@pytest.fixture
+def derivations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords key derivations are run for, in order."""
+    derived: list[str] = []
 
     def counting_check(password_hash: str, password: str) -> bool:
-        derivations.append(password)
+        derived.append(password)
         return check_password_hash(password_hash, password)
 
     monkeypatch.setattr(auth, "check_password_hash", counting_check)
+    return derived
+
+
+def test_verified_credentials_skip_the_key_derivation_and_the_cache_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, derivations: list[str]
+) -> None:
     monkeypatch.setattr(auth, "CACHE_SIZE", 1)
+    users = Users({"alice": quick_hash("pw"), "bob": quick_hash("pw")})
     assert users.verify(Credentials("alice", "pw"), HERE).verified
     assert users.verify(Credentials("alice", "pw"), HERE).verified
     assert len(derivations) == 1
     assert users.verify(Credentials("bob", "pw"), HERE).verified  # remembered in alice's place
     assert users.verify(Credentials("alice", "pw"), HERE).verified
     assert len(derivations) == 3
-    assert not users.verify(Credentials("alice", "wrong"), HERE).verified
-    assert not users.verify(Credentials("alice", "wrong"), HERE).verified  # a wrong password is never remembered
     assert not users.verify(Credentials("mallory", "pw"), HERE).verified  # an unknown name costs a derivation too
-    assert derivations == ["pw", "pw", "pw", "wrong", "wrong", "pw"]
+    assert derivations == ["pw", "pw", "pw", "pw"]
+
+
+def test_refused_credentials_sent_again_are_refused_without_a_derivation_and_still_held(
+    monkeypatch: pytest.MonkeyPatch, derivations: list[str]
+) -> None:
+    monkeypatch.setattr(auth, "REFUSED_CACHE_SIZE", 2)
+    users = Users({"alice": quick_hash("pw")})
+    verdicts = [users.verify(Credentials("alice", "wrong"), HERE) for _ in range(3)]
+    assert not any(verdict.verified for verdict in verdicts)
+    assert [verdict.hold for verdict in verdicts] == pytest.approx([BACKOFF_FIRST * 2**n for n in range(3)], rel=0.01)
+    assert derivations == ["wrong"]  # a flood repeating a wrong password costs one derivation, and no turn
+    for password in ["guess 1", "guess 2"]:  # two newer refusals push the first out
+        assert not users.verify(Credentials("alice", password), HERE).verified
+    assert not users.verify(Credentials("alice", "wrong"), HERE).verified
+    assert not users.verify(Credentials("mallory", "wrong"), HERE).verified  # the name is part of what is kept
+    assert users.verify(Credentials("alice", "pw"), HERE) == (True, 0.0)
+    assert derivations == ["wrong", "guess 1", "guess 2", "wrong", "wrong", "pw"]
 
 
 def test_failures_hold_their_answers_longer_and_longer_but_never_the_right_password() -> None:
@@ -116,19 +137,27 @@ def gates() -> Iterator[list[Gate]]:
         gate.release.set()
 
 
-def test_checks_wait_for_their_turn_first_come_first_served(gates: list[Gate]) -> None:
+def order_of_checks(gates: list[Gate], checks: list[tuple[str, str]]) -> list[str]:
+    """The order in which these checks, (client, label), start on a queue with one slot: the first holds it
+    while the others queue, one after the other, then all are let go."""
     queue = CheckQueue(slots=1)
     order: list[str] = []
-    threads = [hold_turn(queue, "192.0.2.1", gates[0], order, "first")]
+    (client, label), *queued = checks
+    threads = [hold_turn(queue, client, gates[0], order, label)]
     assert gates[0].started.wait(WAIT)
-    for number, label in enumerate(["second", "third", "fourth"], start=1):
-        threads.append(hold_turn(queue, f"192.0.2.{1 + number}", gates[number], order, label))
+    for number, (client, label) in enumerate(queued, start=1):
+        threads.append(hold_turn(queue, client, gates[number], order, label))
         wait_until(lambda number=number: waiting(queue) == number, f"{number} checks waiting")  # type: ignore[misc]
     for gate in gates:
         gate.release.set()
     for thread in threads:
         thread.join(WAIT)
-    assert order == ["first", "second", "third", "fourth"]
+    return order
+
+
+def test_clients_take_their_turns_in_order_of_arrival(gates: list[Gate]) -> None:
+    checks = [(f"192.0.2.{number}", label) for number, label in enumerate(["first", "second", "third", "fourth"])]
+    assert order_of_checks(gates, checks) == ["first", "second", "third", "fourth"]
 
 
 def test_a_client_has_one_check_running_and_others_pass_its_queue(gates: list[Gate]) -> None:
@@ -149,6 +178,13 @@ def test_a_client_has_one_check_running_and_others_pass_its_queue(gates: list[Ga
     for thread in threads:
         thread.join(WAIT)
     assert order == ["flood 1", "user", "flood 2"]
+
+
+def test_a_clients_own_checks_are_taken_newest_first(gates: list[Gate]) -> None:
+    # The first seconds of a flood from the user's own address: the flood's burst of checks is waiting when the
+    # user's right password comes, and the user's is checked next, not after the whole burst.
+    checks = [("192.0.2.1", label) for label in ["flood 1", "flood 2", "flood 3", "user"]]
+    assert order_of_checks(gates, checks) == ["flood 1", "user", "flood 3", "flood 2"]
 
 
 def test_a_check_that_waits_too_long_is_refused_and_leaves_the_queue(gates: list[Gate]) -> None:

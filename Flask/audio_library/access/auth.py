@@ -5,7 +5,9 @@ one of them; on a private library every request does. Anything else is a 401 who
 a browser ask for a name and password by itself and send them again with the following requests.
 
 Checking a password costs a key derivation (scrypt: about 0.1 s and 32 MiB), so credentials once verified are
-remembered, as a keyed digest, never as the password, in a small bounded cache. The checks themselves take
+remembered, as a keyed digest, never as the password, in a small bounded cache; so are credentials once refused,
+which a flood repeating them then costs no derivation (the users are read once, so what was wrong stays
+wrong; its answer is still held back). The checks themselves take
 their turn in a fair queue, and wrong passwords back off (`check_queue`): a request whose check cannot start
 within a few seconds is answered 503 with Retry-After, and the 401 to a wrong password is held back.
 """
@@ -35,7 +37,8 @@ REALM = "Audio library"
 CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 # "Basic " and the base64 of the longest name, a colon and the longest password, each character up to 4 bytes.
 MAX_AUTHORIZATION_LENGTH = len("Basic ") + 4 * (4 * (MAX_NAME_LENGTH + 1 + MAX_PASSWORD_LENGTH) + 2) // 3
-CACHE_SIZE = 256
+CACHE_SIZE = 256  # credentials verified, remembered
+REFUSED_CACHE_SIZE = 1024  # credentials refused, remembered
 # A callable the server may put in the WSGI environ: hold the answer this many seconds before sending it,
 # without holding the worker thread (serving.connections); without it, the worker sleeps.
 HOLD_ANSWER_KEY = "audio_library.hold_answer"
@@ -64,6 +67,29 @@ def basic_credentials(header: str | None) -> Credentials | None:
     return Credentials(name, password) if colon else None
 
 
+class Remembered:
+    """Digests of credentials, at most `size`, the least recently seen forgotten first; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._digests: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def seen(self, digest: bytes) -> bool:
+        """Whether `digest` is remembered (it is then the most recently seen)."""
+        with self._lock:
+            if digest not in self._digests:
+                return False
+            self._digests.move_to_end(digest)
+            return True
+
+    def add(self, digest: bytes) -> None:
+        with self._lock:
+            self._digests[digest] = None
+            if len(self._digests) > self.size:
+                self._digests.popitem(last=False)
+
+
 class Verdict(NamedTuple):
     """Whether credentials are a user's, and the seconds the answer to them is to be held (after a failure)."""
 
@@ -81,8 +107,8 @@ class Users:
         method = next((value.partition("$")[0] for value in self._hashes.values()), HASH_METHOD)
         self._decoy = generate_password_hash(secrets.token_urlsafe(16), method=method)
         self._cache_key = secrets.token_bytes(32)
-        self._verified: OrderedDict[bytes, None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._verified = Remembered(CACHE_SIZE)
+        self._refused = Remembered(REFUSED_CACHE_SIZE)
         self._checks = CheckQueue(CONCURRENT_CHECKS)
         self._backoff = Backoff(most_backoff)
 
@@ -93,25 +119,24 @@ class Users:
         """Whether these are the name and password of a user, sent by this client (`clients.client_of`);
         constant time in what is compared.
 
-        Raises ChecksBusyError when the credentials are not remembered and no check slot comes free in time.
+        Raises ChecksBusyError when the credentials are not remembered (verified or refused) and no check slot
+        comes free in time.
         """
         name, password = credentials
         if len(name) > MAX_NAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
             return Verdict(verified=False)
         key = hmac.digest(self._cache_key, f"{len(name)}:{name}:{password}".encode(), "sha256")
-        with self._lock:
-            if key in self._verified:
-                self._verified.move_to_end(key)
-                return Verdict(verified=True)
+        if self._verified.seen(key):
+            return Verdict(verified=True)
+        if self._refused.seen(key):
+            return Verdict(verified=False, hold=self._backoff.failed(client, name))
         known = self._hashes.get(name)
         with self._checks.turn(client):
             matches = check_password_hash(known or self._decoy, password)
         if not (matches and known):
+            self._refused.add(key)
             return Verdict(verified=False, hold=self._backoff.failed(client, name))
-        with self._lock:
-            self._verified[key] = None
-            if len(self._verified) > CACHE_SIZE:
-                self._verified.popitem(last=False)
+        self._verified.add(key)
         return Verdict(verified=True)
 
 

@@ -1,10 +1,13 @@
-"""Fair password checks under a flood: a first-come-first-served queue for the check slots, and a back-off.
+"""Fair password checks under a flood: a queue for the check slots, in turns by client, and a back-off.
 
 A check is a key derivation (scrypt: about 0.1 s and 32 MiB), so only CONCURRENT_CHECKS run at once, which
-bounds the memory and CPU a flood of wrong passwords can take. A check waits for a slot in arrival order, for
-at most MAX_WAIT seconds (then the request is answered 503 with Retry-After), and each client (an address,
-an IPv6 /64: `clients.client_of`) has at most one check running: a flood from one address takes one slot and
-queues behind itself, while others' checks pass it.
+bounds the memory and CPU a flood of wrong passwords can take. A check waits for a slot, for at most MAX_WAIT
+seconds (then the request is answered 503 with Retry-After), and each client (an address, an IPv6 /64:
+`clients.client_of`) has at most one check running: a flood from one address takes one slot and queues
+behind itself, while others' checks pass it. The clients take their turns in order (`client_lines`), and a
+client's own checks go newest first: a right password sent from a flooder's address in the first second of
+the flood, before the back-off below has grown, waits for the check running, not for the whole burst the
+flood sent before it. The flood's oldest are those left waiting, until MAX_WAIT.
 
 Failures back off: each failed check adds to a score of its client and one of its user name, which decays
 (halving every SCORE_HALF_LIFE seconds), and its answer is held for BACKOFF_FIRST seconds doubling with the
@@ -20,6 +23,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from audio_library.access.client_lines import ClientLines
+
 
 CONCURRENT_CHECKS = 2
 MAX_WAIT = 3.0  # seconds a check may wait for its slot
@@ -34,20 +39,21 @@ class ChecksBusyError(Exception):
 
 
 class CheckQueue:
-    """The slots for password checks, taken in arrival order, at most one at a time per client."""
+    """The slots for password checks, taken by clients in turns (a client's own newest first), at most one at a
+    time per client."""
 
     def __init__(self, slots: int) -> None:
         self.slots = slots
         self._condition = threading.Condition()
-        self._waiting: list[tuple[object, str]] = []  # (ticket, client), in arrival order
+        self._waiting: ClientLines[object] = ClientLines(newest_first=True)  # tickets, one per check waiting
         self._running: set[str] = set()  # the clients with a check running
 
-    def _may_start(self, ticket: object) -> bool:
-        """Whether `ticket` is the first waiting one whose client has no check running, with a slot free."""
+    def _may_start(self, client: str, ticket: object) -> bool:
+        """Whether a slot is free and `ticket` is the next of the first waiting client with no check running."""
         if len(self._running) >= self.slots:
             return False
-        first = next((waiting for waiting, client in self._waiting if client not in self._running), None)
-        return first is ticket
+        first = self._waiting.next_client(lambda waiting: waiting not in self._running)
+        return first == client and self._waiting.next_of(client) is ticket
 
     @contextmanager
     def turn(self, client: str, max_wait: float = MAX_WAIT) -> Iterator[None]:
@@ -56,16 +62,19 @@ class CheckQueue:
         ticket = object()
         deadline = time.monotonic() + max_wait
         with self._condition:
-            self._waiting.append((ticket, client))
+            self._waiting.append(client, ticket)
             try:
-                while not self._may_start(ticket):
+                while not self._may_start(client, ticket):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise ChecksBusyError
                     self._condition.wait(remaining)
+            except BaseException:
+                self._waiting.remove(client, ticket)
+                raise
             finally:
-                self._waiting.remove((ticket, client))
                 self._condition.notify_all()  # whoever was behind this one may start (or now be first)
+            self._waiting.take(client)
             self._running.add(client)
         try:
             yield

@@ -76,7 +76,8 @@ class GuardedChannel(HTTPChannel):
 
     Held answers: an answer the application asked to hold (`hold_answer`, the back-off after a wrong password)
     stays in the buffer, and the connection reads nothing more, until its time; the worker thread that made
-    it is free meanwhile.
+    it is free meanwhile. The connection's next requests then wait for a worker behind those of its address's
+    other connections (`dispatch.TurnsQueue`).
     """
 
     parser_class = SpoolingParser
@@ -88,6 +89,7 @@ class GuardedChannel(HTTPChannel):
     lingered = 0  # bytes dropped while lingering
     head_started: float | None = None
     held_until: float | None = None
+    answer_held_before = False  # whether an answer of this connection's was held back (a wrong password)
     stalled_since: float | None = None  # when a streaming body's client was found to have stalled
     client = ""  # the client its address stands for (`clients.client_of`)
 
@@ -143,6 +145,7 @@ class GuardedChannel(HTTPChannel):
     def hold_answer(self, seconds: float) -> None:
         """Send the answer being made `seconds` from now (called from the worker thread making it)."""
         self.held_until = time.monotonic() + seconds
+        self.answer_held_before = True
         cast(RoomMakingServer, self.server).wake_at(self.held_until)
 
     def holding(self) -> bool:

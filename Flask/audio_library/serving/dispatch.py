@@ -6,15 +6,19 @@ way (a flood of wrong passwords, each waiting for its turn to be checked) holds 
 client's request waits behind all of them. Here the queue is one line per client (`clients.client_of`),
 served in turns, and a client with half the workers serving its requests waits for one of them to end
 before its next is taken: a request waits behind at most one of each other client's, and a free worker is
-there for it.
+there for it. A client's own line is served from both ends in turn, and a connection that has sent a wrong
+password (its answer held back) waits behind the client's others (`client_lines`): a user on a flooder's
+address waits for about one of the flood's requests, not for all that it sent first, nor for those it sends
+again.
 """
 
 import threading
-from collections import Counter, OrderedDict, deque
+from collections import Counter
 from typing import Any
 
 from waitress.task import ThreadedTaskDispatcher
 
+from audio_library.access.client_lines import ClientLines
 from audio_library.access.clients import client_of
 
 
@@ -39,35 +43,29 @@ class Served:
 
 
 class TurnsQueue:
-    """The tasks waiting for a worker, one line per client, the lines served in turn (round robin), a client
-    with `per_client` tasks being served skipped; the part of a deque that waitress's dispatcher uses: append,
-    popleft and len, called with the dispatcher's lock held."""
+    """The tasks waiting for a worker, one line per client, the lines served in turn (round robin) and each
+    from both ends in turn (`client_lines`), a client with `per_client` tasks being served skipped; the part
+    of a deque that waitress's dispatcher uses: append, popleft and len, called with the dispatcher's lock
+    held. A connection that has had an answer held back (`connections.GuardedChannel`) goes behind its
+    client's others."""
 
     def __init__(self, wake: threading.Condition, per_client: int) -> None:
         self.wake = wake  # the dispatcher's condition, on its lock: a worker waits on it for a task
         self.per_client = per_client
-        self.lines: OrderedDict[str, deque[Any]] = OrderedDict()
+        self.lines: ClientLines[Any] = ClientLines()
         self.serving: Counter[str] = Counter()
 
     def append(self, task: Any) -> None:
-        """Queue a task (a waitress channel with a request to serve) at the end of its client's line."""
+        """Queue a task (a waitress channel with a request to serve) in its client's line."""
         address = task.addr[0] if getattr(task, "addr", None) else ""
-        self.lines.setdefault(client_of(address), deque()).append(task)
-
-    def _next_client(self) -> str | None:
-        return next((client for client in self.lines if self.serving[client] < self.per_client), None)
+        self.lines.append(client_of(address), task, behind=getattr(task, "answer_held_before", False))
 
     def popleft(self) -> Served:
-        """The first task of the client whose turn it is; that client's turn then comes again after the others'.
+        """The next task of the client whose turn it is; that client's turn then comes again after the others'.
         Only called when len() is not 0."""
-        client = self._next_client()
+        client = self.lines.next_client(lambda client: self.serving[client] < self.per_client)
         assert client is not None  # len() said there was one
-        line = self.lines[client]
-        task = line.popleft()
-        if line:
-            self.lines.move_to_end(client)
-        else:
-            del self.lines[client]
+        task = self.lines.take(client)
         self.serving[client] += 1
         return Served(task, client, self)
 
@@ -81,7 +79,7 @@ class TurnsQueue:
 
     def __len__(self) -> int:
         """The tasks a worker may take now (those of clients below their share)."""
-        return sum(len(line) for client, line in self.lines.items() if self.serving[client] < self.per_client)
+        return sum(count for client, count in self.lines.waiting() if self.serving[client] < self.per_client)
 
 
 class TurnsDispatcher(ThreadedTaskDispatcher):
