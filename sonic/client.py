@@ -10,10 +10,9 @@ import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import requests
@@ -41,8 +40,7 @@ ERROR_LIMIT = 64 * 1024
 UNEXAMINED_HEADER = "X-Library-Unexamined"
 
 
-@dataclass
-class Credentials:
+class Credentials(NamedTuple):
     """A user name and password for HTTP Basic, and where sign-in found them (named in the line if refused)."""
 
     name: str
@@ -50,16 +48,14 @@ class Credentials:
     source: str
 
 
-@dataclass
-class Download:
+class Download(NamedTuple):
     """A file on its way: its size as the server announced it (0 when it did not), and its bytes as they come."""
 
     size: int
     chunks: Iterator[bytes]
 
 
-@dataclass
-class Listing:
+class Listing(NamedTuple):
     """The library's files, and how many more the server has found but not examined yet (not listed)."""
 
     entries: list[TaggedEntry]
