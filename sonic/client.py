@@ -29,6 +29,7 @@ from sonic.errors import (
 )
 from sonic.multipart import CHUNK_SIZE, Advance, MultipartUpload
 from sonic.output import format_size
+from sonic.transport import UploadAdapter
 
 
 # The most the client reads of an answer that is not a download: whatever a server sends or claims, memory
@@ -70,6 +71,9 @@ class LibraryClient:
         self.timeout = timeout
         self.credentials = credentials
         self.session = requests.Session()
+        adapter = UploadAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         # Set even without credentials: requests would otherwise read ~/.netrc by itself, from the process's
         # environment rather than the run's, and a refusal could not say whose credentials were sent.
         self.session.auth = basic_auth(credentials) if credentials is not None else NoCredentials()
