@@ -1,10 +1,10 @@
-"""What a process the tests or benchmarks started holds (Linux): peak memory, descriptors, open files."""
+"""What a process the tests or benchmarks started holds (Linux): peak memory, CPU, descriptors, open files."""
 
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ report, command = sys.argv[1], sys.argv[2:]
 pid = os.posix_spawnp(command[0], command, os.environ)
 _, status, usage = os.wait4(pid, 0)
 with open(report, "w") as out:
-    out.write(str(usage.ru_maxrss))
+    out.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
 """
 
@@ -31,6 +31,7 @@ class Measured:
     stdout: str
     stderr: str
     peak_rss: int  # bytes
+    cpu_seconds: float  # user and system
 
 
 def peak_rss(pid: int) -> int:
@@ -41,8 +42,9 @@ def peak_rss(pid: int) -> int:
     raise AssertionError(f"no VmHWM in /proc/{pid}/status")
 
 
-def run_with_peak_rss(command: Sequence[str], timeout: float = 600.0) -> Measured:
-    """Run the command and return its exit status, output and peak RSS (the kernel's ru_maxrss for it)."""
+def run_with_peak_rss(command: Sequence[str], timeout: float = 600.0, env: Mapping[str, str] | None = None) -> Measured:
+    """Run the command (in `env`, else this process's environment) and return its exit status, output, peak
+    RSS (the kernel's ru_maxrss for it) and CPU time."""
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "maxrss"
         result = subprocess.run(
@@ -51,9 +53,10 @@ def run_with_peak_rss(command: Sequence[str], timeout: float = 600.0) -> Measure
             text=True,
             timeout=timeout,
             check=False,
+            env=env,
         )
-        peak_kib = int(report.read_text())  # Linux reports KiB
-    return Measured(result.returncode, result.stdout, result.stderr, peak_kib * 1024)
+        peak_kib, cpu = report.read_text().split()  # Linux reports KiB
+    return Measured(result.returncode, result.stdout, result.stderr, int(peak_kib) * 1024, float(cpu))
 
 
 def cpu_seconds(pid: int) -> float:

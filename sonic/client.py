@@ -10,10 +10,9 @@ import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import requests
@@ -30,6 +29,7 @@ from sonic.errors import (
 )
 from sonic.multipart import CHUNK_SIZE, Advance, MultipartUpload
 from sonic.output import format_size
+from sonic.transport import UploadAdapter
 
 
 # The most the client reads of an answer that is not a download: whatever a server sends or claims, memory
@@ -41,8 +41,7 @@ ERROR_LIMIT = 64 * 1024
 UNEXAMINED_HEADER = "X-Library-Unexamined"
 
 
-@dataclass
-class Credentials:
+class Credentials(NamedTuple):
     """A user name and password for HTTP Basic, and where sign-in found them (named in the line if refused)."""
 
     name: str
@@ -50,16 +49,14 @@ class Credentials:
     source: str
 
 
-@dataclass
-class Download:
+class Download(NamedTuple):
     """A file on its way: its size as the server announced it (0 when it did not), and its bytes as they come."""
 
     size: int
     chunks: Iterator[bytes]
 
 
-@dataclass
-class Listing:
+class Listing(NamedTuple):
     """The library's files, and how many more the server has found but not examined yet (not listed)."""
 
     entries: list[TaggedEntry]
@@ -74,6 +71,9 @@ class LibraryClient:
         self.timeout = timeout
         self.credentials = credentials
         self.session = requests.Session()
+        adapter = UploadAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         # Set even without credentials: requests would otherwise read ~/.netrc by itself, from the process's
         # environment rather than the run's, and a refusal could not say whose credentials were sent.
         self.session.auth = basic_auth(credentials) if credentials is not None else NoCredentials()

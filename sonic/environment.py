@@ -4,16 +4,14 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 
 # Asks the person for a password, showing the prompt; getpass.getpass reads it from the terminal without echo.
 AskPassword = Callable[[str], str]
 
 
-@dataclass
-class Environment:
+class Environment(NamedTuple):
     """What one run sees of the world: its streams, whether each is a terminal, and its environment variables.
 
     `main` builds one from the process's own (sys.stdout, os.environ, ...) unless it is given one, so that

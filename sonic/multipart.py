@@ -2,25 +2,47 @@
 
 import secrets
 from collections.abc import Callable, Iterator
-from io import BufferedIOBase
+from io import BufferedReader
 
 from sonic.errors import ClientError
 
 
-CHUNK_SIZE = 1024 * 1024  # bytes read from a file, or from a download, at a time
+CHUNK_SIZE = 1024 * 1024  # bytes of a file sent, or of a download read, at a time
 
 # Told, after each chunk of a transfer, how many bytes it held: how the client reports progress.
 Advance = Callable[[int], None]
 
 
+class FileRun:
+    """A run of an upload's file, one piece of the body: the transport sends it from the file with sendfile
+    where it can (sonic.transport), and http.client reads it like any file where it cannot (TLS, a proxy)."""
+
+    def __init__(self, file: BufferedReader, offset: int, size: int) -> None:
+        self.file = file
+        self.offset = offset
+        self.size = size
+        self.remaining = size
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` of the run's bytes not read yet; b"" at its end, or where the file ends early."""
+        wanted = self.remaining if size < 0 else min(size, self.remaining)
+        try:
+            data = self.file.read(wanted)
+        except OSError as error:
+            # Not an OSError any more: requests would report it as a network failure.
+            raise ClientError(f"cannot read the file: {error.strerror}") from error
+        self.remaining -= len(data)
+        return data
+
+
 class MultipartUpload:
-    """A multipart/form-data body with one `file` part, read from disk chunk by chunk as it is sent.
+    """A multipart/form-data body with one `file` part, taken from disk a chunk at a time as it is sent.
 
     Its length is known in advance, so the request carries a Content-Length and the server can refuse
-    a file that is too large before any of it is sent; memory use stays at one chunk.
+    a file that is too large before any of it is sent; memory use stays at one chunk at most.
     """
 
-    def __init__(self, file: BufferedIOBase, filename: str, size: int, advance: Advance | None) -> None:
+    def __init__(self, file: BufferedReader, filename: str, size: int, advance: Advance | None) -> None:
         self.file = file
         self.size = size
         self.advance = advance
@@ -36,25 +58,18 @@ class MultipartUpload:
     def __len__(self) -> int:
         return len(self.head) + self.size + len(self.tail)
 
-    def __iter__(self) -> Iterator[bytes | memoryview]:
-        """The body's pieces. The file's chunks are views of one buffer, refilled for each: each is sent whole
-        (sendall) before the next is asked for, and the memory is not taken afresh for every MiB."""
+    def __iter__(self) -> Iterator[bytes | FileRun]:
+        """The body's pieces: the file as runs of a chunk each, every one sent whole before the next is made."""
         yield self.head
-        buffer = bytearray(CHUNK_SIZE)
-        remaining = self.size
-        while remaining > 0:
-            view = memoryview(buffer)[: min(CHUNK_SIZE, remaining)]
-            try:
-                count = self.file.readinto(view)
-            except OSError as error:
-                # Not an OSError any more: requests would report it as a network failure.
-                raise ClientError(f"cannot read the file: {error.strerror}") from error
-            if not count:
+        start = self.file.tell()
+        for offset in range(start, start + self.size, CHUNK_SIZE):
+            run = FileRun(self.file, offset, min(CHUNK_SIZE, start + self.size - offset))
+            yield run
+            # The file's position follows what was sent, by read or by sendfile (which seeks the file after).
+            if self.file.tell() < offset + run.size:
                 raise ClientError("the file shrank while it was being uploaded")
-            remaining -= count
-            yield view[:count]
             if self.advance is not None:
-                self.advance(count)
+                self.advance(run.size)
         yield self.tail
 
 

@@ -1,12 +1,13 @@
 """sonic.client on its own, against a real server: the transport draws nothing, tells progress through a
 callback, and fails with typed errors whose words name no option of the command line."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 from devtools.servers import LOOPBACK, audio_server, free_port
-from devtools.wav import write_silence
+from devtools.wav import noise_wav, write_silence
 from sonic.client import Credentials, LibraryClient
 from sonic.errors import (
     ClientError,
@@ -34,6 +35,30 @@ def test_an_upload_tells_its_callback_of_every_byte_sent(screwdriver: Screwdrive
     assert len(counts) > 1
     assert sum(counts) == song.stat().st_size
     assert screwdriver.content("song.wav") == song.read_bytes()
+
+
+def test_an_upload_of_several_chunks_arrives_byte_for_byte(screwdriver: Screwdriver, files: Path) -> None:
+    song = files / "noise.wav"
+    song.write_bytes(noise_wav(seconds=210))  # 3.4 MB of noise: a piece sent twice or out of place would show
+
+    with LibraryClient(screwdriver.url, TIMEOUT, None) as client:
+        client.upload(song)
+
+    assert screwdriver.content("noise.wav") == song.read_bytes()
+
+
+def test_a_file_that_shrinks_during_its_upload_is_a_clear_error(screwdriver: Screwdriver, files: Path) -> None:
+    song = write_silence(files / "song.wav", 3 * 1024 * 1024)
+
+    def shrink(count: int) -> None:  # after the first chunk: the second is cut off halfway through
+        os.truncate(song, 3 * 1024 * 1024 // 2)
+
+    with (
+        LibraryClient(screwdriver.url, TIMEOUT, None) as client,
+        pytest.raises(ClientError, match=r"^the file shrank while it was being uploaded$"),
+    ):
+        client.upload(song, shrink)
+    assert screwdriver.names() == []
 
 
 def test_a_download_hands_out_the_file_as_it_comes(screwdriver: Screwdriver, files: Path) -> None:
