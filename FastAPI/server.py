@@ -60,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 TASK_PREFIX = "crawler:task:"  # hash: status ("running" or "ready") and json (the task as the API shows it)
 DOMAINS_KEY = "crawler:domains"  # hash: canonical host -> count
 HOST_NAME = re.compile(rb"[a-z0-9_.-]+")
+SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # found by one regex search, not a loop over characters
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 NUMERIC_IPV4 = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}")
 STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: [^\r\n]*)?\r?")
@@ -247,7 +248,7 @@ def normalise(raw: str, max_length: int) -> str:
     if len(raw) > max_length:
         raise InvalidURLError(f"longer than {max_length} characters")
     text = raw.strip()
-    if any(ord(c) < 33 or c == "\x7f" for c in text):
+    if SPACE_OR_CONTROL.search(text):
         raise InvalidURLError("contains spaces or control characters")
     if not SCHEME.match(text):  # a `://` further on (`host/x?next=http://y`) is not a scheme
         text = "http://" + text
