@@ -65,6 +65,7 @@ SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 NUMERIC_IPV4 = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}")
 STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: [^\r\n]*)?\r?")
 HEAD_END = re.compile(rb"\r?\n\r?\n")
+URL_PARTS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?")
 # A URL already in normal form, as nearly every submitted one is: httpx would give it back unchanged, so its
 # parse (most of a task's CPU per URL) is skipped. No %, no upper case in the host, a path without dot
 # segments, no default port.
@@ -299,9 +300,33 @@ def domain_key(host: str) -> str:
     return name
 
 
+class Origin(typing.NamedTuple):
+    """What a URL's `host[:port]` says: the host to resolve, the port if given, and the host's domain key."""
+
+    host: str
+    port: int | None
+    domain: str
+
+
+@functools.lru_cache(maxsize=4096)
+def origin(netloc: str) -> Origin:
+    """The netloc's host, port and domain key; parsed once per netloc, since a crawl has few and they repeat."""
+    parts = urlsplit(f"//{netloc}")
+    return Origin(unquote(parts.hostname or ""), parts.port, domain_key(parts.hostname or ""))
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """A normalised URL's scheme, netloc and request target (the path, `/` if empty, and the query)."""
+    parts = URL_PARTS.match(url)
+    if parts is None:
+        raise ValueError(f"not an absolute URL: {url[:100]!r}")
+    scheme, netloc, path, query = parts.groups()
+    return scheme, netloc.rpartition("@")[2], f"{path or '/'}?{query}" if query else path or "/"
+
+
 def domain_of(url: str) -> str:
     """The canonical domain key of a normalised URL."""
-    return domain_key(urlsplit(url).hostname or "")
+    return origin(split_url(url)[1]).domain
 
 
 def url_list(body: bytes, settings: Settings) -> list[str]:
@@ -581,12 +606,10 @@ class StatusClient:
 
     async def status(self, url: str) -> int:
         """The URL's own status code (redirects are not followed); FetchError with its label otherwise."""
-        parts = urlsplit(url)
-        secure = parts.scheme == "https"
-        host = unquote(parts.hostname or "")
-        port = parts.port or (443 if secure else 80)
-        netloc = parts.netloc.rpartition("@")[2]
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        scheme, netloc, target = split_url(url)
+        secure = scheme == "https"
+        host, port, _ = origin(netloc)
+        port = port or (443 if secure else 80)
         request = (
             f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\n\r\n"
         ).encode("ascii")
