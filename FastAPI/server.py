@@ -594,6 +594,12 @@ class IdleConnections:
 
         connection.on_close = gone
 
+    def close(self) -> None:
+        """Drop every kept connection: their client is done."""
+        for idle in list(self.by_target.values()):
+            for connection in list(idle):
+                connection.close()
+
     def _remove(self, target: tuple[bool, str, int], connection: HeadReader) -> None:
         idle = self.by_target.get(target)
         if idle is not None and connection in idle:
@@ -638,6 +644,10 @@ class StatusClient:
                 # Closed by the target as it was reused, before a byte of answer: a fresh connection decides.
         connection = await self._connect(host, port, secure, connected_by)
         return await self._ask(key, connection, request, deadline)
+
+    def close(self) -> None:
+        """Drop the connections kept for further GETs."""
+        self.idle.close()
 
     async def _ask(self, key: tuple[bool, str, int], connection: HeadReader, request: bytes, deadline: float) -> int:
         try:
