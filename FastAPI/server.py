@@ -1016,7 +1016,7 @@ class Fetcher:
         self.running: dict[str, asyncio.Task[None]] = {}  # URL -> its fetch, until its code is cached
         self.queued: set[str] = set()
         self.claimed: dict[str, float] = {}  # queued URL -> when (monotonic) its claim was taken ahead
-        self.claiming: set[str] = set()  # queued URLs whose claim ahead is on its way
+        self.claiming: dict[str, asyncio.Future[bool]] = {}  # queued URL -> its claim ahead, on its way
         self.remote: set[str] = set()  # URLs another process is fetching
         self.watcher: asyncio.Task[None] | None = None
         self.wanted: dict[str, list[LiveTask]] = {}
@@ -1073,8 +1073,10 @@ class Fetcher:
                     self.queued.discard(url)
                     self.busy[host] += 1
                     self.slots[url] = host
+                    # Claimed ahead, lately enough; or its claim ahead on its way, to wait for rather than claim again.
                     claimed = self.claimed.pop(url, -math.inf) > time.monotonic() - CLAIM_AHEAD_FOR
-                    fetch = self.running[url] = asyncio.ensure_future(self._fetch(url, claimed))
+                    ahead = self.claiming.get(url, claimed)
+                    fetch = self.running[url] = asyncio.ensure_future(self._fetch(url, ahead))
                     # A callback, not a finally: a fetch cancelled before it starts never runs its body.
                     fetch.add_done_callback(functools.partial(self._finished, url))
                     break
@@ -1089,11 +1091,11 @@ class Fetcher:
         """Claim the host's next URLs, as many as it has fetches under way, unless claimed or being claimed."""
         for url in itertools.islice(self.waiting.get(host, ()), self.busy[host]):
             if url in self.queued and url not in self.claimed and url not in self.claiming:
-                self.claiming.add(url)
-                self.claims.submit(url).add_done_callback(functools.partial(self._claimed_ahead, url))
+                claim = self.claiming[url] = self.claims.submit(url)
+                claim.add_done_callback(functools.partial(self._claimed_ahead, url))
 
     def _claimed_ahead(self, url: str, claim: "asyncio.Future[bool]") -> None:
-        self.claiming.discard(url)
+        self.claiming.pop(url, None)
         if claim.cancelled() or claim.exception() is not None:  # Redis is away: the fetch's own claim decides
             return
         if url not in self.queued:  # started meanwhile, with a claim of its own, or abandoned
@@ -1105,10 +1107,13 @@ class Fetcher:
             self.queued.discard(url)
             self._watch(url)
 
-    async def _fetch(self, url: str, claimed: bool) -> None:
-        """Fetch the URL, claiming it first unless `claimed` ahead, and cache its code."""
+    async def _fetch(self, url: str, ahead: "bool | asyncio.Future[bool]") -> None:
+        """Fetch the URL and cache its code; claimed first, unless `ahead` says it was or is being claimed."""
         try:
-            mine = claimed or await self.claims(url)
+            if isinstance(ahead, asyncio.Future):
+                mine = await ahead
+            else:
+                mine = ahead or await self.claims(url)
         except RedisError:
             mine = True  # without Redis each process fetches for itself
         if not mine:
