@@ -60,10 +60,12 @@ HERE = Path(__file__).resolve().parent
 TASK_PREFIX = "crawler:task:"  # hash: status ("running" or "ready") and json (the task as the API shows it)
 DOMAINS_KEY = "crawler:domains"  # hash: canonical host -> count
 HOST_NAME = re.compile(rb"[a-z0-9_.-]+")
+SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # found by one regex search, not a loop over characters
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 NUMERIC_IPV4 = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}")
 STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: [^\r\n]*)?\r?")
 HEAD_END = re.compile(rb"\r?\n\r?\n")
+URL_PARTS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?")
 # A URL already in normal form, as nearly every submitted one is: httpx would give it back unchanged, so its
 # parse (most of a task's CPU per URL) is skipped. No %, no upper case in the host, a path without dot
 # segments, no default port.
@@ -75,17 +77,28 @@ DEFAULT_PORTS = {"http": "80", "https": "443"}
 DOTTED_QUAD = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")  # httpx checks these are addresses
 MAX_HEAD = 64 * 1024  # bytes of status line and headers read from a target before it is called invalid
 USER_AGENT = "url-status-crawler/1"
-RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+RELEASE = """for _, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then redis.call('del', key) end
+end
+return 0"""
 # A batch of claims, and of cache writes with their claims' release, as one command each: redis-py packs and
 # parses one command per batch instead of one per URL, which was most of a fetch's Redis cost. A batch is at
 # most Batcher.most (1,000) URLs, well within what Lua's unpack() takes.
+# A claim this process already holds (taken ahead, below) is its own to use: renewed, not refused.
 CLAIM = """local taken = {}
-for i, key in ipairs(KEYS) do taken[i] = redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0 end
+for i, key in ipairs(KEYS) do
+  if redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) then taken[i] = 1
+  elseif redis.call('get', key) == ARGV[1] then redis.call('pexpire', key, ARGV[2]); taken[i] = 1
+  else taken[i] = 0 end
+end
 return taken"""
 REMEMBER = """local n = #KEYS / 2
 for i = 1, n do redis.call('set', KEYS[i], ARGV[i + 1], 'PX', ARGV[1]) end
 redis.call("del", unpack(KEYS, n + 1))
 return n"""
+# Seconds a claim taken ahead stays good for its fetch: its expiry (connect + read timeout + 1 s) must outlast
+# the whole fetch that starts this late, with time to spare for writing the code.
+CLAIM_AHEAD_FOR = 0.5
 KEEP_IDLE = 4.0  # seconds a clean connection waits for the next GET to its target (servers often allow 5)
 REMOTE_POLL = 0.05  # seconds between looks at what another process is doing
 KEEPER_INTERVAL = 1.0  # seconds between checks that this process's running tasks are still in Redis
@@ -247,7 +260,7 @@ def normalise(raw: str, max_length: int) -> str:
     if len(raw) > max_length:
         raise InvalidURLError(f"longer than {max_length} characters")
     text = raw.strip()
-    if any(ord(c) < 33 or c == "\x7f" for c in text):
+    if SPACE_OR_CONTROL.search(text):
         raise InvalidURLError("contains spaces or control characters")
     if not SCHEME.match(text):  # a `://` further on (`host/x?next=http://y`) is not a scheme
         text = "http://" + text
@@ -298,9 +311,33 @@ def domain_key(host: str) -> str:
     return name
 
 
+class Origin(typing.NamedTuple):
+    """What a URL's `host[:port]` says: the host to resolve, the port if given, and the host's domain key."""
+
+    host: str
+    port: int | None
+    domain: str
+
+
+@functools.lru_cache(maxsize=4096)
+def origin(netloc: str) -> Origin:
+    """The netloc's host, port and domain key; parsed once per netloc, since a crawl has few and they repeat."""
+    parts = urlsplit(f"//{netloc}")
+    return Origin(unquote(parts.hostname or ""), parts.port, domain_key(parts.hostname or ""))
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """A normalised URL's scheme, netloc and request target (the path, `/` if empty, and the query)."""
+    parts = URL_PARTS.match(url)
+    if parts is None:
+        raise ValueError(f"not an absolute URL: {url[:100]!r}")
+    scheme, netloc, path, query = parts.groups()
+    return scheme, netloc.rpartition("@")[2], f"{path or '/'}?{query}" if query else path or "/"
+
+
 def domain_of(url: str) -> str:
     """The canonical domain key of a normalised URL."""
-    return domain_key(urlsplit(url).hostname or "")
+    return origin(split_url(url)[1]).domain
 
 
 def url_list(body: bytes, settings: Settings) -> list[str]:
@@ -557,6 +594,12 @@ class IdleConnections:
 
         connection.on_close = gone
 
+    def close(self) -> None:
+        """Drop every kept connection: their client is done."""
+        for idle in list(self.by_target.values()):
+            for connection in list(idle):
+                connection.close()
+
     def _remove(self, target: tuple[bool, str, int], connection: HeadReader) -> None:
         idle = self.by_target.get(target)
         if idle is not None and connection in idle:
@@ -580,12 +623,10 @@ class StatusClient:
 
     async def status(self, url: str) -> int:
         """The URL's own status code (redirects are not followed); FetchError with its label otherwise."""
-        parts = urlsplit(url)
-        secure = parts.scheme == "https"
-        host = unquote(parts.hostname or "")
-        port = parts.port or (443 if secure else 80)
-        netloc = parts.netloc.rpartition("@")[2]
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        scheme, netloc, target = split_url(url)
+        secure = scheme == "https"
+        host, port, _ = origin(netloc)
+        port = port or (443 if secure else 80)
         request = (
             f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\n\r\n"
         ).encode("ascii")
@@ -603,6 +644,10 @@ class StatusClient:
                 # Closed by the target as it was reused, before a byte of answer: a fresh connection decides.
         connection = await self._connect(host, port, secure, connected_by)
         return await self._ask(key, connection, request, deadline)
+
+    def close(self) -> None:
+        """Drop the connections kept for further GETs."""
+        self.idle.close()
 
     async def _ask(self, key: tuple[bool, str, int], connection: HeadReader, request: bytes, deadline: float) -> int:
         try:
@@ -812,9 +857,9 @@ class Store:
         keys = [self.claim_prefix + url for url in urls]
         return [bool(taken) for taken in await self.claim_script(keys=keys, args=[self.process, expiry])]
 
-    async def release(self, url: str) -> None:
-        """Give up this process's claim on the URL (not another's), so that others need not wait for it."""
-        await self.release_script(keys=[self.claim_prefix + url], args=[self.process])
+    async def release(self, urls: list[str]) -> None:
+        """Give up this process's claims on the URLs (not another's), so that others need not wait for them."""
+        await self.release_script(keys=[self.claim_prefix + url for url in urls], args=[self.process])
 
     async def remember(self, outcomes: list[tuple[str, Outcome]]) -> list[None]:
         """Cache the outcomes, expiring after the TTL, and release their claims."""
@@ -922,11 +967,15 @@ class Batcher(Generic[K, V]):
         self.flushing: asyncio.Task[None] | None = None
 
     async def __call__(self, key: K) -> V:
+        return await self.submit(key)
+
+    def submit(self, key: K) -> "asyncio.Future[V]":
+        """The key's value to come, for a caller that does not wait for it."""
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self.pending.append((key, future))
         if self.flushing is None or self.flushing.done():
             self.flushing = asyncio.ensure_future(self._flush())
-        return await future
+        return future
 
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # the callers of this turn of the loop join the first batch
@@ -950,6 +999,10 @@ class Fetcher:
     URLs wait in a queue per host; hosts with waiting URLs and a free slot take turns. A URL no task wants any
     more (their deadlines passed) is dropped from the queue or its fetch cancelled, so that no task waits on
     another's. Across processes, a claim in Redis makes the others wait for the fetching one's cached code.
+
+    A host's next URLs, one for each of its fetches under way, are claimed ahead, so that a slot that frees
+    starts the next fetch at once instead of after a Redis round trip; a slot is freed as soon as the target
+    has answered, while the code is being cached.
     """
 
     def __init__(self, client: StatusClient, store: Store, settings: Settings) -> None:
@@ -958,9 +1011,12 @@ class Fetcher:
         self.settings = settings
         self.waiting: dict[str, collections.deque[str]] = {}  # host -> URLs to fetch, oldest first
         self.turns: dict[str, None] = {}  # hosts with waiting URLs and a free slot, in turn order
-        self.busy: collections.Counter[str] = collections.Counter()  # host -> fetches running
-        self.running: dict[str, asyncio.Task[None]] = {}
+        self.busy: collections.Counter[str] = collections.Counter()  # host -> fetches holding a slot
+        self.slots: dict[str, str] = {}  # URL -> host, for the fetches holding a slot (at most --concurrency)
+        self.running: dict[str, asyncio.Task[None]] = {}  # URL -> its fetch, until its code is cached
         self.queued: set[str] = set()
+        self.claimed: dict[str, float] = {}  # queued URL -> when (monotonic) its claim was taken ahead
+        self.claiming: dict[str, asyncio.Future[bool]] = {}  # queued URL -> its claim ahead, on its way
         self.remote: set[str] = set()  # URLs another process is fetching
         self.watcher: asyncio.Task[None] | None = None
         self.wanted: dict[str, list[LiveTask]] = {}
@@ -977,7 +1033,8 @@ class Fetcher:
             self._enqueue(url)
 
     def abandon(self, task: LiveTask) -> None:
-        """The task no longer waits; fetches nobody else wants are cancelled."""
+        """The task no longer waits; fetches nobody else wants are cancelled, claims taken ahead for them released."""
+        unclaimed: list[str] = []
         for url in task.unsettled:
             tasks = self.wanted.get(url, [])
             with contextlib.suppress(ValueError):
@@ -986,20 +1043,27 @@ class Fetcher:
                 self.wanted.pop(url, None)
                 self.queued.discard(url)
                 self.remote.discard(url)
+                if self.claimed.pop(url, None) is not None:
+                    unclaimed.append(url)
                 fetch = self.running.get(url)
                 if fetch is not None:
                     fetch.cancel()
+        if unclaimed:
+            self._release(unclaimed)
 
     def _enqueue(self, url: str) -> None:
         host = domain_of(url)
         self.queued.add(url)
-        self.waiting.setdefault(host, collections.deque()).append(url)
+        queue = self.waiting.setdefault(host, collections.deque())
+        queue.append(url)
         if self.busy[host] < self.settings.per_host:
             self.turns[host] = None
         self._start_some()
+        if len(queue) <= self.busy[host]:  # among the next URLs of a host being fetched
+            self._claim_ahead(host)
 
     def _start_some(self) -> None:
-        while self.turns and len(self.running) < self.settings.concurrency:
+        while self.turns and len(self.slots) < self.settings.concurrency:
             host = next(iter(self.turns))
             del self.turns[host]
             queue = self.waiting[host]
@@ -1008,37 +1072,66 @@ class Fetcher:
                 if url in self.queued and url not in self.running:  # else abandoned, or a stale duplicate
                     self.queued.discard(url)
                     self.busy[host] += 1
-                    fetch = self.running[url] = asyncio.ensure_future(self._fetch(url))
+                    self.slots[url] = host
+                    # Claimed ahead, lately enough; or its claim ahead on its way, to wait for rather than claim again.
+                    claimed = self.claimed.pop(url, -math.inf) > time.monotonic() - CLAIM_AHEAD_FOR
+                    ahead = self.claiming.get(url, claimed)
+                    fetch = self.running[url] = asyncio.ensure_future(self._fetch(url, ahead))
                     # A callback, not a finally: a fetch cancelled before it starts never runs its body.
-                    fetch.add_done_callback(functools.partial(self._finished, url, host))
+                    fetch.add_done_callback(functools.partial(self._finished, url))
                     break
             if not queue:
                 del self.waiting[host]
-            elif self.busy[host] < self.settings.per_host:
+                continue
+            if self.busy[host] < self.settings.per_host:
                 self.turns[host] = None
+            self._claim_ahead(host)
 
-    async def _fetch(self, url: str) -> None:
+    def _claim_ahead(self, host: str) -> None:
+        """Claim the host's next URLs, as many as it has fetches under way, unless claimed or being claimed."""
+        for url in itertools.islice(self.waiting.get(host, ()), self.busy[host]):
+            if url in self.queued and url not in self.claimed and url not in self.claiming:
+                claim = self.claiming[url] = self.claims.submit(url)
+                claim.add_done_callback(functools.partial(self._claimed_ahead, url))
+
+    def _claimed_ahead(self, url: str, claim: "asyncio.Future[bool]") -> None:
+        self.claiming.pop(url, None)
+        if claim.cancelled() or claim.exception() is not None:  # Redis is away: the fetch's own claim decides
+            return
+        if url not in self.queued:  # started meanwhile, with a claim of its own, or abandoned
+            if claim.result() and url not in self.running:
+                self._release([url])
+        elif claim.result():
+            self.claimed[url] = time.monotonic()
+        else:  # another process is fetching it: wait for its code instead
+            self.queued.discard(url)
+            self._watch(url)
+
+    async def _fetch(self, url: str, ahead: "bool | asyncio.Future[bool]") -> None:
+        """Fetch the URL and cache its code; claimed first, unless `ahead` says it was or is being claimed."""
         try:
-            mine = await self.claims(url)
+            if isinstance(ahead, asyncio.Future):
+                mine = await ahead
+            else:
+                mine = ahead or await self.claims(url)
         except RedisError:
             mine = True  # without Redis each process fetches for itself
         if not mine:
-            self.remote.add(url)
-            if self.watcher is None or self.watcher.done():
-                self.watcher = asyncio.ensure_future(self._watch_remote())
+            self._watch(url)
             return
         try:
             code: Outcome = await self.client.status(url)
         except asyncio.CancelledError:  # nobody wants it any more: let other processes fetch it if they do
-            release = asyncio.ensure_future(self.store.release(url))
-            self.releases.add(release)
-            release.add_done_callback(self._released)
+            self._release([url])
             raise
         except FetchError as error:
             code = error.label
         except Exception:  # a bug: recorded as such, and logged
             log.exception("fetching %r failed", url)
             code = "error:other"
+        # The target is done with: its slot goes to the next URL while the code is cached, so that the Redis
+        # round trip is not part of every slot's turn.
+        self._free_slot(url)
         with contextlib.suppress(RedisError):
             await self.cache_writes((url, code))
         # Cached first, then settled and no longer running, in one step: a task asking for the URL meanwhile
@@ -1046,14 +1139,32 @@ class Fetcher:
         self.running.pop(url, None)
         self._settle(url, code)
 
-    def _finished(self, url: str, host: str, _: object) -> None:
+    def _finished(self, url: str, _: object) -> None:
         self.running.pop(url, None)
+        self._free_slot(url)
+
+    def _free_slot(self, url: str) -> None:
+        """Let the next URL have the slot of this one's fetch, once: when the target answered or it ended."""
+        host = self.slots.pop(url, None)
+        if host is None:
+            return
         self.busy[host] -= 1
         if not self.busy[host]:
             del self.busy[host]
         if host in self.waiting:
             self.turns[host] = None
         self._start_some()
+
+    def _watch(self, url: str) -> None:
+        """Wait for the code of a URL another process is fetching."""
+        self.remote.add(url)
+        if self.watcher is None or self.watcher.done():
+            self.watcher = asyncio.ensure_future(self._watch_remote())
+
+    def _release(self, urls: list[str]) -> None:
+        release = asyncio.ensure_future(self.store.release(urls))
+        self.releases.add(release)
+        release.add_done_callback(self._released)
 
     def _released(self, release: "asyncio.Task[None]") -> None:
         self.releases.discard(release)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devtools.farm import Farm
+from devtools.farm import Farm, running_farm
 from devtools.servers import RunningServer, free_port
 from FastAPI.server import FetchError, Settings, StatusClient
 from tests.crawler.service import crawler, results, submit, wait_ready
@@ -150,6 +150,19 @@ def test_a_clean_connection_carries_the_next_get(server: RunningServer, farm: Fa
     assert results(server, [urls[3]]) == [200]  # not error:invalid-response: a fresh connection was made
     assert farm.connections - before == 1
     assert results(server, [farm.url("/big", 2), farm.url("/status/200?after-big", 2)]) == [200, 200]
+
+
+def test_a_closed_client_drops_the_connections_it_kept() -> None:
+    with running_farm(("127.0.0.5",)) as own:  # a farm of its own: no other test's connections on it
+
+        async def fetch_then_close() -> None:
+            client = StatusClient(Settings(allow_private=True))
+            assert await client.status(own.url("/status/204?kept")) == 204
+            own.wait_for(lambda: len(own.writers) == 1, "the connection kept for the next GET")
+            client.close()
+
+        run(fetch_then_close())
+        own.wait_for(lambda: not own.writers, "the kept connection dropped")
 
 
 async def status_of_answer(answer: bytes) -> int | str:

@@ -13,7 +13,17 @@ from hypothesis import strategies as st
 
 from devtools.rawhttp import exchange
 from devtools.servers import RunningServer
-from FastAPI.server import NORMAL_URL, InvalidURLError, domain_of, normalise, normalise_slowly, parse_settings
+from FastAPI.server import (
+    NORMAL_URL,
+    InvalidURLError,
+    domain_key,
+    domain_of,
+    normalise,
+    normalise_slowly,
+    origin,
+    parse_settings,
+    split_url,
+)
 from tests.crawler.service import crawler
 
 
@@ -202,6 +212,13 @@ def test_a_normalised_url_is_one_the_fetcher_can_use(raw: str) -> None:
     assert domain_of(url)
     assert "#" not in url
     assert normalise(url, 100) == url
+    # The fetcher's own quick split says what urlsplit says.
+    parts = urllib.parse.urlsplit(url)
+    scheme, netloc, target = split_url(url)
+    assert (scheme, netloc) == (parts.scheme, parts.netloc)
+    assert target == (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host = parts.hostname or ""
+    assert origin(netloc) == (urllib.parse.unquote(host), parts.port, domain_key(host))
 
 
 @pytest.mark.fuzz

@@ -93,6 +93,29 @@ def test_a_claim_given_up_at_a_deadline_lets_another_server_fetch(store: RedisSe
     assert farm.hits_of("/slow/2?release", 1) == 2
 
 
+def test_a_url_claimed_ahead_is_given_back_when_no_task_wants_it(store: RedisServer, farm: Farm) -> None:
+    ahead = farm.url("/status/200?ahead", 2)
+    flags = ("--allow-private", "--redis", store.url, "--read-timeout", "30")  # a claim lasts 36 s
+    with crawler(*flags, "--per-host", "1", "--task-deadline", "2") as hasty, crawler(*flags) as patient:
+        first = submit(hasty, [farm.url("/slow/5?ahead", 2), ahead])
+        claims = redis.Redis.from_url(store.url)
+        key = f"crawler:fetching:{Settings(allow_private=True, read_timeout=30).policy}:{ahead}"
+        wait_until(lambda: claims.exists(key), "the queued URL claimed ahead of its turn")
+        assert wait_ready(hasty, first)["result"] == ["error:deadline", "error:deadline"]
+        wait_until(lambda: not claims.exists(key), "the claim given back, long before its expiry")
+        assert wait_ready(patient, submit(patient, [ahead]))["result"] == [200]
+    assert farm.hits_of("/status/200?ahead", 2) == 1  # the host's one slot kept the first server from it
+
+
+def test_a_url_claimed_ahead_long_before_its_turn_is_still_its_servers(store: RedisServer, farm: Farm) -> None:
+    flags = ("--allow-private", "--redis", store.url, "--read-timeout", "30", "--per-host", "1")  # a claim: 36 s
+    with crawler(*flags) as server:
+        # Claimed ahead while the first URL takes a second: too old to use, so claimed again, and the claim in
+        # Redis being the server's own, it fetches rather than waiting 36 s for another to.
+        task = submit(server, [farm.url("/slow/1?stale", 2), farm.url("/status/200?stale", 2)])
+        assert wait_ready(server, task, timeout=15)["result"] == [200, 200]
+
+
 def test_a_stopping_server_leaves_its_tasks_ready(
     pair: tuple[RunningServer, RunningServer], store: RedisServer, farm: Farm
 ) -> None:
