@@ -105,16 +105,6 @@ def test_a_request_past_a_cap_or_malformed_gets_its_status_and_a_close(
     assert get(sync.port, "/hello").status == 200
 
 
-def test_expect_100_continue_is_answered_before_the_body(sync: RunningServer) -> None:
-    with connect(sync.port) as sock, sock.makefile("rb") as stream:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
-        sock.sendall(b"Content-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n"
-        assert stream.readline() == b"\r\n"
-        sock.sendall(b"[42]")
-        assert read_response(stream).body == b"[42]"
-
-
 def test_a_silent_connection_is_closed_at_the_deadline(sync: RunningServer) -> None:
     with connect(sync.port) as sock:
         wait_until(lambda: closed_by_server(sock), "the silent connection closed", timeout=10)
