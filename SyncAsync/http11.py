@@ -1,6 +1,6 @@
-"""HTTP/1.1 for the sync server, on bytes only: a request head parsed, with caps on the request line, the
-headers and the body's length, and the one write that carries each response. reader.py gathers the bytes `recv`
-returns into requests."""
+"""HTTP/1.1 for the sync server, on bytes only: a request head parsed, with caps on the request line and the
+headers, how its body is framed (a Content-Length, capped, or the chunked coding), and the one write that carries
+each response. reader.py gathers the bytes `recv` returns into requests."""
 
 import re
 from dataclasses import dataclass
@@ -50,8 +50,8 @@ class Request:
         return self.method == "HEAD"
 
 
-def parse_head(head: bytes) -> tuple[Request, int]:
-    """The request a head describes, and the length of its body."""
+def parse_head(head: bytes) -> tuple[Request, int | None]:
+    """The request a head describes, and the length of its body: None for a chunked one."""
     line, *fields = head.replace(b"\r\n", b"\n").split(b"\n")
     if len(line) > MAX_REQUEST_LINE:
         raise HttpError(414, "the request line is too long")
@@ -74,7 +74,7 @@ def parse_head(head: bytes) -> tuple[Request, int]:
     request.keep_alive = keeps_alive(request)
     if request.version == "HTTP/1.1" and "host" not in headers:
         raise HttpError(400, "an HTTP/1.1 request needs a Host header")
-    return request, body_length(headers)
+    return request, body_length(headers, request.version)
 
 
 def parse_fields(lines: list[bytes]) -> dict[str, str]:
@@ -123,9 +123,21 @@ def keeps_alive(request: Request) -> bool:
     return "close" not in tokens
 
 
-def body_length(headers: dict[str, str]) -> int:
+def body_length(headers: dict[str, str], version: str) -> int | None:
+    """The Content-Length of a body (0 without one), or None for a chunked body: RFC 9112 section 6.3, refusing
+    what a front end could read another way (both headers, chunked not last, Transfer-Encoding in HTTP/1.0)."""
     if "transfer-encoding" in headers:
-        raise HttpError(501, "chunked request bodies are not served; send a Content-Length")
+        if "content-length" in headers:
+            raise HttpError(400, "a request has both Transfer-Encoding and Content-Length")
+        if version == "HTTP/1.0":
+            raise HttpError(400, "Transfer-Encoding is not HTTP/1.0")
+        codings = [coding.strip(" \t").lower() for coding in headers["transfer-encoding"].split(",")]
+        codings = [coding for coding in codings if coding]
+        if not codings or codings[-1] != "chunked" or codings.count("chunked") > 1:
+            raise HttpError(400, "the body's length cannot be known: chunked must be the last coding, once")
+        if len(codings) > 1:
+            raise HttpError(501, "only the chunked transfer coding is served")
+        return None
     text = headers.get("content-length", "0").encode("latin-1")
     if not DIGITS.fullmatch(text):
         raise HttpError(400, "the Content-Length is not a number")
