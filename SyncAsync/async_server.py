@@ -89,12 +89,9 @@ def leave_signals_to_the_server() -> None:
 
 
 def to_response(answer: Answer) -> web.Response:
-    # The media type and charset as arguments: a Content-Type given as a header costs a third of /hello's time.
-    media, _, charset = answer.content_type.partition("; charset=")
-    response = web.Response(status=answer.status, body=answer.body, content_type=media, charset=charset or None)
-    for name, value in answer.headers:
-        response.headers[name] = value
-    return response
+    # All headers as one tuple of pairs: of the ways aiohttp takes them, the quickest (a dict is the slowest).
+    headers = ((hdrs.CONTENT_TYPE, answer.content_type), *answer.headers)
+    return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 
 def served(response: web.StreamResponse) -> web.StreamResponse:
@@ -111,7 +108,8 @@ async def served_by(request: web.Request, handler: Handler) -> web.StreamRespons
     request, /hello's included, a further coroutine.
     """
     try:
-        if request.body_exists and request.content_length is not None and request.content_length > MAX_BODY:
+        length = request.headers.get(hdrs.CONTENT_LENGTH)  # digits: aiohttp's parser refuses any other value
+        if length is not None and int(length) > MAX_BODY:
             raise ApiError(413, f"the body is larger than {MAX_BODY} bytes")
         response = await handler(request)
     except ApiError as error:
@@ -128,7 +126,8 @@ async def served_by(request: web.Request, handler: Handler) -> web.StreamRespons
     except Exception:
         log.exception("%s %s failed", request.method, request.path if request.path in ROUTES else "(a path)")
         response = to_response(error_answer(500))
-    return served(response)
+    response.headers[SERVED_BY] = NAME
+    return response
 
 
 async def expectation(request: web.Request) -> web.StreamResponse | None:
