@@ -1,8 +1,9 @@
-"""HTTP/1.1 for the sync server, on bytes only: a request reader fed whatever `recv` returned, with caps on the
-request line, the headers and the body, and the one write that carries each response."""
+"""HTTP/1.1 for the sync server, on bytes only: a request head parsed, with caps on the request line and the
+headers, how its body is framed (a Content-Length, capped, or the chunked coding), and the one write that carries
+each response. reader.py gathers the bytes `recv` returns into requests."""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
@@ -12,13 +13,11 @@ from SyncAsync.core.answers import MAX_BODY, SERVED_BY, Answer, error_answer, re
 MAX_REQUEST_LINE = 8 * 1024
 MAX_HEAD = 64 * 1024  # the request line and all header lines
 MAX_HEADERS = 100
-MAX_BLANK_LINES = 8  # blank lines tolerated before a request line (RFC 9112 section 2.2)
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 TARGET = re.compile(rb"[\x21-\x7e]+")
 VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
 DIGITS = re.compile(rb"[0-9]+")
 FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 class HttpError(Exception):
@@ -51,64 +50,8 @@ class Request:
         return self.method == "HEAD"
 
 
-@dataclass
-class RequestReader:
-    """Gathers a connection's bytes into requests, one at a time; bytes past a request wait for the next."""
-
-    buffer: bytearray = field(default_factory=bytearray)
-    pending: Request | None = None  # a parsed head whose body is still arriving
-    length: int = 0
-    scanned: int = 0  # bytes of the buffer already searched for the head's end, so a drip costs no rescans
-
-    def feed(self, data: bytes) -> None:
-        self.buffer += data
-
-    @property
-    def started(self) -> bool:
-        """Whether part of a request has arrived."""
-        return bool(self.buffer.strip(b"\r\n")) or self.pending is not None
-
-    def expects_continue(self) -> bool:
-        """Whether the pending request waits for `100 Continue` before it sends its body."""
-        return self.pending is not None and self.pending.headers.get("expect", "").lower() == "100-continue"
-
-    def next_request(self) -> Request | None:
-        """The next whole request, or None until more bytes arrive; HttpError for one that cannot be served."""
-        if self.pending is None:
-            self.pending = self._head()
-            if self.pending is None:
-                return None
-        if len(self.buffer) < self.length:
-            return None
-        request, self.pending = self.pending, None
-        request.body = bytes(self.buffer[: self.length])
-        del self.buffer[: self.length]
-        return request
-
-    def _head(self) -> Request | None:
-        if not self.scanned:
-            blank = len(self.buffer) - len(self.buffer.lstrip(b"\r\n"))
-            if blank > 2 * MAX_BLANK_LINES:
-                raise HttpError(400, "too many blank lines before the request")
-            del self.buffer[:blank]
-        end = HEAD_END.search(self.buffer, max(self.scanned - 3, 0), MAX_HEAD + 4)
-        if end is None:
-            self.scanned = len(self.buffer)
-            line_end = self.buffer.find(b"\n", 0, MAX_REQUEST_LINE + 2)
-            if (line_end < 0 and len(self.buffer) > MAX_REQUEST_LINE) or line_end > MAX_REQUEST_LINE + 1:
-                raise HttpError(414, "the request line is too long")
-            if len(self.buffer) > MAX_HEAD:
-                raise HttpError(431, "the request headers are too large")
-            return None
-        head = bytes(self.buffer[: end.start()])
-        del self.buffer[: end.end()]
-        self.scanned = 0
-        request, self.length = parse_head(head)
-        return request
-
-
-def parse_head(head: bytes) -> tuple[Request, int]:
-    """The request a head describes, and the length of its body."""
+def parse_head(head: bytes) -> tuple[Request, int | None]:
+    """The request a head describes, and the length of its body: None for a chunked one."""
     line, *fields = head.replace(b"\r\n", b"\n").split(b"\n")
     if len(line) > MAX_REQUEST_LINE:
         raise HttpError(414, "the request line is too long")
@@ -131,7 +74,7 @@ def parse_head(head: bytes) -> tuple[Request, int]:
     request.keep_alive = keeps_alive(request)
     if request.version == "HTTP/1.1" and "host" not in headers:
         raise HttpError(400, "an HTTP/1.1 request needs a Host header")
-    return request, body_length(headers)
+    return request, body_length(headers, request.version)
 
 
 def parse_fields(lines: list[bytes]) -> dict[str, str]:
@@ -180,9 +123,21 @@ def keeps_alive(request: Request) -> bool:
     return "close" not in tokens
 
 
-def body_length(headers: dict[str, str]) -> int:
+def body_length(headers: dict[str, str], version: str) -> int | None:
+    """The Content-Length of a body (0 without one), or None for a chunked body: RFC 9112 section 6.3, refusing
+    what a front end could read another way (both headers, chunked not last, Transfer-Encoding in HTTP/1.0)."""
     if "transfer-encoding" in headers:
-        raise HttpError(501, "chunked request bodies are not served; send a Content-Length")
+        if "content-length" in headers:
+            raise HttpError(400, "a request has both Transfer-Encoding and Content-Length")
+        if version == "HTTP/1.0":
+            raise HttpError(400, "Transfer-Encoding is not HTTP/1.0")
+        codings = [coding.strip(" \t").lower() for coding in headers["transfer-encoding"].split(",")]
+        codings = [coding for coding in codings if coding]
+        if not codings or codings[-1] != "chunked" or codings.count("chunked") > 1:
+            raise HttpError(400, "the body's length cannot be known: chunked must be the last coding, once")
+        if len(codings) > 1:
+            raise HttpError(501, "only the chunked transfer coding is served")
+        return None
     text = headers.get("content-length", "0").encode("latin-1")
     if not DIGITS.fullmatch(text):
         raise HttpError(400, "the Content-Length is not a number")

@@ -1,7 +1,7 @@
 """The sync server's machinery: one selector thread that accepts connections and gathers each request from
 whatever `recv` returns, and a bounded pool of worker threads that answer whole requests with blocking calls.
 
-A slow or silent client holds no worker, only a buffer (bounded by the request caps in http11.py); a worker
+A slow or silent client holds no worker, only a buffer (bounded by the caps in reader.py); a worker
 runs the application, sends the response in one `sendall` and hands a keep-alive connection back to the
 selector. Every connection has a deadline: its whole request within `timeout` seconds, and as long idle between
 requests.
@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from SyncAsync.core.answers import Answer, error_answer
-from SyncAsync.http11 import CONTINUE, HttpError, Request, RequestReader, render
+from SyncAsync.http11 import CONTINUE, HttpError, Request, render
+from SyncAsync.reader import RequestReader
 
 
 WORKERS = 64

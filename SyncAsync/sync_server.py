@@ -1,5 +1,5 @@
 """The synchronous server: HTTP/1.1 on the `socket` module only, handlers that block, one request at a time per
-connection, in a bounded pool of worker threads (serving.py; http11.py reads and writes the bytes).
+connection, in a bounded pool of worker threads (serving.py; reader.py and http11.py read and write the bytes).
 
 Every connection has a deadline: its whole request must arrive within --timeout seconds, and an idle keep-alive
 one is closed after as long. SIGTERM and Ctrl-C stop it cleanly: no new connections, the requests in hand

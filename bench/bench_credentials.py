@@ -147,10 +147,10 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(int(child)) for child in children)
 
 
-def measure(server: RunningServer, drive: Drive, connections: int, seconds: float) -> Measurement:
+def measure(server: RunningServer, drive: Drive, connections: int, seconds: float, target: str = TARGET) -> Measurement:
     """Drive one server and note how much CPU it spent per answered request."""
     before = cpu_seconds(server.process.pid)
-    measured = drive(f"{server.url}{TARGET}", connections, seconds)
+    measured = drive(f"{server.url}{target}", connections, seconds)
     spent = cpu_seconds(server.process.pid) - before
     answered = measured.requests_per_second * seconds
     return dataclasses.replace(measured, cpu_us_per_request=spent / answered * 1e6 if answered else float("nan"))

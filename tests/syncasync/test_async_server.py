@@ -77,3 +77,11 @@ def test_what_aiohttp_cannot_parse_gets_the_json_error_and_the_header(
     assert response.headers["x-served-by"] == "async-server"
     assert error_of(response) == "Bad Request"  # not aiohttp's text, which quotes the request back
     assert get(async_server.port, "/hello").status == 200
+
+
+@pytest.mark.parametrize("target", ["/hello", "/echo", "/no-such-path"])
+def test_an_unknown_expectation_is_a_json_417_with_the_header(target: str, async_server: RunningServer) -> None:
+    response = exchange(async_server.port, f"GET {target} HTTP/1.1\r\nHost: x\r\nExpect: a-pony\r\n\r\n".encode())
+    assert response.status == 417
+    assert response.headers["x-served-by"] == "async-server"
+    assert error_of(response) == "Expectation Failed"

@@ -58,6 +58,18 @@ def test_common_errors_are_json_with_the_header(
     assert error_of(response)
 
 
+def test_expect_100_continue_is_answered_before_the_body(server: RunningServer, kind: str) -> None:
+    with connect(server.port) as sock, sock.makefile("rb") as stream:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+        sock.sendall(b"Content-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert stream.readline() == b"\r\n"
+        sock.sendall(b"[42]")
+        response = read_response(stream)
+        assert response.body == b"[42]"
+        assert response.headers["x-served-by"] == served_by(kind)
+
+
 def test_405_names_the_allowed_methods(server: RunningServer) -> None:
     assert set(request(server.port, "POST", "/hello").headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
     assert request(server.port, "GET", "/echo").headers["allow"] == "POST"

@@ -14,6 +14,7 @@ from tests.polling import wait_until
 
 
 HELLO = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+CHUNKED = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 DRIPPING = 200
 
 
@@ -67,7 +68,21 @@ def test_http_1_0_closes_after_the_answer_unless_asked_to_keep_alive(sync: Runni
         (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413),
         (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
         (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (CHUNKED + b"zz\r\n", 400),
+        (CHUNKED + b"-1\r\n", 400),
+        (CHUNKED + b"0x5\r\nhello\r\n", 400),
+        (CHUNKED + b" 5\r\nhello\r\n", 400),
+        (CHUNKED + b"5\r\nhelloXX", 400),
+        (CHUNKED + b"5\nhello\r\n", 400),
+        (CHUNKED + b"5;a\x01b\r\nhello\r\n", 400),
+        (CHUNKED + b"5;" + b"e" * 2000 + b"\r\n", 400),
+        (CHUNKED + b"0\r\nnot a field\r\n\r\n", 400),
+        (CHUNKED + b"0\r\nX-Big: " + b"t" * 9000 + b"\r\n\r\n", 431),
         (b"GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505),
         (b"GET /hello HTTP/1.1\r\n\r\n", 400),
         (b"GET /hello HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
@@ -83,7 +98,21 @@ def test_http_1_0_closes_after_the_answer_unless_asked_to_keep_alive(sync: Runni
         "endless length",
         "negative length",
         "two lengths",
-        "chunked",
+        "gzip coding",
+        "gzip alone",
+        "chunked twice",
+        "chunked and a length",
+        "chunked in HTTP/1.0",
+        "chunk size not hex",
+        "negative chunk size",
+        "0x chunk size",
+        "space before chunk size",
+        "no CRLF after chunk data",
+        "bare LF after chunk size",
+        "control byte in chunk extension",
+        "long chunk-size line",
+        "malformed trailer",
+        "large trailers",
         "HTTP/2",
         "no Host",
         "folded header",
@@ -103,16 +132,6 @@ def test_a_request_past_a_cap_or_malformed_gets_its_status_and_a_close(
         assert error_of(response)
         assert stream.read() == b""  # closed
     assert get(sync.port, "/hello").status == 200
-
-
-def test_expect_100_continue_is_answered_before_the_body(sync: RunningServer) -> None:
-    with connect(sync.port) as sock, sock.makefile("rb") as stream:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
-        sock.sendall(b"Content-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n"
-        assert stream.readline() == b"\r\n"
-        sock.sendall(b"[42]")
-        assert read_response(stream).body == b"[42]"
 
 
 def test_a_silent_connection_is_closed_at_the_deadline(sync: RunningServer) -> None:
