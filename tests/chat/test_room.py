@@ -61,12 +61,13 @@ def test_the_pager_pages_everyone_else_each_second_until_another_types(server: R
             interval = time.monotonic() - first
             assert 0.6 <= interval <= 1.8
             await other.send("stop it")
+            # Once the pager sees it, the stop has been applied: the marker cannot overtake it.
+            await pager.expect(lambda line: line.endswith(f"{other.name}: stop it"))
             await pager.send("marker")
             await other.expect(lambda line: line.endswith(": marker"))
             await asyncio.sleep(1.5)  # a page would be due within this second and a half
             await pager.send("after")
             assert (await other.recv()).endswith(": after")
-            await pager.expect(lambda line: line.endswith(f"{other.name}: stop it"))
             assert "PAGING" not in pager.seen
 
     run(scenario())
@@ -88,13 +89,20 @@ def test_paging_stops_when_the_pager_leaves(server: RunningServer) -> None:
 
 def test_invite_pairs_two_clients_who_alone_see_each_other(server: RunningServer) -> None:
     async def scenario() -> None:
-        async with Chatter(server.port) as one, Chatter(server.port) as two, Chatter(server.port) as three:
+        async with (
+            Chatter(server.port) as one,
+            Chatter(server.port) as two,
+            Chatter(server.port) as three,
+            Chatter(server.port) as witness,
+        ):
             await one.send(f"invite {two.number}")
             assert await two.expect(lambda line: line.startswith("Private")) == f"Private chatting with {one.name}"
             assert await one.expect(lambda line: line.startswith("Private")) == f"Private chatting with {two.name}"
             await two.send("secret")
             assert said(two.name, "secret")(await one.expect(lambda line: ": " in line))
             await three.send("public")
+            # Two sockets, no order between them: the leave must wait until the room has the line.
+            await witness.expect(lambda line: line.endswith(f"{three.name}: public"))
             await one.send("leave")
             assert await one.expect(lambda line: line.startswith("Private")) == "Private chat ended."
             assert await two.expect(lambda line: line.startswith("Private")) == "Private chat ended."

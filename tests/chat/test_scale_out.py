@@ -105,7 +105,7 @@ def test_private_chats_work_between_processes_and_end_on_leave_or_disconnect(ser
     one, two = servers
 
     async def scenario() -> None:
-        async with Chatter(one.port) as a, Chatter(two.port) as c:
+        async with Chatter(one.port) as a, Chatter(two.port) as c, Chatter(one.port) as witness:
             async with Chatter(two.port) as b:
                 await a.send(f"invite {b.number}")
                 assert await b.expect(lambda line: line.startswith("Private")) == f"Private chatting with {a.name}"
@@ -115,6 +115,9 @@ def test_private_chats_work_between_processes_and_end_on_leave_or_disconnect(ser
                 await c.send(f"invite {a.name}")
                 assert await c.expect(lambda line: "already" in line) == f"{a.name} is already in a private chat"
                 await c.send("public")
+                # c's line and a's leave come from two processes: only once a third client has the line is it
+                # in the room's order before the leave, and so not for a, who was private when it was said.
+                await witness.expect(lambda line: line.endswith(f"{c.name}: public"))
                 await a.send("leave")
                 assert await a.expect(lambda line: line.startswith("Private")) == "Private chat ended."
                 assert await b.expect(lambda line: line.startswith("Private")) == "Private chat ended."
