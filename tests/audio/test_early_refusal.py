@@ -221,6 +221,9 @@ def test_a_body_that_began_spooling_is_not_streamed_when_a_slot_frees(server: Ru
         wait_until(lambda: len(leftovers(library_dir)) == STREAMING_BODIES, "every slot's upload begun")
         with socket.create_connection((LOOPBACK, server.port), timeout=DEADLINE) as sock, sock.makefile("rb") as stream:
             sock.sendall(upload_head(server.port, len(body)) + body[: len(body) // 2])  # spooling begins
+            # The server reads its connections in turn: had it seen the close below before this head, the slot
+            # would be free for it. A request sent after the head and answered means the head has been read.
+            assert listed_names(server.url) == []
             stalled.pop().close()  # a slot frees while the body is half spooled
             wait_until(lambda: len(leftovers(library_dir)) < STREAMING_BODIES, "the slot freed")
             sock.sendall(body[len(body) // 2 :])
