@@ -166,6 +166,8 @@ def test_a_client_that_disconnects_midway_leaves_nothing(library_dir: Path, debu
         body = part_head("cut.wav") + song + PART_TAIL
         with socket.create_connection((LOOPBACK, running.port), timeout=10) as sock:
             sock.sendall(upload_head(running.port, len(body)) + body[: len(body) // 2])
+            # Hung up before the server began the upload, the wait below could pass at once, the file come after.
+            wait_until(lambda: on_disk(library_dir) != [], "the half upload's temporary file")
         wait_until(lambda: on_disk(library_dir) == [], "the half upload's temporary file is removed")
         assert listed_names(running.url) == []
         assert post_file(running.url, "whole.wav", song).status_code == 201
