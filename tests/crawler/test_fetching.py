@@ -6,6 +6,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -130,13 +131,18 @@ def test_concurrent_tasks_each_get_their_own_order(server: RunningServer, farm: 
     assert got == asked
 
 
-def test_a_waiting_get_answers_once_the_task_is_ready(server: RunningServer, farm: Farm) -> None:
-    task_id = submit(server, [farm.url("/slow/0.3?wait")])
-    assert httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": 0.01}).json()["status"] == "running"
-    waited = httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": 20}, timeout=30).json()
-    assert (waited["status"], waited["result"]) == ("ready", [200])
-    for wait in ("-1", "31", "soon"):
-        assert httpx.get(f"{server.url}/api/v1/tasks/{task_id}", params={"wait": wait}).status_code == 422
+def test_a_waiting_get_answers_once_the_task_is_ready(farm: Farm) -> None:
+    # A server of its own: this module's reads time out after a second, and this fetch is held at a gate.
+    with crawler("--allow-private") as server, ThreadPoolExecutor(1) as asking:
+        task_id = submit(server, [farm.url("/gate/wait")])
+        task_url = f"{server.url}/api/v1/tasks/{task_id}"
+        assert httpx.get(task_url, params={"wait": 0.01}).json()["status"] == "running"
+        waiting = asking.submit(lambda: httpx.get(task_url, params={"wait": 20}, timeout=30).json())
+        farm.open_gate("wait")
+        waited = waiting.result()
+        assert (waited["status"], waited["result"]) == ("ready", [200])
+        for wait in ("-1", "31", "soon"):
+            assert httpx.get(task_url, params={"wait": wait}).status_code == 422
 
 
 def test_a_clean_connection_carries_the_next_get(server: RunningServer, farm: Farm) -> None:
